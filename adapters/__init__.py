@@ -1,0 +1,1 @@
+"""Built-in fit-sync adapters (installed as ``fit_adapters``)."""

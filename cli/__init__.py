@@ -1,0 +1,1 @@
+"""The `fit` command (installed as ``fit_cli``)."""

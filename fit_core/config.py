@@ -1,0 +1,238 @@
+"""The TOML config file: loaded with ``tomllib``, validated strictly with clear messages.
+
+Our own keys are strict (an unknown key is an error naming it); each source's adapter-specific
+keys are validated by that adapter's ``options_schema``. Secrets never live here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from marshmallow import ValidationError
+
+from .errors import ConfigError
+from .settings import Settings, settings_from_config
+
+SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+CONFIG_ENV = "FIT_CONFIG"
+
+
+def default_config_path() -> Path:
+    """``$FIT_CONFIG``, else ``<user config dir>/fit/config.toml``."""
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("fit", appauthor=False)) / "config.toml"
+
+
+def default_store_path() -> Path:
+    """``$STATE_DIRECTORY/fit.sqlite3`` under systemd, else ``<user data dir>/fit/fit.sqlite3``."""
+    state = os.environ.get("STATE_DIRECTORY")
+    if state:
+        return Path(state.split(":")[0]) / "fit.sqlite3"
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("fit", appauthor=False)) / "fit.sqlite3"
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    adapter: str
+    namespace: str
+    enabled: bool = True
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    timezone: str | None = None  # None: the machine's
+    push_batch_size: int | None = None  # None: the adapter's default
+    record_batch_size: int = 2000
+
+    def tzinfo(self) -> dt.tzinfo:
+        if self.timezone:
+            return ZoneInfo(self.timezone)
+        return local_timezone()
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    store_path: Path
+    sync: SyncConfig
+    sources: Mapping[str, SourceConfig]
+    settings: Settings
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def source(self, name: str) -> SourceConfig:
+        try:
+            return self.sources[name]
+        except KeyError:
+            known = ", ".join(self.sources) or "none configured"
+            raise ConfigError(
+                f"no source named {name!r} in the config (sources: {known})",
+                hint="add a [sources.NAME] table, see `fit init` and the README",
+            ) from None
+
+
+def local_timezone() -> dt.tzinfo:
+    """The machine's timezone as a ZoneInfo where it can be named, else a fixed offset."""
+    tz_env = os.environ.get("TZ")
+    if tz_env:
+        try:
+            return ZoneInfo(tz_env.lstrip(":"))
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    try:
+        target = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in target:
+            return ZoneInfo(target.split("zoneinfo/", 1)[1])
+    except (OSError, ZoneInfoNotFoundError, ValueError):
+        pass
+    return dt.datetime.now().astimezone().tzinfo or dt.UTC
+
+
+_TOP_KEYS = {"store", "sync", "sources", "rules"}
+_STORE_KEYS = {"path"}
+_SYNC_KEYS = {"timezone", "push_batch_size", "record_batch_size"}
+_SOURCE_COMMON = {"adapter", "namespace", "enabled"}
+
+
+def _unknown(where: str, keys: set[str], known: set[str]) -> None:
+    extra = sorted(keys - known)
+    if extra:
+        raise ConfigError(
+            f"unknown key {extra[0]!r} in {where}",
+            hint=f"known keys: {', '.join(sorted(known))}",
+        )
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Read and validate the config file (adapter options are checked by :func:`check_sources`)."""
+    p = Path(path).expanduser() if path else default_config_path()
+    try:
+        with p.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {p} does not exist", hint=f"create one with `fit init --config {p}`"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+    return config_from_mapping(raw, path=p)
+
+
+def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Config:
+    _unknown("the config file", set(raw), _TOP_KEYS)
+    store = _table(raw, "store")
+    _unknown("[store]", set(store), _STORE_KEYS)
+    store_path = Path(str(store["path"])).expanduser() if "path" in store else default_store_path()
+    if path is not None and not store_path.is_absolute() and str(store_path) != ":memory:":
+        store_path = path.parent / store_path
+
+    sync_raw = _table(raw, "sync")
+    _unknown("[sync]", set(sync_raw), _SYNC_KEYS)
+    tz = sync_raw.get("timezone")
+    if tz is not None:
+        try:
+            ZoneInfo(str(tz))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"[sync] timezone {tz!r} is not a known IANA timezone",
+                hint='use a name like "Europe/Berlin" or "America/Chicago"',
+            ) from None
+    sync = SyncConfig(
+        timezone=str(tz) if tz is not None else None,
+        push_batch_size=_positive_int(sync_raw, "push_batch_size", "[sync]"),
+        record_batch_size=_positive_int(sync_raw, "record_batch_size", "[sync]") or 2000,
+    )
+
+    sources: dict[str, SourceConfig] = {}
+    for name, table in _table(raw, "sources").items():
+        where = f"[sources.{name}]"
+        if not SOURCE_NAME.match(name):
+            raise ConfigError(
+                f"source name {name!r} is not allowed",
+                hint="use lowercase letters, digits and _ (it becomes part of env variable names)",
+            )
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where} must be a table")
+        if "adapter" not in table:
+            raise ConfigError(f"{where} has no adapter key", hint='add adapter = "csv" (see `fit plugins`)')
+        namespace = str(table.get("namespace", name))
+        enabled = table.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ConfigError(f"{where} enabled must be true or false")
+        options = {k: v for k, v in table.items() if k not in _SOURCE_COMMON}
+        sources[name] = SourceConfig(name, str(table["adapter"]), namespace, enabled, options)
+
+    settings = settings_from_config(_table(raw, "rules"))
+    return Config(path, store_path, sync, sources, settings, raw)
+
+
+def check_sources(config: Config, registry: Any) -> dict[str, Mapping[str, Any]]:
+    """Validate every source's adapter options; returns the loaded options per source."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for name, src in config.sources.items():
+        adapter = registry.adapter(src.adapter)
+        out[name] = adapter_options(src, adapter)
+    return out
+
+
+def adapter_options(src: SourceConfig, adapter: Any) -> Mapping[str, Any]:
+    schema_cls = getattr(adapter, "options_schema", None)
+    if schema_cls is None:
+        return dict(src.options)
+    try:
+        return schema_cls().load(dict(src.options))
+    except ValidationError as exc:
+        key, msg = next(iter(_flat(exc.messages).items()))
+        raise ConfigError(
+            f"[sources.{src.name}] {key}: {msg}",
+            hint=f"see the README section on the {src.adapter} adapter",
+        ) from None
+
+
+def _flat(messages: Any, prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    if isinstance(messages, Mapping):
+        for k, v in messages.items():
+            out.update(_flat(v, f"{prefix}{k}." if prefix or k != "_schema" else ""))
+    elif isinstance(messages, list):
+        if all(isinstance(m, str) for m in messages):
+            out[prefix.rstrip(".") or "config"] = "; ".join(
+                "unknown key" if m == "Unknown field." else m for m in messages
+            )
+        else:
+            for m in messages:
+                out.update(_flat(m, prefix))
+    else:
+        out[prefix.rstrip(".") or "config"] = str(messages)
+    return out
+
+
+def _table(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"[{key}] must be a table")
+    return value
+
+
+def _positive_int(table: Mapping[str, Any], key: str, where: str) -> int | None:
+    if key not in table:
+        return None
+    value = table[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{where} {key} must be a whole number >= 1")
+    return value

@@ -1,0 +1,199 @@
+"""Measure specifications as data, and item-scale conversion.
+
+The ORS/SRS family is copyrighted: only neutral item keys and the short domain labels of
+DOMAIN.md live here, never item wording. A plugin adds a measure by registering a
+:class:`Measure` through ``fit_register_measures`` (for example a PHQ-9 with ``scored=True``,
+``family="PHQ"``); nothing in the core needs to change.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+COPYRIGHT_LINES: tuple[str, ...] = (
+    "ORS © 2000 Scott D. Miller and Barry L. Duncan.",
+    "SRS © 2002 Scott D. Miller, Barry L. Duncan & Lynn Johnson.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AgeBand:
+    """A cutoff for ages ``min_age``..``max_age`` inclusive (None = open-ended)."""
+
+    name: str
+    min_age: int | None
+    max_age: int | None
+    cutoff: float
+
+    def contains(self, age: int) -> bool:
+        return (self.min_age is None or age >= self.min_age) and (
+            self.max_age is None or age <= self.max_age
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """One questionnaire.
+
+    ``family`` groups measures that share rules and a trajectory: ``"ORS"`` (ORS, CORS) and
+    ``"SRS"`` (SRS, CSRS, GSRS). ``default_band`` names the age band used when the age is unknown.
+    """
+
+    key: str
+    family: str
+    title: str
+    item_keys: tuple[str, ...]
+    item_labels: tuple[str, ...]
+    bands: tuple[AgeBand, ...]
+    default_band: str
+    reliable_change: float | None = None
+    item_min: float = 0.0
+    item_max: float = 10.0
+    resolution: float = 0.1
+    scored: bool = True
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_keys)
+
+    @property
+    def total_max(self) -> float:
+        return self.item_max * self.n_items
+
+    @property
+    def total_min(self) -> float:
+        return self.item_min * self.n_items
+
+    def band_for(self, age: int | None) -> AgeBand:
+        """The age band for ``age``; the default band when the age is unknown or not covered."""
+        if age is not None:
+            for band in self.bands:
+                if band.contains(age):
+                    return band
+        for band in self.bands:
+            if band.name == self.default_band:
+                return band
+        raise LookupError(f"measure {self.key}: default band {self.default_band!r} is not defined")
+
+
+ORS = Measure(
+    key="ORS",
+    family="ORS",
+    title="Outcome Rating Scale",
+    item_keys=("individually", "interpersonally", "socially", "overall"),
+    item_labels=("Individually", "Interpersonally", "Socially", "Overall"),
+    bands=(
+        AgeBand("adult", 18, None, 25.0),
+        AgeBand("adolescent", 13, 17, 28.0),
+    ),
+    default_band="adult",
+    reliable_change=5.0,
+)
+CORS = Measure(
+    key="CORS",
+    family="ORS",
+    title="Child Outcome Rating Scale",
+    item_keys=("me", "family", "school", "everything"),
+    item_labels=("Me", "Family", "School", "Everything"),
+    bands=(AgeBand("child", 6, 12, 32.0),),
+    default_band="child",
+    reliable_change=5.0,
+)
+SRS = Measure(
+    key="SRS",
+    family="SRS",
+    title="Session Rating Scale",
+    item_keys=("relationship", "goals", "approach", "overall"),
+    item_labels=("Relationship", "Goals and topics", "Approach or method", "Overall"),
+    bands=(AgeBand("all", None, None, 36.0),),
+    default_band="all",
+)
+CSRS = Measure(
+    key="CSRS",
+    family="SRS",
+    title="Child Session Rating Scale",
+    item_keys=("listening", "important", "approach", "overall"),
+    item_labels=("Listening", "How important", "What we did", "Overall"),
+    bands=(AgeBand("all", None, None, 36.0),),
+    default_band="all",
+)
+GSRS = Measure(
+    key="GSRS",
+    family="SRS",
+    title="Group Session Rating Scale",
+    item_keys=("relationship", "goals", "approach", "overall"),
+    item_labels=("Relationship", "Goals and topics", "Approach or method", "Overall"),
+    bands=(AgeBand("all", None, None, 36.0),),
+    default_band="all",
+)
+
+BUILTIN_MEASURES: tuple[Measure, ...] = (ORS, CORS, SRS, CSRS, GSRS)
+
+
+def age_band_name(age: int | None) -> str:
+    """A coarse band for reports: child (<13), adolescent (13-17), adult (18+), unknown."""
+    if age is None:
+        return "unknown"
+    if age < 13:
+        return "child"
+    if age < 18:
+        return "adolescent"
+    return "adult"
+
+
+# --- scales -----------------------------------------------------------------------------------
+
+_RANGE = re.compile(r"^range:(-?\d+(?:\.\d+)?):(-?\d+(?:\.\d+)?)$")
+SCALES = ("points", "cm", "mm", "percent")
+
+
+class ScaleError(ValueError):
+    """A scale name that fit-sync does not know."""
+
+
+def check_scale(scale: str) -> None:
+    """Raise :class:`ScaleError` unless ``scale`` is one of :data:`SCALES` or ``range:LOW:HIGH``."""
+    if scale in SCALES:
+        return
+    m = _RANGE.match(scale)
+    if m and float(m.group(1)) < float(m.group(2)):
+        return
+    raise ScaleError(
+        f"unknown scale {scale!r}: use one of {', '.join(SCALES)} or range:LOW:HIGH "
+        "(for example range:0:10 for a Google Forms linear scale)"
+    )
+
+
+def to_points(value: float, scale: str, measure: Measure) -> float:
+    """Convert one item value from ``scale`` to the measure's item scale (0-10 for ORS/SRS).
+
+    ``points`` and ``cm`` are already on the 0-10 scale (a 10 cm line read in cm); ``mm`` and
+    ``percent`` (a 0-100 slider) are divided by 10; ``range:LOW:HIGH`` maps an integer scale
+    linearly onto the item range. The result keeps the measure's resolution (0.1).
+    """
+    if scale in ("points", "cm"):
+        out = value
+    elif scale in ("mm", "percent"):
+        out = value / 10.0
+    else:
+        m = _RANGE.match(scale)
+        if not m:
+            raise ScaleError(f"unknown scale {scale!r}")
+        low, high = float(m.group(1)), float(m.group(2))
+        if value < low or value > high:
+            # out of the source range: map anyway so the range check names the problem
+            pass
+        span = measure.item_max - measure.item_min
+        out = measure.item_min + (value - low) * span / (high - low)
+    return round_to(out, measure.resolution)
+
+
+def round_to(value: float, resolution: float) -> float:
+    """Round to ``resolution`` (0.1 → one decimal)."""
+    if resolution == 0.1:
+        return round(value + (1e-9 if value >= 0 else -1e-9), 1)
+    steps = round(value / resolution + (1e-9 if value >= 0 else -1e-9))
+    digits = max(0, -math.floor(math.log10(resolution))) if resolution < 1 else 0
+    return round(steps * resolution, digits)

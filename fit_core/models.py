@@ -1,0 +1,195 @@
+"""The data that flows through fit-sync: frozen dataclasses, no behaviour beyond small helpers.
+
+An adapter yields :class:`Record` (a source row mapped onto fit-sync's field names, values still as
+the source gave them) or :class:`RecordError` (a row the adapter itself could not read). The core
+validates each record once into an :class:`Administration`, scores it into a :class:`Score`, runs
+the rules to get :class:`Flag` objects, and hands :class:`OutboxItem` rows back to the adapter to push.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Severity = Literal["info", "warning", "alert"]
+FlagState = Literal["open", "acknowledged", "resolved"]
+RcClass = Literal["intake", "recovered", "improved", "no_reliable_change", "deteriorated"]
+Status = Literal["green", "orange", "red", "grey"]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One administration as an adapter read it, before validation.
+
+    ``data`` uses fit-sync's field names (``client_id``, ``administered_at``, ``measure``,
+    ``q1``..``q4``, ``total``, ``clinician_id``, ``episode_id``, ``rater``, ``age``, ``session``)
+    with the source's raw values (strings are fine: the core parses them). ``scale`` says how the
+    item values are expressed (see :mod:`fit_core.measures`): ``"points"`` (0-10), ``"cm"``,
+    ``"mm"``, ``"percent"`` (0-100 slider) or ``"range:LOW:HIGH"`` for an integer scale.
+    ``location`` is a human pointer for error messages (``"scores.csv line 12"``), never PHI.
+    ``extra`` carries adapter-specific keys the adapter needs again at push time (for REDCap the
+    event and repeat instance); it is stored and handed back on :class:`OutboxItem`.
+    """
+
+    source_key: str
+    data: Mapping[str, Any]
+    scale: str = "points"
+    modified_at: dt.datetime | None = None
+    location: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordError:
+    """A source row the adapter could not turn into a :class:`Record` (it is quarantined).
+
+    ``reasons`` maps a field name to a message; messages never contain the answers themselves.
+    """
+
+    source_key: str
+    reasons: Mapping[str, str]
+    location: str = ""
+    raw: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Administration:
+    """One validated ORS/SRS-family administration."""
+
+    source: str
+    source_key: str
+    namespace: str
+    client_id: str
+    measure: str
+    administered_at: dt.datetime  # timezone-aware, UTC
+    local_date: dt.date  # clinic-local date: sessions are grouped by it
+    date_only: bool  # the source gave a date without a time
+    total: float
+    items: tuple[float, float, float, float] | None = None
+    clinician_id: str | None = None
+    episode_id: str | None = None
+    rater: str = "client"
+    age: int | None = None
+    session_hint: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def client(self) -> tuple[str, str]:
+        """The client's identity: (namespace, client_id)."""
+        return (self.namespace, self.client_id)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source, self.source_key)
+
+    def administered_at_text(self) -> str:
+        """The administration time as shown to users: a date for date-only input, else UTC ISO."""
+        if self.date_only:
+            return self.local_date.isoformat()
+        return self.administered_at.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """An alert a rule raised on one administration."""
+
+    rule_id: str
+    version: int
+    severity: Severity
+    message: str
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    state: FlagState = "open"
+
+    def brief(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "version": self.version,
+            "severity": self.severity,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """What the core computed for one administration.
+
+    ORS-family fields (``intake``, ``change_from_intake``, ``rc_class``, ``expected*``,
+    ``status``) are None for the SRS family. ``expected*`` and ``status`` are None without a
+    trajectory model.
+    """
+
+    total: float
+    session: int
+    episode_id: str
+    age_band: str
+    cutoff: float | None
+    clinical: bool | None
+    change_from_previous: float | None
+    intake: float | None = None
+    change_from_intake: float | None = None
+    rc_class: RcClass | None = None
+    expected: float | None = None
+    expected_low: float | None = None
+    expected_high: float | None = None
+    expected_severe: float | None = None
+    status: Status | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """An administration with its score and the flags raised on it."""
+
+    admin: Administration
+    score: Score
+    flags: tuple[Flag, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `fit score --json` object (a contract: see the README)."""
+        a, s = self.admin, self.score
+        out: dict[str, Any] = {
+            "source": a.source,
+            "source_key": a.source_key,
+            "client_id": a.client_id,
+            "clinician_id": a.clinician_id,
+            "episode_id": s.episode_id,
+            "rater": a.rater,
+            "measure": a.measure,
+            "administered_at": a.administered_at_text(),
+            "session": s.session,
+            "total": s.total,
+            "items": list(a.items) if a.items is not None else None,
+            "age_band": s.age_band,
+            "cutoff": s.cutoff,
+            "clinical": s.clinical,
+            "change_from_previous": s.change_from_previous,
+        }
+        if s.rc_class is not None:
+            out.update(
+                intake=s.intake,
+                change_from_intake=s.change_from_intake,
+                rc_class=s.rc_class,
+                expected=s.expected,
+                expected_low=s.expected_low,
+                expected_high=s.expected_high,
+                expected_severe=s.expected_severe,
+                status=s.status,
+            )
+        out["flags"] = [f.brief() for f in self.flags]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A row to push back to a source: the scores and open flags of one administration.
+
+    ``payload`` is JSON-ready (see :func:`fit_core.scoring.push_payload`); ``extra`` is what the
+    adapter attached to the :class:`Record` (for example REDCap's event and repeat instance).
+    """
+
+    source: str
+    source_key: str
+    payload: Mapping[str, Any]
+    hash: str
+    extra: Mapping[str, Any] = field(default_factory=dict)

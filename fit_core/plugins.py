@@ -1,0 +1,176 @@
+"""Plugin manager factory and the registry of adapters, rules and measures.
+
+Nothing happens at import time: call :func:`load_plugins`. Entry points in the ``fit`` group are
+loaded one at a time; a plugin that fails to import is reported by name and skipped
+(``FIT_STRICT_PLUGINS=1`` makes that fatal, for plugin authors). Built-in plugins come through the
+same entry-point group a third-party package uses; :data:`DEFAULT_PLUGINS` is the fallback when
+the distribution's metadata is not installed (running from a source tree).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .adapter import Adapter
+from .errors import PluginError
+from .measures import Measure
+from .scoring import Rule
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "fit"
+DEFAULT_PLUGINS: tuple[str, ...] = ("fit_core.rules.builtin", "fit_adapters.csv")
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    package: str
+    version: str | None
+    hooks: tuple[str, ...]
+
+
+@dataclass
+class Registry:
+    """Everything the plugins registered, with the package that registered each name."""
+
+    pm: pluggy.PluginManager
+    plugins: list[PluginInfo] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+    adapters: dict[str, type[Adapter]] = field(default_factory=dict)
+    rules: dict[str, Rule] = field(default_factory=dict)
+    measures: dict[str, Measure] = field(default_factory=dict)
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def adapter(self, name: str) -> type[Adapter]:
+        try:
+            return self.adapters[name]
+        except KeyError:
+            known = ", ".join(sorted(self.adapters)) or "none"
+            raise PluginError(
+                f"no adapter named {name!r} (installed: {known})",
+                hint="install the plugin that provides it, then check `fit plugins`",
+            ) from None
+
+    def notify(self, hook: str, **kwargs: Any) -> None:
+        """Call a notification hook one implementation at a time; a failure is logged by name."""
+        caller = getattr(self.pm.hook, hook)
+        for impl in caller.get_hookimpls():
+            try:
+                impl.function(**{k: kwargs[k] for k in impl.argnames})
+            except Exception:
+                log.exception("plugin %s failed in %s; the sync goes on", impl.plugin_name, hook)
+
+    def resolve_secret(self, source: str, key: str) -> str | None:
+        return self.pm.hook.fit_resolve_secret(source=source, key=key)
+
+
+def make_plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def _strict() -> bool:
+    return os.environ.get("FIT_STRICT_PLUGINS", "") not in ("", "0")
+
+
+def _dist_of(ep: metadata.EntryPoint) -> tuple[str, str | None]:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return ep.value.split(":")[0].split(".")[0], None
+    return dist.metadata["Name"], dist.version
+
+
+def load_plugins(
+    extra: Iterable[object] = (), *, entry_points: bool = True
+) -> Registry:
+    """Load entry-point plugins (and ``extra`` plugin objects, for tests) into a new registry."""
+    pm = make_plugin_manager()
+    reg = Registry(pm)
+    loaded: list[tuple[str, object, str, str | None]] = []
+    eps = list(metadata.entry_points(group=ENTRY_POINT_GROUP)) if entry_points else []
+    if entry_points and not eps:
+        for mod in DEFAULT_PLUGINS:
+            try:
+                loaded.append((mod, importlib.import_module(mod), "fit-sync", None))
+            except Exception as exc:  # pragma: no cover - a broken install
+                _fail(reg, mod, exc)
+    for ep in eps:
+        package, version = _dist_of(ep)
+        try:
+            obj = ep.load()
+        except Exception as exc:
+            _fail(reg, f"{ep.name} ({package})", exc)
+            continue
+        loaded.append((ep.name, obj, package, version))
+    for i, obj in enumerate(extra):
+        loaded.append((getattr(obj, "__name__", f"extra{i}"), obj, "(test)", None))
+
+    for name, obj, package, version in loaded:
+        if pm.is_registered(obj) or pm.has_plugin(name):
+            continue
+        try:
+            pm.register(obj, name=name)
+        except Exception as exc:
+            _fail(reg, f"{name} ({package})", exc)
+            continue
+        hooks = tuple(sorted(h.name for h in pm.get_hookcallers(obj) or ()))
+        reg.plugins.append(PluginInfo(name, package, version, hooks))
+
+    packages = {p.name: p.package for p in reg.plugins}
+    _collect(reg, "fit_register_measures", reg.measures, lambda m: m.key.upper(), "measure", packages)
+    _collect(reg, "fit_register_rules", reg.rules, lambda r: r.id, "rule", packages)
+    _collect(reg, "fit_register_adapters", reg.adapters, lambda a: a.name, "adapter", packages)
+    return reg
+
+
+def _fail(reg: Registry, name: str, exc: BaseException) -> None:
+    reason = f"{type(exc).__name__}: {exc}"
+    if _strict():
+        raise PluginError(f"plugin {name} failed to load: {reason}") from exc
+    reg.failures[name] = reason
+    log.error("plugin %s failed to load and was skipped: %s (FIT_STRICT_PLUGINS=1 makes this fatal)",
+              name, reason)
+
+
+def _collect(
+    reg: Registry,
+    hook: str,
+    target: dict[str, Any],
+    key_of: Callable[[Any], str],
+    kind: str,
+    packages: dict[str, str],
+) -> None:
+    caller = getattr(reg.pm.hook, hook)
+    for impl in caller.get_hookimpls():
+        owner = packages.get(impl.plugin_name, impl.plugin_name)
+
+        def register(obj: Any, _owner: str = owner) -> None:
+            key = key_of(obj)
+            if not key:
+                raise PluginError(f"{kind} registered by {_owner} has no name")
+            if key in target:
+                first = reg.owners[(kind, key)]
+                raise PluginError(
+                    f"duplicate {kind} name {key!r}: registered by {first} and by {_owner}",
+                    hint=f"uninstall one of {first} and {_owner}",
+                )
+            target[key] = obj
+            reg.owners[(kind, key)] = _owner
+
+        try:
+            impl.function(register=register)
+        except PluginError:
+            raise
+        except Exception as exc:
+            _fail(reg, f"{impl.plugin_name} ({owner}) in {hook}", exc)

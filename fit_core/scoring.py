@@ -1,0 +1,308 @@
+"""Scoring: episodes, sessions, change, reliable-change classes and rules for one client.
+
+Pure functions over plain data: no I/O, no clock (``Settings.as_of`` fixes "today"), no globals.
+
+- An episode is the explicit ``episode_id``, or else a new one starts after
+  ``Settings.episode_gap_days`` without administrations (auto ids ``auto-<first date>``).
+- Sessions are numbered by clinic-local date within client + episode + rater: ORS and SRS on the
+  same date are one session.
+- A trajectory is client + episode + rater + measure family; the intake is its first ORS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .measures import Measure
+from .models import Administration, Flag, OutboxItem, RcClass, Score, Scored, Status
+from .settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What a trajectory model expects of an ORS at one session, given the intake."""
+
+    expected: float
+    low: float
+    high: float
+    severe: float | None = None
+
+
+class TrajectoryModel(Protocol):
+    """Anything that can say what to expect: a clinic-fitted model or a supplied table."""
+
+    def expect(self, measure: str, intake: float, session: int) -> Expectation | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What a rule sees: the administration being evaluated and what came before it.
+
+    ``trajectory`` is the same client + episode + rater + measure family up to and including
+    ``current`` (oldest first); ``episode`` is every scored administration of the client's
+    episode and rater so far, both families.
+    """
+
+    current: Scored
+    trajectory: tuple[Scored, ...]
+    episode: tuple[Scored, ...]
+    measure: Measure
+    settings: Settings
+
+    @property
+    def previous(self) -> Scored | None:
+        return self.trajectory[-2] if len(self.trajectory) > 1 else None
+
+
+class Rule(Protocol):
+    """An alert rule: ``evaluate`` returns a :class:`Flag` or None. Pure; must not do I/O."""
+
+    id: str
+    version: int
+    family: str  # "ORS" or "SRS": which measure family the rule is evaluated on
+    description: str
+    opt_in: bool
+
+    def evaluate(self, history: History) -> Flag | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RuleFailure:
+    rule_id: str
+    source_key: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientResult:
+    scored: tuple[Scored, ...]
+    rule_failures: tuple[RuleFailure, ...] = ()
+
+
+def _sort_key(a: Administration) -> tuple[Any, ...]:
+    return (a.administered_at, a.source, a.source_key)
+
+
+def assign_episodes(admins: Sequence[Administration], gap_days: int) -> dict[tuple[str, str], str]:
+    """Episode id per administration key: the explicit id, or gap-based ``auto-<date>``."""
+    out: dict[tuple[str, str], str] = {}
+    implicit = sorted((a for a in admins if not a.episode_id), key=_sort_key)
+    current: str | None = None
+    last_date: dt.date | None = None
+    for a in implicit:
+        if last_date is None or (a.local_date - last_date).days > gap_days:
+            current = f"auto-{a.local_date.isoformat()}"
+        last_date = a.local_date
+        out[a.key] = current  # type: ignore[assignment]
+    for a in admins:
+        if a.episode_id:
+            out[a.key] = a.episode_id
+    return out
+
+
+def cutoff_for(measure: Measure, age: int | None, settings: Settings) -> tuple[str, float]:
+    """(age band name, clinical cutoff) for a measure and age, with config overrides."""
+    band = measure.band_for(age)
+    cutoff = settings.cutoffs.get(f"{measure.key}.{band.name}", band.cutoff)
+    if measure.family == "SRS" and settings.srs_cutoff is not None:
+        cutoff = settings.srs_cutoff
+    return band.name, cutoff
+
+
+def reliable_change_for(measure: Measure, settings: Settings) -> float | None:
+    if measure.key in settings.reliable_change:
+        return settings.reliable_change[measure.key]
+    if measure.family == "ORS" and settings.ors_reliable_change is not None:
+        return settings.ors_reliable_change
+    return measure.reliable_change
+
+
+def rc_class(
+    intake: float, current: float, rc: float, cutoff: float, settings: Settings, *, is_intake: bool
+) -> RcClass:
+    """Jacobson-Truax class from raw scores. An intake at or above the cutoff cannot "recover"."""
+    if is_intake:
+        return "intake"
+    delta = round(current - intake, 2)
+    if delta >= rc - 1e-9:
+        crossed = settings.is_clinical(intake, cutoff) and not settings.is_clinical(current, cutoff)
+        return "recovered" if crossed else "improved"
+    if delta <= -rc + 1e-9:
+        return "deteriorated"
+    return "no_reliable_change"
+
+
+def status_for(total: float, exp: Expectation | None, *, is_intake: bool) -> Status:
+    """grey (intake, or no model for the session), green, orange or red (DOMAIN.md)."""
+    if is_intake or exp is None:
+        return "grey"
+    if total >= exp.low - 1e-9:
+        return "green"
+    if exp.severe is None or total >= exp.severe - 1e-9:
+        return "orange"
+    return "red"
+
+
+def score_client(
+    admins: Iterable[Administration],
+    measures: Mapping[str, Measure],
+    settings: Settings,
+    rules: Sequence[Rule] = (),
+    model: TrajectoryModel | None = None,
+) -> ClientResult:
+    """Score every administration of one client and run the rules on each.
+
+    A rule that raises is reported in ``rule_failures`` by id; the other rules still run.
+    """
+    admins = list(admins)
+    episodes = assign_episodes(admins, settings.episode_gap_days)
+    by_ep_rater: dict[tuple[str, str], list[Administration]] = defaultdict(list)
+    for a in admins:
+        by_ep_rater[(episodes[a.key], a.rater)].append(a)
+
+    scored_all: list[Scored] = []
+    failures: list[RuleFailure] = []
+    for (episode_id, _rater), group in by_ep_rater.items():
+        group.sort(key=_sort_key)
+        dates = sorted({a.local_date for a in group})
+        session_of = {d: i + 1 for i, d in enumerate(dates)}
+        trajectories: dict[str, list[Scored]] = defaultdict(list)
+        episode_so_far: list[Scored] = []
+        for a in group:
+            measure = measures[a.measure]
+            traj = trajectories[measure.family]
+            score = _score_one(a, measure, traj, session_of[a.local_date], episode_id, settings, model)
+            item = Scored(a, score)
+            traj.append(item)
+            episode_so_far.append(item)
+            flags: list[Flag] = []
+            history = History(item, tuple(traj), tuple(episode_so_far), measure, settings)
+            for rule in rules:
+                if rule.family != measure.family or not rule_active(rule, settings):
+                    continue
+                try:
+                    flag = rule.evaluate(history)
+                except Exception as exc:  # a plugin rule's bug must not stop the others
+                    failures.append(RuleFailure(rule.id, a.source_key, type(exc).__name__))
+                    continue
+                if flag is not None:
+                    flags.append(flag)
+            if flags:
+                item = Scored(a, score, tuple(flags))
+                traj[-1] = item
+                episode_so_far[-1] = item
+            scored_all.append(item)
+    return ClientResult(tuple(scored_all), tuple(failures))
+
+
+def rule_active(rule: Rule, settings: Settings) -> bool:
+    if rule.id in settings.disabled_rules:
+        return False
+    return not rule.opt_in or rule.id in settings.enabled_rules
+
+
+def _score_one(
+    a: Administration,
+    measure: Measure,
+    traj: list[Scored],
+    session: int,
+    episode_id: str,
+    settings: Settings,
+    model: TrajectoryModel | None,
+) -> Score:
+    band, cutoff = cutoff_for(measure, a.age, settings)
+    clinical = settings.is_clinical(a.total, cutoff)
+    prev = traj[-1].admin.total if traj else None
+    change_prev = round(a.total - prev, 2) if prev is not None else None
+    if measure.family != "ORS":
+        return Score(a.total, session, episode_id, band, cutoff, clinical, change_prev)
+    intake = traj[0].admin.total if traj else a.total
+    is_intake = not traj
+    rc = reliable_change_for(measure, settings) or 0.0
+    cls = rc_class(intake, a.total, rc, cutoff, settings, is_intake=is_intake)
+    exp = None if model is None else model.expect(measure.key, intake, session)
+    status = None if model is None else status_for(a.total, exp, is_intake=is_intake)
+    return Score(
+        total=a.total,
+        session=session,
+        episode_id=episode_id,
+        age_band=band,
+        cutoff=cutoff,
+        clinical=clinical,
+        change_from_previous=change_prev,
+        intake=intake,
+        change_from_intake=round(a.total - intake, 2),
+        rc_class=cls,
+        expected=exp.expected if exp else None,
+        expected_low=exp.low if exp else None,
+        expected_high=exp.high if exp else None,
+        expected_severe=exp.severe if exp else None,
+        status=status,
+    )
+
+
+# --- what is pushed back ----------------------------------------------------------------------
+
+PUSH_FIELDS = (
+    "source_key",
+    "client_id",
+    "measure",
+    "administered_at",
+    "episode_id",
+    "rater",
+    "session",
+    "total",
+    "clinical",
+    "change_from_intake",
+    "rc_class",
+    "status",
+    "flags",
+    "flag_message",
+)
+
+
+def push_payload(s: Scored) -> dict[str, Any]:
+    """The scores and flags of one administration as pushed to its source (JSON-ready)."""
+    a, sc = s.admin, s.score
+    return {
+        "source_key": a.source_key,
+        "client_id": a.client_id,
+        "measure": a.measure,
+        "administered_at": a.administered_at_text(),
+        "episode_id": sc.episode_id,
+        "rater": a.rater,
+        "session": sc.session,
+        "total": sc.total,
+        "clinical": sc.clinical,
+        "change_from_intake": sc.change_from_intake,
+        "rc_class": sc.rc_class,
+        "status": sc.status,
+        "flags": [f.rule_id for f in s.flags if f.state == "open"],
+        "flag_message": " | ".join(f.message for f in s.flags if f.state == "open"),
+    }
+
+
+def payload_hash(payload: Mapping[str, Any]) -> str:
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+
+
+def outbox_item(s: Scored) -> OutboxItem:
+    payload = push_payload(s)
+    return OutboxItem(s.admin.source, s.admin.source_key, payload, payload_hash(payload), s.admin.extra)
+
+
+def group_by_client(
+    admins: Iterable[Administration], key: Callable[[Administration], Any] | None = None
+) -> dict[Any, list[Administration]]:
+    """Group administrations by client identity (namespace, client_id)."""
+    out: dict[Any, list[Administration]] = defaultdict(list)
+    for a in admins:
+        out[key(a) if key else a.client].append(a)
+    return out

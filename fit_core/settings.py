@@ -1,0 +1,89 @@
+"""Scoring and rule settings: the configurable defaults of DOMAIN.md, as one frozen object.
+
+``[rules]`` and ``[scoring]`` in the config file become a :class:`Settings`; every number here
+is a default a clinic can change, never a hard-coded truth.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
+
+from .errors import ConfigError
+
+Comparison = Literal["below", "at_or_below"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every number the clinical logic uses.
+
+    ``cutoffs`` overrides a measure's age-band cutoff, keyed ``"ORS.adult"``, ``"CORS.child"``,
+    ``"SRS.all"`` ...; ``reliable_change`` overrides a measure's RC, keyed by measure.
+    """
+
+    clinical_comparison: Comparison = "below"
+    srs_cutoff: float | None = None  # overrides every SRS-family cutoff when set
+    ors_reliable_change: float | None = None  # overrides RC for the ORS family when set
+    srs_drop: float = 1.0
+    srs_low_item: float = 9.0
+    episode_gap_days: int = 90
+    cutoffs: Mapping[str, float] = field(default_factory=dict)
+    reliable_change: Mapping[str, float] = field(default_factory=dict)
+    disabled_rules: frozenset[str] = frozenset()
+    enabled_rules: frozenset[str] = frozenset()  # opt-in rules switched on
+    as_of: dt.date | None = None
+
+    def is_clinical(self, total: float, cutoff: float) -> bool:
+        """True when ``total`` is in the clinical range (below the cutoff, by default)."""
+        t, c = round(total, 2), round(cutoff, 2)
+        return t <= c if self.clinical_comparison == "at_or_below" else t < c
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+_NUMBER_KEYS = {"srs_cutoff", "ors_reliable_change", "srs_drop", "srs_low_item"}
+
+
+def settings_from_config(rules: Mapping[str, Any] | None) -> Settings:
+    """Build :class:`Settings` from the ``[rules]`` table, strictly: unknown keys are errors."""
+    rules = dict(rules or {})
+    known = {f.name for f in fields(Settings)} - {"as_of"}
+    kwargs: dict[str, Any] = {}
+    for key, value in rules.items():
+        where = f"[rules] {key}"
+        if key == "disabled":
+            key = "disabled_rules"
+        elif key == "enabled":
+            key = "enabled_rules"
+        if key not in known:
+            raise ConfigError(
+                f"unknown setting {where}",
+                hint="see the README's config reference for the [rules] keys",
+            )
+        if key in _NUMBER_KEYS:
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise ConfigError(f"{where} must be a number")
+            kwargs[key] = float(value)
+        elif key == "episode_gap_days":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{where} must be a whole number of days >= 1")
+            kwargs[key] = value
+        elif key == "clinical_comparison":
+            if value not in ("below", "at_or_below"):
+                raise ConfigError(f'{where} must be "below" or "at_or_below"')
+            kwargs[key] = value
+        elif key in ("disabled_rules", "enabled_rules"):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where} must be a list of rule ids")
+            kwargs[key] = frozenset(value)
+        elif key in ("cutoffs", "reliable_change"):
+            if not isinstance(value, Mapping) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()
+            ):
+                raise ConfigError(f"{where} must be a table of numbers")
+            kwargs[key] = {str(k): float(v) for k, v in value.items()}
+    return Settings(**kwargs)

@@ -1,0 +1,341 @@
+"""Validate one adapter :class:`~fit_core.models.Record` into an :class:`Administration`.
+
+Rules (DOMAIN.md, OpenFIT's import rule): all four items and an optional agreeing total, or the
+total alone. A partial item set, items with a total that disagrees by more than 0.05,
+out-of-range or non-numeric values are errors. An empty cell is missing; 0 is a real score.
+A decimal comma is accepted. Error messages name the field and never repeat the value.
+
+Each record is validated exactly once, by one marshmallow schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
+
+from .measures import Measure, ScaleError, round_to, to_points
+from .models import Administration, Record
+
+ITEM_FIELDS = ("q1", "q2", "q3", "q4")
+ANSWER_FIELDS = (*ITEM_FIELDS, "total")
+TOTAL_TOLERANCE = 0.05
+
+
+def parse_number(value: Any) -> float | None:
+    """A number from a cell: ``""``/None → None (missing); ``"7,5"`` → 7.5; else ValueError."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("not a number")
+    if isinstance(value, float | int):
+        f = float(value)
+    elif "_" in value if isinstance(value, str) else False:
+        raise ValueError("not a number")
+    else:
+        try:
+            f = float(value)
+        except (TypeError, ValueError):
+            f = _parse_text_number(value)
+            if f is None:
+                return None
+    if math.isnan(f) or math.isinf(f):
+        raise ValueError("not a number")
+    return f
+
+
+def _parse_text_number(value: Any) -> float | None:
+    text = str(value).strip()
+    if not text:
+        return None
+    if "," in text:
+        if "." in text:
+            raise ValueError("not a number")
+        text = text.replace(",", ".")
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError("not a number") from None
+
+
+def parse_when(value: Any, tz: dt.tzinfo) -> tuple[dt.datetime, dt.date, bool]:
+    """Parse an ISO 8601 date or date-time.
+
+    Returns (UTC datetime, clinic-local date, date_only). A date alone is a clinic-local date; a
+    date-time without an offset is clinic-local time.
+    """
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        local = dt.datetime.combine(value, dt.time(), tzinfo=tz)
+        return local.astimezone(dt.UTC), value, True
+    else:
+        text = str(value or "").strip()
+        if not text:
+            raise ValueError("missing")
+        if len(text) == 10:
+            try:
+                day = dt.date.fromisoformat(text)
+            except ValueError:
+                raise ValueError("not an ISO 8601 date (YYYY-MM-DD)") from None
+            local = dt.datetime.combine(day, dt.time(), tzinfo=tz)
+            return local.astimezone(dt.UTC), day, True
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError("not an ISO 8601 date or date-time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    utc = moment.astimezone(dt.UTC)
+    return utc, utc.astimezone(tz).date(), False
+
+
+class _Number(fields.Field):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        try:
+            return parse_number(value)
+        except ValueError:
+            raise ValidationError("not a number") from None
+
+
+class _Text(fields.Field):
+    """A trimmed string; empty → None."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        return _text(value)
+
+
+class _Raw(fields.Field):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        return value
+
+
+class _Answers(fields.Field):
+    """q1..q4 and total as one tuple (few fields keep marshmallow's per-record cost low)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        out: list[float | None] = []
+        errors: dict[str, str] = {}
+        for key, raw in zip(ANSWER_FIELDS, value, strict=True):
+            try:
+                out.append(parse_number(raw))
+            except ValueError:
+                errors[key] = "not a number"
+                out.append(None)
+        if errors:
+            raise ValidationError(errors)
+        return tuple(out)
+
+
+_CONTEXT_TEXT = ("clinician_id", "episode_id", "rater")
+_CONTEXT_INT = ("age", "session")
+
+
+class _Context(fields.Field):
+    """The optional descriptive fields: clinician_id, episode_id, rater, age, session."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        out: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for key in _CONTEXT_TEXT:
+            out[key] = _text(value.get(key))
+        for key in _CONTEXT_INT:
+            try:
+                f = parse_number(value.get(key))
+            except ValueError:
+                f = 0.5
+            if f is not None and not f.is_integer():
+                errors[key] = "not a whole number"
+            out[key] = None if f is None else int(f)
+        if errors:
+            raise ValidationError(errors)
+        return out
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return text or None
+
+
+class AdministrationSchema(Schema):
+    """The marshmallow schema for one record's ``data`` (unknown source fields are ignored)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    client_id = _Text(required=True)
+    administered_at = _Raw(required=True)
+    measure = _Text(required=True)
+    answers = _Answers(required=True)
+    context = _Context(load_default={})
+
+    def __init__(self, measures: Mapping[str, Measure], tz: dt.tzinfo) -> None:
+        super().__init__()
+        self._measures = measures
+        self._tz = tz
+        self._when_cache: dict[Any, tuple[dt.datetime, dt.date, bool]] = {}
+
+    def _when(self, value: Any) -> tuple[dt.datetime, dt.date, bool]:
+        """parse_when, memoised: an export repeats the same dates many times."""
+        cache = self._when_cache
+        try:
+            return cache[value]
+        except (KeyError, TypeError):
+            pass
+        parsed = parse_when(value, self._tz)
+        if len(cache) > 100_000:
+            cache.clear()
+        try:
+            cache[value] = parsed
+        except TypeError:
+            pass
+        return parsed
+
+    @validates_schema
+    def _check(self, data: dict[str, Any], **kwargs: Any) -> None:
+        errors: dict[str, str] = {}
+        if not data.get("client_id"):
+            errors["client_id"] = "missing"
+        measure_key = data["measure"] = (data.get("measure") or "").upper()
+        measure = self._measures.get(measure_key)
+        if not measure_key:
+            errors["measure"] = "missing"
+        elif measure is None:
+            errors["measure"] = f"unknown measure (known: {', '.join(sorted(self._measures))})"
+        elif not measure.scored:
+            errors["measure"] = f"{measure.key} is not scored (engagement only)"
+        try:
+            when = self._when(data.get("administered_at"))
+            data["administered_at"] = when
+        except ValueError as exc:
+            errors["administered_at"] = str(exc)
+        age = data["context"].get("age")
+        if age is not None and not 0 <= age <= 120:
+            errors["age"] = "must be between 0 and 120"
+        if measure is not None and measure.scored and "measure" not in errors:
+            self._check_items(measure, data, errors)
+        if errors:
+            raise ValidationError(errors)
+
+    def _check_items(self, measure: Measure, data: dict[str, Any], errors: dict[str, str]) -> None:
+        scale = self.context_scale
+        answers = data["answers"]
+        raw = list(answers[: measure.n_items])
+        present = [v is not None for v in raw]
+        total = answers[4]
+        items: list[float] | None = None
+        if all(present):
+            items = []
+            for key, value in zip(ITEM_FIELDS, raw, strict=False):
+                try:
+                    points = to_points(value, scale, measure)
+                except ScaleError as exc:
+                    errors[key] = str(exc)
+                    return
+                if not measure.item_min <= points <= measure.item_max:
+                    errors[key] = (
+                        f"out of range (items are {measure.item_min:g}-{measure.item_max:g}"
+                        + ("" if scale == "points" else f" after converting from {scale}")
+                        + ")"
+                    )
+                items.append(points)
+        elif any(present):
+            for key, ok in zip(ITEM_FIELDS, present, strict=False):
+                if not ok:
+                    errors[key] = "missing: give all four items, or the total alone"
+            return
+        elif total is None:
+            errors["total"] = "missing: give the four items or the total"
+            return
+        if total is not None and not measure.total_min <= total <= measure.total_max:
+            errors["total"] = f"out of range (totals are {measure.total_min:g}-{measure.total_max:g})"
+        if items is not None and len(items) == measure.n_items and not errors:
+            item_sum = round(sum(items), 4)
+            if total is not None and abs(item_sum - total) > TOTAL_TOLERANCE + 1e-9:
+                errors["total"] = "disagrees with the sum of the items by more than 0.05"
+            data["_items"] = tuple(items)
+            data["_total"] = round_to(item_sum, measure.resolution)
+        elif total is not None and "total" not in errors:
+            data["_items"] = None
+            data["_total"] = round_to(total, measure.resolution)
+
+    context_scale = "points"
+
+
+class Validator:
+    """Validates records for one source; build one per source and reuse it."""
+
+    def __init__(
+        self,
+        measures: Mapping[str, Measure],
+        tz: dt.tzinfo | str,
+        *,
+        source: str,
+        namespace: str | None = None,
+    ) -> None:
+        self.tz = ZoneInfo(tz) if isinstance(tz, str) else tz
+        self.source = source
+        self.namespace = namespace or source
+        self._measures = {k.upper(): m for k, m in measures.items()}
+        self._schema = AdministrationSchema(self._measures, self.tz)
+
+    def validate(self, record: Record) -> Administration | dict[str, str]:
+        """An :class:`Administration`, or a mapping of field name → reason."""
+        if not record.source_key:
+            return {"source_key": "missing"}
+        self._schema.context_scale = record.scale
+        src = record.data
+        packed = {
+            "client_id": src.get("client_id"),
+            "administered_at": src.get("administered_at"),
+            "measure": src.get("measure"),
+            "answers": (src.get("q1"), src.get("q2"), src.get("q3"), src.get("q4"), src.get("total")),
+            "context": src,
+        }
+        try:
+            d = self._schema.load(packed)
+        except ValidationError as exc:
+            return _flatten(exc.messages)
+        utc, local_date, date_only = d["administered_at"]
+        ctx = d["context"]
+        return Administration(
+            source=self.source,
+            source_key=record.source_key,
+            namespace=self.namespace,
+            client_id=d["client_id"],
+            measure=d["measure"],
+            administered_at=utc,
+            local_date=local_date,
+            date_only=date_only,
+            total=d["_total"],
+            items=d["_items"],
+            clinician_id=ctx["clinician_id"],
+            episode_id=ctx["episode_id"],
+            rater=(ctx["rater"] or "client").lower(),
+            age=ctx["age"],
+            session_hint=ctx["session"],
+            extra=dict(record.extra),
+        )
+
+
+def _flatten(messages: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            if isinstance(value, list):
+                value = "; ".join(str(v) for v in value)
+            elif isinstance(value, Mapping):
+                value = "; ".join(f"{k}: {v}" for k, v in _flatten(value).items())
+            name = "record" if key == "_schema" else str(key)
+            out[name] = str(value)
+    else:
+        out["record"] = str(messages)
+    return out
