@@ -74,7 +74,8 @@ def fit_resolve_secret(source: str, key: str) -> str | None:
 
 @hookspec
 def fit_sync_started(run_id: int, sources: Sequence[str], dry_run: bool) -> None:
-    """A sync run started (notification)."""
+    """A sync run started (notification): ``run_id`` identifies it in ``runs``; ``sources``
+    are the source names it will sync, in order."""
 
 
 @hookspec

@@ -333,7 +333,8 @@ def _flatten(messages: Any) -> dict[str, str]:
             if isinstance(value, list):
                 value = "; ".join(str(v) for v in value)
             elif isinstance(value, Mapping):
-                value = "; ".join(f"{k}: {v}" for k, v in _flatten(value).items())
+                out.update(_flatten(value))  # answers/context hold per-field messages
+                continue
             name = "record" if key == "_schema" else str(key)
             out[name] = str(value)
     else:

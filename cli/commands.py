@@ -1,0 +1,388 @@
+"""The built-in `fit` sub-commands (keys lives in keys.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fit_core.config import Config, default_config_path, load_config
+from fit_core.errors import ConfigError, ExitCode, FitError
+from fit_core.measures import COPYRIGHT_LINES
+from fit_core.plugins import Registry, load_plugins
+from fit_core.store import Store
+
+from .main import echo_json, handle_errors
+from .templates import CONFIG_TEMPLATE
+
+
+def _config(ctx: click.Context) -> Config:
+    return load_config(ctx.obj.get("config_path") if ctx.obj else None)
+
+
+def _secret_lookup(registry: Registry) -> Any:
+    from fit_core.secrets import SecretStore
+
+    return SecretStore(resolver=registry.resolve_secret).get
+
+
+# --- init -------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--force", is_flag=True, help="Overwrite an existing config file.")
+@click.pass_context
+@handle_errors
+def init(ctx: click.Context, force: bool) -> None:
+    """Write a commented config file to start from (mode 0600)."""
+    path: Path = ctx.obj.get("config_path") or default_config_path()
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists", hint="edit it, or pass --force to overwrite")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(CONFIG_TEMPLATE)
+    click.echo(f"wrote {path}")
+    click.echo("next: edit it, then run `fit check` and `fit sync`", err=True)
+
+
+# --- check ------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
+@click.pass_context
+@handle_errors
+def check(ctx: click.Context, sources: tuple[str, ...]) -> None:
+    """Validate the config, the secrets and that every source answers."""
+    from fit_core.adapter import SourceContext
+    from fit_core.config import adapter_options
+
+    config = _config(ctx)
+    registry = load_plugins()
+    secret = _secret_lookup(registry)
+    names = list(sources) or list(config.sources)
+    worst = ExitCode.OK
+    Store.open(config.store_path).close()
+    click.echo(f"config: {config.path} ok")
+    click.echo(f"store: {config.store_path} ok")
+    for name in names:
+        src = config.source(name)
+        try:
+            adapter_cls = registry.adapter(src.adapter)
+            options = adapter_options(src, adapter_cls)
+            adapter = adapter_cls(
+                SourceContext(
+                    name=name,
+                    namespace=src.namespace,
+                    options=options,
+                    timezone=config.sync.tzinfo(),
+                    run_started=dt.datetime.now(dt.UTC),
+                    secret=lambda key, _n=name: secret(_n, key),
+                    state_dir=config.store_path.parent,
+                )
+            )
+            try:
+                adapter.check()
+            finally:
+                adapter.close()
+            click.echo(f"source {name} ({src.adapter}): ok")
+        except FitError as exc:
+            click.echo(f"source {name} ({src.adapter}): FAILED: {exc.message}")
+            if exc.hint:
+                click.echo(f"  hint: {exc.hint}")
+            worst = max(worst, exc.exit_code)
+    sys.exit(int(worst))
+
+
+# --- sync -------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Pull and score, but push nothing and keep bookmarks.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@click.pass_context
+@handle_errors
+def sync(ctx: click.Context, sources: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
+    """Pull new answers, score them, raise alerts and push results back.
+
+    Silent on success (cron mails any output); -v prints a summary.
+    """
+    from fit_core.sync import SyncEngine
+
+    config = _config(ctx)
+    registry = load_plugins()
+    store = Store.open(config.store_path)
+    try:
+        engine = SyncEngine(config, registry, store, secret=_secret_lookup(registry))
+        summary = engine.run(list(sources) or None, dry_run=dry_run)
+    finally:
+        store.close()
+    if as_json:
+        echo_json(summary.as_dict())
+    elif dry_run or ctx.obj.get("verbose"):
+        _print_summary(summary)
+    for s in summary.sources:
+        if s.status == "failed":
+            click.echo(f"error: source {s.name}: {s.error}", err=True)
+        elif s.quarantined:
+            click.echo(
+                f"warning: source {s.name}: {s.quarantined} record(s) quarantined "
+                "(see `fit quarantine`)",
+                err=True,
+            )
+    sys.exit(int(summary.exit_code))
+
+
+def _print_summary(summary: Any) -> None:
+    for s in summary.sources:
+        line = (
+            f"{s.name}: {s.status}; pulled {s.pulled} (new {s.new}, changed {s.changed}, "
+            f"unchanged {s.unchanged}), quarantined {s.quarantined}"
+        )
+        line += f", would push {s.would_push}" if summary.dry_run else f", pushed {s.pushed}"
+        click.echo(line)
+    click.echo(
+        f"clients rescored {summary.clients_rescored}; new alerts {summary.flags_raised}; "
+        f"open alerts {summary.open_flags}"
+    )
+
+
+# --- score ------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array (see the README).")
+@click.option("--timezone", "tz", default=None, help="Clinic timezone (default: config, else machine).")
+@click.option("--delimiter", default="auto", help="Field delimiter (default: detect , or ;).")
+@click.pass_context
+@handle_errors
+def score(ctx: click.Context, file: Path, as_json: bool, tz: str | None, delimiter: str) -> None:
+    """Score a FIT long CSV file offline (no store, no network)."""
+    from zoneinfo import ZoneInfo
+
+    from .offline import score_file
+
+    settings = None
+    tzinfo = None
+    config_path = ctx.obj.get("config_path")
+    if config_path:
+        config = load_config(config_path)
+        settings = config.settings
+        tzinfo = config.sync.tzinfo()
+    if tz:
+        tzinfo = ZoneInfo(tz)
+    result = score_file(file, settings=settings, tz=tzinfo, delimiter=delimiter)
+    for err in result.errors:
+        click.echo(f"{err}", err=True)
+    if as_json:
+        echo_json([s.as_dict() for s in result.scored])
+    else:
+        _print_scores(result.scored)
+    sys.exit(int(ExitCode.PARTIAL if result.errors else ExitCode.OK))
+
+
+def _print_scores(scored: list[Any]) -> None:
+    click.echo(f"{'client':<12} {'episode':<16} {'rater':<8} {'date':<20} {'meas':<5} "
+               f"{'sess':>4} {'total':>6} {'class':<18} flags")
+    for s in scored:
+        d = s.as_dict()
+        click.echo(
+            f"{d['client_id']:<12.12} {d['episode_id']:<16.16} {d['rater']:<8.8} "
+            f"{d['administered_at']:<20.20} {d['measure']:<5} {d['session']:>4} "
+            f"{d['total']:>6.1f} {d.get('rc_class') or '':<18} "
+            f"{','.join(f['rule_id'] for f in d['flags'])}"
+        )
+    if scored:
+        click.echo("")
+        for line in COPYRIGHT_LINES:
+            click.echo(line)
+
+
+# --- demo -------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--clients", default=40, show_default=True, help="Synthetic clients to generate.")
+@click.option("--seed", default=7, show_default=True, help="Random seed.")
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the demo files in this folder (default: a temporary folder, removed).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@handle_errors
+def demo(clients: int, seed: int, keep: Path | None, as_json: bool) -> None:
+    """Run the whole loop on bundled synthetic data: no network, no secrets."""
+    from .demo import run_demo
+
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True, mode=0o700)
+        result = run_demo(keep, clients=clients, seed=seed)
+    else:
+        with tempfile.TemporaryDirectory(prefix="fit-demo-") as tmp:
+            result = run_demo(Path(tmp), clients=clients, seed=seed)
+    if as_json:
+        echo_json(result)
+    else:
+        _print_demo(result, keep)
+    sys.exit(int(ExitCode(result["exit_code"])))
+
+
+def _print_demo(r: dict[str, Any], keep: Path | None) -> None:
+    click.echo("fit demo: synthetic clinic (no real people), CSV source → scores → alerts")
+    click.echo(
+        f"  administrations: {r['administrations']} from {r['clients']} clients; "
+        f"quarantined: {r['quarantined']} (bad rows planted on purpose)"
+    )
+    click.echo(f"  scores written: {r['scores_rows']} rows")
+    click.echo(f"  open alerts: {r['open_alerts']}")
+    for rule, n in r["alerts_by_rule"].items():
+        click.echo(f"    {rule:<28} {n}")
+    click.echo(f"  second sync: pulled {r['resync_pulled']}, pushed {r['resync_pushed']}")
+    if keep is not None:
+        click.echo(f"  files kept in {keep} (config.toml, admins.csv, scores.csv, fit.sqlite3)")
+    for line in COPYRIGHT_LINES:
+        click.echo(f"  {line}")
+
+
+# --- plugins ----------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@handle_errors
+def plugins(as_json: bool) -> None:
+    """List installed plugins, their versions and hooks, and what they registered."""
+    registry = load_plugins()
+    data = {
+        "plugins": [
+            {"name": p.name, "package": p.package, "version": p.version, "hooks": list(p.hooks)}
+            for p in registry.plugins
+        ],
+        "adapters": {k: registry.owners[("adapter", k)] for k in sorted(registry.adapters)},
+        "rules": {k: registry.owners[("rule", k)] for k in sorted(registry.rules)},
+        "measures": {k: registry.owners[("measure", k)] for k in sorted(registry.measures)},
+        "failed": registry.failures,
+    }
+    if as_json:
+        echo_json(data)
+        return
+    for p in data["plugins"]:
+        click.echo(f"{p['name']} ({p['package']} {p['version'] or ''}): {', '.join(p['hooks'])}")
+    click.echo(f"adapters: {', '.join(data['adapters']) or 'none'}")
+    click.echo(f"rules: {', '.join(data['rules']) or 'none'}")
+    click.echo(f"measures: {', '.join(data['measures']) or 'none'}")
+    for name, reason in data["failed"].items():
+        click.echo(f"FAILED to load {name}: {reason}", err=True)
+
+
+# --- alerts -----------------------------------------------------------------------------------
+
+
+@click.group(invoke_without_command=True)
+@click.option(
+    "--state",
+    type=click.Choice(["open", "acknowledged", "resolved", "all"]),
+    default="open",
+    show_default=True,
+)
+@click.option("--rule", default=None, help="Only this rule id.")
+@click.option("--client", default=None, help="Only this client id.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+@handle_errors
+def alerts(
+    ctx: click.Context, state: str, rule: str | None, client: str | None, as_json: bool
+) -> None:
+    """List alerts (open by default). `fit alerts ack ID` acknowledges one."""
+    if ctx.invoked_subcommand:
+        return
+    config = _config(ctx)
+    store = Store.open(config.store_path)
+    try:
+        rows = store.list_flags(None if state == "all" else state, rule, client)
+    finally:
+        store.close()
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo(f"no {state if state != 'all' else ''} alerts".replace("  ", " "))
+        return
+    by_rule = Counter(r["rule_id"] for r in rows)
+    for r in rows:
+        click.echo(
+            f"#{r['id']:<6} {r['severity']:<8} {r['rule_id']:<27} client {r['client_id']} "
+            f"{r['date'] or ''} ({r['state']})\n        {r['message']}"
+        )
+    click.echo("")
+    click.echo(", ".join(f"{k}: {v}" for k, v in sorted(by_rule.items())))
+
+
+@alerts.command("ack")
+@click.argument("flag_id", type=int)
+@click.pass_context
+@handle_errors
+def alerts_ack(ctx: click.Context, flag_id: int) -> None:
+    """Acknowledge alert ID: it is not raised again for the same administration."""
+    _set_state(ctx, flag_id, "acknowledged")
+
+
+@alerts.command("reopen")
+@click.argument("flag_id", type=int)
+@click.pass_context
+@handle_errors
+def alerts_reopen(ctx: click.Context, flag_id: int) -> None:
+    """Undo an acknowledgement."""
+    _set_state(ctx, flag_id, "open")
+
+
+def _set_state(ctx: click.Context, flag_id: int, state: str) -> None:
+    config = _config(ctx.find_root())
+    store = Store.open(config.store_path)
+    try:
+        if not store.set_flag_state(flag_id, state):
+            raise ConfigError(f"no alert #{flag_id}", hint="list alerts with `fit alerts --state all`")
+    finally:
+        store.close()
+    click.echo(f"alert #{flag_id}: {state}")
+
+
+# --- quarantine -------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--source", default=None, help="Only this source.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+@handle_errors
+def quarantine(ctx: click.Context, source: str | None, as_json: bool) -> None:
+    """List quarantined records: source key, where, and which fields are wrong."""
+    config = _config(ctx)
+    store = Store.open(config.store_path)
+    try:
+        rows = store.quarantined(source)
+    finally:
+        store.close()
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        reasons = "; ".join(f"{k}: {v}" for k, v in r["reasons"].items())
+        where = f" ({r['location']})" if r["location"] else ""
+        click.echo(f"{r['source']} {r['source_key']}{where}: {reasons}")
+    if not rows:
+        click.echo("nothing quarantined")
+
+
+COMMANDS = (init, check, sync, score, demo, plugins, alerts, quarantine)

@@ -1,0 +1,257 @@
+"""``fit keys set|get|delete|list``: manage the secrets sources need.
+
+Values never appear on the command line (shell history, ``ps``): ``set`` reads a hidden prompt
+on a terminal, else stdin, or ``--from-file``. ``get`` says where a secret is set and prints the
+value only with ``--show``. ``list`` derives names from the config, since a keyring cannot list.
+
+The commands read ``ctx.obj`` when the main group sets it: ``"config_path"`` (else
+``$FIT_CONFIG``, else the default path) and, optionally, a loaded ``"registry"``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from fit_core.config import Config, load_config
+from fit_core.errors import FitError, PluginError
+from fit_core.plugins import Registry, load_plugins
+from fit_core.redact import redact, redact_obj
+from fit_core.secrets import (
+    SecretStore,
+    check_name,
+    credential_name,
+    env_name,
+    missing_secret_error,
+    no_keyring_error,
+    usable_keyring,
+    where_kind,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def fit_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Report a FitError as ``error: ...`` (and its hint) on stderr and exit with its code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except FitError as exc:
+            click.echo(f"error: {redact(exc.message)}", err=True)
+            if exc.hint:
+                click.echo(f"  hint: {redact(exc.hint)}", err=True)
+            # sys.exit, not ctx.exit: click swallows Exit when run with standalone_mode=False
+            sys.exit(int(exc.exit_code))
+
+    return wrapper
+
+
+def _name(what: str) -> Callable[[click.Context, click.Parameter, str], str]:
+    def callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        try:
+            return check_name(value, what)
+        except FitError as exc:
+            raise click.BadParameter(exc.hint or exc.message) from None
+
+    return callback
+
+
+def _obj(ctx: click.Context) -> dict[str, Any]:
+    return ctx.obj if isinstance(ctx.obj, dict) else {}
+
+
+def _config(ctx: click.Context) -> Config:
+    return load_config(_obj(ctx).get("config_path"))
+
+
+def _registry(ctx: click.Context) -> Registry:
+    reg = _obj(ctx).get("registry")
+    if reg is None:
+        reg = ctx.meta.get("fit.registry")
+    if reg is None:
+        reg = ctx.meta["fit.registry"] = load_plugins()
+    return reg
+
+
+def _store(ctx: click.Context) -> SecretStore:
+    return SecretStore(_registry(ctx).resolve_secret)
+
+
+@click.group()
+def keys() -> None:
+    """Set, show and delete source secrets (API tokens, service-account files).
+
+    Lookup order: the environment variable FIT_<SOURCE>_<KEY>, a systemd credential
+    <source>.<key> ($CREDENTIALS_DIRECTORY), plugins, then the keyring (service "fit").
+    """
+
+
+@keys.command("set")
+@click.argument("source", callback=_name("source"))
+@click.argument("key", callback=_name("key"))
+@click.option(
+    "--from-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read the value from this file (e.g. a Google service-account JSON).",
+)
+@click.pass_context
+@fit_errors
+def set_(ctx: click.Context, source: str, key: str, from_file: Path | None) -> None:
+    """Store SOURCE's secret KEY in the keyring.
+
+    The value comes from --from-file, else a hidden prompt on a terminal, else stdin
+    (e.g. `printf %s "$TOKEN" | fit keys set clinic_redcap token`).
+    """
+    if usable_keyring() is None:  # fail before asking for a value we cannot keep
+        raise no_keyring_error(source, key)
+    if from_file is not None:
+        value = from_file.read_text(encoding="utf-8").rstrip("\r\n")
+    elif _stdin_is_tty():
+        value = click.prompt(
+            f"Value for {credential_name(source, key)}",
+            hide_input=True,
+            confirmation_prompt=True,
+        )
+    else:
+        value = sys.stdin.read().strip()
+    if not value:
+        raise click.UsageError("no value given (stdin or the file was empty)")
+    _warn_if_unknown(ctx, source, key)
+    SecretStore().set(source, key, value)
+    click.echo(f"stored {credential_name(source, key)} in the keyring", err=True)
+
+
+def _stdin_is_tty() -> bool:
+    return sys.stdin.isatty()
+
+
+def _warn_if_unknown(ctx: click.Context, source: str, key: str) -> None:
+    """Warn (never fail) when SOURCE is not configured or its adapter does not use KEY."""
+    try:
+        config = _config(ctx)
+    except FitError:
+        return
+    src = config.sources.get(source)
+    if src is None:
+        known = ", ".join(config.sources) or "none"
+        click.echo(f"warning: no source {source!r} in {config.path} (sources: {known})", err=True)
+        return
+    try:
+        adapter = _registry(ctx).adapter(src.adapter)
+    except FitError:
+        return
+    if key not in adapter.secret_keys:
+        declared = ", ".join(adapter.secret_keys) or "none"
+        click.echo(
+            f"warning: the {src.adapter} adapter does not use a secret {key!r} "
+            f"(it uses: {declared})",
+            err=True,
+        )
+
+
+@keys.command("get")
+@click.argument("source", callback=_name("source"))
+@click.argument("key", callback=_name("key"))
+@click.option("--show", is_flag=True, help="Print the value itself.")
+@click.pass_context
+@fit_errors
+def get(ctx: click.Context, source: str, key: str, show: bool) -> None:
+    """Say where SOURCE's secret KEY is set; print the value only with --show."""
+    value, where = _store(ctx).find(source, key)
+    if value is None:
+        raise missing_secret_error(source, key, keyring_ok=usable_keyring() is not None)
+    click.echo(value if show else f"set ({where})")
+
+
+@keys.command("delete")
+@click.argument("source", callback=_name("source"))
+@click.argument("key", callback=_name("key"))
+@click.pass_context
+@fit_errors
+def delete(ctx: click.Context, source: str, key: str) -> None:
+    """Remove SOURCE's secret KEY from the keyring."""
+    store = SecretStore()
+    store.delete(source, key)
+    click.echo(f"deleted {credential_name(source, key)} from the keyring", err=True)
+    _value, where = store.find(source, key)
+    if where is not None:
+        click.echo(f"note: it is still set ({where})", err=True)
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@fit_errors
+def list_(ctx: click.Context, as_json: bool) -> None:
+    """List the secrets the configured sources need and where each is set (never values)."""
+    rows = secret_report(_config(ctx), _registry(ctx))
+    if as_json:
+        click.echo(json.dumps(redact_obj(rows), indent=2))
+        return
+    for row in rows:
+        head = f"{row['source']} ({row['adapter']})"
+        if not row["adapter_installed"]:
+            click.echo(f"{head}: adapter not installed, its secret keys are unknown")
+        elif not row["secrets"]:
+            click.echo(f"{head}: no secrets")
+        else:
+            click.echo(head)
+            for s in row["secrets"]:
+                click.echo(f"  {s['key']}: {_describe(row['source'], s)}")
+
+
+def _describe(source: str, s: dict[str, Any]) -> str:
+    if s["found"] == "missing":
+        return f"missing (fit keys set {source} {s['key']}, or {s['env']})"
+    if s["found"] == "error":
+        return f"error: {s['error']}"
+    return f"set ({s['where']})"
+
+
+def secret_report(
+    config: Config, registry: Registry, store: SecretStore | None = None
+) -> list[dict[str, Any]]:
+    """Per configured source: its adapter and, for each secret key it declares, where it is set.
+
+    ``found`` is one of env, credential, plugin, keyring, missing, error. Never holds a value.
+    """
+    store = store or SecretStore(registry.resolve_secret)
+    rows: list[dict[str, Any]] = []
+    for name, src in config.sources.items():
+        try:
+            secret_keys: tuple[str, ...] | None = registry.adapter(src.adapter).secret_keys
+        except PluginError:
+            secret_keys = None
+        secrets = []
+        for key in secret_keys or ():
+            entry: dict[str, Any] = {
+                "key": key,
+                "env": env_name(name, key),
+                "credential": credential_name(name, key),
+            }
+            try:
+                _value, where = store.find(name, key)
+            except FitError as exc:
+                entry.update(found="error", where=None, error=exc.message)
+            else:
+                entry.update(found=where_kind(where), where=where)
+            secrets.append(entry)
+        rows.append(
+            {
+                "source": name,
+                "adapter": src.adapter,
+                "adapter_installed": secret_keys is not None,
+                "enabled": src.enabled,
+                "secrets": secrets,
+            }
+        )
+    return rows

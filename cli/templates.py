@@ -1,0 +1,42 @@
+"""The commented config file `fit init` writes (every key is documented in the README)."""
+
+CONFIG_TEMPLATE = '''\
+# fit-sync configuration. Reference: the README's "Configuration" section.
+# Secrets never live here: `fit keys set SOURCE KEY`, or env FIT_<SOURCE>_<KEY>,
+# or a systemd credential named <source>.<key>.
+
+[store]
+# SQLite file (created mode 0600). Default: $STATE_DIRECTORY/fit.sqlite3 under systemd,
+# else ~/.local/share/fit/fit.sqlite3.
+# path = "~/.local/share/fit/fit.sqlite3"
+
+[sync]
+# Clinic timezone: sessions are grouped by the local date. Default: the machine's.
+# timezone = "Europe/Berlin"
+# Records validated and written per transaction.
+# record_batch_size = 2000
+# Rows per push request (default: the adapter's own).
+# push_batch_size = 500
+
+[rules]
+# Every number is a default from the literature (see the README); change it here.
+# clinical_comparison = "below"   # or "at_or_below": is exactly the cutoff clinical?
+# srs_cutoff = 36                  # overrides every SRS-family cutoff
+# srs_drop = 1.0                   # SRS fall since the previous session that raises srs.drop
+# ors_reliable_change = 5          # reliable change for the ORS family
+# episode_gap_days = 90            # without an episode id, a gap this long starts a new episode
+# disabled = ["srs.drop"]          # rule ids to switch off
+# [rules.cutoffs]                  # per measure and age band
+# "ORS.adult" = 25
+# "ORS.adolescent" = 28
+# "CORS.child" = 32
+
+# One table per source. The name (here "clinic_csv") is used in commands and secret names.
+[sources.clinic_csv]
+adapter = "csv"
+# namespace = "clinic"   # sources sharing client ids declare the same namespace
+path = "/srv/fit/exports/"          # a FIT long CSV file, or a folder of them
+scores_path = "/srv/fit/scores.csv" # written atomically on every sync that changes something
+# delimiter = "auto"                # or "," or ";"
+# scale = "points"                  # items on 0-10; "mm"/"percent" for 0-100; "range:1:10"
+'''

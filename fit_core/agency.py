@@ -1,0 +1,398 @@
+"""Agency statistics: the indices agencies report (DOMAIN.md "Aggregate indices"), per group.
+
+Pure functions over plain data: the caller (the store, or a notebook) summarises each rated
+episode into an :class:`EpisodeSummary`, and :func:`agency_stats` turns them into one
+:class:`GroupStats` for the whole agency (``group == "all"``) and one per group. Groups smaller
+than ``min_n`` episodes are **shown and marked** (``small=True``), never hidden or pooled.
+
+Units and populations, per group:
+
+- An :class:`EpisodeSummary` is one *rated episode*: one client, episode and rater (a parent
+  rating a child is a separate summary of the same episode). Episodes are counted once per
+  (client_key, episode_id); ``n_collateral`` counts summaries whose rater is not ``"client"``.
+- Each episode belongs to exactly one group, taken from its primary summary (the client-rated
+  one if any, else the first seen); ``month`` is the month of the episode's first date. So the
+  groups' episode counts add up to the "all" row (clients can appear in several groups).
+- Sessions and days are per episode: the most sessions any rater has, and
+  ``last date − first date`` in days over all its raters (0 for a one-day episode).
+- *Outcome* figures (intake means, effect sizes, classes, target) use the summaries rated by
+  ``outcome_rater`` (default ``"client"``; None = every rater) — raters are never mixed within
+  one trajectory, and by default not within one figure. Change figures need at least 2 ORS
+  (``n_ors >= 2``) with ``intake_ors`` and ``last_ors`` given; ``ended_only=True`` keeps only
+  ended episodes for them.
+
+Formulas (sources in :mod:`fit_core.stats`):
+
+- pre–post effect size ``d = mean(last − intake)/SD(intake)`` with a 95% CI from
+  ``SE = √(2(1−r)/n + d²/(2n))`` (Becker 1988), see :func:`fit_core.stats.pre_post_effect_size`;
+- severity-adjusted effect size: over outcome episodes with a clinical-range intake and an
+  ``expected_last`` (the trajectory model's expected value at the last session), the residualized
+  gain ``mean(last − expected_last)`` divided by ``SD(intake)`` of those same episodes, or by
+  ``sd_reference`` when given (e.g. a normative intake SD, as ACORN standardises). 0 means "as
+  expected for this case mix", positive is better. None without a model (no ``expected_last``).
+- classes (Jacobson & Truax 1991, via :func:`fit_core.scoring.rc_class`): recovered (Δ ≥ RC and
+  moved from the clinical range to at/above the cutoff), improved (Δ ≥ RC otherwise — an intake at
+  or above the cutoff can improve but never recover), no reliable change, deteriorated (Δ ≤ −RC);
+- reaching target: ``reached_target`` when the caller knows it, else ``last − intake ≥ RC``;
+- endings: among ended episodes, planned / unplanned (dropout) / unknown, and each crossed with
+  whether the target was reached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, NamedTuple
+
+from .scoring import rc_class
+from .settings import Comparison, Settings
+from .stats import mean, pre_post_effect_size, sample_sd
+
+__all__ = ["GROUP_BY", "EpisodeSummary", "GroupBy", "GroupStats", "agency_stats"]
+
+GroupBy = Literal["clinician", "site", "month", "age_band"]
+GROUP_BY: tuple[str, ...] = ("clinician", "site", "month", "age_band")
+NO_GROUP = "(none)"  # the group label for a missing clinician or site
+_EPS = 1e-9
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EpisodeSummary:
+    """One rated episode (client + episode + rater), summarised for agency statistics.
+
+    ``client_key`` identifies the client (e.g. ``(namespace, client_id)``). ``n_sessions`` counts
+    this rater's sessions, ``n_ors`` their ORS-family administrations (change figures need 2).
+    ``intake_ors`` is the first ORS total, ``last_ors`` the latest; ``ors_cutoff`` and ``rc`` are
+    the clinical cutoff and reliable change for this measure and age band. ``intake_srs`` is the
+    first SRS total, ``mean_srs`` the mean of the episode's SRS totals. ``ended`` says whether the
+    episode is closed, ``planned_ending`` whether it ended as planned (None: unknown).
+    ``expected_last`` is a trajectory model's expected ORS at the last session (None without a
+    model), ``reached_target`` the caller's own target verdict (None: use ``last − intake ≥ rc``).
+    """
+
+    client_key: Hashable
+    episode_id: str
+    rater: str = "client"
+    clinician_id: str | None = None
+    site: str | None = None
+    age_band: str = "unknown"
+    first_date: dt.date
+    last_date: dt.date
+    n_sessions: int
+    n_ors: int
+    ors_cutoff: float
+    rc: float
+    intake_ors: float | None = None
+    last_ors: float | None = None
+    intake_srs: float | None = None
+    mean_srs: float | None = None
+    ended: bool = False
+    planned_ending: bool | None = None
+    expected_last: float | None = None
+    reached_target: bool | None = None
+
+    @property
+    def episode_key(self) -> tuple[Hashable, str]:
+        return (self.client_key, self.episode_id)
+
+    def target_reached(self) -> bool | None:
+        """``reached_target`` if given, else ``last − intake ≥ rc``; None without 2 ORS."""
+        if self.reached_target is not None:
+            return self.reached_target
+        if self.n_ors < 2 or self.intake_ors is None or self.last_ors is None:
+            return None
+        return round(self.last_ors - self.intake_ors, 2) >= self.rc - _EPS
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStats:
+    """Agency indices for one group (see the module docstring for populations and formulas).
+
+    ``by`` is the grouping (``"all"`` for the whole-agency row) and ``group`` its value
+    (``"all"``, a clinician id, a site, ``"YYYY-MM"``, an age band, or ``"(none)"``).
+    Percentages are 0–100 and None when their denominator is 0; means are None without data.
+    ``small`` is True when ``n_episodes < min_n``: show it, marked, never hide or pool it.
+    """
+
+    by: str
+    group: str
+    small: bool
+    n_clients: int
+    n_episodes: int
+    n_rated_episodes: int
+    n_collateral: int
+    clients_by_age_band: Mapping[str, int]
+    mean_intake_ors: float | None
+    mean_intake_ors_by_age_band: Mapping[str, float]
+    mean_intake_srs: float | None
+    mean_srs: float | None
+    mean_sessions: float | None
+    mean_days: float | None
+    n_outcome: int
+    effect_size: float | None
+    effect_size_ci_low: float | None
+    effect_size_ci_high: float | None
+    n_severity_adjusted: int
+    severity_adjusted_effect_size: float | None
+    n_nonclinical_intake: int
+    n_recovered: int
+    n_improved: int
+    n_no_change: int
+    n_deteriorated: int
+    pct_recovered: float | None
+    pct_improved: float | None
+    pct_no_change: float | None
+    pct_deteriorated: float | None
+    pct_reliably_improved: float | None
+    n_reached_target: int
+    pct_reached_target: float | None
+    n_ended: int
+    n_planned: int
+    n_unplanned: int
+    n_ending_unknown: int
+    pct_planned: float | None
+    pct_unplanned: float | None
+    endings_by_target: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+    def as_dict(self, ndigits: int | None = None) -> dict[str, Any]:
+        """A JSON-ready dict; floats rounded to ``ndigits`` when given."""
+        out = asdict(self)
+        if ndigits is None:
+            return out
+        return {k: _round(v, ndigits) for k, v in out.items()}
+
+
+def _round(v: Any, ndigits: int) -> Any:
+    if isinstance(v, float):
+        return round(v, ndigits)
+    if isinstance(v, dict):
+        return {k: _round(x, ndigits) for k, x in v.items()}
+    return v
+
+
+def _pct(k: int, n: int) -> float | None:
+    return 100.0 * k / n if n else None
+
+
+def _mean_or_none(values: list[float]) -> float | None:
+    return mean(values) if values else None
+
+
+class _Change(NamedTuple):
+    """The change figures of one outcome summary, computed once."""
+
+    intake: float
+    last: float
+    rc_class: str
+    clinical: bool
+    target: bool
+    sa_gain: float | None  # last − expected_last for a clinical-range intake with a model
+
+
+class _Episode:
+    """All summaries of one (client, episode), merged, with what every group needs precomputed."""
+
+    __slots__ = (
+        "changes",
+        "client",
+        "ended",
+        "ending",
+        "first",
+        "last",
+        "primary",
+        "rated",
+        "sessions",
+        "summaries",
+    )
+
+    def __init__(self, s: EpisodeSummary) -> None:
+        self.client = s.client_key
+        self.primary = s
+        self.summaries = [s]
+        self.first, self.last, self.sessions = s.first_date, s.last_date, s.n_sessions
+        self.rated: list[EpisodeSummary] = []
+        self.changes: list[_Change] = []
+        self.ended = False
+        self.ending: tuple[str, str] = ("unknown", "unknown")
+
+    def add(self, s: EpisodeSummary) -> None:
+        self.summaries.append(s)
+        if self.primary.rater != "client" and s.rater == "client":
+            self.primary = s
+        self.first = min(self.first, s.first_date)
+        self.last = max(self.last, s.last_date)
+        self.sessions = max(self.sessions, s.n_sessions)
+
+    def finish(self, outcome_rater: str | None, ended_only: bool, settings: Settings) -> None:
+        """Compute the per-summary change figures and the ending once, for every group."""
+        self.ended = any(s.ended for s in self.summaries)
+        self.rated = [s for s in self.summaries if outcome_rater in (None, s.rater)]
+        for s in self.rated:
+            intake, last = s.intake_ors, s.last_ors
+            if s.n_ors < 2 or intake is None or last is None or (ended_only and not s.ended):
+                continue
+            clinical = settings.is_clinical(intake, s.ors_cutoff)
+            cls = rc_class(intake, last, s.rc, s.ors_cutoff, settings, is_intake=False)
+            gain = None if s.expected_last is None or not clinical else last - s.expected_last
+            self.changes.append(
+                _Change(intake, last, cls, clinical, bool(s.target_reached()), gain)
+            )
+        if self.ended:
+            ordered = [self.primary, *(s for s in self.summaries if s is not self.primary)]
+            planned = next(
+                (s.planned_ending for s in ordered if s.planned_ending is not None), None
+            )
+            kind = "unknown" if planned is None else "planned" if planned else "unplanned"
+            who = outcome_rater or self.primary.rater
+            outcome = next((s for s in ordered if s.rater == who), None)
+            reached = None if outcome is None else outcome.target_reached()
+            self.ending = (kind, "unknown" if reached is None else _REACHED[reached])
+
+    def group_key(self, by: str) -> str:
+        p = self.primary
+        if by == "clinician":
+            return p.clinician_id or NO_GROUP
+        if by == "site":
+            return p.site or NO_GROUP
+        if by == "month":
+            return f"{self.first.year:04d}-{self.first.month:02d}"
+        return p.age_band or NO_GROUP
+
+
+_REACHED = {True: "reached", False: "not_reached"}
+
+
+def agency_stats(
+    summaries: Iterable[EpisodeSummary],
+    *,
+    by: GroupBy | None = None,
+    min_n: int = 10,
+    outcome_rater: str | None = "client",
+    ended_only: bool = False,
+    clinical_comparison: Comparison = "below",
+    sd_reference: float | None = None,
+) -> list[GroupStats]:
+    """Agency indices for everyone (first row, ``group == "all"``) and, with ``by``, per group.
+
+    ``by`` is ``"clinician"``, ``"site"``, ``"month"`` (of the episode's first date) or
+    ``"age_band"``; groups follow in sorted order. ``min_n`` marks small groups.
+    ``outcome_rater`` picks whose ratings the outcome figures use (None: all raters);
+    ``ended_only`` restricts change figures to ended episodes; ``clinical_comparison`` is the
+    cutoff boundary setting (:class:`fit_core.settings.Settings`); ``sd_reference`` replaces the
+    sample SD in the severity-adjusted effect size. See the module docstring for the formulas.
+    """
+    if by is not None and by not in GROUP_BY:
+        raise ValueError(f"by must be one of {', '.join(GROUP_BY)} or None, got {by!r}")
+    if sd_reference is not None and not (math.isfinite(sd_reference) and sd_reference > 0):
+        raise ValueError(f"sd_reference must be a positive number, got {sd_reference!r}")
+    episodes: dict[tuple[Hashable, str], _Episode] = {}
+    for s in summaries:
+        ep = episodes.get(s.episode_key)
+        if ep is None:
+            episodes[s.episode_key] = _Episode(s)
+        else:
+            ep.add(s)
+    settings = Settings(clinical_comparison=clinical_comparison)
+    for ep in episodes.values():
+        ep.finish(outcome_rater, ended_only, settings)
+    out = [_group_stats("all", "all", list(episodes.values()), min_n, sd_reference)]
+    if by is not None:
+        groups: dict[str, list[_Episode]] = {}
+        for ep in episodes.values():
+            groups.setdefault(ep.group_key(by), []).append(ep)
+        out.extend(_group_stats(by, g, groups[g], min_n, sd_reference) for g in sorted(groups))
+    return out
+
+
+def _group_stats(
+    by: str, group: str, episodes: list[_Episode], min_n: int, sd_reference: float | None
+) -> GroupStats:
+    summaries = [s for ep in episodes for s in ep.summaries]
+    rated = [s for ep in episodes for s in ep.rated]
+    change = [c for ep in episodes for c in ep.changes]
+
+    bands: dict[str, set[Hashable]] = {}
+    for s in summaries:
+        bands.setdefault(s.age_band, set()).add(s.client_key)
+    intake_by_band: dict[str, list[float]] = {}
+    for s in rated:
+        if s.intake_ors is not None:
+            intake_by_band.setdefault(s.age_band, []).append(s.intake_ors)
+
+    es = es_lo = es_hi = None
+    if len(change) >= 2:
+        try:
+            e = pre_post_effect_size([c.intake for c in change], [c.last for c in change])
+        except ValueError:  # every intake the same: no SD to standardise by
+            pass
+        else:
+            es, es_lo, es_hi = e.d, e.ci_low, e.ci_high
+
+    sa = [c for c in change if c.sa_gain is not None]
+    sa_es = None
+    if sa:
+        sd = sd_reference
+        if sd is None and len(sa) >= 2:
+            sd = sample_sd(c.intake for c in sa)
+        sa_es = mean(c.sa_gain for c in sa) / sd if sd else None  # type: ignore[misc]
+
+    classes = dict.fromkeys(("recovered", "improved", "no_reliable_change", "deteriorated"), 0)
+    for c in change:
+        classes[c.rc_class] += 1
+    n_out = len(change)
+    n_target = sum(c.target for c in change)
+
+    ended = [ep for ep in episodes if ep.ended]
+    endings = {
+        k: dict.fromkeys(("reached", "not_reached", "unknown"), 0)
+        for k in ("planned", "unplanned", "unknown")
+    }
+    for ep in ended:
+        kind, reached = ep.ending
+        endings[kind][reached] += 1
+    n_planned = sum(endings["planned"].values())
+    n_unplanned = sum(endings["unplanned"].values())
+
+    return GroupStats(
+        by=by,
+        group=group,
+        small=len(episodes) < min_n,
+        n_clients=len({ep.client for ep in episodes}),
+        n_episodes=len(episodes),
+        n_rated_episodes=len(summaries),
+        n_collateral=sum(s.rater != "client" for s in summaries),
+        clients_by_age_band={b: len(c) for b, c in sorted(bands.items())},
+        mean_intake_ors=_mean_or_none([v for vs in intake_by_band.values() for v in vs]),
+        mean_intake_ors_by_age_band={b: mean(v) for b, v in sorted(intake_by_band.items())},
+        mean_intake_srs=_mean_or_none([s.intake_srs for s in rated if s.intake_srs is not None]),
+        mean_srs=_mean_or_none([s.mean_srs for s in rated if s.mean_srs is not None]),
+        mean_sessions=_mean_or_none([ep.sessions for ep in episodes]),
+        mean_days=_mean_or_none([(ep.last - ep.first).days for ep in episodes]),
+        n_outcome=n_out,
+        effect_size=es,
+        effect_size_ci_low=es_lo,
+        effect_size_ci_high=es_hi,
+        n_severity_adjusted=len(sa),
+        severity_adjusted_effect_size=sa_es,
+        n_nonclinical_intake=sum(not c.clinical for c in change),
+        n_recovered=classes["recovered"],
+        n_improved=classes["improved"],
+        n_no_change=classes["no_reliable_change"],
+        n_deteriorated=classes["deteriorated"],
+        pct_recovered=_pct(classes["recovered"], n_out),
+        pct_improved=_pct(classes["improved"], n_out),
+        pct_no_change=_pct(classes["no_reliable_change"], n_out),
+        pct_deteriorated=_pct(classes["deteriorated"], n_out),
+        pct_reliably_improved=_pct(classes["recovered"] + classes["improved"], n_out),
+        n_reached_target=n_target,
+        pct_reached_target=_pct(n_target, n_out),
+        n_ended=len(ended),
+        n_planned=n_planned,
+        n_unplanned=n_unplanned,
+        n_ending_unknown=sum(endings["unknown"].values()),
+        pct_planned=_pct(n_planned, n_planned + n_unplanned),
+        pct_unplanned=_pct(n_unplanned, n_planned + n_unplanned),
+        endings_by_target=endings,
+    )

@@ -1,0 +1,651 @@
+"""The local store: SQLite (WAL) by default, schema versioned with migrations.
+
+SQL is kept portable (``INSERT ... ON CONFLICT DO UPDATE``, no SQLite-only tricks beyond the
+PRAGMAs in :func:`Store.open`) so a PostgreSQL store can implement the same interface.
+
+Tables: administrations, dirty_clients (clients whose scores must be recomputed: written in the
+same transaction as the administration, so a crash between upsert and recompute loses nothing),
+quarantine, flags, outbox + push_ledger (what must be / was pushed, by content hash), bookmarks,
+runs (no PHI), meta (schema version).
+
+The file is created readable by the owner only (0600), and so are its WAL and journal files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .models import Administration, Flag, OutboxItem
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE administrations (
+            source TEXT NOT NULL,
+            source_key TEXT NOT NULL,
+            namespace TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            measure TEXT NOT NULL,
+            administered_at TEXT NOT NULL,
+            local_date TEXT NOT NULL,
+            date_only INTEGER NOT NULL,
+            total REAL NOT NULL,
+            items TEXT,
+            clinician_id TEXT,
+            episode_id TEXT,
+            rater TEXT NOT NULL,
+            age INTEGER,
+            session_hint INTEGER,
+            extra TEXT,
+            hash TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (source, source_key)
+        )""",
+        "CREATE INDEX administrations_client ON administrations (namespace, client_id)",
+        """CREATE TABLE dirty_clients (
+            namespace TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            PRIMARY KEY (namespace, client_id)
+        )""",
+        """CREATE TABLE quarantine (
+            source TEXT NOT NULL,
+            source_key TEXT NOT NULL,
+            location TEXT,
+            reasons TEXT NOT NULL,
+            raw TEXT,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            PRIMARY KEY (source, source_key)
+        )""",
+        """CREATE TABLE flags (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            source_key TEXT NOT NULL,
+            namespace TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            rule_id TEXT NOT NULL,
+            rule_version INTEGER NOT NULL,
+            severity TEXT NOT NULL,
+            message TEXT NOT NULL,
+            inputs TEXT NOT NULL,
+            state TEXT NOT NULL,
+            raised_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (source, source_key, rule_id)
+        )""",
+        "CREATE INDEX flags_client ON flags (namespace, client_id)",
+        "CREATE INDEX flags_state ON flags (state)",
+        """CREATE TABLE outbox (
+            source TEXT NOT NULL,
+            source_key TEXT NOT NULL,
+            namespace TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            extra TEXT,
+            hash TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (source, source_key)
+        )""",
+        """CREATE TABLE push_ledger (
+            source TEXT NOT NULL,
+            source_key TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            pushed_at TEXT NOT NULL,
+            PRIMARY KEY (source, source_key)
+        )""",
+        """CREATE TABLE bookmarks (
+            source TEXT PRIMARY KEY,
+            value TEXT,
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            sources TEXT NOT NULL,
+            dry_run INTEGER NOT NULL,
+            counts TEXT,
+            outcome TEXT
+        )""",
+    ),
+}
+
+_ADMIN_COLS = (
+    "source, source_key, namespace, client_id, measure, administered_at, local_date, date_only, "
+    "total, items, clinician_id, episode_id, rater, age, session_hint, extra, hash, updated_at"
+)
+
+
+def now_text() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def admin_row(a: Administration, hash_: str, updated_at: str) -> tuple[Any, ...]:
+    return (
+        a.source,
+        a.source_key,
+        a.namespace,
+        a.client_id,
+        a.measure,
+        a.administered_at.isoformat(),
+        a.local_date.isoformat(),
+        1 if a.date_only else 0,
+        a.total,
+        json.dumps(a.items) if a.items is not None else None,
+        a.clinician_id,
+        a.episode_id,
+        a.rater,
+        a.age,
+        a.session_hint,
+        json.dumps(dict(a.extra), sort_keys=True) if a.extra else None,
+        hash_,
+        updated_at,
+    )
+
+
+def row_admin(r: Sequence[Any]) -> Administration:
+    items = json.loads(r[9]) if r[9] else None
+    return Administration(
+        source=r[0],
+        source_key=r[1],
+        namespace=r[2],
+        client_id=r[3],
+        measure=r[4],
+        administered_at=dt.datetime.fromisoformat(r[5]),
+        local_date=dt.date.fromisoformat(r[6]),
+        date_only=bool(r[7]),
+        total=r[8],
+        items=tuple(items) if items is not None else None,
+        clinician_id=r[10],
+        episode_id=r[11],
+        rater=r[12],
+        age=r[13],
+        session_hint=r[14],
+        extra=json.loads(r[15]) if r[15] else {},
+    )
+
+
+def admin_hash(a: Administration) -> str:
+    """A content hash of what the source said (dedupes re-pulled records)."""
+    import hashlib
+
+    blob = "\x1f".join(
+        str(v)
+        for v in (
+            a.namespace, a.client_id, a.measure, a.administered_at.isoformat(), a.date_only,
+            a.total, a.items, a.clinician_id, a.episode_id, a.rater, a.age, a.session_hint,
+            sorted(a.extra.items()) if a.extra else "",
+        )
+    )
+    return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+
+
+class Store:
+    """A SQLite store. Use :meth:`open`; ``":memory:"`` works for tests."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self.conn = conn
+        self.path = path
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path | str) -> Store:
+        p = str(path)
+        if p != ":memory:":
+            target = Path(p)
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not target.exists():
+                fd = os.open(target, os.O_CREAT | os.O_RDWR, 0o600)
+                os.close(fd)
+        old_umask = os.umask(0o077)  # WAL and SHM files are created owner-only too
+        try:
+            conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            os.umask(old_umask)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        store = cls(conn, p)
+        store.migrate()
+        if p != ":memory:":
+            os.chmod(p, 0o600)
+        return store
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def migrate(self) -> None:
+        c = self.conn
+        c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        row = c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            from .errors import ConfigError
+
+            raise ConfigError(
+                f"the store {self.path} has schema version {version}, newer than this fit-sync "
+                f"({SCHEMA_VERSION})",
+                hint="upgrade fit-sync, or point [store] path at another file",
+            )
+        for v in range(version + 1, SCHEMA_VERSION + 1):
+            with self.transaction():
+                for stmt in MIGRATIONS[v]:
+                    c.execute(stmt)
+                c.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(v),),
+                )
+            log.info("store migrated to schema version %d", v)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    # --- administrations -------------------------------------------------------------------------
+
+    def existing(self, source: str, keys: Sequence[str]) -> dict[str, tuple[str, str, str]]:
+        """source_key → (hash, namespace, client_id) for the keys already stored."""
+        out: dict[str, tuple[str, str, str]] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for k, h, ns, cid in self.conn.execute(
+                f"SELECT source_key, hash, namespace, client_id FROM administrations "
+                f"WHERE source = ? AND source_key IN ({marks})",
+                (source, *chunk),
+            ):
+                out[k] = (h, ns, cid)
+        return out
+
+    def upsert_administrations(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        self.conn.executemany(
+            f"INSERT INTO administrations ({_ADMIN_COLS}) VALUES "
+            f"({','.join('?' * 18)}) ON CONFLICT (source, source_key) DO UPDATE SET "
+            + ", ".join(
+                f"{c.strip()} = excluded.{c.strip()}" for c in _ADMIN_COLS.split(",")[2:]
+            ),
+            rows,
+        )
+
+    def delete_administrations(self, source: str, keys: Sequence[str]) -> None:
+        for table in ("administrations", "outbox", "flags"):
+            self.conn.executemany(
+                f"DELETE FROM {table} WHERE source = ? AND source_key = ?",
+                [(source, k) for k in keys],
+            )
+
+    def mark_dirty(self, clients: Iterable[tuple[str, str]]) -> None:
+        self.conn.executemany(
+            "INSERT INTO dirty_clients (namespace, client_id) VALUES (?, ?) "
+            "ON CONFLICT (namespace, client_id) DO NOTHING",
+            list(clients),
+        )
+
+    def dirty_count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM dirty_clients").fetchone()[0]
+
+    def dirty_batch(self, limit: int) -> list[tuple[str, str]]:
+        return [
+            (ns, cid)
+            for ns, cid in self.conn.execute(
+                "SELECT namespace, client_id FROM dirty_clients ORDER BY namespace, client_id "
+                "LIMIT ?",
+                (limit,),
+            )
+        ]
+
+    def clear_dirty(self, clients: Sequence[tuple[str, str]]) -> None:
+        self.conn.executemany(
+            "DELETE FROM dirty_clients WHERE namespace = ? AND client_id = ?", clients
+        )
+
+    def client_administrations(
+        self, clients: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[Administration]]:
+        """Every stored administration of each client, grouped by client."""
+        out: dict[tuple[str, str], list[Administration]] = {c: [] for c in clients}
+        by_ns: dict[str, list[str]] = {}
+        for ns, cid in clients:
+            by_ns.setdefault(ns, []).append(cid)
+        for ns, cids in by_ns.items():
+            for i in range(0, len(cids), 500):
+                chunk = cids[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for r in self.conn.execute(
+                    f"SELECT {_ADMIN_COLS} FROM administrations "
+                    f"WHERE namespace = ? AND client_id IN ({marks})",
+                    (ns, *chunk),
+                ):
+                    out[(r[2], r[3])].append(row_admin(r))
+        return out
+
+    def iter_administrations(self, source: str | None = None) -> Iterator[Administration]:
+        sql = f"SELECT {_ADMIN_COLS} FROM administrations"
+        args: tuple[Any, ...] = ()
+        if source:
+            sql += " WHERE source = ?"
+            args = (source,)
+        sql += " ORDER BY namespace, client_id, administered_at"
+        for r in self.conn.execute(sql, args):
+            yield row_admin(r)
+
+    def count(self, table: str, source: str | None = None) -> int:
+        assert table in {"administrations", "quarantine", "outbox", "flags", "push_ledger"}
+        if source is None:
+            return self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        return self.conn.execute(
+            f"SELECT COUNT(*) FROM {table} WHERE source = ?", (source,)
+        ).fetchone()[0]
+
+    # --- quarantine ----------------------------------------------------------------------------
+
+    def quarantine(
+        self,
+        source: str,
+        source_key: str,
+        reasons: Mapping[str, str],
+        location: str,
+        raw: Mapping[str, Any] | None,
+        seen_at: str,
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO quarantine (source, source_key, location, reasons, raw, first_seen, "
+            "last_seen) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, source_key) DO UPDATE "
+            "SET location = excluded.location, reasons = excluded.reasons, raw = excluded.raw, "
+            "last_seen = excluded.last_seen",
+            (
+                source,
+                source_key,
+                location,
+                json.dumps(dict(reasons), sort_keys=True),
+                json.dumps(dict(raw), default=str) if raw is not None else None,
+                seen_at,
+                seen_at,
+            ),
+        )
+
+    def release_quarantine(self, source: str, keys: Sequence[str]) -> None:
+        self.conn.executemany(
+            "DELETE FROM quarantine WHERE source = ? AND source_key = ?",
+            [(source, k) for k in keys],
+        )
+
+    def quarantined(self, source: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT source, source_key, location, reasons, first_seen, last_seen FROM quarantine"
+        args: tuple[Any, ...] = ()
+        if source:
+            sql += " WHERE source = ?"
+            args = (source,)
+        return [
+            {
+                "source": s,
+                "source_key": k,
+                "location": loc,
+                "reasons": json.loads(reasons),
+                "first_seen": first,
+                "last_seen": last,
+            }
+            for s, k, loc, reasons, first, last in self.conn.execute(sql + " ORDER BY 1, 2", args)
+        ]
+
+    # --- flags ---------------------------------------------------------------------------------
+
+    def replace_flags(
+        self,
+        raised: Sequence[tuple[Administration, Flag]],
+        clients: Sequence[tuple[str, str]],
+        at: str,
+    ) -> list[tuple[Administration, Flag]]:
+        """Make the stored flags of ``clients`` match ``raised``; returns the newly raised ones.
+
+        A flag no longer raised is resolved (kept, state ``resolved``); an acknowledged flag
+        stays acknowledged while the rule still fires on the same administration.
+        """
+        current: dict[tuple[str, str, str], str] = {}
+        for ns, cids in _by_namespace(clients).items():
+            for i in range(0, len(cids), 500):
+                chunk = cids[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for s, k, rule, state in self.conn.execute(
+                    f"SELECT source, source_key, rule_id, state FROM flags WHERE namespace = ? "
+                    f"AND client_id IN ({marks})",
+                    (ns, *chunk),
+                ):
+                    current[(s, k, rule)] = state
+        new: list[tuple[Administration, Flag]] = []
+        rows = []
+        for a, f in raised:
+            key = (a.source, a.source_key, f.rule_id)
+            state = current.pop(key, None)
+            if state is None or state == "resolved":
+                new.append((a, f))
+            rows.append(
+                (
+                    a.source, a.source_key, a.namespace, a.client_id, f.rule_id, f.version,
+                    f.severity, f.message, json.dumps(dict(f.inputs), sort_keys=True, default=str),
+                    "acknowledged" if state == "acknowledged" else "open", at, at,
+                )
+            )
+        self.conn.executemany(
+            "INSERT INTO flags (source, source_key, namespace, client_id, rule_id, rule_version, "
+            "severity, message, inputs, state, raised_at, updated_at) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, source_key, rule_id) DO "
+            "UPDATE SET rule_version = excluded.rule_version, severity = excluded.severity, "
+            "message = excluded.message, inputs = excluded.inputs, state = excluded.state, "
+            "updated_at = excluded.updated_at, namespace = excluded.namespace, "
+            "client_id = excluded.client_id, raised_at = CASE WHEN flags.state = 'resolved' "
+            "THEN excluded.raised_at ELSE flags.raised_at END",
+            rows,
+        )
+        gone = [(at, s, k, r) for (s, k, r), state in current.items() if state != "resolved"]
+        self.conn.executemany(
+            "UPDATE flags SET state = 'resolved', updated_at = ? "
+            "WHERE source = ? AND source_key = ? AND rule_id = ?",
+            gone,
+        )
+        return new
+
+    def acknowledged(self, clients: Sequence[tuple[str, str]]) -> set[tuple[str, str, str]]:
+        out: set[tuple[str, str, str]] = set()
+        for ns, cids in _by_namespace(clients).items():
+            for i in range(0, len(cids), 500):
+                chunk = cids[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for s, k, r in self.conn.execute(
+                    f"SELECT source, source_key, rule_id FROM flags WHERE state = 'acknowledged' "
+                    f"AND namespace = ? AND client_id IN ({marks})",
+                    (ns, *chunk),
+                ):
+                    out.add((s, k, r))
+        return out
+
+    def list_flags(
+        self, state: str | None = "open", rule: str | None = None, client: str | None = None
+    ) -> list[dict[str, Any]]:
+        sql = (
+            "SELECT f.id, f.source, f.source_key, f.namespace, f.client_id, f.rule_id, "
+            "f.rule_version, f.severity, f.message, f.inputs, f.state, f.raised_at, f.updated_at, "
+            "a.clinician_id, a.local_date, a.measure FROM flags f LEFT JOIN administrations a "
+            "ON a.source = f.source AND a.source_key = f.source_key WHERE 1 = 1"
+        )
+        args: list[Any] = []
+        if state:
+            sql += " AND f.state = ?"
+            args.append(state)
+        if rule:
+            sql += " AND f.rule_id = ?"
+            args.append(rule)
+        if client:
+            sql += " AND f.client_id = ?"
+            args.append(client)
+        sql += " ORDER BY f.raised_at DESC, f.id DESC"
+        cols = (
+            "id", "source", "source_key", "namespace", "client_id", "rule_id", "version",
+            "severity", "message", "inputs", "state", "raised_at", "updated_at", "clinician_id",
+            "date", "measure",
+        )
+        out = []
+        for r in self.conn.execute(sql, args):
+            d = dict(zip(cols, r, strict=True))
+            d["inputs"] = json.loads(d["inputs"])
+            out.append(d)
+        return out
+
+    def set_flag_state(self, flag_id: int, state: str) -> bool:
+        cur = self.conn.execute(
+            "UPDATE flags SET state = ?, updated_at = ? WHERE id = ?", (state, now_text(), flag_id)
+        )
+        return cur.rowcount > 0
+
+    # --- outbox --------------------------------------------------------------------------------
+
+    def write_outbox(self, items: Sequence[tuple[OutboxItem, str, str]], at: str) -> int:
+        """Upsert outbox rows (item, namespace, client_id); unchanged hashes are not rewritten."""
+        cur = self.conn.executemany(
+            "INSERT INTO outbox (source, source_key, namespace, client_id, payload, extra, hash, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, source_key) DO "
+            "UPDATE SET namespace = excluded.namespace, client_id = excluded.client_id, "
+            "payload = excluded.payload, extra = excluded.extra, hash = excluded.hash, "
+            "updated_at = excluded.updated_at WHERE outbox.hash <> excluded.hash",
+            [
+                (
+                    it.source, it.source_key, ns, cid,
+                    json.dumps(it.payload, sort_keys=True, separators=(",", ":")),
+                    json.dumps(dict(it.extra), sort_keys=True) if it.extra else None,
+                    it.hash, at,
+                )
+                for it, ns, cid in items
+            ],
+        )
+        return cur.rowcount
+
+    def pending_count(self, source: str) -> int:
+        return self.conn.execute(
+            "SELECT COUNT(*) FROM outbox o LEFT JOIN push_ledger p ON p.source = o.source AND "
+            "p.source_key = o.source_key WHERE o.source = ? AND (p.hash IS NULL OR p.hash <> "
+            "o.hash)",
+            (source,),
+        ).fetchone()[0]
+
+    def pending(self, source: str, batch_size: int) -> Iterator[list[OutboxItem]]:
+        """Batches of outbox rows not yet confirmed at the target (fetched page by page)."""
+        after = ""
+        while True:
+            rows = self.conn.execute(
+                "SELECT o.source, o.source_key, o.payload, o.hash, o.extra FROM outbox o "
+                "LEFT JOIN push_ledger p ON p.source = o.source AND p.source_key = o.source_key "
+                "WHERE o.source = ? AND o.source_key > ? AND (p.hash IS NULL OR p.hash <> o.hash) "
+                "ORDER BY o.source_key LIMIT ?",
+                (source, after, batch_size),
+            ).fetchall()
+            if not rows:
+                return
+            yield [_outbox_item(r) for r in rows]
+            after = rows[-1][1]
+
+    def snapshot(self, source: str) -> Iterator[OutboxItem]:
+        """Every outbox row of a source, sorted by source key (streamed)."""
+        cur = self.conn.cursor()
+        cur.arraysize = 2000
+        for r in cur.execute(
+            "SELECT source, source_key, payload, hash, extra FROM outbox WHERE source = ? "
+            "ORDER BY source_key",
+            (source,),
+        ):
+            yield _outbox_item(r)
+
+    def mark_pushed(self, source: str, items: Sequence[tuple[str, str]], at: str) -> None:
+        """Record (source_key, hash) pairs as confirmed at the target."""
+        self.conn.executemany(
+            "INSERT INTO push_ledger (source, source_key, hash, pushed_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (source, source_key) DO UPDATE SET hash = excluded.hash, "
+            "pushed_at = excluded.pushed_at",
+            [(source, k, h, at) for k, h in items],
+        )
+
+    def mark_all_pushed(self, source: str, at: str) -> None:
+        """Snapshot push done: the target now holds every outbox row of the source."""
+        self.conn.execute(
+            "INSERT INTO push_ledger (source, source_key, hash, pushed_at) "
+            "SELECT source, source_key, hash, ? FROM outbox WHERE source = ? "
+            "ON CONFLICT (source, source_key) DO UPDATE SET hash = excluded.hash, "
+            "pushed_at = excluded.pushed_at",
+            (at, source),
+        )
+        self.conn.execute(
+            "DELETE FROM push_ledger WHERE source = ? AND source_key NOT IN "
+            "(SELECT source_key FROM outbox WHERE source = ?)",
+            (source, source),
+        )
+
+    # --- bookmarks and runs --------------------------------------------------------------------
+
+    def bookmark(self, source: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM bookmarks WHERE source = ?", (source,)).fetchone()
+        return row[0] if row else None
+
+    def save_bookmark(self, source: str, value: str | None) -> None:
+        self.conn.execute(
+            "INSERT INTO bookmarks (source, value, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (source) DO UPDATE SET value = excluded.value, "
+            "updated_at = excluded.updated_at",
+            (source, value, now_text()),
+        )
+
+    def start_run(self, sources: Sequence[str], dry_run: bool) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO runs (started_at, sources, dry_run) VALUES (?, ?, ?)",
+            (now_text(), json.dumps(list(sources)), 1 if dry_run else 0),
+        )
+        return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, counts: Mapping[str, Any], outcome: str) -> None:
+        self.conn.execute(
+            "UPDATE runs SET finished_at = ?, counts = ?, outcome = ? WHERE id = ?",
+            (now_text(), json.dumps(counts, sort_keys=True), outcome, run_id),
+        )
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        cols = ("id", "started_at", "finished_at", "sources", "dry_run", "counts", "outcome")
+        out = []
+        for r in self.conn.execute(
+            f"SELECT {', '.join(cols)} FROM runs ORDER BY id DESC LIMIT ?", (limit,)
+        ):
+            d = dict(zip(cols, r, strict=True))
+            d["sources"] = json.loads(d["sources"])
+            d["counts"] = json.loads(d["counts"]) if d["counts"] else None
+            d["dry_run"] = bool(d["dry_run"])
+            out.append(d)
+        return out
+
+
+def _outbox_item(r: Sequence[Any]) -> OutboxItem:
+    return OutboxItem(r[0], r[1], json.loads(r[2]), r[3], json.loads(r[4]) if r[4] else {})
+
+
+def _by_namespace(clients: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for ns, cid in clients:
+        out.setdefault(ns, []).append(cid)
+    return out

@@ -1,0 +1,388 @@
+"""The sync engine: the guarantees of DESIGN.md "The sync".
+
+1. A non-blocking lock (:class:`~fit_core.lock.SyncLock`); held → :class:`LockedError` at once.
+2. Per source: ``check()``, then ``pull(bookmark)`` consumed as a stream in chunks.
+3. Each record validated once; a bad record is quarantined with its key and reasons.
+4. Administrations upserted on (source, source_key); unchanged content (same hash) is skipped.
+   In the same transaction the client is marked dirty, so a crash before recompute loses nothing.
+5. Dirty clients are rescored (sessions, scores, rules → flags) in batches; the outbox rows whose
+   content hash changed are written in the same transaction that clears the dirty mark.
+6. Pushes go in batches (or as one atomic snapshot for file targets); each confirmed hash is
+   recorded, so a crash means the next run pushes only what was not confirmed.
+7. The bookmark is saved only after the source's pushes succeed.
+8. ``dry_run`` skips pushes and bookmark writes and reports what would be pushed.
+
+Logs name sources, source keys and field names, never answers or names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
+
+from .adapter import Adapter, SourceContext
+from .config import Config, SourceConfig, adapter_options
+from .errors import ConfigError, ExitCode, FitError
+from .lock import SyncLock
+from .models import Administration, Flag, OutboxItem, Record, RecordError, Scored
+from .plugins import Registry
+from .scoring import ClientResult, outbox_item, score_client
+from .settings import Settings
+from .store import Store, admin_hash, admin_row, now_text
+from .validation import Validator
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+RESCORE_BATCH = 500
+
+
+@dataclass
+class SourceResult:
+    """What one source did in a run (counts only: no PHI)."""
+
+    name: str
+    status: str = "ok"  # ok | partial | failed | skipped
+    exit_code: int = ExitCode.OK
+    pulled: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    removed: int = 0
+    pushed: int = 0
+    would_push: int = 0
+    push_rejected: int = 0
+    bookmark_saved: bool = False
+    error: str | None = None
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class RunSummary:
+    run_id: int
+    dry_run: bool
+    sources: list[SourceResult]
+    clients_rescored: int = 0
+    flags_raised: int = 0
+    open_flags: int = 0
+    rule_failures: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        failed = [s for s in self.sources if s.status == "failed"]
+        ran = [s for s in self.sources if s.status != "skipped"]
+        if ran and len(failed) == len(ran):
+            return ExitCode(max(s.exit_code for s in failed))
+        if failed or any(s.status == "partial" for s in self.sources) or self.rule_failures:
+            return ExitCode.PARTIAL
+        return ExitCode.OK
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "dry_run": self.dry_run,
+            "exit_code": int(self.exit_code),
+            "clients_rescored": self.clients_rescored,
+            "flags_raised": self.flags_raised,
+            "open_flags": self.open_flags,
+            "rule_failures": self.rule_failures,
+            "sources": [asdict(s) for s in self.sources],
+        }
+
+
+def chunked(it: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(it)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+class SyncEngine:
+    """Runs syncs for one config against one store."""
+
+    def __init__(
+        self,
+        config: Config,
+        registry: Registry,
+        store: Store,
+        *,
+        secret: Callable[[str, str], str] | None = None,
+        settings: Settings | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.store = store
+        self.secret = secret or _no_secrets
+        self.settings = settings or config.settings
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.tz = config.sync.tzinfo()
+        self.rules = list(registry.rules.values())
+
+    # --- the run -------------------------------------------------------------------------------
+
+    def run(self, sources: Sequence[str] | None = None, *, dry_run: bool = False) -> RunSummary:
+        names = list(sources) if sources else [n for n, s in self.config.sources.items() if s.enabled]
+        for n in names:
+            self.config.source(n)  # unknown names are a config error before anything runs
+        with SyncLock(self.store.path):
+            run_id = self.store.start_run(names, dry_run)
+            summary = RunSummary(run_id, dry_run, [])
+            self.registry.notify("fit_sync_started", run_id=run_id, sources=names, dry_run=dry_run)
+            outcome = "error"
+            try:
+                for name in names:
+                    summary.sources.append(self._sync_source(self.config.sources[name], summary, dry_run))
+                # clients dirtied by one source may hold administrations of another
+                self._rescore(summary, "")
+                summary.open_flags = len(self.store.list_flags("open"))
+                outcome = summary.exit_code.name.lower()
+            finally:
+                self.store.finish_run(run_id, _counts(summary), outcome)
+            self.registry.notify("fit_sync_finished", run_id=run_id, summary=summary.as_dict())
+            return summary
+
+    def _sync_source(self, src: SourceConfig, summary: RunSummary, dry_run: bool) -> SourceResult:
+        result = SourceResult(src.name)
+        run_started = self.clock()
+        adapter: Adapter | None = None
+        try:
+            adapter_cls = self.registry.adapter(src.adapter)
+            options = adapter_options(src, adapter_cls)
+            ctx = SourceContext(
+                name=src.name,
+                namespace=src.namespace,
+                options=options,
+                timezone=self.tz,
+                run_started=run_started,
+                secret=lambda key, _s=src.name: self.secret(_s, key),
+                state_dir=_state_dir(self.store.path),
+                dry_run=dry_run,
+            )
+            adapter = adapter_cls(ctx)
+            adapter.check()
+            self._pull(adapter, src, result)
+            self._rescore(summary, src.name)
+            if dry_run:
+                result.would_push = self.store.pending_count(src.name)
+            else:
+                self._push(adapter, src, result)
+                if result.push_rejected == 0:
+                    bookmark = adapter.next_bookmark()
+                    if bookmark is not None:
+                        self.store.save_bookmark(src.name, bookmark)
+                        result.bookmark_saved = True
+        except FitError as exc:
+            result.status = "failed"
+            result.exit_code = exc.exit_code
+            result.error = str(exc)
+            log.error("source %s: %s", src.name, exc)
+        except Exception as exc:
+            result.status = "failed"
+            result.exit_code = ExitCode.INTERNAL
+            result.error = f"internal error ({type(exc).__name__}); run with -v for details"
+            log.exception("source %s failed with an internal error", src.name)
+        finally:
+            if adapter is not None:
+                try:
+                    adapter.close()
+                except Exception:
+                    log.exception("source %s: close() failed", src.name)
+        if result.status == "ok" and (result.quarantined or result.push_rejected):
+            result.status = "partial"
+            result.exit_code = ExitCode.PARTIAL
+        return result
+
+    # --- pull ----------------------------------------------------------------------------------
+
+    def _pull(self, adapter: Adapter, src: SourceConfig, result: SourceResult) -> None:
+        validator = Validator(self.registry.measures, self.tz, source=src.name, namespace=src.namespace)
+        quarantined_before = {q["source_key"] for q in self.store.quarantined(src.name)}
+        size = self.config.sync.record_batch_size
+        for chunk in chunked(adapter.pull(self.store.bookmark(src.name)), size):
+            self._ingest(chunk, validator, src, result, quarantined_before)
+
+    def _ingest(
+        self,
+        chunk: Sequence[Record | RecordError],
+        validator: Validator,
+        src: SourceConfig,
+        result: SourceResult,
+        quarantined_before: set[str],
+    ) -> None:
+        at = now_text()
+        # the last item for a key wins within a chunk (a later RecordError replaces a Record)
+        final: dict[str, Administration | RecordError] = {}
+        for item in chunk:
+            result.pulled += 1
+            if isinstance(item, RecordError):
+                final[item.source_key] = item
+                continue
+            checked = validator.validate(item)
+            if isinstance(checked, Administration):
+                final[item.source_key] = checked
+            else:
+                final[item.source_key] = RecordError(
+                    item.source_key, checked, item.location, dict(item.data)
+                )
+        existing = self.store.existing(src.name, list(final))
+        rows: list[tuple[Any, ...]] = []
+        dirty: set[tuple[str, str]] = set()
+        released: list[str] = []
+        removed: list[str] = []
+        with self.store.transaction():
+            for key, item in final.items():
+                old = existing.get(key)
+                if isinstance(item, RecordError):
+                    result.quarantined += 1
+                    for name in item.reasons:
+                        result.quarantine_reasons[name] = result.quarantine_reasons.get(name, 0) + 1
+                    log.warning(
+                        "source %s: record %s%s quarantined: %s",
+                        src.name,
+                        key,
+                        f" ({item.location})" if item.location else "",
+                        "; ".join(f"{f}: {r}" for f, r in item.reasons.items()),
+                    )
+                    self.store.quarantine(src.name, key, item.reasons, item.location, item.raw, at)
+                    if old is not None:
+                        removed.append(key)
+                        dirty.add((old[1], old[2]))
+                    continue
+                h = admin_hash(item)
+                if key in quarantined_before:
+                    released.append(key)
+                if old is not None and old[0] == h:
+                    result.unchanged += 1
+                    continue
+                if old is None:
+                    result.new += 1
+                else:
+                    result.changed += 1
+                    dirty.add((old[1], old[2]))
+                rows.append(admin_row(item, h, at))
+                dirty.add(item.client)
+            if removed:
+                result.removed += len(removed)
+                self.store.delete_administrations(src.name, removed)
+            if rows:
+                self.store.upsert_administrations(rows)
+            if released:
+                self.store.release_quarantine(src.name, released)
+            if dirty:
+                self.store.mark_dirty(dirty)
+
+    # --- rescore -------------------------------------------------------------------------------
+
+    def _rescore(self, summary: RunSummary, source: str) -> None:
+        measures = self.registry.measures
+        while True:
+            clients = self.store.dirty_batch(RESCORE_BATCH)
+            if not clients:
+                return
+            by_client = self.store.client_administrations(clients)
+            acked = self.store.acknowledged(clients)
+            at = now_text()
+            outbox: list[tuple[OutboxItem, str, str]] = []
+            raised: list[tuple[Administration, Flag]] = []
+            scored_batch: list[Scored] = []
+            for client, admins in by_client.items():
+                if not admins:
+                    continue
+                res: ClientResult = score_client(admins, measures, self.settings, self.rules)
+                for f in res.rule_failures:
+                    summary.rule_failures[f.rule_id] = summary.rule_failures.get(f.rule_id, 0) + 1
+                    log.error("rule %s raised %s on record %s; other rules still ran",
+                              f.rule_id, f.error, f.source_key)
+                for s in res.scored:
+                    if s.flags and acked:
+                        s = _apply_acks(s, acked)
+                    for fl in s.flags:
+                        raised.append((s.admin, fl))
+                    outbox.append((outbox_item(s), client[0], client[1]))
+                    scored_batch.append(s)
+            with self.store.transaction():
+                new_flags = self.store.replace_flags(raised, clients, at)
+                self.store.write_outbox(outbox, at)
+                self.store.clear_dirty(clients)
+            summary.clients_rescored += len(clients)
+            summary.flags_raised += len(new_flags)
+            self.registry.notify("fit_scored", source=source, scored=scored_batch)
+            for a, fl in new_flags:
+                self.registry.notify("fit_alert_raised", flag=fl, administration=a)
+
+    # --- push ----------------------------------------------------------------------------------
+
+    def _push(self, adapter: Adapter, src: SourceConfig, result: SourceResult) -> None:
+        if adapter.push_mode == "snapshot":
+            pending = self.store.pending_count(src.name)
+            if not pending:
+                return
+            adapter.push_snapshot(self.store.snapshot(src.name))
+            with self.store.transaction():
+                self.store.mark_all_pushed(src.name, now_text())
+            result.pushed += pending
+            return
+        size = self.config.sync.push_batch_size or adapter.push_batch_size
+        for batch in self.store.pending(src.name, size):
+            confirmed = set(adapter.push(batch))
+            done = [(it.source_key, it.hash) for it in batch if it.source_key in confirmed]
+            with self.store.transaction():
+                self.store.mark_pushed(src.name, done, now_text())
+            result.pushed += len(done)
+            missing = len(batch) - len(done)
+            if missing:
+                result.push_rejected += missing
+                log.error("source %s: the target did not confirm %d of %d pushed rows",
+                          src.name, missing, len(batch))
+
+
+def _apply_acks(s: Scored, acked: set[tuple[str, str, str]]) -> Scored:
+    a = s.admin
+    flags = tuple(
+        Flag(f.rule_id, f.version, f.severity, f.message, f.inputs, "acknowledged")
+        if (a.source, a.source_key, f.rule_id) in acked
+        else f
+        for f in s.flags
+    )
+    return Scored(a, s.score, flags)
+
+
+def _counts(summary: RunSummary) -> dict[str, Any]:
+    keys = ("pulled", "new", "changed", "unchanged", "quarantined", "removed", "pushed", "would_push")
+    return {
+        "sources": {
+            s.name: {"status": s.status, **{k: getattr(s, k) for k in keys}} for s in summary.sources
+        },
+        "clients_rescored": summary.clients_rescored,
+        "flags_raised": summary.flags_raised,
+    }
+
+
+def _state_dir(store_path: str) -> Any:
+    from pathlib import Path
+
+    if store_path == ":memory:":
+        import tempfile
+
+        return Path(tempfile.gettempdir())
+    return Path(store_path).parent
+
+
+def _no_secrets(source: str, key: str) -> str:
+    raise ConfigError(f"secret {key!r} for source {source!r} is not available")
+
+
+def rescore_only(admins: Iterable[Administration], measures: Mapping[str, Any], settings: Settings,
+                 rules: Sequence[Any]) -> list[Scored]:
+    """Score administrations of many clients without a store (used by `fit score`)."""
+    from .scoring import group_by_client
+
+    out: list[Scored] = []
+    for group in group_by_client(admins).values():
+        out.extend(score_client(group, measures, settings, rules).scored)
+    return out
