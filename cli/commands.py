@@ -106,7 +106,9 @@ def check(ctx: click.Context, sources: tuple[str, ...]) -> None:
 
 @click.command()
 @click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
-@click.option("--dry-run", is_flag=True, help="Pull and score, but push nothing and keep bookmarks.")
+@click.option(
+    "--dry-run", is_flag=True, help="Pull and score, but push nothing and keep bookmarks."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.pass_context
 @handle_errors
@@ -161,7 +163,9 @@ def _print_summary(summary: Any) -> None:
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array (see the README).")
-@click.option("--timezone", "tz", default=None, help="Clinic timezone (default: config, else machine).")
+@click.option(
+    "--timezone", "tz", default=None, help="Clinic timezone (default: config, else machine)."
+)
 @click.option("--delimiter", default="auto", help="Field delimiter (default: detect , or ;).")
 @click.pass_context
 @handle_errors
@@ -191,8 +195,10 @@ def score(ctx: click.Context, file: Path, as_json: bool, tz: str | None, delimit
 
 
 def _print_scores(scored: list[Any]) -> None:
-    click.echo(f"{'client':<12} {'episode':<16} {'rater':<8} {'date':<20} {'meas':<5} "
-               f"{'sess':>4} {'total':>6} {'class':<18} flags")
+    click.echo(
+        f"{'client':<12} {'episode':<16} {'rater':<8} {'date':<20} {'meas':<5} "
+        f"{'sess':>4} {'total':>6} {'class':<18} flags"
+    )
     for s in scored:
         d = s.as_dict()
         click.echo(
@@ -352,7 +358,9 @@ def _set_state(ctx: click.Context, flag_id: int, state: str) -> None:
     store = Store.open(config.store_path)
     try:
         if not store.set_flag_state(flag_id, state):
-            raise ConfigError(f"no alert #{flag_id}", hint="list alerts with `fit alerts --state all`")
+            raise ConfigError(
+                f"no alert #{flag_id}", hint="list alerts with `fit alerts --state all`"
+            )
     finally:
         store.close()
     click.echo(f"alert #{flag_id}: {state}")

@@ -33,9 +33,15 @@ def score_file(
     adapter_cls = registry.adapter("csv")
     tzinfo = tz or local_timezone()
     src = SourceConfig(
-        "score", "csv", "score", True,
-        {"path": str(path), "scores_path": str(path.parent / ".fit-score-unused.csv"),
-         "delimiter": delimiter},
+        "score",
+        "csv",
+        "score",
+        True,
+        {
+            "path": str(path),
+            "scores_path": str(path.parent / ".fit-score-unused.csv"),
+            "delimiter": delimiter,
+        },
     )
     ctx = SourceContext(
         name="score",
@@ -64,10 +70,19 @@ def score_file(
                 errors[f"{item.source_key}@{item.location}"] = _message(item.location, checked)
     finally:
         adapter.close()
-    scored = rescore_only(admins.values(), registry.measures, settings or Settings(),
-                          list(registry.rules.values()))
-    scored.sort(key=lambda s: (s.admin.client_id, s.score.episode_id, s.admin.rater,
-                               s.admin.administered_at, s.admin.measure, s.admin.source_key))
+    scored = rescore_only(
+        admins.values(), registry.measures, settings or Settings(), list(registry.rules.values())
+    )
+    scored.sort(
+        key=lambda s: (
+            s.admin.client_id,
+            s.score.episode_id,
+            s.admin.rater,
+            s.admin.administered_at,
+            s.admin.measure,
+            s.admin.source_key,
+        )
+    )
     return OfflineResult(scored, list(errors.values()))
 
 

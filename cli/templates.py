@@ -1,6 +1,6 @@
 """The commented config file `fit init` writes (every key is documented in the README)."""
 
-CONFIG_TEMPLATE = '''\
+CONFIG_TEMPLATE = """\
 # fit-sync configuration. Reference: the README's "Configuration" section.
 # Secrets never live here: `fit keys set SOURCE KEY`, or env FIT_<SOURCE>_<KEY>,
 # or a systemd credential named <source>.<key>.
@@ -39,4 +39,4 @@ path = "/srv/fit/exports/"          # a FIT long CSV file, or a folder of them
 scores_path = "/srv/fit/scores.csv" # written atomically on every sync that changes something
 # delimiter = "auto"                # or "," or ";"
 # scale = "points"                  # items on 0-10; "mm"/"percent" for 0-100; "range:1:10"
-'''
+"""

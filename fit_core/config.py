@@ -169,7 +169,9 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
         if not isinstance(table, Mapping):
             raise ConfigError(f"{where} must be a table")
         if "adapter" not in table:
-            raise ConfigError(f"{where} has no adapter key", hint='add adapter = "csv" (see `fit plugins`)')
+            raise ConfigError(
+                f"{where} has no adapter key", hint='add adapter = "csv" (see `fit plugins`)'
+            )
         namespace = str(table.get("namespace", name))
         enabled = table.get("enabled", True)
         if not isinstance(enabled, bool):

@@ -3,7 +3,8 @@
 An adapter yields :class:`Record` (a source row mapped onto fit-sync's field names, values still as
 the source gave them) or :class:`RecordError` (a row the adapter itself could not read). The core
 validates each record once into an :class:`Administration`, scores it into a :class:`Score`, runs
-the rules to get :class:`Flag` objects, and hands :class:`OutboxItem` rows back to the adapter to push.
+the rules to get :class:`Flag` objects, and hands :class:`OutboxItem` rows back to the adapter
+to push.
 """
 
 from __future__ import annotations
@@ -193,3 +194,4 @@ class OutboxItem:
     payload: Mapping[str, Any]
     hash: str
     extra: Mapping[str, Any] = field(default_factory=dict)
+    encoded: str = field(default="", repr=False, compare=False)  # canonical JSON, if known

@@ -91,9 +91,7 @@ def _dist_of(ep: metadata.EntryPoint) -> tuple[str, str | None]:
     return dist.metadata["Name"], dist.version
 
 
-def load_plugins(
-    extra: Iterable[object] = (), *, entry_points: bool = True
-) -> Registry:
+def load_plugins(extra: Iterable[object] = (), *, entry_points: bool = True) -> Registry:
     """Load entry-point plugins (and ``extra`` plugin objects, for tests) into a new registry."""
     pm = make_plugin_manager()
     reg = Registry(pm)
@@ -128,7 +126,9 @@ def load_plugins(
         reg.plugins.append(PluginInfo(name, package, version, hooks))
 
     packages = {p.name: p.package for p in reg.plugins}
-    _collect(reg, "fit_register_measures", reg.measures, lambda m: m.key.upper(), "measure", packages)
+    _collect(
+        reg, "fit_register_measures", reg.measures, lambda m: m.key.upper(), "measure", packages
+    )
     _collect(reg, "fit_register_rules", reg.rules, lambda r: r.id, "rule", packages)
     _collect(reg, "fit_register_adapters", reg.adapters, lambda a: a.name, "adapter", packages)
     return reg
@@ -139,8 +139,11 @@ def _fail(reg: Registry, name: str, exc: BaseException) -> None:
     if _strict():
         raise PluginError(f"plugin {name} failed to load: {reason}") from exc
     reg.failures[name] = reason
-    log.error("plugin %s failed to load and was skipped: %s (FIT_STRICT_PLUGINS=1 makes this fatal)",
-              name, reason)
+    log.error(
+        "plugin %s failed to load and was skipped: %s (FIT_STRICT_PLUGINS=1 makes this fatal)",
+        name,
+        reason,
+    )
 
 
 def _collect(

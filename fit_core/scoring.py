@@ -177,7 +177,9 @@ def score_client(
         for a in group:
             measure = measures[a.measure]
             traj = trajectories[measure.family]
-            score = _score_one(a, measure, traj, session_of[a.local_date], episode_id, settings, model)
+            score = _score_one(
+                a, measure, traj, session_of[a.local_date], episode_id, settings, model
+            )
             item = Scored(a, score)
             traj.append(item)
             episode_so_far.append(item)
@@ -288,14 +290,27 @@ def push_payload(s: Scored) -> dict[str, Any]:
     }
 
 
-def payload_hash(payload: Mapping[str, Any]) -> str:
-    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+def encode_payload(payload: Mapping[str, Any]) -> str:
+    """Canonical JSON of a payload (keys sorted): what is stored and what is hashed."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def payload_hash(payload: Mapping[str, Any], encoded: str | None = None) -> str:
+    blob = encoded if encoded is not None else encode_payload(payload)
     return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
 
 
 def outbox_item(s: Scored) -> OutboxItem:
     payload = push_payload(s)
-    return OutboxItem(s.admin.source, s.admin.source_key, payload, payload_hash(payload), s.admin.extra)
+    encoded = encode_payload(payload)
+    return OutboxItem(
+        s.admin.source,
+        s.admin.source_key,
+        payload,
+        payload_hash(payload, encoded),
+        s.admin.extra,
+        encoded,
+    )
 
 
 def group_by_client(

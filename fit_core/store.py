@@ -142,7 +142,7 @@ def admin_row(a: Administration, hash_: str, updated_at: str) -> tuple[Any, ...]
         a.local_date.isoformat(),
         1 if a.date_only else 0,
         a.total,
-        json.dumps(a.items) if a.items is not None else None,
+        ",".join(map(repr, a.items)) if a.items is not None else None,
         a.clinician_id,
         a.episode_id,
         a.rater,
@@ -155,7 +155,7 @@ def admin_row(a: Administration, hash_: str, updated_at: str) -> tuple[Any, ...]
 
 
 def row_admin(r: Sequence[Any]) -> Administration:
-    items = json.loads(r[9]) if r[9] else None
+    items = tuple(map(float, r[9].split(","))) if r[9] else None
     return Administration(
         source=r[0],
         source_key=r[1],
@@ -166,7 +166,7 @@ def row_admin(r: Sequence[Any]) -> Administration:
         local_date=dt.date.fromisoformat(r[6]),
         date_only=bool(r[7]),
         total=r[8],
-        items=tuple(items) if items is not None else None,
+        items=items,  # type: ignore[arg-type]
         clinician_id=r[10],
         episode_id=r[11],
         rater=r[12],
@@ -183,8 +183,18 @@ def admin_hash(a: Administration) -> str:
     blob = "\x1f".join(
         str(v)
         for v in (
-            a.namespace, a.client_id, a.measure, a.administered_at.isoformat(), a.date_only,
-            a.total, a.items, a.clinician_id, a.episode_id, a.rater, a.age, a.session_hint,
+            a.namespace,
+            a.client_id,
+            a.measure,
+            a.administered_at.isoformat(),
+            a.date_only,
+            a.total,
+            a.items,
+            a.clinician_id,
+            a.episode_id,
+            a.rater,
+            a.age,
+            a.session_hint,
             sorted(a.extra.items()) if a.extra else "",
         )
     )
@@ -282,9 +292,7 @@ class Store:
         self.conn.executemany(
             f"INSERT INTO administrations ({_ADMIN_COLS}) VALUES "
             f"({','.join('?' * 18)}) ON CONFLICT (source, source_key) DO UPDATE SET "
-            + ", ".join(
-                f"{c.strip()} = excluded.{c.strip()}" for c in _ADMIN_COLS.split(",")[2:]
-            ),
+            + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _ADMIN_COLS.split(",")[2:]),
             rows,
         )
 
@@ -442,9 +450,18 @@ class Store:
                 new.append((a, f))
             rows.append(
                 (
-                    a.source, a.source_key, a.namespace, a.client_id, f.rule_id, f.version,
-                    f.severity, f.message, json.dumps(dict(f.inputs), sort_keys=True, default=str),
-                    "acknowledged" if state == "acknowledged" else "open", at, at,
+                    a.source,
+                    a.source_key,
+                    a.namespace,
+                    a.client_id,
+                    f.rule_id,
+                    f.version,
+                    f.severity,
+                    f.message,
+                    json.dumps(dict(f.inputs), sort_keys=True, default=str),
+                    "acknowledged" if state == "acknowledged" else "open",
+                    at,
+                    at,
                 )
             )
         self.conn.executemany(
@@ -501,9 +518,22 @@ class Store:
             args.append(client)
         sql += " ORDER BY f.raised_at DESC, f.id DESC"
         cols = (
-            "id", "source", "source_key", "namespace", "client_id", "rule_id", "version",
-            "severity", "message", "inputs", "state", "raised_at", "updated_at", "clinician_id",
-            "date", "measure",
+            "id",
+            "source",
+            "source_key",
+            "namespace",
+            "client_id",
+            "rule_id",
+            "version",
+            "severity",
+            "message",
+            "inputs",
+            "state",
+            "raised_at",
+            "updated_at",
+            "clinician_id",
+            "date",
+            "measure",
         )
         out = []
         for r in self.conn.execute(sql, args):
@@ -530,10 +560,14 @@ class Store:
             "updated_at = excluded.updated_at WHERE outbox.hash <> excluded.hash",
             [
                 (
-                    it.source, it.source_key, ns, cid,
-                    json.dumps(it.payload, sort_keys=True, separators=(",", ":")),
+                    it.source,
+                    it.source_key,
+                    ns,
+                    cid,
+                    it.encoded or json.dumps(it.payload, sort_keys=True, separators=(",", ":")),
                     json.dumps(dict(it.extra), sort_keys=True) if it.extra else None,
-                    it.hash, at,
+                    it.hash,
+                    at,
                 )
                 for it, ns, cid in items
             ],
@@ -602,7 +636,9 @@ class Store:
     # --- bookmarks and runs --------------------------------------------------------------------
 
     def bookmark(self, source: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM bookmarks WHERE source = ?", (source,)).fetchone()
+        row = self.conn.execute(
+            "SELECT value FROM bookmarks WHERE source = ?", (source,)
+        ).fetchone()
         return row[0] if row else None
 
     def save_bookmark(self, source: str, value: str | None) -> None:

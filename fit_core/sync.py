@@ -126,7 +126,9 @@ class SyncEngine:
     # --- the run -------------------------------------------------------------------------------
 
     def run(self, sources: Sequence[str] | None = None, *, dry_run: bool = False) -> RunSummary:
-        names = list(sources) if sources else [n for n, s in self.config.sources.items() if s.enabled]
+        names = (
+            list(sources) if sources else [n for n, s in self.config.sources.items() if s.enabled]
+        )
         for n in names:
             self.config.source(n)  # unknown names are a config error before anything runs
         with SyncLock(self.store.path):
@@ -136,7 +138,9 @@ class SyncEngine:
             outcome = "error"
             try:
                 for name in names:
-                    summary.sources.append(self._sync_source(self.config.sources[name], summary, dry_run))
+                    summary.sources.append(
+                        self._sync_source(self.config.sources[name], summary, dry_run)
+                    )
                 # clients dirtied by one source may hold administrations of another
                 self._rescore(summary, "")
                 summary.open_flags = len(self.store.list_flags("open"))
@@ -200,7 +204,9 @@ class SyncEngine:
     # --- pull ----------------------------------------------------------------------------------
 
     def _pull(self, adapter: Adapter, src: SourceConfig, result: SourceResult) -> None:
-        validator = Validator(self.registry.measures, self.tz, source=src.name, namespace=src.namespace)
+        validator = Validator(
+            self.registry.measures, self.tz, source=src.name, namespace=src.namespace
+        )
         quarantined_before = {q["source_key"] for q in self.store.quarantined(src.name)}
         size = self.config.sync.record_batch_size
         for chunk in chunked(adapter.pull(self.store.bookmark(src.name)), size):
@@ -296,8 +302,12 @@ class SyncEngine:
                 res: ClientResult = score_client(admins, measures, self.settings, self.rules)
                 for f in res.rule_failures:
                     summary.rule_failures[f.rule_id] = summary.rule_failures.get(f.rule_id, 0) + 1
-                    log.error("rule %s raised %s on record %s; other rules still ran",
-                              f.rule_id, f.error, f.source_key)
+                    log.error(
+                        "rule %s raised %s on record %s; other rules still ran",
+                        f.rule_id,
+                        f.error,
+                        f.source_key,
+                    )
                 for s in res.scored:
                     if s.flags and acked:
                         s = _apply_acks(s, acked)
@@ -337,8 +347,12 @@ class SyncEngine:
             missing = len(batch) - len(done)
             if missing:
                 result.push_rejected += missing
-                log.error("source %s: the target did not confirm %d of %d pushed rows",
-                          src.name, missing, len(batch))
+                log.error(
+                    "source %s: the target did not confirm %d of %d pushed rows",
+                    src.name,
+                    missing,
+                    len(batch),
+                )
 
 
 def _apply_acks(s: Scored, acked: set[tuple[str, str, str]]) -> Scored:
@@ -353,10 +367,20 @@ def _apply_acks(s: Scored, acked: set[tuple[str, str, str]]) -> Scored:
 
 
 def _counts(summary: RunSummary) -> dict[str, Any]:
-    keys = ("pulled", "new", "changed", "unchanged", "quarantined", "removed", "pushed", "would_push")
+    keys = (
+        "pulled",
+        "new",
+        "changed",
+        "unchanged",
+        "quarantined",
+        "removed",
+        "pushed",
+        "would_push",
+    )
     return {
         "sources": {
-            s.name: {"status": s.status, **{k: getattr(s, k) for k in keys}} for s in summary.sources
+            s.name: {"status": s.status, **{k: getattr(s, k) for k in keys}}
+            for s in summary.sources
         },
         "clients_rescored": summary.clients_rescored,
         "flags_raised": summary.flags_raised,
@@ -377,8 +401,12 @@ def _no_secrets(source: str, key: str) -> str:
     raise ConfigError(f"secret {key!r} for source {source!r} is not available")
 
 
-def rescore_only(admins: Iterable[Administration], measures: Mapping[str, Any], settings: Settings,
-                 rules: Sequence[Any]) -> list[Scored]:
+def rescore_only(
+    admins: Iterable[Administration],
+    measures: Mapping[str, Any],
+    settings: Settings,
+    rules: Sequence[Any],
+) -> list[Scored]:
     """Score administrations of many clients without a store (used by `fit score`)."""
     from .scoring import group_by_client
 

@@ -128,7 +128,8 @@ class EpisodeSeries:
         return cls(totals[1], totals)
 
 
-EpisodeInput = EpisodeSeries | Sequence[tuple[int, float]]
+EpisodeInput = EpisodeSeries | Mapping[int, float] | Sequence[tuple[int, float]]
+"""One closed episode: an :class:`EpisodeSeries`, ``{session: total}`` or ``[(session, total)]``."""
 
 
 class InsufficientData(ValueError):
@@ -371,10 +372,11 @@ def fit_clinic_model(
 ) -> ClinicModel:
     """Fit a :class:`ClinicModel` from closed episodes (see the module docstring for the method).
 
-    ``episodes`` are :class:`EpisodeSeries` or sequences of ``(session_number, ors_total)`` pairs
-    with session 1 the intake. Feed one rater's trajectories (normally the client's): DOMAIN.md
-    says never to mix raters in one trajectory. ``measure`` names the measure key(s) the model
-    answers for (``"ORS"``, or ``("ORS", "CORS")`` if the caller pooled both).
+    ``episodes`` are :class:`EpisodeSeries`, ``{session_number: ors_total}`` mappings or
+    sequences of ``(session_number, ors_total)`` pairs, with session 1 the intake. Feed one
+    rater's trajectories (normally the client's): DOMAIN.md says never to mix raters in one
+    trajectory. ``measure`` names the measure key(s) the model answers for (``"ORS"``, or
+    ``("ORS", "CORS")`` if the caller pooled both).
 
     For each ``k`` in 2..``max_session``: the episodes with a total at session ``k`` give pairs
     (intake, total_k); with at least ``min_n`` of them (and intakes that vary) the OLS line and
@@ -403,7 +405,7 @@ def fit_clinic_model(
     for i, ep in enumerate(episodes):
         if not isinstance(ep, EpisodeSeries):
             try:
-                ep = EpisodeSeries.from_pairs(ep)
+                ep = EpisodeSeries.from_pairs(ep.items() if isinstance(ep, Mapping) else ep)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"episode {i}: {exc}") from exc
         n_episodes += 1
@@ -441,11 +443,17 @@ def fit_clinic_model(
     if not sessions:
         best_k = max(xs, key=lambda k: (len(xs[k]), -k))
         best_n = len(xs[best_k])
-        best = f"session {best_k} with n = {best_n}" if best_n else "no episode beyond the intake"
+        if best_n >= min_n:
+            why = f"every session with at least {min_n} episodes has the same intake for all"
+        else:
+            best = f"session {best_k} with n = {best_n}" if best_n else "no session after intake"
+            why = (
+                f"no session from 2 to {max_session} has at least {min_n} closed episodes "
+                f"(best: {best}, from {n_episodes} episodes)"
+            )
         raise InsufficientData(
-            f"cannot fit an expected-trajectory model: no session from 2 to {max_session} has "
-            f"at least {min_n} usable closed episodes (best: {best}, from {n_episodes} episodes); "
-            "collect more closed episodes, or load a supplied table",
+            f"cannot fit an expected-trajectory model: {why}; collect more closed episodes, "
+            "or load a supplied table",
             min_n=min_n,
             best_n=best_n,
             best_session=best_k if best_n else None,

@@ -10,6 +10,7 @@ Each record is validated exactly once, by one marshmallow schema.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 from collections.abc import Mapping
@@ -193,10 +194,8 @@ class AdministrationSchema(Schema):
         parsed = parse_when(value, self._tz)
         if len(cache) > 100_000:
             cache.clear()
-        try:
+        with contextlib.suppress(TypeError):  # unhashable input: just don't memoise
             cache[value] = parsed
-        except TypeError:
-            pass
         return parsed
 
     @validates_schema
@@ -256,7 +255,9 @@ class AdministrationSchema(Schema):
             errors["total"] = "missing: give the four items or the total"
             return
         if total is not None and not measure.total_min <= total <= measure.total_max:
-            errors["total"] = f"out of range (totals are {measure.total_min:g}-{measure.total_max:g})"
+            errors["total"] = (
+                f"out of range (totals are {measure.total_min:g}-{measure.total_max:g})"
+            )
         if items is not None and len(items) == measure.n_items and not errors:
             item_sum = round(sum(items), 4)
             if total is not None and abs(item_sum - total) > TOTAL_TOLERANCE + 1e-9:
@@ -297,7 +298,13 @@ class Validator:
             "client_id": src.get("client_id"),
             "administered_at": src.get("administered_at"),
             "measure": src.get("measure"),
-            "answers": (src.get("q1"), src.get("q2"), src.get("q3"), src.get("q4"), src.get("total")),
+            "answers": (
+                src.get("q1"),
+                src.get("q2"),
+                src.get("q3"),
+                src.get("q4"),
+                src.get("total"),
+            ),
             "context": src,
         }
         try:

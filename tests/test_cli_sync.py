@@ -33,8 +33,9 @@ def write_config(d: Path, admins: Path) -> Path:
 
 def fit(cfg: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "FIT_CONFIG": str(cfg)}
-    return subprocess.run([*FIT, *args], capture_output=True, text=True, env=env, timeout=timeout,
-                          check=False)
+    return subprocess.run(
+        [*FIT, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
 
 
 def read_scores(path: Path) -> list[dict[str, str]]:
@@ -96,8 +97,9 @@ def test_concurrent_syncs_one_runs_one_is_locked(tmp_path: Path) -> None:
     write_csv(admins, generate_rows(20_000, seed=2))
     cfg = write_config(tmp_path, admins)
     env = {**os.environ, "FIT_CONFIG": str(cfg)}
-    first = subprocess.Popen([*FIT, "sync"], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [*FIT, "sync"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     lock = tmp_path / "fit.sqlite3.lock"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (lock.exists() and lock.read_text().strip()):
@@ -117,7 +119,10 @@ def test_sigkill_at_random_moments_then_rerun_equals_an_uninterrupted_run(
     for d in (ref, crash):
         d.mkdir()
         write_csv(d / "admins.csv", rows)
-    ref_cfg, crash_cfg = write_config(ref, ref / "admins.csv"), write_config(crash, crash / "admins.csv")
+    ref_cfg, crash_cfg = (
+        write_config(ref, ref / "admins.csv"),
+        write_config(crash, crash / "admins.csv"),
+    )
     t0 = time.monotonic()
     assert fit(ref_cfg, "sync").returncode == 0
     full = time.monotonic() - t0
@@ -125,8 +130,9 @@ def test_sigkill_at_random_moments_then_rerun_equals_an_uninterrupted_run(
     env = {**os.environ, "FIT_CONFIG": str(crash_cfg)}
     kills = 0
     for _ in range(5):
-        proc = subprocess.Popen([*FIT, "sync"], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [*FIT, "sync"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(rnd.uniform(0.05, max(0.1, full * 0.95)))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)

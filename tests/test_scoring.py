@@ -35,9 +35,18 @@ def adm(
         dt.timedelta(minutes=50) if measure.endswith("SRS") else dt.timedelta()
     )
     return Administration(
-        source="t", source_key=key, namespace="t", client_id=client, measure=measure,
-        administered_at=when, local_date=when.date(), date_only=False, total=total,
-        episode_id=episode, rater=rater, age=age,
+        source="t",
+        source_key=key,
+        namespace="t",
+        client_id=client,
+        measure=measure,
+        administered_at=when,
+        local_date=when.date(),
+        date_only=False,
+        total=total,
+        episode_id=episode,
+        rater=rater,
+        age=age,
     )
 
 
@@ -54,24 +63,42 @@ def flag_ids(x) -> set[str]:
 
 
 def test_sessions_count_dates_and_ors_srs_same_day_share_a_session() -> None:
-    out = run([adm("o1", 5, "ORS", 18), adm("s1", 5, "SRS", 38), adm("o2", 12, "ORS", 20),
-               adm("s2", 12, "SRS", 39), adm("o3", 19, "ORS", 21)])
+    out = run(
+        [
+            adm("o1", 5, "ORS", 18),
+            adm("s1", 5, "SRS", 38),
+            adm("o2", 12, "ORS", 20),
+            adm("s2", 12, "SRS", 39),
+            adm("o3", 19, "ORS", 21),
+        ]
+    )
     assert [out[k].score.session for k in ("o1", "s1", "o2", "s2", "o3")] == [1, 1, 2, 2, 3]
     assert out["o3"].score.intake == 18 and out["o3"].score.change_from_intake == 3
     assert out["o3"].score.change_from_previous == 1
 
 
 def test_collateral_rater_has_its_own_trajectory() -> None:
-    out = run([adm("c1", 5, "ORS", 18), adm("p1", 6, "ORS", 30, rater="parent"),
-               adm("c2", 12, "ORS", 12), adm("p2", 13, "ORS", 29, rater="parent")])
+    out = run(
+        [
+            adm("c1", 5, "ORS", 18),
+            adm("p1", 6, "ORS", 30, rater="parent"),
+            adm("c2", 12, "ORS", 12),
+            adm("p2", 13, "ORS", 29, rater="parent"),
+        ]
+    )
     assert out["p1"].score.session == 1 and out["p1"].score.rc_class == "intake"
     assert out["p2"].score.intake == 30 and out["p2"].score.session == 2
     assert out["c2"].score.intake == 18 and "ors.reliable_deterioration" in flag_ids(out["c2"])
 
 
 def test_gap_of_more_than_90_days_starts_a_new_episode() -> None:
-    out = run([adm("a", 1, "ORS", 15, month=1), adm("b", 1, "ORS", 25, month=4),
-               adm("c", 2, "ORS", 16, month=4)])
+    out = run(
+        [
+            adm("a", 1, "ORS", 15, month=1),
+            adm("b", 1, "ORS", 25, month=4),
+            adm("c", 2, "ORS", 16, month=4),
+        ]
+    )
     # Jan 1 → Apr 1 is exactly 90 days: same episode; Apr 2 is after it (gap 1 day)
     assert out["a"].score.episode_id == out["b"].score.episode_id == "auto-2026-01-01"
     out = run([adm("a", 1, "ORS", 15, month=1), adm("b", 2, "ORS", 25, month=4)])
@@ -108,7 +135,9 @@ def test_exactly_25_is_not_clinical_by_default_but_is_with_at_or_below() -> None
     s = Settings(clinical_comparison="at_or_below")
     assert run([adm("a", 1, "ORS", 25)], s)["a"].score.clinical is True
     # and at_or_below changes recovered: 20 → 25 no longer leaves the clinical range
-    assert run([adm("a", 1, "ORS", 20), adm("b", 8, "ORS", 25)], s)["b"].score.rc_class == "improved"
+    assert (
+        run([adm("a", 1, "ORS", 20), adm("b", 8, "ORS", 25)], s)["b"].score.rc_class == "improved"
+    )
 
 
 def test_adolescent_and_child_cutoffs() -> None:
@@ -141,8 +170,13 @@ def test_srs_drop_of_exactly_one_fires_and_0_9_does_not(second: float, fires: bo
 
 
 def test_srs_drop_compares_with_the_previous_session_of_the_same_rater() -> None:
-    out = run([adm("s1", 1, "SRS", 39.0), adm("p1", 5, "SRS", 30.0, rater="parent"),
-               adm("s2", 8, "SRS", 38.5)])
+    out = run(
+        [
+            adm("s1", 1, "SRS", 39.0),
+            adm("p1", 5, "SRS", 30.0, rater="parent"),
+            adm("s2", 8, "SRS", 38.5),
+        ]
+    )
     assert "srs.drop" not in flag_ids(out["s2"])
 
 
@@ -165,8 +199,13 @@ def test_flag_messages_say_what_to_discuss_and_carry_numbers() -> None:
     out = run([adm("a", 1, "ORS", 20), adm("b", 8, "ORS", 12.5)])
     (f,) = out["b"].flags
     assert "20.0" in f.message and "12.5" in f.message and "review" in f.message
-    assert f.inputs == {"intake": 20.0, "total": 12.5, "change_from_intake": -7.5,
-                        "reliable_change": 5.0, "session": 2}
+    assert f.inputs == {
+        "intake": 20.0,
+        "total": 12.5,
+        "change_from_intake": -7.5,
+        "reliable_change": 5.0,
+        "session": 2,
+    }
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -204,23 +243,60 @@ def test_validation_errors_name_fields_not_values() -> None:
 def test_decimal_comma_and_scales() -> None:
     a = check(q1="7,5", q2="5", q3="5", q4="5")
     assert a.items == (7.5, 5.0, 5.0, 5.0) and a.total == 22.5
-    b = V.validate(Record("k", {"client_id": "C", "administered_at": "2026-01-05",
-                                "measure": "SRS", "q1": "95", "q2": "100", "q3": "87",
-                                "q4": "90"}, scale="percent"))
+    b = V.validate(
+        Record(
+            "k",
+            {
+                "client_id": "C",
+                "administered_at": "2026-01-05",
+                "measure": "SRS",
+                "q1": "95",
+                "q2": "100",
+                "q3": "87",
+                "q4": "90",
+            },
+            scale="percent",
+        )
+    )
     assert b.items == (9.5, 10.0, 8.7, 9.0) and b.total == 37.2
-    c = V.validate(Record("k", {"client_id": "C", "administered_at": "2026-01-05",
-                                "measure": "SRS", "q1": "101", "q2": "100", "q3": "87",
-                                "q4": "90"}, scale="mm"))
+    c = V.validate(
+        Record(
+            "k",
+            {
+                "client_id": "C",
+                "administered_at": "2026-01-05",
+                "measure": "SRS",
+                "q1": "101",
+                "q2": "100",
+                "q3": "87",
+                "q4": "90",
+            },
+            scale="mm",
+        )
+    )
     assert set(c) == {"q1"}
 
 
 def test_date_only_is_a_clinic_local_date() -> None:
     v = Validator(MEASURES, "America/Chicago", source="t")
-    a = v.validate(Record("k", {"client_id": "C", "administered_at": "2026-01-05",
-                                "measure": "ORS", "total": "20"}))
+    a = v.validate(
+        Record(
+            "k",
+            {"client_id": "C", "administered_at": "2026-01-05", "measure": "ORS", "total": "20"},
+        )
+    )
     assert a.local_date == dt.date(2026, 1, 5) and a.administered_at.hour == 6
-    b = v.validate(Record("k", {"client_id": "C", "administered_at": "2026-01-05T23:30:00Z",
-                                "measure": "ORS", "total": "20"}))
+    b = v.validate(
+        Record(
+            "k",
+            {
+                "client_id": "C",
+                "administered_at": "2026-01-05T23:30:00Z",
+                "measure": "ORS",
+                "total": "20",
+            },
+        )
+    )
     assert b.local_date == dt.date(2026, 1, 5)  # 17:30 in Chicago
 
 

@@ -10,10 +10,10 @@ import keyring
 import keyring.errors
 import pytest
 from click.testing import CliRunner
-from fit_cli.keys import keys, secret_report
 from keyring.backend import KeyringBackend
 from keyring.backends import chainer, fail, null
 
+from fit_cli.keys import keys, secret_report
 from fit_core.adapter import Adapter
 from fit_core.config import config_from_mapping
 from fit_core.errors import ConfigError, ExitCode

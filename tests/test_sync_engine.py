@@ -18,15 +18,19 @@ from fit_core.store import Store
 from fit_core.sync import SyncEngine
 
 sys.path.insert(0, str(Path(__file__).parent))
-import memory_adapter  # noqa: E402
-from memory_adapter import MemorySource  # noqa: E402
+import memory_adapter
+from memory_adapter import MemorySource
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 
 def ors(client: str, day: int, total: float) -> dict[str, str]:
-    return {"client_id": client, "administered_at": f"2026-03-{day:02d}", "measure": "ORS",
-            "total": str(total)}
+    return {
+        "client_id": client,
+        "administered_at": f"2026-03-{day:02d}",
+        "measure": "ORS",
+        "total": str(total),
+    }
 
 
 def srs(client: str, day: int, items: tuple[float, float, float, float]) -> dict[str, str]:
@@ -96,8 +100,11 @@ def test_changed_record_replaces_old_and_flags_resolve(engine, remote) -> None:
 
 def test_bad_records_are_quarantined_and_good_ones_go_through(engine, remote, caplog) -> None:
     remote.put("good", ors("C1", 2, 20.0), T0)
-    remote.put("bad-range", {**ors("C2", 2, 0), "total": "", "q1": "11", "q2": "secret-ish",
-                             "q3": "1", "q4": "1"}, T0)
+    remote.put(
+        "bad-range",
+        {**ors("C2", 2, 0), "total": "", "q1": "11", "q2": "secret-ish", "q3": "1", "q4": "1"},
+        T0,
+    )
     remote.put("bad-date", {**ors("C3", 2, 12.0), "administered_at": "2026-02-30"}, T0)
     remote.errors.append(RecordError("unreadable", {"record": "could not parse"}, "row 9"))
     with caplog.at_level(logging.WARNING):

@@ -7,6 +7,7 @@ A missing required column is reported with the columns the file does have.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,6 +47,21 @@ class HeaderError(ValueError):
 
 def _label(field: str, header: str) -> str:
     return header if header == field else f"{header!r} ({field})"
+
+
+_DATE = re.compile(r"\d{4}-\d\d-\d\d")
+_NUMBER = re.compile(r"[+-]?\d+(?:[.,]\d+)?")
+_SHOWN = 40
+
+
+def _found(names: list[str]) -> str:
+    """The header names, for a message; never the cells of a data row (they may be PHI)."""
+    cells = [n for n in names if n]
+    numeric = sum(1 for n in cells if _NUMBER.fullmatch(n))
+    if any(_DATE.match(n) for n in cells) or numeric * 2 > len(cells):
+        return "line 1 looks like data, not a header: add a header line (columns not shown)"
+    shown = ", ".join(repr(n) for n in cells[:_SHOWN]) or "none"
+    return f"columns found: {shown}{', ...' if len(cells) > _SHOWN else ''}"
 
 
 def resolve(header: Sequence[str], opts: CsvOptions) -> Layout:
@@ -96,8 +112,7 @@ def resolve(header: Sequence[str], opts: CsvOptions) -> Layout:
         ))
 
     if missing:
-        shown = ", ".join(repr(n) for n in names if n) or "none"
-        raise HeaderError(f"missing column {', '.join(missing)}; columns found: {shown}")
+        raise HeaderError(f"missing column {', '.join(missing)}; {_found(names)}")
     twice = sorted(set(used) & repeated)
     if twice:
         raise HeaderError(f"column {', '.join(map(repr, twice))} appears more than once")

@@ -178,7 +178,7 @@ def _long_rows(
                 continue
             rater = row[ri].strip().lower() if ri is not None else ""
             key = f"nk:{c}|{w}|{m.upper()}|{rater or 'client'}"
-        data = dict(zip(fields, get(row), strict=True))
+        data = dict(zip(fields, get(row), strict=False))
         packed = base | line
         first = seen.setdefault(key, packed)
         if first != packed:
@@ -226,7 +226,7 @@ def _wide_rows(
             yield _missing_key(name, line, client_id=c, administered_at=w)
             continue
         rater = (row[ri].strip().lower() if ri is not None else "") or "client"
-        common = dict(zip(fields, get(row), strict=True))
+        common = dict(zip(fields, get(row), strict=False))
         loc, packed = f"{name} line {line}", base | line
         for wc, items, total in filled:
             key = f"{explicit}:{wc.measure}" if explicit else f"nk:{c}|{w}|{wc.measure}|{rater}"

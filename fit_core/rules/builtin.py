@@ -11,7 +11,7 @@ from typing import Any
 
 from ..hookspecs import hookimpl
 from ..models import Flag, Severity
-from ..scoring import History, cutoff_for, reliable_change_for
+from ..scoring import History, reliable_change_for
 from . import fmt
 
 
@@ -34,7 +34,11 @@ class SrsBelowCutoff:
             self.severity,
             f"Alliance {fmt(s.total)} is below {fmt(s.cutoff)}: ask what to change about the "
             "relationship, goals or approach.",
-            {"total": s.total, "cutoff": s.cutoff, "comparison": history.settings.clinical_comparison},
+            {
+                "total": s.total,
+                "cutoff": s.cutoff,
+                "comparison": history.settings.clinical_comparison,
+            },
         )
 
 
@@ -45,7 +49,9 @@ class SrsDrop:
     family: str = "SRS"
     severity: Severity = "warning"
     opt_in: bool = False
-    description: str = "SRS total fell by at least 1 point (setting srs_drop) since the previous session"
+    description: str = (
+        "SRS total fell by at least 1 point (setting srs_drop) since the previous session"
+    )
 
     def evaluate(self, history: History) -> Flag | None:
         prev = history.previous
@@ -84,7 +90,6 @@ class OrsReliableDeterioration:
         if s.rc_class != "deteriorated":
             return None
         rc = reliable_change_for(history.measure, history.settings)
-        _, cutoff = cutoff_for(history.measure, history.current.admin.age, history.settings)
         inputs: dict[str, Any] = {
             "intake": s.intake,
             "total": s.total,

@@ -1,0 +1,259 @@
+"""The adapter contract suite: one set of pytest tests every fit-sync adapter should pass.
+
+For third-party adapter authors (needs ``pytest``; install ``fit-sync[test]``). Subclass
+:class:`AdapterContract` in a test module and implement two methods::
+
+    from fit_core.testing import AdapterContract, make_context
+
+    class TestMyAdapter(AdapterContract):
+        def make_adapter(self, tmp_path):
+            # set up a small synthetic source under tmp_path (or a fake server) ...
+            return MyAdapter(make_context("mine", {"url": ...}, tmp_path, adapter=MyAdapter))
+
+        def target_state(self, adapter):
+            return ...  # what the target holds now, comparable with ==
+
+``make_adapter`` may be called several times with the same ``tmp_path`` in one test; each call
+returns a fresh instance over the same source data (the engine creates one instance per sync
+run). The source must hold at least one valid administration. Class attributes switch checks
+that do not fit every adapter: ``incremental`` (a bookmark fed back yields no records when the
+source did not change), ``bookmark_is_time`` (bookmarks are ISO timestamps that never move
+back). The tests are ordinary methods named ``test_*``: override one to adapt it, or add more.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+import pytest
+from marshmallow import RAISE
+
+from .adapter import Adapter, SourceContext
+from .config import SourceConfig, adapter_options
+from .errors import ConfigError
+from .measures import BUILTIN_MEASURES, Measure, check_scale
+from .models import Administration, OutboxItem, Record, RecordError
+from .rules.builtin import BUILTIN_RULES
+from .scoring import Rule, group_by_client, outbox_item, score_client
+from .settings import Settings
+from .validation import Validator
+
+#: a fixed "now" for contexts, so bookmarks and tests are reproducible
+RUN_STARTED = dt.datetime(2025, 1, 15, 12, 0, tzinfo=dt.UTC)
+
+
+def make_context(
+    name: str,
+    options: Mapping[str, Any],
+    tmp_path: Path,
+    *,
+    adapter: type[Adapter] | None = None,
+    namespace: str | None = None,
+    timezone: dt.tzinfo | str = "UTC",
+    run_started: dt.datetime = RUN_STARTED,
+    secrets: Mapping[str, str] | None = None,
+    dry_run: bool = False,
+) -> SourceContext:
+    """A :class:`SourceContext` for tests.
+
+    With ``adapter``, ``options`` are first loaded through its ``options_schema`` as the engine
+    does (:func:`fit_core.config.adapter_options`; a bad option raises ConfigError). ``secrets``
+    answers ``context.secret(key)``; a missing key raises ConfigError, like the real lookup. The
+    state directory is ``tmp_path/state/<name>`` (created).
+    """
+    if adapter is not None:  # as the engine does: a bad option is a ConfigError naming it
+        src = SourceConfig(name, adapter.name, namespace or name, True, dict(options))
+        options = adapter_options(src, adapter)
+    known = dict(secrets or {})
+
+    def secret(key: str) -> str:
+        try:
+            return known[key]
+        except KeyError:
+            raise ConfigError(f"no secret {key!r} for source {name}") from None
+
+    state_dir = tmp_path / "state" / name
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return SourceContext(
+        name=name,
+        namespace=namespace or name,
+        options=dict(options),
+        timezone=ZoneInfo(timezone) if isinstance(timezone, str) else timezone,
+        run_started=run_started,
+        secret=secret,
+        state_dir=state_dir,
+        dry_run=dry_run,
+    )
+
+
+class AdapterContract:
+    """Adapter-level contract tests. Subclass it as ``Test<Something>`` (see the module doc)."""
+
+    #: a bookmark from a complete pull, fed back, yields no Records when nothing changed
+    incremental: ClassVar[bool] = True
+    #: bookmarks are ISO 8601 timestamps that must never move back
+    bookmark_is_time: ClassVar[bool] = False
+    #: measures the validator knows (add a plugin's measures here)
+    measures: ClassVar[Sequence[Measure]] = BUILTIN_MEASURES
+    #: rules used to build realistic outbox items (flags) for the push tests
+    rules: ClassVar[Sequence[Rule]] = BUILTIN_RULES
+    timezone: ClassVar[str] = "UTC"
+
+    # --- what a subclass provides -------------------------------------------------------------
+
+    def make_adapter(self, tmp_path: Path) -> Adapter:
+        """A fresh adapter over the test source set up under ``tmp_path``."""
+        raise NotImplementedError("implement make_adapter(tmp_path) in your contract subclass")
+
+    def target_state(self, adapter: Adapter) -> object:
+        """A comparable snapshot of what the push target holds now."""
+        raise NotImplementedError("implement target_state(adapter) in your contract subclass")
+
+    # --- fixtures and helpers -----------------------------------------------------------------
+
+    @pytest.fixture
+    def adapter_factory(self, tmp_path: Path) -> Callable[[], Adapter]:
+        """Call it for a fresh adapter instance over the same source (one per "run")."""
+        return lambda: self.make_adapter(tmp_path)
+
+    @pytest.fixture
+    def adapter(self, adapter_factory: Callable[[], Adapter]) -> Iterator[Adapter]:
+        instance = adapter_factory()
+        yield instance
+        instance.close()
+
+    def validator(self, adapter: Adapter) -> Validator:
+        ctx = adapter.context
+        return Validator({m.key: m for m in self.measures}, ctx.timezone, source=ctx.name,
+                         namespace=ctx.namespace)
+
+    def pull_all(self, adapter: Adapter, bookmark: str | None = None) -> list[Record | RecordError]:
+        return list(adapter.pull(bookmark))
+
+    def administrations(self, adapter: Adapter) -> list[Administration]:
+        """Pull everything and keep what validates (records with a RecordError are dropped)."""
+        items = self.pull_all(adapter)
+        errored = {i.source_key for i in items if isinstance(i, RecordError)}
+        validator = self.validator(adapter)
+        out = []
+        for item in items:
+            if isinstance(item, Record) and item.source_key not in errored:
+                result = validator.validate(item)
+                if isinstance(result, Administration):
+                    out.append(result)
+        return out
+
+    def outbox_items(self, adapter: Adapter) -> list[OutboxItem]:
+        """Score the pulled administrations and build the outbox, sorted by source key."""
+        settings = Settings(as_of=RUN_STARTED.date())
+        by_key = {m.key: m for m in self.measures}
+        out = []
+        for admins in group_by_client(self.administrations(adapter)).values():
+            result = score_client(admins, by_key, settings, self.rules)
+            out.extend(outbox_item(s) for s in result.scored)
+        return sorted(out, key=lambda i: i.source_key)
+
+    def push_everything(self, adapter: Adapter, items: Sequence[OutboxItem]) -> None:
+        """Push ``items`` the way the engine does for the adapter's push mode."""
+        if adapter.push_mode == "snapshot":
+            adapter.push_snapshot(iter(items))
+            return
+        sent: set[str] = set()
+        size = adapter.push_batch_size
+        for start in range(0, len(items), size):
+            batch = items[start:start + size]
+            confirmed = set(adapter.push(batch))
+            keys = {i.source_key for i in batch}
+            assert confirmed <= keys, "push confirmed keys it was not given"
+            sent |= confirmed
+        assert sent == {i.source_key for i in items}, "push did not confirm every item"
+
+    # --- the contract ------------------------------------------------------------------------
+
+    def test_check_passes(self, adapter: Adapter) -> None:
+        adapter.check()
+
+    def test_options_schema_rejects_unknown_keys(self, adapter: Adapter) -> None:
+        schema = type(adapter).options_schema
+        if schema is None:
+            pytest.skip("the adapter declares no options_schema")
+        assert schema().unknown == RAISE, "options_schema must RAISE on unknown keys (typos)"
+
+    def test_pull_is_a_stream(self, adapter: Adapter) -> None:
+        stream = adapter.pull(None)
+        assert iter(stream) is stream, "pull() must return an iterator (a generator), not a list"
+        list(stream)
+
+    def test_pull_yields_records_that_validate(self, adapter: Adapter) -> None:
+        items = self.pull_all(adapter)
+        validator = self.validator(adapter)
+        valid = 0
+        for item in items:
+            assert isinstance(item, Record | RecordError), f"pull yielded {type(item).__name__}"
+            if isinstance(item, RecordError):
+                assert item.reasons, "a RecordError needs at least one reason"
+                assert all(isinstance(k, str) and isinstance(v, str)
+                           for k, v in item.reasons.items())
+                continue
+            assert isinstance(item.source_key, str) and item.source_key, "empty source_key"
+            check_scale(item.scale)
+            result = validator.validate(item)
+            if isinstance(result, Administration):
+                valid += 1
+            else:
+                assert isinstance(result, dict) and result, "validation returned neither"
+        assert valid, "the test source should hold at least one valid administration"
+
+    def test_source_keys_unique_unless_reported(self, adapter: Adapter) -> None:
+        items = self.pull_all(adapter)
+        counts = Counter(i.source_key for i in items if isinstance(i, Record))
+        errored = {i.source_key for i in items if isinstance(i, RecordError)}
+        repeated = {k for k, n in counts.items() if n > 1}
+        assert repeated <= errored, f"source keys repeated without a RecordError: {repeated}"
+
+    def test_next_bookmark_is_text_or_none(self, adapter: Adapter) -> None:
+        self.pull_all(adapter)
+        assert isinstance(adapter.next_bookmark(), str | None)
+
+    def test_bookmark_fed_back_pulls_nothing_new(
+        self, adapter_factory: Callable[[], Adapter]
+    ) -> None:
+        if not self.incremental:
+            pytest.skip("the adapter is not incremental")
+        first = adapter_factory()
+        self.pull_all(first)
+        bookmark = first.next_bookmark()
+        again = [i for i in self.pull_all(adapter_factory(), bookmark) if isinstance(i, Record)]
+        assert not again, f"{len(again)} records pulled again though nothing changed"
+
+    def test_bookmark_never_moves_back(self, adapter_factory: Callable[[], Adapter]) -> None:
+        if not self.bookmark_is_time:
+            pytest.skip("bookmarks are not timestamps")
+        first = adapter_factory()
+        self.pull_all(first)
+        b1 = first.next_bookmark()
+        second = adapter_factory()
+        self.pull_all(second, b1)
+        b2 = second.next_bookmark()
+        if b1 is None or b2 is None:
+            return
+        t1, t2 = dt.datetime.fromisoformat(b1), dt.datetime.fromisoformat(b2)
+        assert t2 >= t1, "the bookmark moved back"
+        assert t1 <= first.context.run_started, "the bookmark is after the run started"
+
+    def test_push_twice_is_idempotent(self, adapter_factory: Callable[[], Adapter]) -> None:
+        adapter = adapter_factory()
+        items = self.outbox_items(adapter)
+        assert items, "no outbox items: the test source needs valid administrations"
+        self.push_everything(adapter, items)
+        once = self.target_state(adapter)
+        self.push_everything(adapter, items)
+        assert self.target_state(adapter) == once, "pushing the same items twice changed the target"
+        fresh = adapter_factory()
+        self.push_everything(fresh, items)
+        assert self.target_state(fresh) == once, "a new run pushing the same items changed it"

@@ -1,0 +1,43 @@
+"""The CSV adapter passes the adapter contract suite (synthetic data only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fit_adapters.csv.adapter import CsvAdapter
+from fit_core.adapter import Adapter
+from fit_core.testing import AdapterContract, make_context
+
+EXPORT_A = (
+    "client_id,administered_at,measure,q1,q2,q3,q4,total,rater,age\n"
+    "C001,2024-03-01,ORS,4.1,5.0,3.2,4.4,,client,34\n"
+    "C001,2024-03-01,SRS,9.0,9.1,8.8,9.5,,client,34\n"
+    "C001,2024-03-08,ORS,6.0,6.2,5.5,6.1,,client,34\n"
+    "C001,2024-03-08,SRS,,,,,31.5,client,34\n"
+    "C002,2024-03-02,ORS,,,,,22.0,client,41\n"
+    "C002,2024-03-02,ORS,,,,,24.0,parent,41\n"
+)
+EXPORT_B = (
+    "client_id;administered_at;measure;q1;q2;q3;q4;total\n"
+    "C003;2024-03-04;CORS;7,5;6,0;8,0;7,0;\n"
+    "C003;2024-03-11;CORS;2,5;3,0;2,0;2,0;\n"
+    "C003;2024-03-11;GSRS;9;9;9;9;\n"
+)
+
+
+class TestCsvContract(AdapterContract):
+    """Folder mode over two synthetic exports (comma and semicolon, one with a decimal comma)."""
+
+    def make_adapter(self, tmp_path: Path) -> Adapter:
+        inbox = tmp_path / "inbox"
+        inbox.mkdir(exist_ok=True)
+        for name, text in (("a.csv", EXPORT_A), ("b.csv", EXPORT_B)):
+            if not (inbox / name).exists():
+                (inbox / name).write_text(text, encoding="utf-8")
+        options = {"path": str(inbox), "scores_path": str(tmp_path / "out" / "scores.csv")}
+        (tmp_path / "out").mkdir(exist_ok=True)
+        return CsvAdapter(make_context("clinic_csv", options, tmp_path, adapter=CsvAdapter))
+
+    def target_state(self, adapter: Adapter) -> object:
+        assert isinstance(adapter, CsvAdapter)
+        return adapter.csv.scores_path.read_bytes()
