@@ -166,17 +166,17 @@ class Scored:
             "clinical": s.clinical,
             "change_from_previous": s.change_from_previous,
         }
-        if s.rc_class is not None:
-            out.update(
-                intake=s.intake,
-                change_from_intake=s.change_from_intake,
-                rc_class=s.rc_class,
-                expected=s.expected,
-                expected_low=s.expected_low,
-                expected_high=s.expected_high,
-                expected_severe=s.expected_severe,
-                status=s.status,
-            )
+        # ORS-family fields are null for the SRS family: every object has the same keys
+        out.update(
+            intake=s.intake,
+            change_from_intake=s.change_from_intake,
+            rc_class=s.rc_class,
+            expected=s.expected,
+            expected_low=s.expected_low,
+            expected_high=s.expected_high,
+            expected_severe=s.expected_severe,
+            status=s.status,
+        )
         out["flags"] = [f.brief() for f in self.flags]
         return out
 

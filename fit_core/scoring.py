@@ -159,94 +159,134 @@ def score_client(
     """Score every administration of one client and run the rules on each.
 
     A rule that raises is reported in ``rule_failures`` by id; the other rules still run.
+    To score many clients, build one :class:`Scorer` and call it per client (it caches the
+    cutoffs and the active rules).
     """
-    admins = list(admins)
-    episodes = assign_episodes(admins, settings.episode_gap_days)
-    by_ep_rater: dict[tuple[str, str], list[Administration]] = defaultdict(list)
-    for a in admins:
-        by_ep_rater[(episodes[a.key], a.rater)].append(a)
+    return Scorer(measures, settings, rules, model).score(admins)
 
-    scored_all: list[Scored] = []
-    failures: list[RuleFailure] = []
-    for (episode_id, _rater), group in by_ep_rater.items():
-        group.sort(key=_sort_key)
-        dates = sorted({a.local_date for a in group})
-        session_of = {d: i + 1 for i, d in enumerate(dates)}
-        trajectories: dict[str, list[Scored]] = defaultdict(list)
-        episode_so_far: list[Scored] = []
-        for a in group:
-            measure = measures[a.measure]
-            traj = trajectories[measure.family]
-            score = _score_one(
-                a, measure, traj, session_of[a.local_date], episode_id, settings, model
-            )
-            item = Scored(a, score)
-            traj.append(item)
-            episode_so_far.append(item)
-            flags: list[Flag] = []
-            history = History(item, tuple(traj), tuple(episode_so_far), measure, settings)
-            for rule in rules:
-                if rule.family != measure.family or not rule_active(rule, settings):
+
+class Scorer:
+    """Scores clients with fixed measures, settings, rules and trajectory model."""
+
+    def __init__(
+        self,
+        measures: Mapping[str, Measure],
+        settings: Settings,
+        rules: Sequence[Rule] = (),
+        model: TrajectoryModel | None = None,
+    ) -> None:
+        self.measures = measures
+        self.settings = settings
+        self.model = model
+        self._rules: dict[str, list[Rule]] = defaultdict(list)
+        for rule in rules:
+            if rule_active(rule, settings):
+                self._rules[rule.family].append(rule)
+        self._cutoffs: dict[tuple[str, int | None], tuple[str, float]] = {}
+        self._rc: dict[str, float] = {}
+
+    def cutoff(self, measure: Measure, age: int | None) -> tuple[str, float]:
+        key = (measure.key, age)
+        hit = self._cutoffs.get(key)
+        if hit is None:
+            hit = self._cutoffs[key] = cutoff_for(measure, age, self.settings)
+        return hit
+
+    def reliable_change(self, measure: Measure) -> float:
+        hit = self._rc.get(measure.key)
+        if hit is None:
+            hit = self._rc[measure.key] = reliable_change_for(measure, self.settings) or 0.0
+        return hit
+
+    def score(self, admins: Iterable[Administration]) -> ClientResult:
+        admins = list(admins)
+        settings = self.settings
+        episodes = assign_episodes(admins, settings.episode_gap_days)
+        by_ep_rater: dict[tuple[str, str], list[Administration]] = defaultdict(list)
+        for a in admins:
+            by_ep_rater[(episodes[a.key], a.rater)].append(a)
+
+        scored_all: list[Scored] = []
+        failures: list[RuleFailure] = []
+        for (episode_id, _rater), group in by_ep_rater.items():
+            group.sort(key=_sort_key)
+            dates = sorted({a.local_date for a in group})
+            session_of = {d: i + 1 for i, d in enumerate(dates)}
+            trajectories: dict[str, list[Scored]] = defaultdict(list)
+            episode_so_far: list[Scored] = []
+            for a in group:
+                measure = self.measures[a.measure]
+                traj = trajectories[measure.family]
+                score = self._score_one(a, measure, traj, session_of[a.local_date], episode_id)
+                item = Scored(a, score)
+                traj.append(item)
+                episode_so_far.append(item)
+                rules = self._rules.get(measure.family)
+                if not rules:
+                    scored_all.append(item)
                     continue
-                try:
-                    flag = rule.evaluate(history)
-                except Exception as exc:  # a plugin rule's bug must not stop the others
-                    failures.append(RuleFailure(rule.id, a.source_key, type(exc).__name__))
-                    continue
-                if flag is not None:
-                    flags.append(flag)
-            if flags:
-                item = Scored(a, score, tuple(flags))
-                traj[-1] = item
-                episode_so_far[-1] = item
-            scored_all.append(item)
-    return ClientResult(tuple(scored_all), tuple(failures))
+                flags: list[Flag] = []
+                history = History(item, tuple(traj), tuple(episode_so_far), measure, settings)
+                for rule in rules:
+                    try:
+                        flag = rule.evaluate(history)
+                    except Exception as exc:  # a plugin rule's bug must not stop the others
+                        failures.append(RuleFailure(rule.id, a.source_key, type(exc).__name__))
+                        continue
+                    if flag is not None:
+                        flags.append(flag)
+                if flags:
+                    item = Scored(a, score, tuple(flags))
+                    traj[-1] = item
+                    episode_so_far[-1] = item
+                scored_all.append(item)
+        return ClientResult(tuple(scored_all), tuple(failures))
+
+    def _score_one(
+        self,
+        a: Administration,
+        measure: Measure,
+        traj: list[Scored],
+        session: int,
+        episode_id: str,
+    ) -> Score:
+        settings = self.settings
+        band, cutoff = self.cutoff(measure, a.age)
+        clinical = settings.is_clinical(a.total, cutoff)
+        prev = traj[-1].admin.total if traj else None
+        change_prev = round(a.total - prev, 2) if prev is not None else None
+        if measure.family != "ORS":
+            return Score(a.total, session, episode_id, band, cutoff, clinical, change_prev)
+        intake = traj[0].admin.total if traj else a.total
+        is_intake = not traj
+        rc = self.reliable_change(measure)
+        cls = rc_class(intake, a.total, rc, cutoff, settings, is_intake=is_intake)
+        model = self.model
+        exp = None if model is None else model.expect(measure.key, intake, session)
+        status = None if model is None else status_for(a.total, exp, is_intake=is_intake)
+        return Score(
+            total=a.total,
+            session=session,
+            episode_id=episode_id,
+            age_band=band,
+            cutoff=cutoff,
+            clinical=clinical,
+            change_from_previous=change_prev,
+            intake=intake,
+            change_from_intake=round(a.total - intake, 2),
+            rc_class=cls,
+            expected=exp.expected if exp else None,
+            expected_low=exp.low if exp else None,
+            expected_high=exp.high if exp else None,
+            expected_severe=exp.severe if exp else None,
+            status=status,
+        )
 
 
 def rule_active(rule: Rule, settings: Settings) -> bool:
     if rule.id in settings.disabled_rules:
         return False
     return not rule.opt_in or rule.id in settings.enabled_rules
-
-
-def _score_one(
-    a: Administration,
-    measure: Measure,
-    traj: list[Scored],
-    session: int,
-    episode_id: str,
-    settings: Settings,
-    model: TrajectoryModel | None,
-) -> Score:
-    band, cutoff = cutoff_for(measure, a.age, settings)
-    clinical = settings.is_clinical(a.total, cutoff)
-    prev = traj[-1].admin.total if traj else None
-    change_prev = round(a.total - prev, 2) if prev is not None else None
-    if measure.family != "ORS":
-        return Score(a.total, session, episode_id, band, cutoff, clinical, change_prev)
-    intake = traj[0].admin.total if traj else a.total
-    is_intake = not traj
-    rc = reliable_change_for(measure, settings) or 0.0
-    cls = rc_class(intake, a.total, rc, cutoff, settings, is_intake=is_intake)
-    exp = None if model is None else model.expect(measure.key, intake, session)
-    status = None if model is None else status_for(a.total, exp, is_intake=is_intake)
-    return Score(
-        total=a.total,
-        session=session,
-        episode_id=episode_id,
-        age_band=band,
-        cutoff=cutoff,
-        clinical=clinical,
-        change_from_previous=change_prev,
-        intake=intake,
-        change_from_intake=round(a.total - intake, 2),
-        rc_class=cls,
-        expected=exp.expected if exp else None,
-        expected_low=exp.low if exp else None,
-        expected_high=exp.high if exp else None,
-        expected_severe=exp.severe if exp else None,
-        status=status,
-    )
 
 
 # --- what is pushed back ----------------------------------------------------------------------
@@ -291,8 +331,11 @@ def push_payload(s: Scored) -> dict[str, Any]:
 
 
 def encode_payload(payload: Mapping[str, Any]) -> str:
-    """Canonical JSON of a payload (keys sorted): what is stored and what is hashed."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    """Canonical JSON of a payload: what is stored and what is hashed.
+
+    :func:`push_payload` builds its dict in a fixed key order, so no sorting is needed.
+    """
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
 def payload_hash(payload: Mapping[str, Any], encoded: str | None = None) -> str:

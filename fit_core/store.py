@@ -14,6 +14,7 @@ The file is created readable by the owner only (0600), and so are its WAL and jo
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -176,29 +177,16 @@ def row_admin(r: Sequence[Any]) -> Administration:
     )
 
 
-def admin_hash(a: Administration) -> str:
-    """A content hash of what the source said (dedupes re-pulled records)."""
-    import hashlib
+def admin_hash(row: Sequence[Any]) -> str:
+    """A content hash of an :func:`admin_row` (without its hash and time): dedupes re-pulls."""
+    return hashlib.blake2b(repr(row[2:16]).encode(), digest_size=16).hexdigest()
 
-    blob = "\x1f".join(
-        str(v)
-        for v in (
-            a.namespace,
-            a.client_id,
-            a.measure,
-            a.administered_at.isoformat(),
-            a.date_only,
-            a.total,
-            a.items,
-            a.clinician_id,
-            a.episode_id,
-            a.rater,
-            a.age,
-            a.session_hint,
-            sorted(a.extra.items()) if a.extra else "",
-        )
-    )
-    return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+
+def admin_row_hashed(a: Administration, updated_at: str) -> tuple[tuple[Any, ...], str]:
+    """The store row of an administration and its content hash."""
+    row = admin_row(a, "", updated_at)
+    h = admin_hash(row)
+    return (*row[:16], h, updated_at), h
 
 
 class Store:
@@ -543,10 +531,20 @@ class Store:
         return out
 
     def set_flag_state(self, flag_id: int, state: str) -> bool:
-        cur = self.conn.execute(
-            "UPDATE flags SET state = ?, updated_at = ? WHERE id = ?", (state, now_text(), flag_id)
-        )
-        return cur.rowcount > 0
+        """Acknowledge or reopen a flag; its client is rescored (and re-pushed) next sync."""
+        with self.transaction():
+            cur = self.conn.execute(
+                "UPDATE flags SET state = ?, updated_at = ? WHERE id = ?",
+                (state, now_text(), flag_id),
+            )
+            if cur.rowcount == 0:
+                return False
+            self.conn.execute(
+                "INSERT INTO dirty_clients (namespace, client_id) SELECT namespace, client_id "
+                "FROM flags WHERE id = ? ON CONFLICT (namespace, client_id) DO NOTHING",
+                (flag_id,),
+            )
+        return True
 
     # --- outbox --------------------------------------------------------------------------------
 

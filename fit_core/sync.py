@@ -30,9 +30,9 @@ from .errors import ConfigError, ExitCode, FitError
 from .lock import SyncLock
 from .models import Administration, Flag, OutboxItem, Record, RecordError, Scored
 from .plugins import Registry
-from .scoring import ClientResult, outbox_item, score_client
+from .scoring import ClientResult, Scorer, outbox_item
 from .settings import Settings
-from .store import Store, admin_hash, admin_row, now_text
+from .store import Store, admin_row_hashed, now_text
 from .validation import Validator
 
 log = logging.getLogger(__name__)
@@ -223,17 +223,19 @@ class SyncEngine:
         at = now_text()
         # the last item for a key wins within a chunk (a later RecordError replaces a Record)
         final: dict[str, Administration | RecordError] = {}
+        records = [it for it in chunk if isinstance(it, Record)]
+        checked = iter(validator.validate_many(records))
+        result.pulled += len(chunk)
         for item in chunk:
-            result.pulled += 1
             if isinstance(item, RecordError):
                 final[item.source_key] = item
                 continue
-            checked = validator.validate(item)
-            if isinstance(checked, Administration):
-                final[item.source_key] = checked
+            ok = next(checked)
+            if isinstance(ok, Administration):
+                final[item.source_key] = ok
             else:
                 final[item.source_key] = RecordError(
-                    item.source_key, checked, item.location, dict(item.data)
+                    item.source_key, ok, item.location, dict(item.data)
                 )
         existing = self.store.existing(src.name, list(final))
         rows: list[tuple[Any, ...]] = []
@@ -259,7 +261,7 @@ class SyncEngine:
                         removed.append(key)
                         dirty.add((old[1], old[2]))
                     continue
-                h = admin_hash(item)
+                row, h = admin_row_hashed(item, at)
                 if key in quarantined_before:
                     released.append(key)
                 if old is not None and old[0] == h:
@@ -270,7 +272,7 @@ class SyncEngine:
                 else:
                     result.changed += 1
                     dirty.add((old[1], old[2]))
-                rows.append(admin_row(item, h, at))
+                rows.append(row)
                 dirty.add(item.client)
             if removed:
                 result.removed += len(removed)
@@ -285,7 +287,7 @@ class SyncEngine:
     # --- rescore -------------------------------------------------------------------------------
 
     def _rescore(self, summary: RunSummary, source: str) -> None:
-        measures = self.registry.measures
+        scorer = Scorer(self.registry.measures, self.settings, self.rules)
         while True:
             clients = self.store.dirty_batch(RESCORE_BATCH)
             if not clients:
@@ -299,7 +301,7 @@ class SyncEngine:
             for client, admins in by_client.items():
                 if not admins:
                     continue
-                res: ClientResult = score_client(admins, measures, self.settings, self.rules)
+                res: ClientResult = scorer.score(admins)
                 for f in res.rule_failures:
                     summary.rule_failures[f.rule_id] = summary.rule_failures.get(f.rule_id, 0) + 1
                     log.error(
@@ -410,7 +412,8 @@ def rescore_only(
     """Score administrations of many clients without a store (used by `fit score`)."""
     from .scoring import group_by_client
 
+    scorer = Scorer(measures, settings, rules)
     out: list[Scored] = []
     for group in group_by_client(admins).values():
-        out.extend(score_client(group, measures, settings, rules).scored)
+        out.extend(scorer.score(group).scored)
     return out

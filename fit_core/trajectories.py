@@ -66,6 +66,7 @@ METHOD = (
     "bands = expected + residual percentiles (ACORN case-mix method)"
 )
 _DIGITS = 2  # expectations are rounded to 2 decimals: hand-checkable, stable in JSON
+_MEMO_MAX = 100_000  # bound on a model's expect() memo (401 intakes x 9 sessions in practice)
 
 
 def _frozen_map(m: Mapping[Any, Any]) -> Mapping[Any, Any]:
@@ -179,7 +180,7 @@ class SkippedSession:
 
 
 def _clip(v: float, lo: float, hi: float) -> float:
-    return round(min(hi, max(lo, v)), _DIGITS)
+    return round(v if lo <= v <= hi else (lo if v < lo else hi), _DIGITS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +191,7 @@ class ClinicModel:
     episodes came from (``("ORS",)`` by default); ``expect`` answers None for any other measure.
     ``version`` and ``fitted_at`` are whatever the caller stored them as (the module has no
     clock). Expectations are clipped to ``score_range`` (0–40) and rounded to 2 decimals.
+    Answers are memoised per (measure, intake, session): same inputs, same (shared) object.
     """
 
     measures: tuple[str, ...]
@@ -205,6 +207,10 @@ class ClinicModel:
     fitted_at: str | None = None
     score_range: tuple[float, float] = (0.0, 40.0)
     method: str = field(default=METHOD)
+    # memo of expect() results (intakes repeat at 0.1 resolution); not part of the model's value
+    _memo: dict[tuple[str, float, int], Expectation | None] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "measures", tuple(self.measures))
@@ -218,19 +224,25 @@ class ClinicModel:
         None for session 1 (the intake itself), a session that was not fitted or lies beyond
         ``max_session``, or a measure not in ``measures``.
         """
-        if measure not in self.measures:
-            return None
-        fit = self.sessions.get(session)
-        if fit is None:
-            return None
-        lo, hi = self.score_range
-        e = fit.a + fit.b * intake
-        return Expectation(
-            expected=_clip(e, lo, hi),
-            low=_clip(e + fit.resid_low, lo, hi),
-            high=_clip(e + fit.resid_high, lo, hi),
-            severe=_clip(e + fit.resid_severe, lo, hi),
-        )
+        key = (measure, intake, session)
+        try:
+            return self._memo[key]
+        except KeyError:
+            pass
+        out = None
+        fit = self.sessions.get(session) if measure in self.measures else None
+        if fit is not None:
+            lo, hi = self.score_range
+            e = fit.a + fit.b * intake
+            out = Expectation(
+                expected=_clip(e, lo, hi),
+                low=_clip(e + fit.resid_low, lo, hi),
+                high=_clip(e + fit.resid_high, lo, hi),
+                severe=_clip(e + fit.resid_severe, lo, hi),
+            )
+        if len(self._memo) < _MEMO_MAX:
+            self._memo[key] = out
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (lists of objects, no int keys); :meth:`from_dict` reads it back."""
@@ -521,6 +533,9 @@ class SuppliedTable:
     _by_session: Mapping[int, tuple[TableRow, ...]] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
+    _memo: dict[tuple[str, float, int], Expectation | None] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rows", tuple(self.rows))
@@ -547,6 +562,17 @@ class SuppliedTable:
 
     def expect(self, measure: str, intake: float, session: int) -> Expectation | None:
         """Interpolated expectation for ``intake`` at ``session`` (see the class docstring)."""
+        key = (measure, intake, session)
+        try:
+            return self._memo[key]
+        except KeyError:
+            pass
+        out = self._lookup(measure, intake, session)
+        if len(self._memo) < _MEMO_MAX:
+            self._memo[key] = out
+        return out
+
+    def _lookup(self, measure: str, intake: float, session: int) -> Expectation | None:
         if measure not in self.measures:
             return None
         rs = self._by_session.get(session)

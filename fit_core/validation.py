@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -95,14 +95,6 @@ def parse_when(value: Any, tz: dt.tzinfo) -> tuple[dt.datetime, dt.date, bool]:
     return utc, utc.astimezone(tz).date(), False
 
 
-class _Number(fields.Field):
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        try:
-            return parse_number(value)
-        except ValueError:
-            raise ValidationError("not a number") from None
-
-
 class _Text(fields.Field):
     """A trimmed string; empty → None."""
 
@@ -115,21 +107,25 @@ class _Raw(fields.Field):
         return value
 
 
+# The fields below never raise: they return their reasons next to the values, and the one schema
+# validator reports every bad field of a record at once. That is also what makes loading a chunk
+# with many=True safe (marshmallow skips schema validators for the whole batch as soon as any
+# item has a field error).
+
+
 class _Answers(fields.Field):
-    """q1..q4 and total as one tuple (few fields keep marshmallow's per-record cost low)."""
+    """q1..q4, total and the scale as one tuple (few fields keep marshmallow's cost low)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         out: list[float | None] = []
         errors: dict[str, str] = {}
-        for key, raw in zip(ANSWER_FIELDS, value, strict=True):
+        for key, raw in zip(ANSWER_FIELDS, value, strict=False):
             try:
                 out.append(parse_number(raw))
             except ValueError:
                 errors[key] = "not a number"
                 out.append(None)
-        if errors:
-            raise ValidationError(errors)
-        return tuple(out)
+        return tuple(out), value[5], errors
 
 
 _CONTEXT_TEXT = ("clinician_id", "episode_id", "rater")
@@ -142,19 +138,19 @@ class _Context(fields.Field):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         out: dict[str, Any] = {}
         errors: dict[str, str] = {}
+        get = value.get
         for key in _CONTEXT_TEXT:
-            out[key] = _text(value.get(key))
+            out[key] = _text(get(key))
         for key in _CONTEXT_INT:
             try:
-                f = parse_number(value.get(key))
+                f = parse_number(get(key))
             except ValueError:
                 f = 0.5
             if f is not None and not f.is_integer():
                 errors[key] = "not a whole number"
+                f = None
             out[key] = None if f is None else int(f)
-        if errors:
-            raise ValidationError(errors)
-        return out
+        return out, errors
 
 
 def _text(value: Any) -> str | None:
@@ -167,7 +163,7 @@ def _text(value: Any) -> str | None:
 
 
 class AdministrationSchema(Schema):
-    """The marshmallow schema for one record's ``data`` (unknown source fields are ignored)."""
+    """The marshmallow schema for one packed record (see :meth:`Validator.validate_many`)."""
 
     class Meta:
         unknown = EXCLUDE
@@ -176,7 +172,7 @@ class AdministrationSchema(Schema):
     administered_at = _Raw(required=True)
     measure = _Text(required=True)
     answers = _Answers(required=True)
-    context = _Context(load_default={})
+    context = _Context(required=True)
 
     def __init__(self, measures: Mapping[str, Measure], tz: dt.tzinfo) -> None:
         super().__init__()
@@ -200,7 +196,9 @@ class AdministrationSchema(Schema):
 
     @validates_schema
     def _check(self, data: dict[str, Any], **kwargs: Any) -> None:
-        errors: dict[str, str] = {}
+        ctx, errors = data["context"]
+        errors = dict(errors)
+        data["context"] = ctx
         if not data.get("client_id"):
             errors["client_id"] = "missing"
         measure_key = data["measure"] = (data.get("measure") or "").upper()
@@ -212,30 +210,36 @@ class AdministrationSchema(Schema):
         elif not measure.scored:
             errors["measure"] = f"{measure.key} is not scored (engagement only)"
         try:
-            when = self._when(data.get("administered_at"))
-            data["administered_at"] = when
+            data["administered_at"] = self._when(data.get("administered_at"))
         except ValueError as exc:
             errors["administered_at"] = str(exc)
-        age = data["context"].get("age")
+        age = ctx["age"]
         if age is not None and not 0 <= age <= 120:
             errors["age"] = "must be between 0 and 120"
-        if measure is not None and measure.scored and "measure" not in errors:
-            self._check_items(measure, data, errors)
+        values, scale, answer_errors = data["answers"]
+        if answer_errors:
+            errors.update(answer_errors)
+        elif measure is not None and measure.scored:
+            self._check_items(measure, values, scale, data, errors)
         if errors:
             raise ValidationError(errors)
 
-    def _check_items(self, measure: Measure, data: dict[str, Any], errors: dict[str, str]) -> None:
-        scale = self.context_scale
-        answers = data["answers"]
-        raw = list(answers[: measure.n_items])
-        present = [v is not None for v in raw]
+    def _check_items(
+        self,
+        measure: Measure,
+        answers: tuple[float | None, ...],
+        scale: str,
+        data: dict[str, Any],
+        errors: dict[str, str],
+    ) -> None:
+        raw = answers[: measure.n_items]
         total = answers[4]
-        items: list[float] | None = None
+        present = [v is not None for v in raw]
         if all(present):
-            items = []
+            items: list[float] = []
             for key, value in zip(ITEM_FIELDS, raw, strict=False):
                 try:
-                    points = to_points(value, scale, measure)
+                    points = to_points(value, scale, measure)  # type: ignore[arg-type]
                 except ScaleError as exc:
                     errors[key] = str(exc)
                     return
@@ -246,29 +250,30 @@ class AdministrationSchema(Schema):
                         + ")"
                     )
                 items.append(points)
-        elif any(present):
+            if errors:
+                return
+            item_sum = round(sum(items), 4)
+            if total is not None and abs(item_sum - total) > TOTAL_TOLERANCE + 1e-9:
+                errors["total"] = "disagrees with the sum of the items by more than 0.05"
+                return
+            data["_items"] = tuple(items)
+            data["_total"] = round_to(item_sum, measure.resolution)
+            return
+        if any(present):
             for key, ok in zip(ITEM_FIELDS, present, strict=False):
                 if not ok:
                     errors[key] = "missing: give all four items, or the total alone"
             return
-        elif total is None:
+        if total is None:
             errors["total"] = "missing: give the four items or the total"
             return
-        if total is not None and not measure.total_min <= total <= measure.total_max:
+        if not measure.total_min <= total <= measure.total_max:
             errors["total"] = (
                 f"out of range (totals are {measure.total_min:g}-{measure.total_max:g})"
             )
-        if items is not None and len(items) == measure.n_items and not errors:
-            item_sum = round(sum(items), 4)
-            if total is not None and abs(item_sum - total) > TOTAL_TOLERANCE + 1e-9:
-                errors["total"] = "disagrees with the sum of the items by more than 0.05"
-            data["_items"] = tuple(items)
-            data["_total"] = round_to(item_sum, measure.resolution)
-        elif total is not None and "total" not in errors:
-            data["_items"] = None
-            data["_total"] = round_to(total, measure.resolution)
-
-    context_scale = "points"
+            return
+        data["_items"] = None
+        data["_total"] = round_to(total, measure.resolution)
 
 
 class Validator:
@@ -290,27 +295,28 @@ class Validator:
 
     def validate(self, record: Record) -> Administration | dict[str, str]:
         """An :class:`Administration`, or a mapping of field name → reason."""
-        if not record.source_key:
-            return {"source_key": "missing"}
-        self._schema.context_scale = record.scale
-        src = record.data
-        packed = {
-            "client_id": src.get("client_id"),
-            "administered_at": src.get("administered_at"),
-            "measure": src.get("measure"),
-            "answers": (
-                src.get("q1"),
-                src.get("q2"),
-                src.get("q3"),
-                src.get("q4"),
-                src.get("total"),
-            ),
-            "context": src,
-        }
+        return self.validate_many([record])[0]
+
+    def validate_many(self, records: Sequence[Record]) -> list[Administration | dict[str, str]]:
+        """Validate a chunk in one marshmallow ``load(many=True)``; results in input order."""
+        packed = [_pack(r) for r in records]
         try:
-            d = self._schema.load(packed)
+            loaded = self._schema.load(packed, many=True)
+            failed: Mapping[int, Any] = {}
         except ValidationError as exc:
-            return _flatten(exc.messages)
+            loaded = exc.valid_data
+            failed = exc.messages  # type: ignore[assignment]
+        out: list[Administration | dict[str, str]] = []
+        for i, (record, d) in enumerate(zip(records, loaded, strict=True)):
+            if not record.source_key:
+                out.append({"source_key": "missing"})
+            elif i in failed:
+                out.append(_flatten(failed[i]))
+            else:
+                out.append(self._make(record, d))
+        return out
+
+    def _make(self, record: Record, d: Mapping[str, Any]) -> Administration:
         utc, local_date, date_only = d["administered_at"]
         ctx = d["context"]
         return Administration(
@@ -331,6 +337,18 @@ class Validator:
             session_hint=ctx["session"],
             extra=dict(record.extra),
         )
+
+
+def _pack(record: Record) -> dict[str, Any]:
+    src = record.data
+    get = src.get
+    return {
+        "client_id": get("client_id"),
+        "administered_at": get("administered_at"),
+        "measure": get("measure"),
+        "answers": (get("q1"), get("q2"), get("q3"), get("q4"), get("total"), record.scale),
+        "context": src,
+    }
 
 
 def _flatten(messages: Any) -> dict[str, str]:

@@ -429,3 +429,26 @@ def test_headerless_file_does_not_echo_its_first_row(tmp_path: Path) -> None:
     assert isinstance(err, RecordError) and err.source_key == "x.csv:header"
     assert "looks like data" in err.reasons["header"]
     assert "C001" not in err.reasons["header"] and "4.1" not in err.reasons["header"]
+
+
+def test_encoding_error_names_the_line_and_keeps_other_files(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    write(folder / "a.csv", [HEADER, ROWS[0]])
+    good = [f"C{i:04d},2024-03-01,ORS,1,2,3,4,,".encode() for i in range(2000)]
+    bad = b"C\xe9\xff01,2024-03-01,ORS,1,2,3,4,,"
+    (folder / "b.csv").write_bytes(b"\r\n".join([HEADER.encode(), *good, bad]))
+    adapter = make(tmp_path, folder)
+    items = pull(adapter)
+    (err,) = errors(items)
+    assert err.source_key == "b.csv:encoding" and "text after line" in err.reasons["file"]
+    assert "\xe9" not in err.reasons["file"]
+    assert [r.location for r in records(items)][:2] == ["a.csv line 2", "b.csv line 2"]
+    assert set(json.loads(adapter.next_bookmark() or "")) == {"a.csv"}
+
+
+def test_line_numbers_are_physical_with_multiline_cells(tmp_path: Path) -> None:
+    src = write(tmp_path / "x.csv", ['client_id,administered_at,measure,total,"episode\nid"',
+                                     'C001,2024-03-01,ORS,20,"first\nepisode"',
+                                     "C001,2024-03-08,ORS,22,e2"], eol="\n")
+    assert [r.location for r in records(pull(make(tmp_path, src)))] == ["x.csv line 3",
+                                                                          "x.csv line 5"]

@@ -1,4 +1,8 @@
-"""CSV adapter (placeholder until the adapter lands)."""
+"""The built-in CSV adapter plugin (``adapter = "csv"``): see :class:`.adapter.CsvAdapter`.
+
+Registered through the ``fit`` entry-point group like any third-party adapter; the adapter
+module is imported only when the hook runs, so loading plugins stays cheap.
+"""
 
 from typing import Any
 

@@ -79,7 +79,9 @@ class CsvAdapter(Adapter):
     Bookmark: JSON ``{"<file>": {"size": n, "sha256": hex, "options": hash}}`` for every file
     read completely or skipped as unchanged. A file whose size, hash and reading options match
     is skipped; files with a header, encoding or conflict error are left out so they are read
-    (and reported) again. An unreadable bookmark means: read everything.
+    (and reported) again. The fingerprint is taken before a file is read, so a file that changes
+    while it is read is simply read again next time. An unreadable bookmark means: read
+    everything (the core dedupes re-read records by content hash).
 
     Push (snapshot): the scores file is rewritten atomically (temp file, fsync, rename, mode
     0600) with the columns of :data:`fit_core.scoring.PUSH_FIELDS`; cells a spreadsheet would
@@ -152,6 +154,9 @@ class CsvAdapter(Adapter):
         for name, path in self.files():
             try:
                 fp = {**fingerprint(path), "options": self.csv.fingerprint}
+            except FileNotFoundError:
+                log.debug("%s: %s went away before it was read", self.context.name, name)
+                continue
             except OSError as exc:
                 yield RecordError(f"{name}:file", {"file": f"cannot read: {type(exc).__name__}"},
                                   name)

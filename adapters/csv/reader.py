@@ -17,7 +17,7 @@ from typing import Any
 
 from fit_core.models import Record, RecordError
 
-from .layout import HeaderError, Layout, resolve
+from .layout import HeaderError, Layout, WideColumns, resolve
 from .options import ITEM_FIELDS, CsvOptions
 
 _NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
@@ -87,6 +87,7 @@ def read_file(
     """Yield the records of one file; return True when the whole file was read."""
     file_no = len(ledger.files)
     ledger.files.append(name)
+    reader: Any = None
     try:
         with path.open(encoding=opts.encoding, newline="") as f:
             first = f.readline()
@@ -105,9 +106,10 @@ def read_file(
             rows = _wide_rows if layout.wide else _long_rows
             yield from rows(reader, layout, name, opts, ledger, file_no)
     except UnicodeDecodeError:
+        where = f"after line {reader.line_num}" if reader is not None else "in line 1"
         yield RecordError(f"{name}:encoding", {"file": (
-            f"not valid {opts.encoding} text (set encoding in the source options, "
-            "for example cp1252); rows before the error were read"
+            f"not valid {opts.encoding} text {where} (set encoding in the source options, "
+            "for example cp1252); the rows read before it were kept"
         )}, name)
         return False
     except csv.Error as exc:
@@ -157,7 +159,7 @@ def _long_rows(
                           layout.source_key)
     assert mi is not None
     check_commas = not opts.decimal_comma
-    seen, base, last = ledger.seen, file_no << _LINE_BITS, 1
+    seen, base, last = ledger.seen, file_no << _LINE_BITS, reader.line_num
     for row in reader:
         line, last = last + 1, reader.line_num
         if len(row) != width:
@@ -202,7 +204,7 @@ def _wide_rows(
     get = itemgetter(*layout.indices)
     ci, wi, ri, si = layout.client_id, layout.administered_at, layout.rater, layout.source_key
     check_commas = not opts.decimal_comma
-    seen, base, last = ledger.seen, file_no << _LINE_BITS, 1
+    seen, base, last = ledger.seen, file_no << _LINE_BITS, reader.line_num
     for row in reader:
         line, last = last + 1, reader.line_num
         if len(row) != width:
@@ -212,7 +214,7 @@ def _wide_rows(
                 yield _bad_width(row, width, name, line)
                 continue
             row += [""] * (width - len(row))
-        filled = []
+        filled: list[tuple[WideColumns, list[str], str]] = []
         for wc in layout.wide:
             items = [row[i] for i in wc.items]
             total = row[wc.total] if wc.total is not None else ""
