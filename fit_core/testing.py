@@ -1,24 +1,33 @@
 """The adapter contract suite: one set of pytest tests every fit-sync adapter should pass.
 
 For third-party adapter authors (needs ``pytest``; install ``fit-sync[test]``). Subclass
-:class:`AdapterContract` in a test module and implement two methods::
+:class:`AdapterContract` in a test module and provide the adapter class, the source's config
+options (setting up a small synthetic source or a fake server under ``tmp_path``), a way to plant
+one invalid record, and a view of the push target::
 
-    from fit_core.testing import AdapterContract, make_context
+    from fit_core.testing import AdapterContract
 
     class TestMyAdapter(AdapterContract):
-        def make_adapter(self, tmp_path):
-            # set up a small synthetic source under tmp_path (or a fake server) ...
-            return MyAdapter(make_context("mine", {"url": ...}, tmp_path, adapter=MyAdapter))
+        adapter_class = MyAdapter
+
+        def source_options(self, tmp_path):
+            ...  # create the test source once (calls repeat with the same tmp_path)
+            return {"url": ..., "scores_sheet": ...}
+
+        def add_bad_record(self, tmp_path):
+            ...  # make the source hold one record that fails validation
+            return "<its source key>"
 
         def target_state(self, adapter):
-            return ...  # what the target holds now, comparable with ==
+            return ...  # what the target holds now, comparable with ==; None if nothing yet
 
-``make_adapter`` may be called several times with the same ``tmp_path`` in one test; each call
-returns a fresh instance over the same source data (the engine creates one instance per sync
-run). The source must hold at least one valid administration. Class attributes switch checks
-that do not fit every adapter: ``incremental`` (a bookmark fed back yields no records when the
-source did not change), ``bookmark_is_time`` (bookmarks are ISO timestamps that never move
-back). The tests are ordinary methods named ``test_*``: override one to adapt it, or add more.
+The adapter-level tests call the adapter directly; the engine-level tests (``test_engine_*``) run
+the real :class:`~fit_core.sync.SyncEngine` against a store under ``tmp_path``. The source must hold
+at least one valid administration. Class attributes switch checks that do not fit every adapter:
+``incremental`` (a bookmark fed back yields no records when the source did not change),
+``bookmark_is_time`` (bookmarks are ISO timestamps that never move back; otherwise a bookmark
+fed back with nothing changed must come back unchanged). The tests are ordinary methods named
+``test_*``: override one to adapt it, or add more.
 """
 
 from __future__ import annotations
@@ -104,15 +113,33 @@ class AdapterContract:
     rules: ClassVar[Sequence[Rule]] = BUILTIN_RULES
     timezone: ClassVar[str] = "UTC"
 
+    #: the adapter under test
+    adapter_class: ClassVar[type[Adapter]]
+    #: the source name used in contexts and engine configs
+    source_name: ClassVar[str] = "contract"
+
     # --- what a subclass provides -------------------------------------------------------------
 
-    def make_adapter(self, tmp_path: Path) -> Adapter:
-        """A fresh adapter over the test source set up under ``tmp_path``."""
-        raise NotImplementedError("implement make_adapter(tmp_path) in your contract subclass")
+    def source_options(self, tmp_path: Path) -> Mapping[str, Any]:
+        """The ``[sources.<name>]`` options (without ``adapter``) over a test source set up
+        under ``tmp_path``. Called more than once per test: create the source only once."""
+        raise NotImplementedError("implement source_options(tmp_path) in your contract subclass")
+
+    def add_bad_record(self, tmp_path: Path) -> str:
+        """Make the source hold one record that fails validation; return its source key."""
+        raise NotImplementedError("implement add_bad_record(tmp_path) in your contract subclass")
 
     def target_state(self, adapter: Adapter) -> object:
-        """A comparable snapshot of what the push target holds now."""
+        """A comparable snapshot of what the push target holds now (None: nothing pushed)."""
         raise NotImplementedError("implement target_state(adapter) in your contract subclass")
+
+    def make_adapter(self, tmp_path: Path) -> Adapter:
+        """A fresh adapter over the test source (override for adapters needing more setup)."""
+        cls = self.adapter_class
+        options = self.source_options(tmp_path)
+        return cls(
+            make_context(self.source_name, options, tmp_path, adapter=cls, timezone=self.timezone)
+        )
 
     # --- fixtures and helpers -----------------------------------------------------------------
 
@@ -129,8 +156,12 @@ class AdapterContract:
 
     def validator(self, adapter: Adapter) -> Validator:
         ctx = adapter.context
-        return Validator({m.key: m for m in self.measures}, ctx.timezone, source=ctx.name,
-                         namespace=ctx.namespace)
+        return Validator(
+            {m.key: m for m in self.measures},
+            ctx.timezone,
+            source=ctx.name,
+            namespace=ctx.namespace,
+        )
 
     def pull_all(self, adapter: Adapter, bookmark: str | None = None) -> list[Record | RecordError]:
         return list(adapter.pull(bookmark))
@@ -166,7 +197,7 @@ class AdapterContract:
         sent: set[str] = set()
         size = adapter.push_batch_size
         for start in range(0, len(items), size):
-            batch = items[start:start + size]
+            batch = items[start : start + size]
             confirmed = set(adapter.push(batch))
             keys = {i.source_key for i in batch}
             assert confirmed <= keys, "push confirmed keys it was not given"
@@ -197,8 +228,9 @@ class AdapterContract:
             assert isinstance(item, Record | RecordError), f"pull yielded {type(item).__name__}"
             if isinstance(item, RecordError):
                 assert item.reasons, "a RecordError needs at least one reason"
-                assert all(isinstance(k, str) and isinstance(v, str)
-                           for k, v in item.reasons.items())
+                assert all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in item.reasons.items()
+                )
                 continue
             assert isinstance(item.source_key, str) and item.source_key, "empty source_key"
             check_scale(item.scale)
@@ -232,14 +264,16 @@ class AdapterContract:
         assert not again, f"{len(again)} records pulled again though nothing changed"
 
     def test_bookmark_never_moves_back(self, adapter_factory: Callable[[], Adapter]) -> None:
-        if not self.bookmark_is_time:
-            pytest.skip("bookmarks are not timestamps")
         first = adapter_factory()
         self.pull_all(first)
         b1 = first.next_bookmark()
         second = adapter_factory()
         self.pull_all(second, b1)
         b2 = second.next_bookmark()
+        if not self.bookmark_is_time:
+            # an opaque bookmark (e.g. file fingerprints) is stable when nothing changed
+            assert b2 in (None, b1), "the bookmark changed though the source did not"
+            return
         if b1 is None or b2 is None:
             return
         t1, t2 = dt.datetime.fromisoformat(b1), dt.datetime.fromisoformat(b2)
@@ -257,3 +291,81 @@ class AdapterContract:
         fresh = adapter_factory()
         self.push_everything(fresh, items)
         assert self.target_state(fresh) == once, "a new run pushing the same items changed it"
+
+    # --- engine level --------------------------------------------------------------------------
+
+    def engine(self, tmp_path: Path) -> Any:
+        """A :class:`~fit_core.sync.SyncEngine` over this adapter with a store under tmp_path."""
+        from . import rules
+        from .config import config_from_mapping
+        from .plugins import load_plugins
+        from .store import Store
+        from .sync import SyncEngine
+
+        cls = self.adapter_class
+
+        class _Shim:
+            @staticmethod
+            def fit_register_adapters(register: Callable[[type[Adapter]], None]) -> None:
+                register(cls)
+
+        from .hookspecs import hookimpl
+
+        hookimpl(_Shim.fit_register_adapters)
+        table = {"adapter": cls.name, **dict(self.source_options(tmp_path))}
+        config = config_from_mapping(
+            {
+                "store": {"path": str(tmp_path / "contract.sqlite3")},
+                "sync": {"timezone": self.timezone},
+                "sources": {self.source_name: table},
+            }
+        )
+        registry = load_plugins(extra=[rules.builtin, _Shim], entry_points=False)
+        store = Store.open(config.store_path)
+        return SyncEngine(config, registry, store, secret=self.secret)
+
+    def secret(self, source: str, key: str) -> str:
+        """Secrets for engine-level tests (override for adapters that need them)."""
+        raise ConfigError(f"no secret {key!r} for source {source!r} in the contract test")
+
+    def test_engine_sync_then_resync_pushes_nothing(self, tmp_path: Path) -> None:
+        eng = self.engine(tmp_path)
+        try:
+            first = eng.run()
+            src = first.sources[0]
+            assert src.status == "ok", src.error
+            assert src.pushed > 0 and src.bookmark_saved in (True, False)
+            state = self.target_state(self.make_adapter(tmp_path))
+            assert state is not None, "a full sync pushed nothing to the target"
+            second = eng.run()
+            assert second.sources[0].pushed == 0, "a re-sync without changes pushed again"
+            assert self.target_state(self.make_adapter(tmp_path)) == state
+        finally:
+            eng.store.close()
+
+    def test_engine_dry_run_writes_nothing(self, tmp_path: Path) -> None:
+        before = self.target_state(self.make_adapter(tmp_path))
+        eng = self.engine(tmp_path)
+        try:
+            summary = eng.run(dry_run=True)
+            src = summary.sources[0]
+            assert src.status == "ok", src.error
+            assert src.pushed == 0 and src.would_push > 0
+            assert eng.store.bookmark(self.source_name) is None, "dry-run saved a bookmark"
+            assert self.target_state(self.make_adapter(tmp_path)) == before
+        finally:
+            eng.store.close()
+
+    def test_engine_quarantines_a_bad_record_and_pushes_the_rest(self, tmp_path: Path) -> None:
+        self.source_options(tmp_path)
+        bad_key = self.add_bad_record(tmp_path)
+        eng = self.engine(tmp_path)
+        try:
+            summary = eng.run()
+            src = summary.sources[0]
+            assert src.status == "partial" and int(summary.exit_code) == 1, src.error
+            quarantined = {q["source_key"]: q for q in eng.store.quarantined(self.source_name)}
+            assert bad_key in quarantined and quarantined[bad_key]["reasons"]
+            assert src.pushed > 0, "good records must still be pushed"
+        finally:
+            eng.store.close()

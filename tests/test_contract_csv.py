@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fit_adapters.csv.adapter import CsvAdapter
 from fit_core.adapter import Adapter
-from fit_core.testing import AdapterContract, make_context
+from fit_core.testing import AdapterContract
 
 EXPORT_A = (
     "client_id,administered_at,measure,q1,q2,q3,q4,total,rater,age\n"
@@ -28,16 +28,27 @@ EXPORT_B = (
 class TestCsvContract(AdapterContract):
     """Folder mode over two synthetic exports (comma and semicolon, one with a decimal comma)."""
 
-    def make_adapter(self, tmp_path: Path) -> Adapter:
+    adapter_class = CsvAdapter
+    source_name = "clinic_csv"
+
+    def source_options(self, tmp_path: Path) -> dict[str, str]:
         inbox = tmp_path / "inbox"
         inbox.mkdir(exist_ok=True)
         for name, text in (("a.csv", EXPORT_A), ("b.csv", EXPORT_B)):
             if not (inbox / name).exists():
                 (inbox / name).write_text(text, encoding="utf-8")
-        options = {"path": str(inbox), "scores_path": str(tmp_path / "out" / "scores.csv")}
         (tmp_path / "out").mkdir(exist_ok=True)
-        return CsvAdapter(make_context("clinic_csv", options, tmp_path, adapter=CsvAdapter))
+        return {"path": str(inbox), "scores_path": str(tmp_path / "out" / "scores.csv")}
+
+    def add_bad_record(self, tmp_path: Path) -> str:
+        (tmp_path / "inbox" / "c.csv").write_text(
+            "client_id,administered_at,measure,q1,q2,q3,q4,source_key\n"
+            "C004,2024-03-05,ORS,4,11,3,4,bad-1\n",
+            encoding="utf-8",
+        )
+        return "bad-1"
 
     def target_state(self, adapter: Adapter) -> object:
         assert isinstance(adapter, CsvAdapter)
-        return adapter.csv.scores_path.read_bytes()
+        path = adapter.csv.scores_path
+        return path.read_bytes() if path.exists() else None

@@ -40,7 +40,7 @@ WIDE_OWNED = ("measure", *ITEM_FIELDS, "total")
 
 
 def _delimiter(value: str) -> None:
-    if value != "auto" and len(value) != 1:
+    if value != "auto" and (len(value) != 1 or value in '"\r\n'):
         raise ValidationError('must be "auto" or a single character such as "," or ";"')
 
 
