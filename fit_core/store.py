@@ -530,6 +530,11 @@ class Store:
             out.append(d)
         return out
 
+    def count_flags(self, state: str = "open") -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM flags WHERE state = ?", (state,)).fetchone()[
+            0
+        ]
+
     def set_flag_state(self, flag_id: int, state: str) -> bool:
         """Acknowledge or reopen a flag; its client is rescored (and re-pushed) next sync."""
         with self.transaction():

@@ -17,7 +17,9 @@ Logs name sources, source keys and field names, never answers or names.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -126,6 +128,11 @@ class SyncEngine:
     # --- the run -------------------------------------------------------------------------------
 
     def run(self, sources: Sequence[str] | None = None, *, dry_run: bool = False) -> RunSummary:
+        """Sync ``sources`` (default: every enabled source) and return what happened."""
+        with _batch_gc():
+            return self._run(sources, dry_run=dry_run)
+
+    def _run(self, sources: Sequence[str] | None, *, dry_run: bool) -> RunSummary:
         names = (
             list(sources) if sources else [n for n, s in self.config.sources.items() if s.enabled]
         )
@@ -143,7 +150,7 @@ class SyncEngine:
                     )
                 # clients dirtied by one source may hold administrations of another
                 self._rescore(summary, "")
-                summary.open_flags = len(self.store.list_flags("open"))
+                summary.open_flags = self.store.count_flags("open")
                 outcome = summary.exit_code.name.lower()
             finally:
                 self.store.finish_run(run_id, _counts(summary), outcome)
@@ -355,6 +362,25 @@ class SyncEngine:
                     missing,
                     len(batch),
                 )
+
+
+@contextlib.contextmanager
+def _batch_gc() -> Iterator[None]:
+    """Fewer cyclic-GC passes during a sync.
+
+    A sync allocates millions of short-lived, acyclic objects (records, dicts, tuples); with the
+    default thresholds CPython's collector rescans the growing heap again and again, which cost
+    about a fifth of a 100k-record sync here. Objects alive before the run are frozen out of the
+    scans, and the young-generation threshold is raised; both are restored afterwards.
+    """
+    old = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
 
 
 def _apply_acks(s: Scored, acked: set[tuple[str, str, str]]) -> Scored:

@@ -174,13 +174,10 @@ def generate_rows(
     while remaining > 0:
         n_clients = max(1, math.ceil(remaining / ROWS_PER_CLIENT * 1.05))
         sub_seed = seed if round_no == 0 else seed * 1_000_003 + round_no
-        got = 0
-        for row in islice(
-            generate_clinic(n_clients, sub_seed, start, first_client=first), remaining
-        ):
-            got += 1
-            yield row
-        remaining -= got
+        clinic = generate_clinic(n_clients, sub_seed, start, first_client=first)
+        counter = count()  # zip() advances it once per row taken (no Python-level loop)
+        yield from map(itemgetter(0), zip(islice(clinic, remaining), counter, strict=False))
+        remaining -= next(counter)
         first += n_clients
         round_no += 1
 
@@ -530,20 +527,22 @@ def _emitter(
     ``total_only_rate`` of rows give the total alone instead.
     """
     append = rows.append
-    rand = rng.random
     bits = rng.getrandbits
     z = _Z
     t = _TENTHS
+    total_only = round(total_only_rate * 1024)  # out of 2**10
 
     def emit(when: str, measure: str, rater: str, total10: int, spread: int, key: str) -> None:
-        if rand() < total_only_rate:
+        # one draw of 46 random bits: 10 decide "total only", 3 x 12 pick the item deviations
+        r = bits(46)
+        if r >> 36 < total_only:
             q1 = q2 = q3 = q4 = ""
             total = t[total10]
         else:
             base = total10 * 0.25 + 0.5
-            a = int(base + z[bits(_Z_BITS)] * spread)
-            b = int(base + z[bits(_Z_BITS)] * spread)
-            c = int(base + z[bits(_Z_BITS)] * spread)
+            a = int(base + z[r & 4095] * spread)
+            b = int(base + z[(r >> 12) & 4095] * spread)
+            c = int(base + z[(r >> 24) & 4095] * spread)
             a = 0 if a < 0 else 100 if a > 100 else a
             b = 0 if b < 0 else 100 if b > 100 else b
             c = 0 if c < 0 else 100 if c > 100 else c

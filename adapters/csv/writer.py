@@ -18,6 +18,7 @@ from fit_core.models import OutboxItem
 from fit_core.scoring import PUSH_FIELDS
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_SET = frozenset(_FORMULA_START)
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
@@ -28,19 +29,22 @@ def temp_path(target: Path) -> Path:
 
 def cell(value: Any) -> str:
     """One value as CSV text: None → "", booleans → true/false, lists joined with ";"."""
+    kind = type(value)
+    if kind is str:
+        return guard(value) if value[:1] in _FORMULA_SET else value
     if value is None:
         return ""
-    if isinstance(value, bool):
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, float):
+    if kind is float:
         text = str(int(value)) if value.is_integer() else repr(value)
-    elif isinstance(value, int):
+    elif kind is int:
         text = str(value)
     elif isinstance(value, list | tuple):
         text = ";".join(cell(v) for v in value)
     else:
         text = str(value)
-    return guard(text)
+    return guard(text) if text[:1] in _FORMULA_SET else text
 
 
 def guard(text: str) -> str:
@@ -70,9 +74,10 @@ def write_scores(target: Path, items: Iterable[OutboxItem], encoding: str) -> in
                 os.fchmod(fd, 0o600)  # the leftover of a killed run may have another mode
             writer = csv.writer(f, lineterminator="\r\n")
             writer.writerow(PUSH_FIELDS)
+            write = writer.writerow
             for item in items:
-                payload = item.payload
-                writer.writerow([cell(payload.get(k)) for k in PUSH_FIELDS])
+                get = item.payload.get
+                write([cell(get(k)) for k in PUSH_FIELDS])
                 rows += 1
             f.flush()
             os.fsync(fd)
