@@ -163,14 +163,35 @@ def _print_summary(summary: Any) -> None:
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array (see the README).")
-@click.option(
-    "--timezone", "tz", default=None, help="Clinic timezone (default: config, else machine)."
-)
+@click.option("--timezone", "tz", default=None, help="Clinic timezone (default: config/machine).")
 @click.option("--delimiter", default="auto", help="Field delimiter (default: detect , or ;).")
+@click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Today's date for date rules (srs.missing, dropout), for reproducible results.",
+)
+@click.option(
+    "--table",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Expected-trajectory table (CSV: intake, session, expected, lower, upper[, severe]).",
+)
 @click.pass_context
 @handle_errors
-def score(ctx: click.Context, file: Path, as_json: bool, tz: str | None, delimiter: str) -> None:
-    """Score a FIT long CSV file offline (no store, no network)."""
+def score(
+    ctx: click.Context,
+    file: Path,
+    as_json: bool,
+    tz: str | None,
+    delimiter: str,
+    as_of: dt.datetime | None,
+    table: Path | None,
+) -> None:
+    """Score a FIT long CSV file offline (no store, no network).
+
+    Without --as-of, "today" is the current date in the clinic timezone.
+    """
     from zoneinfo import ZoneInfo
 
     from .offline import score_file
@@ -184,7 +205,15 @@ def score(ctx: click.Context, file: Path, as_json: bool, tz: str | None, delimit
         tzinfo = config.sync.tzinfo()
     if tz:
         tzinfo = ZoneInfo(tz)
-    result = score_file(file, settings=settings, tz=tzinfo, delimiter=delimiter)
+    model = _load_table(table) if table else None
+    result = score_file(
+        file,
+        settings=settings,
+        tz=tzinfo,
+        delimiter=delimiter,
+        as_of=as_of.date() if as_of else None,
+        model=model,
+    )
     for err in result.errors:
         click.echo(f"{err}", err=True)
     if as_json:
@@ -192,6 +221,15 @@ def score(ctx: click.Context, file: Path, as_json: bool, tz: str | None, delimit
     else:
         _print_scores(result.scored)
     sys.exit(int(ExitCode.PARTIAL if result.errors else ExitCode.OK))
+
+
+def _load_table(path: Path) -> Any:
+    from fit_core.trajectories import SuppliedTableError, load_supplied_table
+
+    try:
+        return load_supplied_table(path)
+    except SuppliedTableError as exc:
+        raise ConfigError(f"trajectory table {path}: {exc}") from None
 
 
 def _print_scores(scored: list[Any]) -> None:

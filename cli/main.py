@@ -158,8 +158,9 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool)
 
 def _register_builtin_commands() -> None:
     from . import commands
+    from .clinical import CLINICAL_COMMANDS
 
-    for cmd in commands.COMMANDS:
+    for cmd in (*commands.COMMANDS, *CLINICAL_COMMANDS):
         cli.add_command(cmd)
     try:
         from .keys import keys

@@ -27,6 +27,8 @@ def score_file(
     settings: Settings | None = None,
     tz: dt.tzinfo | None = None,
     delimiter: str = "auto",
+    as_of: dt.date | None = None,
+    model: object | None = None,
 ) -> OfflineResult:
     """Score every valid row of ``path``; invalid rows become messages naming line and field."""
     registry = load_plugins()
@@ -70,8 +72,14 @@ def score_file(
                 errors[f"{item.source_key}@{item.location}"] = _message(item.location, checked)
     finally:
         adapter.close()
+    settings = settings or Settings()
+    today = as_of or settings.as_of or dt.datetime.now(tzinfo).date()
     scored = rescore_only(
-        admins.values(), registry.measures, settings or Settings(), list(registry.rules.values())
+        admins.values(),
+        registry.measures,
+        settings.with_(as_of=today),
+        list(registry.rules.values()),
+        model,
     )
     scored.sort(
         key=lambda s: (

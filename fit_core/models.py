@@ -136,6 +136,7 @@ class Score:
     expected_high: float | None = None
     expected_severe: float | None = None
     status: Status | None = None
+    percent_of_expected: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +177,7 @@ class Scored:
             expected_high=s.expected_high,
             expected_severe=s.expected_severe,
             status=s.status,
+            percent_of_expected=s.percent_of_expected,
         )
         out["flags"] = [f.brief() for f in self.flags]
         return out

@@ -46,7 +46,10 @@ class History:
 
     ``trajectory`` is the same client + episode + rater + measure family up to and including
     ``current`` (oldest first); ``episode`` is every scored administration of the client's
-    episode and rater so far, both families.
+    episode and rater so far, both families; ``group`` is every administration of that episode
+    and rater, later ones included (unscored), so a rule can tell whether ``current`` is the last
+    one or whether a session's SRS exists. ``settings.as_of`` is "today" for date rules (None:
+    unknown, and date rules stay silent).
     """
 
     current: Scored
@@ -54,18 +57,31 @@ class History:
     episode: tuple[Scored, ...]
     measure: Measure
     settings: Settings
+    group: tuple[Administration, ...] = ()
 
     @property
     def previous(self) -> Scored | None:
         return self.trajectory[-2] if len(self.trajectory) > 1 else None
 
+    @property
+    def is_last(self) -> bool:
+        """True when ``current`` is the latest administration of its episode and rater."""
+        return not self.group or self.group[-1] is self.current.admin
+
 
 class Rule(Protocol):
-    """An alert rule: ``evaluate`` returns a :class:`Flag` or None. Pure; must not do I/O."""
+    """An alert rule: ``evaluate`` returns a :class:`Flag` or None. Pure; must not do I/O.
+
+    ``family`` is the measure family the rule runs on (``"ORS"``, ``"SRS"``, or ``"ANY"``).
+    A rule whose answer depends on the date also has ``review_on(history) -> date | None``: the
+    next clinic-local date on which its answer may change with no new data; the engine
+    re-evaluates the client on that date.
+    """
 
     id: str
     version: int
-    family: str  # "ORS" or "SRS": which measure family the rule is evaluated on
+    family: str
+    severity: str
     description: str
     opt_in: bool
 
@@ -83,6 +99,8 @@ class RuleFailure:
 class ClientResult:
     scored: tuple[Scored, ...]
     rule_failures: tuple[RuleFailure, ...] = ()
+    #: the earliest date a date rule may change its answer without new data (None: never)
+    review_on: dt.date | None = None
 
 
 def _sort_key(a: Administration) -> tuple[Any, ...]:
@@ -179,9 +197,15 @@ class Scorer:
         self.settings = settings
         self.model = model
         self._rules: dict[str, list[Rule]] = defaultdict(list)
+        self._dated: set[int] = set()
         for rule in rules:
             if rule_active(rule, settings):
                 self._rules[rule.family].append(rule)
+                if hasattr(rule, "review_on"):
+                    self._dated.add(id(rule))
+        for family, family_rules in list(self._rules.items()):
+            if family != "ANY":
+                family_rules.extend(self._rules.get("ANY", ()))
         self._cutoffs: dict[tuple[str, int | None], tuple[str, float]] = {}
         self._rc: dict[str, float] = {}
 
@@ -208,8 +232,10 @@ class Scorer:
 
         scored_all: list[Scored] = []
         failures: list[RuleFailure] = []
+        review: dt.date | None = None
         for (episode_id, _rater), group in by_ep_rater.items():
             group.sort(key=_sort_key)
+            group_t = tuple(group)
             dates = sorted({a.local_date for a in group})
             session_of = {d: i + 1 for i, d in enumerate(dates)}
             trajectories: dict[str, list[Scored]] = defaultdict(list)
@@ -221,15 +247,21 @@ class Scorer:
                 item = Scored(a, score)
                 traj.append(item)
                 episode_so_far.append(item)
-                rules = self._rules.get(measure.family)
+                rules = self._rules.get(measure.family) or self._rules.get("ANY")
                 if not rules:
                     scored_all.append(item)
                     continue
                 flags: list[Flag] = []
-                history = History(item, tuple(traj), tuple(episode_so_far), measure, settings)
+                history = History(
+                    item, tuple(traj), tuple(episode_so_far), measure, settings, group_t
+                )
                 for rule in rules:
                     try:
                         flag = rule.evaluate(history)
+                        if id(rule) in self._dated:
+                            when = rule.review_on(history)  # type: ignore[attr-defined]
+                            if when is not None and (review is None or when < review):
+                                review = when
                     except Exception as exc:  # a plugin rule's bug must not stop the others
                         failures.append(RuleFailure(rule.id, a.source_key, type(exc).__name__))
                         continue
@@ -240,7 +272,7 @@ class Scorer:
                     traj[-1] = item
                     episode_so_far[-1] = item
                 scored_all.append(item)
-        return ClientResult(tuple(scored_all), tuple(failures))
+        return ClientResult(tuple(scored_all), tuple(failures), review)
 
     def _score_one(
         self,
@@ -280,7 +312,17 @@ class Scorer:
             expected_high=exp.high if exp else None,
             expected_severe=exp.severe if exp else None,
             status=status,
+            percent_of_expected=_percent_of_expected(intake, a.total, exp, is_intake),
         )
+
+
+def _percent_of_expected(
+    intake: float, total: float, exp: Expectation | None, is_intake: bool
+) -> float | None:
+    """Change from intake as a percentage of the expected change (None without a model)."""
+    if exp is None or is_intake or abs(exp.expected - intake) < 1e-9:
+        return None
+    return round((total - intake) / (exp.expected - intake) * 100, 1)
 
 
 def rule_active(rule: Rule, settings: Settings) -> bool:
@@ -301,8 +343,15 @@ PUSH_FIELDS = (
     "session",
     "total",
     "clinical",
+    "change_from_previous",
+    "intake",
     "change_from_intake",
     "rc_class",
+    "expected",
+    "expected_low",
+    "expected_high",
+    "expected_severe",
+    "percent_of_expected",
     "status",
     "flags",
     "flag_message",
@@ -310,8 +359,12 @@ PUSH_FIELDS = (
 
 
 def push_payload(s: Scored) -> dict[str, Any]:
-    """The scores and flags of one administration as pushed to its source (JSON-ready)."""
+    """The scores and open flags of one administration as pushed to its source (JSON-ready).
+
+    Keys are :data:`PUSH_FIELDS`, in that order (the order is part of the stored encoding).
+    """
     a, sc = s.admin, s.score
+    open_flags = [f for f in s.flags if f.state == "open"]
     return {
         "source_key": a.source_key,
         "client_id": a.client_id,
@@ -322,11 +375,18 @@ def push_payload(s: Scored) -> dict[str, Any]:
         "session": sc.session,
         "total": sc.total,
         "clinical": sc.clinical,
+        "change_from_previous": sc.change_from_previous,
+        "intake": sc.intake,
         "change_from_intake": sc.change_from_intake,
         "rc_class": sc.rc_class,
+        "expected": sc.expected,
+        "expected_low": sc.expected_low,
+        "expected_high": sc.expected_high,
+        "expected_severe": sc.expected_severe,
+        "percent_of_expected": sc.percent_of_expected,
         "status": sc.status,
-        "flags": [f.rule_id for f in s.flags if f.state == "open"],
-        "flag_message": " | ".join(f.message for f in s.flags if f.state == "open"),
+        "flags": [f.rule_id for f in open_flags],
+        "flag_message": " | ".join(f.message for f in open_flags),
     }
 
 

@@ -30,6 +30,9 @@ class Settings:
     srs_drop: float = 1.0
     srs_low_item: float = 9.0
     episode_gap_days: int = 90
+    checkpoint_sessions: tuple[int, int] = (3, 5)
+    last_chance_sessions: tuple[int, int] = (6, 9)
+    dropout_days: int = 30
     cutoffs: Mapping[str, float] = field(default_factory=dict)
     reliable_change: Mapping[str, float] = field(default_factory=dict)
     disabled_rules: frozenset[str] = frozenset()
@@ -68,10 +71,19 @@ def settings_from_config(rules: Mapping[str, Any] | None) -> Settings:
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise ConfigError(f"{where} must be a number")
             kwargs[key] = float(value)
-        elif key == "episode_gap_days":
+        elif key in ("episode_gap_days", "dropout_days"):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{where} must be a whole number of days >= 1")
             kwargs[key] = value
+        elif key in ("checkpoint_sessions", "last_chance_sessions"):
+            if (
+                not isinstance(value, list)
+                or len(value) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+                or not 2 <= value[0] <= value[1]
+            ):
+                raise ConfigError(f"{where} must be [first, last] sessions, e.g. [3, 5]")
+            kwargs[key] = (value[0], value[1])
         elif key == "clinical_comparison":
             if value not in ("below", "at_or_below"):
                 raise ConfigError(f'{where} must be "below" or "at_or_below"')

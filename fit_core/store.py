@@ -28,7 +28,7 @@ from .models import Administration, Flag, OutboxItem
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -118,6 +118,24 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             dry_run INTEGER NOT NULL,
             counts TEXT,
             outcome TEXT
+        )""",
+    ),
+    2: (
+        # date rules (srs.missing, attendance.dropout_risk): when to look at a client again
+        """CREATE TABLE client_reviews (
+            namespace TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            review_on TEXT NOT NULL,
+            PRIMARY KEY (namespace, client_id)
+        )""",
+        "CREATE INDEX client_reviews_due ON client_reviews (review_on)",
+        # expected-trajectory models: clinic-fitted or supplied tables (JSON)
+        """CREATE TABLE trajectory_models (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            data TEXT NOT NULL,
+            active INTEGER NOT NULL
         )""",
     ),
 }
@@ -635,6 +653,64 @@ class Store:
             "(SELECT source_key FROM outbox WHERE source = ?)",
             (source, source),
         )
+
+    # --- date rules --------------------------------------------------------------------------
+
+    def set_reviews(self, reviews: Sequence[tuple[str, str, str | None]]) -> None:
+        """(namespace, client_id, review_on ISO date or None) for each rescored client."""
+        self.conn.executemany(
+            "DELETE FROM client_reviews WHERE namespace = ? AND client_id = ?",
+            [(ns, cid) for ns, cid, when in reviews if when is None],
+        )
+        self.conn.executemany(
+            "INSERT INTO client_reviews (namespace, client_id, review_on) VALUES (?, ?, ?) "
+            "ON CONFLICT (namespace, client_id) DO UPDATE SET review_on = excluded.review_on",
+            [r for r in reviews if r[2] is not None],
+        )
+
+    def mark_due_reviews(self, today: str) -> int:
+        """Mark dirty every client whose date rules may have changed by ``today``."""
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO dirty_clients (namespace, client_id) SELECT namespace, client_id "
+                "FROM client_reviews WHERE review_on <= ? "
+                "ON CONFLICT (namespace, client_id) DO NOTHING",
+                (today,),
+            )
+            return cur.rowcount
+
+    def mark_all_dirty(self) -> None:
+        """Rescore everyone (after a settings or trajectory-model change)."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO dirty_clients (namespace, client_id) SELECT DISTINCT namespace, "
+                "client_id FROM administrations WHERE true "
+                "ON CONFLICT (namespace, client_id) DO NOTHING"
+            )
+
+    # --- trajectory models -----------------------------------------------------------------
+
+    def save_model(self, kind: str, data: Mapping[str, Any]) -> int:
+        """Store a model and make it the active one (the others stay, inactive)."""
+        with self.transaction():
+            self.conn.execute("UPDATE trajectory_models SET active = 0")
+            cur = self.conn.execute(
+                "INSERT INTO trajectory_models (kind, created_at, data, active) "
+                "VALUES (?, ?, ?, 1)",
+                (kind, now_text(), json.dumps(data, sort_keys=True)),
+            )
+        return int(cur.lastrowid or 0)
+
+    def active_model(self) -> tuple[int, str, dict[str, Any]] | None:
+        row = self.conn.execute(
+            "SELECT id, kind, data FROM trajectory_models WHERE active = 1 ORDER BY id DESC"
+        ).fetchone()
+        return (row[0], row[1], json.loads(row[2])) if row else None
+
+    def clear_model(self) -> bool:
+        with self.transaction():
+            cur = self.conn.execute("UPDATE trajectory_models SET active = 0 WHERE active = 1")
+        return cur.rowcount > 0
 
     # --- bookmarks and runs --------------------------------------------------------------------
 

@@ -121,9 +121,11 @@ class SyncEngine:
         self.store = store
         self.secret = secret or _no_secrets
         self.settings = settings or config.settings
+        self._run_settings = self.settings  # with this run's "today" (as_of)
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.tz = config.sync.tzinfo()
         self.rules = list(registry.rules.values())
+        self.model = load_active_model(store)
 
     # --- the run -------------------------------------------------------------------------------
 
@@ -139,6 +141,10 @@ class SyncEngine:
         for n in names:
             self.config.source(n)  # unknown names are a config error before anything runs
         with SyncLock(self.store.path):
+            today = self.clock().astimezone(self.tz).date()
+            as_of = self.settings.as_of or today
+            self._run_settings = self.settings.with_(as_of=as_of)
+            self.store.mark_due_reviews(as_of.isoformat())
             run_id = self.store.start_run(names, dry_run)
             summary = RunSummary(run_id, dry_run, [])
             self.registry.notify("fit_sync_started", run_id=run_id, sources=names, dry_run=dry_run)
@@ -294,7 +300,7 @@ class SyncEngine:
     # --- rescore -------------------------------------------------------------------------------
 
     def _rescore(self, summary: RunSummary, source: str) -> None:
-        scorer = Scorer(self.registry.measures, self.settings, self.rules)
+        scorer = Scorer(self.registry.measures, self._run_settings, self.rules, self.model)
         while True:
             clients = self.store.dirty_batch(RESCORE_BATCH)
             if not clients:
@@ -305,10 +311,15 @@ class SyncEngine:
             outbox: list[tuple[OutboxItem, str, str]] = []
             raised: list[tuple[Administration, Flag]] = []
             scored_batch: list[Scored] = []
+            reviews: list[tuple[str, str, str | None]] = []
             for client, admins in by_client.items():
                 if not admins:
+                    reviews.append((client[0], client[1], None))
                     continue
                 res: ClientResult = scorer.score(admins)
+                reviews.append(
+                    (client[0], client[1], res.review_on.isoformat() if res.review_on else None)
+                )
                 for f in res.rule_failures:
                     summary.rule_failures[f.rule_id] = summary.rule_failures.get(f.rule_id, 0) + 1
                     log.error(
@@ -327,6 +338,7 @@ class SyncEngine:
             with self.store.transaction():
                 new_flags = self.store.replace_flags(raised, clients, at)
                 self.store.write_outbox(outbox, at)
+                self.store.set_reviews(reviews)
                 self.store.clear_dirty(clients)
             summary.clients_rescored += len(clients)
             summary.flags_raised += len(new_flags)
@@ -383,6 +395,14 @@ def _batch_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
+def load_active_model(store: Store) -> Any:
+    """The active trajectory model of the store, or None (then there is no on-track status)."""
+    from .trajectories import model_from_dict
+
+    row = store.active_model()
+    return model_from_dict(row[2]) if row else None
+
+
 def _apply_acks(s: Scored, acked: set[tuple[str, str, str]]) -> Scored:
     a = s.admin
     flags = tuple(
@@ -434,11 +454,12 @@ def rescore_only(
     measures: Mapping[str, Any],
     settings: Settings,
     rules: Sequence[Any],
+    model: Any = None,
 ) -> list[Scored]:
     """Score administrations of many clients without a store (used by `fit score`)."""
     from .scoring import group_by_client
 
-    scorer = Scorer(measures, settings, rules)
+    scorer = Scorer(measures, settings, rules, model)
     out: list[Scored] = []
     for group in group_by_client(admins).values():
         out.extend(scorer.score(group).scored)

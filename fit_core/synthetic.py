@@ -129,7 +129,7 @@ def generate_clinic(
     ``n_clinicians`` defaults to 8-12 (drawn from the seed). Clients arrive in id order spread
     over ``span_days`` from ``start`` (default: about 25 new clients a week, at most three years).
     ``dropout_rate`` is the share of clients whose first episode ends before reaching the target;
-    ``total_only_rate`` the share of rows that give the total without items;
+    ``total_only_rate`` the share of rows that give the total without items (in steps of 1/1024);
     ``srs_missing_rate`` the share of sessions without an SRS. ``first_client`` is the number of
     the first client id (to continue a clinic without reusing ids).
     """
@@ -152,9 +152,10 @@ def generate_clinic(
         cum.append(acc)
     gen = _ClinicGenerator(rng, clinicians, cum, dropout_rate, total_only_rate, srs_missing_rate)
     start_ord = start.toordinal()
+    rand = rng.random
     for i in range(n_clients):
         number = first_client + i
-        arrival = start_ord + (i * span_days) // max(n_clients, 1) + rng.randrange(7)
+        arrival = start_ord + (i * span_days) // max(n_clients, 1) + int(rand() * 7)
         yield from gen.client(number, arrival)
 
 
@@ -306,6 +307,14 @@ _GAP_BITS = 7
 _GAPS = (7,) * 79 + (5, 6, 8, 9) * 6 + (14,) * 15 + (21,) * 6 + (28, 32, 36, 42)
 
 
+def _triangular(u: float, low: float, high: float, mode: float) -> float:
+    """A triangular draw from a uniform ``u`` (what ``random.triangular`` does, inlined)."""
+    c = (mode - low) / (high - low)
+    if u > c:
+        return high + (low - high) * math.sqrt((1.0 - u) * (1.0 - c))
+    return low + (high - low) * math.sqrt(u * c)
+
+
 def _clip10(value: float, high: int = 400) -> int:
     """A total in points → integer tenths, clipped to 0..high."""
     t = int(value * 10.0 + 0.5) if value > 0 else 0
@@ -400,14 +409,15 @@ class _ClinicGenerator:
     def client(self, number: int, arrival: int) -> list[Row]:
         """All rows of one client (a few dozen at most), in chronological order."""
         rng = self.rng
+        rand = rng.random
         client = f"C{number:06d}"
-        r = rng.random()
+        r = rand()
         if r < _P_CHILD:
-            band, age = "child", rng.randint(6, 12)
+            band, age = "child", 6 + int(rand() * 7)
         elif r < _P_CHILD + _P_ADOLESCENT:
-            band, age = "adolescent", rng.randint(13, 17)
+            band, age = "adolescent", 13 + int(rand() * 5)
         else:
-            band, age = "adult", int(rng.triangular(18, 71, 30))
+            band, age = "adult", int(_triangular(rand(), 18.0, 71.0, 30.0))
         has_parent = rng.random() < _P_PARENT[band]
         dropout = rng.random() < self.dropout_rate
         clinician = self._clinician()
@@ -416,7 +426,7 @@ class _ClinicGenerator:
         n_episodes = 2 if rng.random() < _P_SECOND_EPISODE else 1
         for e in range(1, n_episodes + 1):
             if e > 1:
-                day = self._weekday(day + rng.randint(60, 240))
+                day = self._weekday(day + 60 + int(rand() * 181))
                 if rng.random() < 0.3:
                     clinician = self._clinician()
             day = self._episode(
@@ -447,7 +457,7 @@ class _ClinicGenerator:
         kind = self._kind()
         intake = self._intake(cutoff)
         gain = self._gain(kind, intake)
-        tau = rng.uniform(1.0, 3.0)
+        tau = 1.0 + 2.0 * rand()
         intake10 = _clip10(intake)
 
         n = self._length()
@@ -458,15 +468,15 @@ class _ClinicGenerator:
             ors.append(_clip10(x))
         if dropout:
             # leaves early, before reaching the target (an improvement of 5 points)
-            n = rng.randint(1, min(n, 5))
+            n = 1 + int(rand() * min(n, 5))
             while n > 1 and ors[n - 1] >= intake10 + 50:
                 n -= 1
 
         parent: list[int] | None = None
         if has_parent:
             p_intake = min(max(self._normal(intake - 1.5, 4.0), 0.0), 40.0)
-            p_gain = gain * rng.uniform(0.6, 1.2) if kind != 1 else self._gain(1, p_intake)
-            p_tau = rng.uniform(1.0, 3.5)
+            p_gain = gain * (0.6 + 0.6 * rand()) if kind != 1 else self._gain(1, p_intake)
+            p_tau = 1.0 + 2.5 * rand()
             parent = [_clip10(p_intake)]
             for k in range(1, n):
                 x = p_intake + p_gain * (1.0 - exp(-k / p_tau)) + z[bits(_Z_BITS)] * _NOISE_SD
@@ -483,7 +493,7 @@ class _ClinicGenerator:
 
         emit = _emitter(rows, rng, self.total_only_rate, client, clinician, episode, age)
         days = self._days
-        hour = rng.randint(8, 17)
+        hour = 8 + int(rand() * 10)
         for k in range(n):
             if k:
                 day += _GAPS[bits(_GAP_BITS)]
@@ -491,7 +501,7 @@ class _ClinicGenerator:
                 if wd >= 5:  # Saturday → Friday, Sunday → Monday
                     day += -1 if wd == 5 else 1
                 if rand() < 0.1:
-                    hour = rng.randint(8, 17)
+                    hour = 8 + int(rand() * 10)
             d = days.get(day) or self._day(day)
             ors_at = d + _ORS_TIMES[hour]
             srs_at = d + _SRS_TIMES[hour]

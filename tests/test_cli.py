@@ -31,7 +31,9 @@ C3,2026-01-14,ORS,,,,,24.9,parent
 def score_json(tmp_path: Path, text: str, *extra: str):
     f = tmp_path / "in.csv"
     f.write_text(text, encoding="utf-8")
-    res = CliRunner().invoke(cli, ["score", str(f), "--json", "--timezone", "UTC", *extra])
+    res = CliRunner().invoke(
+        cli, ["score", str(f), "--json", "--timezone", "UTC", "--as-of", "2026-01-20", *extra]
+    )
     return res, (json.loads(res.stdout) if res.stdout.strip() else None)
 
 
@@ -58,6 +60,8 @@ def test_score_json_hand_checked_totals_sessions_and_flags(tmp_path: Path) -> No
         [],
         ["srs.below_cutoff"],
     ]  # 35.0 → 35.1 is a rise, not a drop
+    b2_intake = by[("B2", "2026-01-06", "ORS", "client")]
+    assert {f["rule_id"] for f in b2_intake["flags"]} == {"ors.high_intake", "srs.missing"}
     b2 = by[("B2", "2026-01-13", "ORS", "client")]
     assert b2["intake"] == 25.0 and b2["rc_class"] == "improved"  # 25 is not clinical
     assert by[("B2", "2026-01-13", "SRS", "client")]["flags"] == []  # exactly 36
@@ -176,7 +180,8 @@ def test_alerts_list_and_ack(tmp_path: Path) -> None:
     base = ["--config", str(cfg)]
     assert runner.invoke(cli, [*base, "sync"]).exit_code == 0
     alerts = json.loads(runner.invoke(cli, [*base, "alerts", "--json"]).stdout)
-    assert sorted(a["rule_id"] for a in alerts) == [
+    three = {"ors.reliable_deterioration", "srs.below_cutoff", "srs.drop"}
+    assert sorted(a["rule_id"] for a in alerts if a["rule_id"] in three) == [
         "ors.reliable_deterioration",
         "ors.reliable_deterioration",
         "srs.below_cutoff",

@@ -378,8 +378,10 @@ def test_push_snapshot_is_atomic_and_idempotent(tmp_path: Path) -> None:
     lines = once.decode("utf-8-sig").splitlines()
     assert lines[0] == ",".join(PUSH_FIELDS)
     assert lines[1] == ("nk:C001|2024-03-01|ORS|client,C001,ORS,2024-03-01,auto-2024-03-01,"
-                        "client,1,16.7,true,0,intake,,,")
-    assert ",-7.2,deteriorated,,ors.reliable_deterioration;srs.drop,ORS fell → review" in lines[2]
+                        "client,1,16.7,true,,,0,intake,,,,,,,,")
+    assert ",-7.2,deteriorated,,,,,,,ors.reliable_deterioration;srs.drop,ORS fell → review" in (
+        lines[2]
+    )
 
     def failing() -> Iterator[OutboxItem]:
         yield ITEMS[0]
@@ -411,7 +413,7 @@ def test_formula_injection_guard(tmp_path: Path) -> None:
     row = adapter.csv.scores_path.read_text(encoding="utf-8-sig").splitlines()[1]
     assert row.startswith("'=1+1,\"'=HYPERLINK(\"\"http://x\"\")\",ORS,")
     assert ",'@SUM(A1),'+cmd,-1," in row
-    assert row.endswith(",-3.5,intake,,,'-2+3")
+    assert row.endswith(",-3.5,intake,,,,,,,,'-2+3")
 
 
 def test_pull_streams_a_large_file(tmp_path: Path) -> None:

@@ -52,6 +52,8 @@ def engine(tmp_path: Path, remote: MemorySource):
         "store": {"path": str(tmp_path / "fit.sqlite3")},
         "sync": {"timezone": "UTC"},
         "sources": {"mem": {"adapter": "memory", "remote": "r1"}},
+        # these tests check the engine with the three starting rules; date rules are below
+        "rules": {"disabled": ["srs.missing", "attendance.dropout_risk", "ors.high_intake"]},
     }
     config = config_from_mapping(raw)
     registry = load_plugins(extra=[memory_adapter])
@@ -177,3 +179,31 @@ def test_store_file_is_owner_only(engine) -> None:
     import stat
 
     assert stat.S_IMODE(os.stat(engine.store.path).st_mode) == 0o600
+
+
+def test_date_rules_are_reevaluated_without_new_data(engine, remote) -> None:
+    from fit_core.settings import Settings
+
+    engine.settings = Settings()  # every rule on
+    remote.put("a1", ors("C1", 2, 20.0), T0)
+    remote.put("a2", srs("C1", 2, (9, 9, 9, 9)), T0)
+    remote.put("b1", ors("C2", 2, 20.0), T0)  # no SRS that day
+    engine.clock_cell[0] = T0 + dt.timedelta(days=1)
+    engine.run()
+    open_rules = {(f["client_id"], f["rule_id"]) for f in engine.store.list_flags("open")}
+    assert ("C2", "srs.missing") in open_rules
+    assert not any(r == "attendance.dropout_risk" for _, r in open_rules)
+    # 40 days later, nothing new at the source: the dropout risk appears by itself
+    engine.clock_cell[0] = T0 + dt.timedelta(days=40)
+    s = engine.run()
+    assert s.sources[0].new == 0 and s.clients_rescored == 2
+    open_rules = {(f["client_id"], f["rule_id"]) for f in engine.store.list_flags("open")}
+    assert {("C1", "attendance.dropout_risk"), ("C2", "attendance.dropout_risk")} <= open_rules
+    assert remote.target["a2"]["flags"] == ["attendance.dropout_risk"]  # latest of the episode
+    # and a run the next day has nothing due: no client is rescored
+    engine.clock_cell[0] = T0 + dt.timedelta(days=41)
+    assert engine.run().clients_rescored == 0
+    # after the episode gap the episode has ended and the flag resolves
+    engine.clock_cell[0] = T0 + dt.timedelta(days=95)
+    engine.run()
+    assert not any(f["rule_id"] == "attendance.dropout_risk" for f in engine.store.list_flags())

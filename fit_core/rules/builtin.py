@@ -6,6 +6,7 @@ Each rule is a small frozen object with ``id``, ``version``, ``family``, ``sever
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,7 +109,276 @@ class OrsReliableDeterioration:
         )
 
 
-BUILTIN_RULES = (SrsBelowCutoff(), SrsDrop(), OrsReliableDeterioration())
+@dataclass(frozen=True)
+class OrsNotOnTrack:
+    id: str = "ors.not_on_track"
+    version: int = 1
+    family: str = "ORS"
+    severity: Severity = "warning"
+    opt_in: bool = False
+    description: str = (
+        "ORS below the expected band (25th percentile) of the trajectory model: orange"
+    )
+
+    def evaluate(self, history: History) -> Flag | None:
+        s = history.current.score
+        if s.status != "orange":
+            return None
+        return Flag(
+            self.id,
+            self.version,
+            self.severity,
+            f"Not on track at session {s.session}: ORS {fmt(s.total)} is below the expected "
+            f"range (from {fmt(s.expected_low)}): ask what is not helping and what to change.",
+            _expected_inputs(s),
+        )
+
+
+@dataclass(frozen=True)
+class OrsOffTrackSevere:
+    id: str = "ors.off_track_severe"
+    version: int = 1
+    family: str = "ORS"
+    severity: Severity = "alert"
+    opt_in: bool = False
+    description: str = "ORS below the severe line (10th percentile) of the trajectory model: red"
+
+    def evaluate(self, history: History) -> Flag | None:
+        s = history.current.score
+        if s.status != "red":
+            return None
+        return Flag(
+            self.id,
+            self.version,
+            self.severity,
+            f"Well off track at session {s.session}: ORS {fmt(s.total)} is below the severe line "
+            f"({fmt(s.expected_severe)}): discuss a change of approach or referral, and bring "
+            "it to supervision.",
+            _expected_inputs(s),
+        )
+
+
+def _expected_inputs(s: Any) -> dict[str, Any]:
+    return {
+        "total": s.total,
+        "session": s.session,
+        "intake": s.intake,
+        "expected": s.expected,
+        "expected_low": s.expected_low,
+        "expected_severe": s.expected_severe,
+        "status": s.status,
+    }
+
+
+@dataclass(frozen=True)
+class _NoChangeWindow:
+    """Fires on ORS sessions within a window while change from intake is below the RC."""
+
+    id: str
+    severity: Severity
+    description: str
+    what: str
+    window_setting: str
+    version: int = 1
+    family: str = "ORS"
+    opt_in: bool = False
+
+    def evaluate(self, history: History) -> Flag | None:
+        s = history.current.score
+        first, last = getattr(history.settings, self.window_setting)
+        if s.rc_class is None or s.rc_class == "intake" or not first <= s.session <= last:
+            return None
+        rc = reliable_change_for(history.measure, history.settings)
+        if rc is None or s.change_from_intake is None or s.change_from_intake >= rc - 1e-9:
+            return None
+        return Flag(
+            self.id,
+            self.version,
+            self.severity,
+            f"No reliable change by session {s.session} (change {fmt(s.change_from_intake)}, "
+            f"RC {fmt(rc)}): {self.what}",
+            {
+                "session": s.session,
+                "intake": s.intake,
+                "total": s.total,
+                "change_from_intake": s.change_from_intake,
+                "reliable_change": rc,
+                "window": [first, last],
+            },
+        )
+
+
+ORS_CHECKPOINT = _NoChangeWindow(
+    id="ors.checkpoint",
+    severity="warning",
+    description="No reliable change from intake at sessions 3-5 (setting checkpoint_sessions)",
+    what="have the checkpoint conversation: is this helping, what should change?",
+    window_setting="checkpoint_sessions",
+)
+ORS_LAST_CHANCE = _NoChangeWindow(
+    id="ors.last_chance",
+    severity="alert",
+    description="No reliable change from intake at sessions 6-9 (setting last_chance_sessions)",
+    what="last-chance conversation: consider a different approach, another clinician or a "
+    "referral.",
+    window_setting="last_chance_sessions",
+)
+
+
+@dataclass(frozen=True)
+class OrsHighIntake:
+    id: str = "ors.high_intake"
+    version: int = 1
+    family: str = "ORS"
+    severity: Severity = "info"
+    opt_in: bool = False
+    description: str = "Intake ORS at or above the clinical cutoff"
+
+    def evaluate(self, history: History) -> Flag | None:
+        s = history.current.score
+        if s.rc_class != "intake" or s.clinical or s.cutoff is None:
+            return None
+        return Flag(
+            self.id,
+            self.version,
+            self.severity,
+            f"Intake ORS {fmt(s.total)} is at or above the cutoff {fmt(s.cutoff)}: explore what "
+            "brings the client now; reliable improvement is less likely, watch for "
+            "deterioration.",
+            {"intake": s.total, "cutoff": s.cutoff, "age_band": s.age_band},
+        )
+
+
+@dataclass(frozen=True)
+class SrsLowItem:
+    id: str = "srs.low_item"
+    version: int = 1
+    family: str = "SRS"
+    severity: Severity = "info"
+    opt_in: bool = True
+    description: str = "An SRS item below 9 (setting srs_low_item); opt-in, threshold unconfirmed"
+
+    def evaluate(self, history: History) -> Flag | None:
+        a = history.current.admin
+        if a.items is None:
+            return None
+        threshold = history.settings.srs_low_item
+        low = [
+            (key, value)
+            for key, value in zip(history.measure.item_keys, a.items, strict=False)
+            if value < threshold - 1e-9
+        ]
+        if not low:
+            return None
+        labels = dict(zip(history.measure.item_keys, history.measure.item_labels, strict=False))
+        names = ", ".join(f"{labels[k].lower()} {fmt(v)}" for k, v in low)
+        return Flag(
+            self.id,
+            self.version,
+            self.severity,
+            f"Low alliance item ({names}): check in about that part of the session.",
+            {"items": dict(low), "threshold": threshold},
+        )
+
+
+@dataclass(frozen=True)
+class SrsMissing:
+    id: str = "srs.missing"
+    version: int = 1
+    family: str = "ORS"
+    severity: Severity = "info"
+    opt_in: bool = False
+    description: str = "An ORS session with no SRS, once the session's day is over"
+
+    def evaluate(self, history: History) -> Flag | None:
+        a = history.current.admin
+        today = history.settings.as_of
+        if today is None or a.local_date >= today:
+            return None
+        if any(
+            g.local_date == a.local_date and g.measure in _SRS_FAMILY and g is not a
+            for g in history.group
+        ):
+            return None
+        if any(s.admin.local_date == a.local_date for s in history.episode[:-1]):
+            return None  # only the first ORS of a session date
+        return Flag(
+            self.id,
+            self.version,
+            self.severity,
+            f"No SRS for session {history.current.score.session}: ask for the alliance rating "
+            "at the end of the next session.",
+            {"session": history.current.score.session, "date": a.local_date.isoformat()},
+        )
+
+    def review_on(self, history: History) -> dt.date | None:
+        a = history.current.admin
+        today = history.settings.as_of
+        if today is not None and a.local_date >= today:
+            return a.local_date + dt.timedelta(days=1)
+        return None
+
+
+_SRS_FAMILY = frozenset({"SRS", "CSRS", "GSRS"})
+
+
+@dataclass(frozen=True)
+class DropoutRisk:
+    id: str = "attendance.dropout_risk"
+    version: int = 1
+    family: str = "ANY"
+    severity: Severity = "warning"
+    opt_in: bool = False
+    description: str = (
+        "No administration for dropout_days (30) in an open episode (attendance data, when an "
+        "adapter supplies it, adds missed appointments)"
+    )
+
+    def evaluate(self, history: History) -> Flag | None:
+        a = history.current.admin
+        today = history.settings.as_of
+        if today is None or a.rater != "client" or not history.is_last:
+            return None
+        days = (today - a.local_date).days
+        limit = history.settings.dropout_days
+        if days < limit or days > history.settings.episode_gap_days:
+            return None  # too recent, or the episode has ended
+        return Flag(
+            self.id,
+            self.version,
+            self.severity,
+            f"No session for {days} days (last on {a.local_date.isoformat()}): reach out to "
+            "the client and ask whether to continue.",
+            {"days_since_last": days, "dropout_days": limit, "last": a.local_date.isoformat()},
+        )
+
+    def review_on(self, history: History) -> dt.date | None:
+        a = history.current.admin
+        today = history.settings.as_of
+        if today is None or a.rater != "client" or not history.is_last:
+            return None
+        start = a.local_date + dt.timedelta(days=history.settings.dropout_days)
+        end = a.local_date + dt.timedelta(days=history.settings.episode_gap_days + 1)
+        if today < start:
+            return start
+        if today < end:
+            return end
+        return None
+
+
+BUILTIN_RULES = (
+    SrsBelowCutoff(),
+    SrsDrop(),
+    OrsReliableDeterioration(),
+    OrsNotOnTrack(),
+    OrsOffTrackSevere(),
+    ORS_CHECKPOINT,
+    ORS_LAST_CHANCE,
+    OrsHighIntake(),
+    SrsLowItem(),
+    SrsMissing(),
+    DropoutRisk(),
+)
 
 
 @hookimpl

@@ -1,0 +1,383 @@
+"""`fit rules`, `fit trajectories ...` and `fit stats`: the clinical engine's commands."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import itertools
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fit_core.agency import GROUP_BY, EpisodeSummary, agency_stats
+from fit_core.config import Config, load_config
+from fit_core.episodes import episodes_of, is_ended, summarize, trajectory_series
+from fit_core.errors import ConfigError, ExitCode
+from fit_core.measures import COPYRIGHT_LINES
+from fit_core.plugins import load_plugins
+from fit_core.scoring import Scorer, rule_active
+from fit_core.settings import Settings
+from fit_core.store import Store
+from fit_core.sync import load_active_model
+
+from .main import echo_json, handle_errors
+
+
+def _config(ctx: click.Context) -> Config:
+    return load_config(ctx.find_root().obj.get("config_path"))
+
+
+def _today(config: Config) -> dt.date:
+    return dt.datetime.now(config.sync.tzinfo()).date()
+
+
+# --- rules ------------------------------------------------------------------------------------
+
+RULE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "srs.below_cutoff": ("srs_cutoff", "cutoffs", "clinical_comparison"),
+    "srs.drop": ("srs_drop",),
+    "srs.low_item": ("srs_low_item",),
+    "ors.reliable_deterioration": ("ors_reliable_change", "reliable_change"),
+    "ors.checkpoint": ("checkpoint_sessions", "ors_reliable_change"),
+    "ors.last_chance": ("last_chance_sessions", "ors_reliable_change"),
+    "ors.high_intake": ("cutoffs", "clinical_comparison"),
+    "attendance.dropout_risk": ("dropout_days", "episode_gap_days"),
+}
+
+
+@click.command("rules")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+@handle_errors
+def rules_cmd(ctx: click.Context, as_json: bool) -> None:
+    """List alert rules, whether each is on, and its current settings."""
+    path = ctx.find_root().obj.get("config_path")
+    settings = load_config(path).settings if path or _default_config_exists() else Settings()
+    registry = load_plugins()
+    rows = []
+    for rule_id, rule in sorted(registry.rules.items()):
+        keys = RULE_SETTINGS.get(rule_id, ())
+        rows.append(
+            {
+                "id": rule_id,
+                "version": rule.version,
+                "family": rule.family,
+                "severity": getattr(rule, "severity", None),
+                "enabled": rule_active(rule, settings),
+                "opt_in": rule.opt_in,
+                "description": rule.description,
+                "package": registry.owners.get(("rule", rule_id)),
+                "settings": {k: _jsonable(getattr(settings, k)) for k in keys},
+            }
+        )
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        state = "on " if r["enabled"] else "off"
+        click.echo(
+            f"{state} {r['id']:<27} v{r['version']} {r['severity'] or '':<8} {r['description']}"
+        )
+        if r["settings"]:
+            click.echo("      " + ", ".join(f"{k}={v}" for k, v in r["settings"].items()))
+
+
+def _default_config_exists() -> bool:
+    from fit_core.config import default_config_path
+
+    return default_config_path().exists()
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, frozenset | tuple):
+        return sorted(v) if isinstance(v, frozenset) else list(v)
+    if isinstance(v, dict) or hasattr(v, "items"):
+        return dict(v)
+    return v
+
+
+# --- scoring everything in the store ----------------------------------------------------------
+
+
+def _scored_clients(store: Store, config: Config, as_of: dt.date) -> Iterator[list[Any]]:
+    """Each client's scored administrations (no rules), streamed client by client."""
+    registry = load_plugins()
+    scorer = Scorer(
+        registry.measures, config.settings.with_(as_of=as_of), (), load_active_model(store)
+    )
+    for _client, admins in itertools.groupby(store.iter_administrations(), lambda a: a.client):
+        yield list(scorer.score(admins).scored)
+
+
+# --- trajectories -----------------------------------------------------------------------------
+
+
+@click.group("trajectories")
+def trajectories() -> None:
+    """Expected trajectories: fit one from the clinic's own closed episodes, or load a table.
+
+    Without a model there is no on-track status (green/orange/red); every other rule works.
+    Proprietary curves of commercial systems are not shipped or imitated.
+    """
+
+
+@trajectories.command("fit")
+@click.option("--measure", default="ORS", show_default=True, help="ORS or CORS.")
+@click.option("--max-session", default=10, show_default=True, help="Fit sessions 2..N.")
+@click.option("--min-n", default=30, show_default=True, help="Episodes needed per session.")
+@click.option("--low-pct", default=25.0, show_default=True, help="Lower band percentile.")
+@click.option("--high-pct", default=75.0, show_default=True, help="Upper band percentile.")
+@click.option("--severe-pct", default=10.0, show_default=True, help="Severe line percentile.")
+@click.option("--dry-run", is_flag=True, help="Fit and show, but do not store the model.")
+@click.option("--json", "as_json", is_flag=True, help="Print the model as JSON.")
+@click.pass_context
+@handle_errors
+def trajectories_fit(
+    ctx: click.Context,
+    measure: str,
+    max_session: int,
+    min_n: int,
+    low_pct: float,
+    high_pct: float,
+    severe_pct: float,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Fit expected_k = a_k + b_k * intake per session k from closed, client-rated episodes."""
+    from fit_core.trajectories import InsufficientData, fit_clinic_model
+
+    config = _config(ctx)
+    registry = load_plugins()
+    measure = measure.upper()
+    today = _today(config)
+    store = Store.open(config.store_path)
+    try:
+        series = []
+        for scored in _scored_clients(store, config, today):
+            for view in episodes_of(scored):
+                if is_ended(view, today, config.settings):
+                    s = trajectory_series(view, registry.measures, measure)
+                    if s is not None:
+                        series.append(s)
+        try:
+            model = fit_clinic_model(
+                series,
+                max_session=max_session,
+                min_n=min_n,
+                low_pct=low_pct,
+                high_pct=high_pct,
+                severe_pct=severe_pct,
+                measure=measure,
+                fitted_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            )
+        except InsufficientData as exc:
+            raise ConfigError(
+                f"cannot fit a trajectory model: {exc}",
+                hint="wait for more closed episodes, or lower --min-n (the bands get unreliable)",
+            ) from None
+        except ValueError as exc:
+            raise ConfigError(f"cannot fit a trajectory model: {exc}") from None
+        if not dry_run:
+            model_id = store.save_model("clinic", model.to_dict())
+            store.mark_all_dirty()
+            click.echo(
+                f"stored model #{model_id}; the next `fit sync` rescores every client", err=True
+            )
+    finally:
+        store.close()
+    _show_model(model, as_json)
+
+
+@trajectories.command("load")
+@click.argument("table", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--measure", default="ORS", show_default=True, help="Measure(s) it applies to.")
+@click.pass_context
+@handle_errors
+def trajectories_load(ctx: click.Context, table: Path, measure: str) -> None:
+    """Load a supplied table (intake, session, expected, lower, upper[, severe]) as the model."""
+    from fit_core.trajectories import SuppliedTableError, load_supplied_table
+
+    config = _config(ctx)
+    try:
+        model = load_supplied_table(table, measures=measure.upper(), name=table.name)
+    except SuppliedTableError as exc:
+        raise ConfigError(f"trajectory table {table}: {exc}") from None
+    store = Store.open(config.store_path)
+    try:
+        model_id = store.save_model("table", model.to_dict())
+        store.mark_all_dirty()
+    finally:
+        store.close()
+    click.echo(f"stored table {table.name} as model #{model_id}; the next `fit sync` rescores")
+
+
+@trajectories.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+@handle_errors
+def trajectories_show(ctx: click.Context, as_json: bool) -> None:
+    """Show the active model: per session, its coefficients and the n behind them."""
+    config = _config(ctx)
+    store = Store.open(config.store_path)
+    try:
+        model = load_active_model(store)
+    finally:
+        store.close()
+    if model is None:
+        if as_json:
+            echo_json(None)
+            return
+        click.echo("no trajectory model: statuses are not computed (see `fit trajectories fit`)")
+        return
+    _show_model(model, as_json)
+
+
+@trajectories.command("clear")
+@click.pass_context
+@handle_errors
+def trajectories_clear(ctx: click.Context) -> None:
+    """Switch the model off (it stays stored); statuses go away at the next sync."""
+    config = _config(ctx)
+    store = Store.open(config.store_path)
+    try:
+        changed = store.clear_model()
+        if changed:
+            store.mark_all_dirty()
+    finally:
+        store.close()
+    click.echo("model switched off" if changed else "no active model")
+
+
+def _show_model(model: Any, as_json: bool) -> None:
+    if as_json:
+        echo_json(model.to_dict())
+        return
+    rows = model.describe()
+    if not rows:
+        click.echo("the model is empty")
+        return
+    keys = list(rows[0])
+    click.echo("  ".join(f"{k:>10}" for k in keys))
+    for r in rows:
+        click.echo("  ".join(f"{_cell(r.get(k)):>10}" for k in keys))
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return str(v)
+
+
+# --- stats ------------------------------------------------------------------------------------
+
+
+@click.command("stats")
+@click.option("--by", type=click.Choice(GROUP_BY), default=None, help="Group the figures.")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Only episodes that started on or after this date.",
+)
+@click.option("--min-n", default=10, show_default=True, help="Groups below this are marked.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print as CSV.")
+@click.pass_context
+@handle_errors
+def stats(
+    ctx: click.Context,
+    by: str | None,
+    since: dt.datetime | None,
+    min_n: int,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """Agency statistics: outcomes, effect sizes, alliance, dropout (ICCE indices).
+
+    Groups with fewer than --min-n episodes are shown and marked "small", never hidden.
+    """
+    config = _config(ctx)
+    registry = load_plugins()
+    today = _today(config)
+    store = Store.open(config.store_path)
+    try:
+        summaries = list(
+            _summaries(store, config, registry.measures, today, since.date() if since else None)
+        )
+    finally:
+        store.close()
+    rows = agency_stats(
+        summaries,
+        by=by,  # type: ignore[arg-type]
+        min_n=min_n,
+        clinical_comparison=config.settings.clinical_comparison,
+    )
+    data = [r.as_dict(ndigits=3) for r in rows]
+    if as_json:
+        echo_json(data)
+    elif as_csv:
+        click.echo(_to_csv(data), nl=False)
+    else:
+        _print_stats(data)
+    sys.exit(int(ExitCode.OK))
+
+
+def _summaries(
+    store: Store, config: Config, measures: Any, today: dt.date, since: dt.date | None
+) -> Iterator[EpisodeSummary]:
+    for scored in _scored_clients(store, config, today):
+        for view in episodes_of(scored):
+            if since is not None and view.first_date < since:
+                continue
+            s = summarize(view, measures, config.settings, today)
+            if s is not None:
+                yield s
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat(v, key + "."))
+        elif isinstance(v, list):
+            out[key] = ";".join(str(x) for x in v)
+        else:
+            out[key] = v
+    return out
+
+
+def _to_csv(data: list[dict[str, Any]]) -> str:
+    flat = [_flat(d) for d in data]
+    keys: list[str] = []
+    for row in flat:
+        keys.extend(k for k in row if k not in keys)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+    w.writeheader()
+    w.writerows(flat)
+    return buf.getvalue()
+
+
+def _print_stats(data: list[dict[str, Any]]) -> None:
+    for d in data:
+        flat = _flat(d)
+        title = f"{d.get('by', '')} {d.get('group', '')}".strip()
+        small = "  (small group: n < min-n, read with care)" if d.get("small") else ""
+        click.echo(f"== {title}{small}")
+        for k, v in flat.items():
+            if k in ("by", "group", "small"):
+                continue
+            click.echo(f"  {k:<40} {_cell(v)}")
+    click.echo("")
+    for line in COPYRIGHT_LINES:
+        click.echo(line)
+
+
+CLINICAL_COMMANDS = (rules_cmd, trajectories, stats)

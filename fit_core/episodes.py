@@ -1,0 +1,125 @@
+"""From scored administrations to episodes: summaries for agency statistics and series for
+fitting expected trajectories. Pure functions over plain data.
+
+An episode is *ended* when its last administration is more than ``episode_gap_days`` before
+``as_of`` (a new administration after that gap would start a new episode). Without practice data
+(attendance, discharge notes) an ended episode counts as a *planned* ending when it reached
+the target (change from intake ≥ RC) and as *unplanned* (dropout) otherwise; adapters that know
+better (the SimplePractice bridge) supply the ending themselves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from .agency import EpisodeSummary
+from .measures import Measure
+from .models import Scored
+from .scoring import reliable_change_for
+from .settings import Settings
+from .trajectories import EpisodeSeries
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeView:
+    """Every scored administration of one client + episode + rater, oldest first."""
+
+    client: tuple[str, str]
+    episode_id: str
+    rater: str
+    items: tuple[Scored, ...]
+
+    def family(self, family: str, measures: Mapping[str, Measure]) -> list[Scored]:
+        return [s for s in self.items if measures[s.admin.measure].family == family]
+
+    @property
+    def last_date(self) -> dt.date:
+        return self.items[-1].admin.local_date
+
+    @property
+    def first_date(self) -> dt.date:
+        return self.items[0].admin.local_date
+
+
+def episodes_of(scored: Iterable[Scored]) -> Iterator[EpisodeView]:
+    """Group the scored administrations of ONE client into episode views."""
+    groups: dict[tuple[str, str], list[Scored]] = defaultdict(list)
+    client: tuple[str, str] | None = None
+    for s in scored:
+        client = s.admin.client
+        groups[(s.score.episode_id, s.admin.rater)].append(s)
+    for (episode_id, rater), items in groups.items():
+        items.sort(key=lambda x: (x.admin.administered_at, x.admin.source_key))
+        yield EpisodeView(client or ("", ""), episode_id, rater, tuple(items))
+
+
+def is_ended(view: EpisodeView, as_of: dt.date, settings: Settings) -> bool:
+    return (as_of - view.last_date).days > settings.episode_gap_days
+
+
+def summarize(
+    view: EpisodeView,
+    measures: Mapping[str, Measure],
+    settings: Settings,
+    as_of: dt.date,
+    *,
+    site: str | None = None,
+) -> EpisodeSummary | None:
+    """An :class:`EpisodeSummary` of one episode view (None when it holds no ORS)."""
+    ors = view.family("ORS", measures)
+    srs = view.family("SRS", measures)
+    if not ors:
+        return None
+    first, last = ors[0], ors[-1]
+    measure = measures[first.admin.measure]
+    rc = reliable_change_for(measure, settings) or 0.0
+    cutoff = first.score.cutoff if first.score.cutoff is not None else 0.0
+    ended = is_ended(view, as_of, settings)
+    reached = len(ors) >= 2 and round(last.score.total - first.score.total, 2) >= rc - 1e-9
+    clinicians = [s.admin.clinician_id for s in view.items if s.admin.clinician_id]
+    return EpisodeSummary(
+        client_key=view.client,
+        episode_id=view.episode_id,
+        rater=view.rater,
+        clinician_id=clinicians[-1] if clinicians else None,
+        site=site,
+        age_band=first.score.age_band if first.admin.age is not None else _band(measure),
+        first_date=view.first_date,
+        last_date=view.last_date,
+        n_sessions=max(s.score.session for s in view.items),
+        n_ors=len(ors),
+        ors_cutoff=cutoff,
+        rc=rc,
+        intake_ors=first.score.total,
+        last_ors=last.score.total,
+        intake_srs=srs[0].score.total if srs else None,
+        mean_srs=round(sum(s.score.total for s in srs) / len(srs), 2) if srs else None,
+        ended=ended,
+        planned_ending=(reached if ended else None),
+        expected_last=last.score.expected if len(ors) >= 2 else None,
+    )
+
+
+def _band(measure: Measure) -> str:
+    """Without an age: a child measure still says "child"; otherwise unknown."""
+    return "child" if measure.default_band == "child" else "unknown"
+
+
+def trajectory_series(
+    view: EpisodeView, measures: Mapping[str, Measure], measure_key: str
+) -> EpisodeSeries | None:
+    """The ORS series of one client-rated episode for fitting (None if not that measure)."""
+    if view.rater != "client":
+        return None
+    ors = [s for s in view.family("ORS", measures) if s.admin.measure == measure_key]
+    if len(ors) < 2:
+        return None
+    totals: dict[int, float] = {}
+    for s in ors:
+        totals.setdefault(s.score.session, s.score.total)  # first ORS of a session
+    if 1 not in totals:
+        return None
+    return EpisodeSeries(totals[1], totals)
