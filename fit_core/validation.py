@@ -63,6 +63,11 @@ def _parse_text_number(value: Any) -> float | None:
         raise ValueError("not a number") from None
 
 
+def age_on(born: dt.date, day: dt.date) -> int:
+    """Whole years of age on ``day`` for someone born on ``born``."""
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
 def parse_when(value: Any, tz: dt.tzinfo) -> tuple[dt.datetime, dt.date, bool]:
     """Parse an ISO 8601 date or date-time.
 
@@ -128,7 +133,7 @@ class _Answers(fields.Field):
         return tuple(out), value[5], errors
 
 
-_CONTEXT_TEXT = ("clinician_id", "episode_id", "rater")
+_CONTEXT_TEXT = ("clinician_id", "episode_id", "rater", "date_of_birth")
 _CONTEXT_INT = ("age", "session")
 
 
@@ -213,8 +218,18 @@ class AdministrationSchema(Schema):
             data["administered_at"] = self._when(data.get("administered_at"))
         except ValueError as exc:
             errors["administered_at"] = str(exc)
+        dob = ctx.pop("date_of_birth", None)
+        if ctx["age"] is None and dob is not None and "administered_at" not in errors:
+            try:
+                born = dt.date.fromisoformat(dob)
+            except ValueError:
+                errors["date_of_birth"] = "not an ISO 8601 date (YYYY-MM-DD)"
+            else:
+                ctx["age"] = age_on(born, data["administered_at"][1])
+                if ctx["age"] < 0:
+                    errors["date_of_birth"] = "after the administration date"
         age = ctx["age"]
-        if age is not None and not 0 <= age <= 120:
+        if age is not None and not 0 <= age <= 120 and "date_of_birth" not in errors:
             errors["age"] = "must be between 0 and 120"
         values, scale, answer_errors = data["answers"]
         if answer_errors:

@@ -9,11 +9,10 @@ import warnings
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
 import pytest
 
 from fit_core.agency import GROUP_BY, EpisodeSummary, GroupStats, agency_stats
-
-np = pytest.importorskip("numpy")
 
 START = dt.date(2025, 1, 6)
 BANDS = {"adult": 25.0, "adolescent": 28.0, "child": 32.0}

@@ -368,7 +368,6 @@ def test_cli_list_without_config_exits_config(tmp_path: Path) -> None:
 
 
 def test_secret_report_with_the_csv_adapter() -> None:
-    pytest.importorskip("fit_adapters.csv.adapter")
     config = config_from_mapping({"sources": {"files": {"adapter": "csv", "path": "x.csv"}}})
     (row,) = secret_report(config, load_plugins())
     assert row["adapter_installed"] is True

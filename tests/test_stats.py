@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,8 +23,6 @@ from fit_core.stats import (
     sdiff,
     standard_error,
 )
-
-np = pytest.importorskip("numpy")
 
 scores = st.floats(min_value=0, max_value=40, allow_nan=False, allow_infinity=False)
 sds = st.floats(min_value=0.5, max_value=20)

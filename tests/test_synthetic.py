@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import inspect
+import io
 import random
 import re
 import statistics
@@ -261,6 +262,22 @@ def test_write_csv_fills_missing_columns_and_ignores_others(tmp_path: Path) -> N
     assert "site" not in back[2]
     assert back[0] == rows[0]
     assert write_csv(path, []) == 0
+
+
+def test_write_csv_writes_what_csv_writer_writes(tmp_path: Path) -> None:
+    rows = [*generate_rows(5000, seed=2), *bad_rows()]
+    rows[10] = dict(rows[10], episode_id='a,b "q"\nx')  # a value that needs quoting
+    rows[4999] = dict(rows[4999], age=None)  # type: ignore[dict-item]
+    for delimiter in (",", ";", "\t"):
+        path = tmp_path / "x.csv"
+        write_csv(path, rows, delimiter=delimiter)
+        expected = io.StringIO(newline="")
+        writer = csv.writer(expected, delimiter=delimiter, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        writer.writerows([row.get(k, "") for k in COLUMNS] for row in rows)
+        assert path.read_text(encoding="utf-8") == expected.getvalue()
+    with pytest.raises(ValueError, match="delimiter"):
+        write_csv(tmp_path / "y.csv", rows, delimiter='"')
 
 
 def test_bad_rows_one_of_each_kind_all_rejected() -> None:

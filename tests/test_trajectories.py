@@ -8,6 +8,7 @@ import json
 import pickle
 import random
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -27,8 +28,6 @@ from fit_core.trajectories import (
     model_from_dict,
     percent_of_expected_change,
 )
-
-np = pytest.importorskip("numpy")
 
 
 def true_a(k: int) -> float:

@@ -33,6 +33,7 @@ FIELDS = (
     "rater",
     "age",
     "session",
+    "date_of_birth",
     "source_key",
 )
 #: fields that come from the ``wide`` map in wide mode, so ``columns`` must not map them
