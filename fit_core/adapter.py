@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Literal
 
 from marshmallow import Schema
 
-from .models import OutboxItem, Record, RecordError
+from .models import Appointment, ClientInfo, OutboxItem, Record, RecordError
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,14 @@ class Adapter:
     def check(self) -> None:
         """Verify the source is reachable and configured; raise a FitError subclass if not."""
 
-    def pull(self, bookmark: str | None) -> Iterator[Record | RecordError]:
-        """Yield records changed since ``bookmark`` (None: everything). Stream; never buffer all."""
+    def pull(
+        self, bookmark: str | None
+    ) -> Iterator[Record | RecordError | Appointment | ClientInfo]:
+        """Yield records changed since ``bookmark`` (None: everything). Stream; never buffer all.
+
+        Context adapters (practice systems) may also yield :class:`Appointment` and
+        :class:`ClientInfo` items, already linked to a client of an ORS/SRS namespace.
+        """
         raise NotImplementedError
 
     def next_bookmark(self) -> str | None:

@@ -126,7 +126,7 @@ def load_config(path: Path | str | None = None) -> Config:
             raw = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(
-            f"config file {p} does not exist", hint=f"create one with `fit init --config {p}`"
+            f"config file {p} does not exist", hint=f"create one with `fit --config {p} init`"
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None

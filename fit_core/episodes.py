@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .agency import EpisodeSummary
 from .measures import Measure
-from .models import Scored
-from .scoring import reliable_change_for
+from .models import ClientContext, OutboxItem, Scored
+from .scoring import encode_payload, payload_hash, reliable_change_for
 from .settings import Settings
 from .trajectories import EpisodeSeries
 
@@ -123,3 +124,106 @@ def trajectory_series(
     if 1 not in totals:
         return None
     return EpisodeSeries(totals[1], totals)
+
+
+# --- client summaries for practice systems -------------------------------------------------------
+
+
+def context_sources(context: ClientContext) -> set[str]:
+    """The practice-system sources that know this client (they get a client summary)."""
+    sources = {a.source for a in context.appointments}
+    if context.info is not None:
+        sources.add(context.info.source)
+    return sources
+
+
+def client_summary(
+    scored: Sequence[Scored], context: ClientContext | None = None
+) -> dict[str, Any]:
+    """The latest state of a client, JSON-ready: what a progress note or a dashboard needs.
+
+    Uses the client-rated trajectory of the latest episode: latest ORS (total, date, session,
+    change from intake, class, status), latest SRS, open flags (rule id, severity, message), and
+    the next booked appointment when practice data has one.
+    """
+    own = [s for s in scored if s.admin.rater == "client"] or list(scored)
+    if not own:
+        return {}
+    own.sort(key=lambda s: (s.admin.administered_at, s.admin.source_key))
+    episode = own[-1].score.episode_id
+    latest = [s for s in own if s.score.episode_id == episode]
+    ors = [s for s in latest if s.score.rc_class is not None]
+    srs = [s for s in latest if s.score.rc_class is None]
+    flags = [
+        {
+            "rule_id": f.rule_id,
+            "severity": f.severity,
+            "message": f.message,
+            "date": s.admin.local_date.isoformat(),
+        }
+        for s in scored
+        if s.score.episode_id == episode
+        for f in s.flags
+        if f.state == "open"
+    ]
+    last_ors, last_srs = (ors[-1] if ors else None), (srs[-1] if srs else None)
+    out: dict[str, Any] = {
+        "client_id": own[-1].admin.client_id,
+        "episode_id": episode,
+        "clinician_id": next(
+            (s.admin.clinician_id for s in reversed(latest) if s.admin.clinician_id), None
+        ),
+        "sessions": max(s.score.session for s in latest),
+        "first_date": latest[0].admin.local_date.isoformat(),
+        "last_date": latest[-1].admin.local_date.isoformat(),
+        "ors": None,
+        "srs": None,
+        "flags": flags,
+    }
+    if last_ors is not None:
+        sc = last_ors.score
+        out["ors"] = {
+            "measure": last_ors.admin.measure,
+            "date": last_ors.admin.local_date.isoformat(),
+            "session": sc.session,
+            "total": sc.total,
+            "intake": sc.intake,
+            "change_from_intake": sc.change_from_intake,
+            "rc_class": sc.rc_class,
+            "clinical": sc.clinical,
+            "cutoff": sc.cutoff,
+            "status": sc.status,
+            "expected": sc.expected,
+            "history": [s.score.total for s in ors],
+        }
+    if last_srs is not None:
+        sc = last_srs.score
+        out["srs"] = {
+            "measure": last_srs.admin.measure,
+            "date": last_srs.admin.local_date.isoformat(),
+            "session": sc.session,
+            "total": sc.total,
+            "clinical": sc.clinical,
+            "change_from_previous": sc.change_from_previous,
+            "history": [s.score.total for s in srs],
+        }
+    if context is not None:
+        upcoming = [a for a in context.appointments if a.status == "scheduled"]
+        out["next_appointment"] = upcoming[0].local_date.isoformat() if upcoming else None
+    return out
+
+
+def client_outbox_item(
+    source: str, client: tuple[str, str], scored: Sequence[Scored], context: ClientContext
+) -> OutboxItem:
+    """An outbox row for a practice-system source: the client's summary, keyed per client."""
+    payload = client_summary(scored, context)
+    encoded = encode_payload(payload)
+    return OutboxItem(
+        source,
+        f"client:{client[0]}:{client[1]}",
+        payload,
+        payload_hash(payload, encoded),
+        {"namespace": client[0], "client_id": client[1]},
+        encoded,
+    )

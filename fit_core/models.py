@@ -197,3 +197,55 @@ class OutboxItem:
     hash: str
     extra: Mapping[str, Any] = field(default_factory=dict)
     encoded: str = field(default="", repr=False, compare=False)  # canonical JSON, if known
+
+
+AppointmentStatus = Literal[
+    "attended", "no_show", "late_cancel", "cancelled", "clinician_cancelled", "scheduled"
+]
+MISSED_STATUSES: frozenset[str] = frozenset({"no_show", "late_cancel"})
+
+
+@dataclass(frozen=True, slots=True)
+class Appointment:
+    """An appointment from a practice system, linked to a client of an ORS/SRS namespace.
+
+    Yielded by context adapters (e.g. the SimplePractice bridge) alongside or instead of
+    :class:`Record`. ``starts_at`` is UTC; ``local_date`` the clinic-local date. ``status`` is
+    normalised (see :data:`AppointmentStatus`); ``service_code`` is the billing (CPT) code, with
+    ``intake`` true for a diagnostic evaluation (90791) that opens an episode.
+    """
+
+    source: str
+    source_key: str
+    namespace: str
+    client_id: str
+    starts_at: dt.datetime
+    local_date: dt.date
+    status: AppointmentStatus
+    clinician_id: str | None = None
+    service_code: str | None = None
+    intake: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """What a practice system knows about a client: date of birth, clinician, status."""
+
+    source: str
+    namespace: str
+    client_id: str
+    date_of_birth: dt.date | None = None
+    clinician_id: str | None = None
+    status: str | None = None  # e.g. "active", "inactive" as the practice system says
+
+
+@dataclass(frozen=True, slots=True)
+class ClientContext:
+    """Practice data about one client that scoring and the rules may use (all optional)."""
+
+    appointments: tuple[Appointment, ...] = ()
+    info: ClientInfo | None = None
+
+    @property
+    def has_attendance(self) -> bool:
+        return bool(self.appointments)

@@ -16,11 +16,20 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from .measures import Measure
-from .models import Administration, Flag, OutboxItem, RcClass, Score, Scored, Status
+from .models import (
+    Administration,
+    ClientContext,
+    Flag,
+    OutboxItem,
+    RcClass,
+    Score,
+    Scored,
+    Status,
+)
 from .settings import Settings
 
 
@@ -58,6 +67,7 @@ class History:
     measure: Measure
     settings: Settings
     group: tuple[Administration, ...] = ()
+    context: ClientContext | None = None  # practice data (appointments), when a source has it
 
     @property
     def previous(self) -> Scored | None:
@@ -222,8 +232,13 @@ class Scorer:
             hit = self._rc[measure.key] = reliable_change_for(measure, self.settings) or 0.0
         return hit
 
-    def score(self, admins: Iterable[Administration]) -> ClientResult:
+    def score(
+        self, admins: Iterable[Administration], context: ClientContext | None = None
+    ) -> ClientResult:
+        """Score one client's administrations; ``context`` adds practice data (optional)."""
         admins = list(admins)
+        if context is not None:
+            admins = enrich(admins, context)
         settings = self.settings
         episodes = assign_episodes(admins, settings.episode_gap_days)
         by_ep_rater: dict[tuple[str, str], list[Administration]] = defaultdict(list)
@@ -253,7 +268,7 @@ class Scorer:
                     continue
                 flags: list[Flag] = []
                 history = History(
-                    item, tuple(traj), tuple(episode_so_far), measure, settings, group_t
+                    item, tuple(traj), tuple(episode_so_far), measure, settings, group_t, context
                 )
                 for rule in rules:
                     try:
@@ -323,6 +338,28 @@ def _percent_of_expected(
     if exp is None or is_intake or abs(exp.expected - intake) < 1e-9:
         return None
     return round((total - intake) / (exp.expected - intake) * 100, 1)
+
+
+def enrich(admins: list[Administration], context: ClientContext) -> list[Administration]:
+    """Fill a missing clinician (the appointment's that day, else the client's) and a missing
+    age (from the date of birth) from practice data. Source values always win."""
+    info = context.info
+    by_date = {a.local_date: a.clinician_id for a in context.appointments if a.clinician_id}
+    born = info.date_of_birth if info else None
+    out = []
+    for a in admins:
+        changes: dict[str, Any] = {}
+        if a.clinician_id is None:
+            clinician = by_date.get(a.local_date) or (info.clinician_id if info else None)
+            if clinician:
+                changes["clinician_id"] = clinician
+        if a.age is None and born is not None and born <= a.local_date:
+            changes["age"] = (
+                a.local_date.year - born.year
+                - ((a.local_date.month, a.local_date.day) < (born.month, born.day))
+            )
+        out.append(replace(a, **changes) if changes else a)
+    return out
 
 
 def rule_active(rule: Rule, settings: Settings) -> bool:

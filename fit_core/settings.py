@@ -33,6 +33,8 @@ class Settings:
     checkpoint_sessions: tuple[int, int] = (3, 5)
     last_chance_sessions: tuple[int, int] = (6, 9)
     dropout_days: int = 30
+    dropout_missed: int = 2
+    dropout_window: int = 3
     cutoffs: Mapping[str, float] = field(default_factory=dict)
     reliable_change: Mapping[str, float] = field(default_factory=dict)
     disabled_rules: frozenset[str] = frozenset()
@@ -71,7 +73,7 @@ def settings_from_config(rules: Mapping[str, Any] | None) -> Settings:
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise ConfigError(f"{where} must be a number")
             kwargs[key] = float(value)
-        elif key in ("episode_gap_days", "dropout_days"):
+        elif key in ("episode_gap_days", "dropout_days", "dropout_missed", "dropout_window"):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{where} must be a whole number of days >= 1")
             kwargs[key] = value

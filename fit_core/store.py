@@ -24,11 +24,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .models import Administration, Flag, OutboxItem
+from .models import Administration, Appointment, ClientContext, ClientInfo, Flag, OutboxItem
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -136,6 +136,36 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             created_at TEXT NOT NULL,
             data TEXT NOT NULL,
             active INTEGER NOT NULL
+        )""",
+    ),
+    3: (
+        # practice data from context adapters (attendance, date of birth, clinician)
+        """CREATE TABLE appointments (
+            source TEXT NOT NULL,
+            source_key TEXT NOT NULL,
+            namespace TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            local_date TEXT NOT NULL,
+            status TEXT NOT NULL,
+            clinician_id TEXT,
+            service_code TEXT,
+            intake INTEGER NOT NULL,
+            hash TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (source, source_key)
+        )""",
+        "CREATE INDEX appointments_client ON appointments (namespace, client_id)",
+        """CREATE TABLE client_info (
+            source TEXT NOT NULL,
+            namespace TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            date_of_birth TEXT,
+            clinician_id TEXT,
+            status TEXT,
+            hash TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (source, namespace, client_id)
         )""",
     ),
 }
@@ -653,6 +683,133 @@ class Store:
             "(SELECT source_key FROM outbox WHERE source = ?)",
             (source, source),
         )
+
+    # --- practice data (appointments, client info) ------------------------------------------
+
+    def upsert_appointments(self, items: Sequence[Appointment], at: str) -> set[tuple[str, str]]:
+        """Store appointments; returns the clients whose appointments changed (old and new)."""
+        if not items:
+            return set()
+        source = items[0].source
+        keys = [a.source_key for a in items]
+        old: dict[str, tuple[str, str, str]] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for k, h, ns, cid in self.conn.execute(
+                f"SELECT source_key, hash, namespace, client_id FROM appointments "
+                f"WHERE source = ? AND source_key IN ({marks})",
+                (source, *chunk),
+            ):
+                old[k] = (h, ns, cid)
+        changed: set[tuple[str, str]] = set()
+        rows = []
+        for a in items:
+            row = (
+                a.source,
+                a.source_key,
+                a.namespace,
+                a.client_id,
+                a.starts_at.isoformat(),
+                a.local_date.isoformat(),
+                a.status,
+                a.clinician_id,
+                a.service_code,
+                1 if a.intake else 0,
+            )
+            h = hashlib.blake2b(repr(row).encode(), digest_size=16).hexdigest()
+            prev = old.get(a.source_key)
+            if prev is not None and prev[0] == h:
+                continue
+            if prev is not None:
+                changed.add((prev[1], prev[2]))
+            changed.add((a.namespace, a.client_id))
+            rows.append((*row, h, at))
+        self.conn.executemany(
+            "INSERT INTO appointments (source, source_key, namespace, client_id, starts_at, "
+            "local_date, status, clinician_id, service_code, intake, hash, updated_at) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, source_key) DO UPDATE SET "
+            "namespace = excluded.namespace, client_id = excluded.client_id, "
+            "starts_at = excluded.starts_at, local_date = excluded.local_date, "
+            "status = excluded.status, clinician_id = excluded.clinician_id, "
+            "service_code = excluded.service_code, intake = excluded.intake, "
+            "hash = excluded.hash, updated_at = excluded.updated_at",
+            rows,
+        )
+        return changed
+
+    def upsert_client_info(self, items: Sequence[ClientInfo], at: str) -> set[tuple[str, str]]:
+        """Store client info; returns the clients whose info changed."""
+        changed: set[tuple[str, str]] = set()
+        for c in items:
+            row = (
+                c.source,
+                c.namespace,
+                c.client_id,
+                c.date_of_birth.isoformat() if c.date_of_birth else None,
+                c.clinician_id,
+                c.status,
+            )
+            h = hashlib.blake2b(repr(row).encode(), digest_size=16).hexdigest()
+            cur = self.conn.execute(
+                "INSERT INTO client_info (source, namespace, client_id, date_of_birth, "
+                "clinician_id, status, hash, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (source, namespace, client_id) DO UPDATE SET "
+                "date_of_birth = excluded.date_of_birth, clinician_id = excluded.clinician_id, "
+                "status = excluded.status, hash = excluded.hash, updated_at = excluded.updated_at "
+                "WHERE client_info.hash <> excluded.hash",
+                (*row, h, at),
+            )
+            if cur.rowcount:
+                changed.add((c.namespace, c.client_id))
+        return changed
+
+    def client_contexts(
+        self, clients: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], ClientContext]:
+        """Appointments and client info per client (only clients that have some)."""
+        appts: dict[tuple[str, str], list[Appointment]] = {}
+        infos: dict[tuple[str, str], ClientInfo] = {}
+        for ns, cids in _by_namespace(clients).items():
+            for i in range(0, len(cids), 500):
+                chunk = cids[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for r in self.conn.execute(
+                    f"SELECT source, source_key, namespace, client_id, starts_at, local_date, "
+                    f"status, clinician_id, service_code, intake FROM appointments "
+                    f"WHERE namespace = ? AND client_id IN ({marks}) ORDER BY starts_at",
+                    (ns, *chunk),
+                ):
+                    appts.setdefault((r[2], r[3]), []).append(
+                        Appointment(
+                            r[0],
+                            r[1],
+                            r[2],
+                            r[3],
+                            dt.datetime.fromisoformat(r[4]),
+                            dt.date.fromisoformat(r[5]),
+                            r[6],
+                            r[7],
+                            r[8],
+                            bool(r[9]),
+                        )
+                    )
+                for r in self.conn.execute(
+                    f"SELECT source, namespace, client_id, date_of_birth, clinician_id, status "
+                    f"FROM client_info WHERE namespace = ? AND client_id IN ({marks})",
+                    (ns, *chunk),
+                ):
+                    infos[(r[1], r[2])] = ClientInfo(
+                        r[0],
+                        r[1],
+                        r[2],
+                        dt.date.fromisoformat(r[3]) if r[3] else None,
+                        r[4],
+                        r[5],
+                    )
+        return {
+            c: ClientContext(tuple(appts.get(c, ())), infos.get(c)) for c in set(appts) | set(infos)
+        }
 
     # --- date rules --------------------------------------------------------------------------
 

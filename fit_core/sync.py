@@ -28,9 +28,19 @@ from typing import Any, TypeVar
 
 from .adapter import Adapter, SourceContext
 from .config import Config, SourceConfig, adapter_options
+from .episodes import client_outbox_item, context_sources
 from .errors import ConfigError, ExitCode, FitError
 from .lock import SyncLock
-from .models import Administration, Flag, OutboxItem, Record, RecordError, Scored
+from .models import (
+    Administration,
+    Appointment,
+    ClientInfo,
+    Flag,
+    OutboxItem,
+    Record,
+    RecordError,
+    Scored,
+)
 from .plugins import Registry
 from .scoring import ClientResult, Scorer, outbox_item
 from .settings import Settings
@@ -227,7 +237,7 @@ class SyncEngine:
 
     def _ingest(
         self,
-        chunk: Sequence[Record | RecordError],
+        chunk: Sequence[Record | RecordError | Appointment | ClientInfo],
         validator: Validator,
         src: SourceConfig,
         result: SourceResult,
@@ -239,9 +249,17 @@ class SyncEngine:
         records = [it for it in chunk if isinstance(it, Record)]
         checked = iter(validator.validate_many(records))
         result.pulled += len(chunk)
+        appointments: list[Appointment] = []
+        infos: list[ClientInfo] = []
         for item in chunk:
             if isinstance(item, RecordError):
                 final[item.source_key] = item
+                continue
+            if isinstance(item, Appointment):
+                appointments.append(item)
+                continue
+            if isinstance(item, ClientInfo):
+                infos.append(item)
                 continue
             ok = next(checked)
             if isinstance(ok, Administration):
@@ -294,6 +312,10 @@ class SyncEngine:
                 self.store.upsert_administrations(rows)
             if released:
                 self.store.release_quarantine(src.name, released)
+            if appointments:
+                dirty |= self.store.upsert_appointments(appointments, at)
+            if infos:
+                dirty |= self.store.upsert_client_info(infos, at)
             if dirty:
                 self.store.mark_dirty(dirty)
 
@@ -306,6 +328,7 @@ class SyncEngine:
             if not clients:
                 return
             by_client = self.store.client_administrations(clients)
+            contexts = self.store.client_contexts(clients)
             acked = self.store.acknowledged(clients)
             at = now_text()
             outbox: list[tuple[OutboxItem, str, str]] = []
@@ -316,7 +339,7 @@ class SyncEngine:
                 if not admins:
                     reviews.append((client[0], client[1], None))
                     continue
-                res: ClientResult = scorer.score(admins)
+                res: ClientResult = scorer.score(admins, contexts.get(client))
                 reviews.append(
                     (client[0], client[1], res.review_on.isoformat() if res.review_on else None)
                 )
@@ -328,13 +351,21 @@ class SyncEngine:
                         f.error,
                         f.source_key,
                     )
+                client_scored = []
                 for s in res.scored:
                     if s.flags and acked:
                         s = _apply_acks(s, acked)
                     for fl in s.flags:
                         raised.append((s.admin, fl))
                     outbox.append((outbox_item(s), client[0], client[1]))
-                    scored_batch.append(s)
+                    client_scored.append(s)
+                scored_batch.extend(client_scored)
+                context = contexts.get(client)
+                if context is not None:
+                    # practice systems get one summary per client (a progress-note outbox)
+                    for source in context_sources(context):
+                        item = client_outbox_item(source, client, client_scored, context)
+                        outbox.append((item, client[0], client[1]))
             with self.store.transaction():
                 new_flags = self.store.replace_flags(raised, clients, at)
                 self.store.write_outbox(outbox, at)

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from fit_core.adapter import Adapter, time_bookmark
 from fit_core.hookspecs import hookimpl
-from fit_core.models import OutboxItem, Record, RecordError
+from fit_core.models import Appointment, ClientInfo, OutboxItem, Record, RecordError
 
 
 class MemorySource:
@@ -22,6 +22,7 @@ class MemorySource:
         self.fail_push_after: int | None = None  # raise after this many push calls
         self.reject: set[str] = set()  # keys the target refuses to confirm
         self.errors: list[RecordError] = []
+        self.context: list[Appointment | ClientInfo] = []  # practice data to yield
 
     def put(self, key: str, data: dict[str, Any], modified: dt.datetime) -> None:
         self.rows[key] = (data, modified)
@@ -39,7 +40,9 @@ class MemoryAdapter(Adapter):
         self.remote = SOURCES[self.options["remote"]]
         self._newest: dt.datetime | None = None
 
-    def pull(self, bookmark: str | None) -> Iterator[Record | RecordError]:
+    def pull(
+        self, bookmark: str | None
+    ) -> Iterator[Record | RecordError | Appointment | ClientInfo]:
         self.remote.pull_calls += 1
         since = dt.datetime.fromisoformat(bookmark) if bookmark else None
         for key, (data, modified) in sorted(self.remote.rows.items()):
@@ -49,6 +52,7 @@ class MemoryAdapter(Adapter):
                 self._newest = modified
             yield Record(key, data, modified_at=modified, location=f"row {key}")
         yield from self.remote.errors
+        yield from self.remote.context
 
     def next_bookmark(self) -> str | None:
         return time_bookmark(self._newest, self.context.run_started, dt.timedelta(minutes=5))

@@ -207,3 +207,40 @@ def test_date_rules_are_reevaluated_without_new_data(engine, remote) -> None:
     engine.clock_cell[0] = T0 + dt.timedelta(days=95)
     engine.run()
     assert not any(f["rule_id"] == "attendance.dropout_risk" for f in engine.store.list_flags())
+
+
+def appt(key: str, day: int, status: str, client: str = "C1", month: int = 3):
+    from fit_core.models import Appointment
+
+    when = dt.datetime(2026, month, day, 9, tzinfo=dt.UTC)
+    return Appointment("mem", key, "mem", client, when, when.date(), status, "T07", "90834")
+
+
+def test_attendance_feeds_ors_missing_dropout_and_a_client_summary(engine, remote) -> None:
+    from fit_core.models import ClientInfo
+    from fit_core.settings import Settings
+
+    engine.settings = Settings()
+    remote.put("o1", ors("C1", 2, 20.0), T0)
+    remote.put("s1", srs("C1", 2, (9, 9, 9, 9)), T0)
+    remote.context += [
+        appt("ap1", 2, "attended"),
+        appt("ap2", 9, "attended"),  # no ORS that day
+        appt("ap3", 16, "no_show"),
+        appt("ap4", 23, "late_cancel"),
+        ClientInfo("mem", "mem", "C1", dt.date(2000, 5, 1), "T07", "active"),
+    ]
+    engine.clock_cell[0] = dt.datetime(2026, 3, 24, 12, tzinfo=dt.UTC)
+    engine.run()
+    flags = {f["rule_id"]: f for f in engine.store.list_flags("open") if f["client_id"] == "C1"}
+    assert flags["ors.missing"]["inputs"]["dates"] == ["2026-03-09"]
+    assert flags["attendance.dropout_risk"]["inputs"]["missed"] == 2
+    # enrichment: the clinician and the age come from the practice data
+    assert remote.target["o1"]["flags"] == []
+    summary = remote.target["client:mem:C1"]
+    assert summary["clinician_id"] == "T07" and summary["ors"]["total"] == 20.0
+    assert {f["rule_id"] for f in summary["flags"]} >= {"ors.missing", "attendance.dropout_risk"}
+    # an unchanged re-sync pushes nothing, the summary included
+    pushed = remote.push_calls
+    engine.run()
+    assert remote.push_calls == pushed

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..hookspecs import hookimpl
-from ..models import Flag, Severity
+from ..models import MISSED_STATUSES, Flag, Severity
 from ..scoring import History, reliable_change_for
 from . import fmt
 
@@ -330,8 +330,8 @@ class DropoutRisk:
     severity: Severity = "warning"
     opt_in: bool = False
     description: str = (
-        "No administration for dropout_days (30) in an open episode (attendance data, when an "
-        "adapter supplies it, adds missed appointments)"
+        "No session for dropout_days (30) in an open episode, or dropout_missed (2) no-shows or "
+        "late cancellations among the last dropout_window (3) appointments"
     )
 
     def evaluate(self, history: History) -> Flag | None:
@@ -339,17 +339,39 @@ class DropoutRisk:
         today = history.settings.as_of
         if today is None or a.rater != "client" or not history.is_last:
             return None
-        days = (today - a.local_date).days
-        limit = history.settings.dropout_days
-        if days < limit or days > history.settings.episode_gap_days:
-            return None  # too recent, or the episode has ended
+        settings = history.settings
+        last = _last_seen(history)
+        days = (today - last).days
+        if days > settings.episode_gap_days:
+            return None  # the episode has ended
+        ctx = history.context
+        recent = _recent_appointments(history, today)
+        missed = [ap for ap in recent if ap.status in MISSED_STATUSES]
+        booked = ctx is not None and any(
+            ap.status == "scheduled" and ap.local_date >= today for ap in ctx.appointments
+        )
+        reasons = []
+        if days >= settings.dropout_days and not booked:
+            reasons.append(f"no session for {days} days (last on {last.isoformat()})")
+        if len(missed) >= settings.dropout_missed:
+            reasons.append(f"{len(missed)} of the last {len(recent)} appointments missed")
+        if not reasons:
+            return None
         return Flag(
             self.id,
             self.version,
             self.severity,
-            f"No session for {days} days (last on {a.local_date.isoformat()}): reach out to "
-            "the client and ask whether to continue.",
-            {"days_since_last": days, "dropout_days": limit, "last": a.local_date.isoformat()},
+            f"Dropout risk: {'; '.join(reasons)}: reach out to the client and ask whether and "
+            "how to continue.",
+            {
+                "days_since_last": days,
+                "dropout_days": settings.dropout_days,
+                "last": last.isoformat(),
+                "missed": len(missed),
+                "window": len(recent),
+                "dropout_missed": settings.dropout_missed,
+                "next_booked": booked,
+            },
         )
 
     def review_on(self, history: History) -> dt.date | None:
@@ -357,13 +379,88 @@ class DropoutRisk:
         today = history.settings.as_of
         if today is None or a.rater != "client" or not history.is_last:
             return None
-        start = a.local_date + dt.timedelta(days=history.settings.dropout_days)
-        end = a.local_date + dt.timedelta(days=history.settings.episode_gap_days + 1)
+        last = _last_seen(history)
+        start = last + dt.timedelta(days=history.settings.dropout_days)
+        end = last + dt.timedelta(days=history.settings.episode_gap_days + 1)
         if today < start:
             return start
         if today < end:
             return end
         return None
+
+
+def _last_seen(history: History) -> dt.date:
+    """The latest of the last administration and the last attended appointment (up to today)."""
+    last = history.current.admin.local_date
+    ctx, today = history.context, history.settings.as_of
+    if ctx is not None and today is not None:
+        for ap in ctx.appointments:
+            if ap.status == "attended" and last < ap.local_date <= today:
+                last = ap.local_date
+    return last
+
+
+def _recent_appointments(history: History, today: dt.date) -> list[Any]:
+    ctx = history.context
+    if ctx is None:
+        return []
+    first = history.group[0].local_date if history.group else history.current.admin.local_date
+    held = [
+        ap
+        for ap in ctx.appointments
+        if first <= ap.local_date <= today and ap.status in ("attended", "no_show", "late_cancel")
+    ]
+    return held[-history.settings.dropout_window :]
+
+
+@dataclass(frozen=True)
+class OrsMissing:
+    id: str = "ors.missing"
+    version: int = 1
+    family: str = "ANY"
+    severity: Severity = "info"
+    opt_in: bool = False
+    description: str = "Attended appointments with no ORS that day (needs attendance data)"
+
+    def evaluate(self, history: History) -> Flag | None:
+        missing = self._missing(history)
+        if not missing:
+            return None
+        dates = ", ".join(d.isoformat() for d in missing[-5:])
+        return Flag(
+            self.id,
+            self.version,
+            self.severity,
+            f"{len(missing)} attended session(s) without an ORS ({dates}): give the ORS at the "
+            "start of every session.",
+            {"missing": len(missing), "dates": [d.isoformat() for d in missing]},
+        )
+
+    def _missing(self, history: History) -> list[dt.date]:
+        a = history.current.admin
+        ctx, today = history.context, history.settings.as_of
+        if ctx is None or today is None or a.rater != "client" or not history.is_last:
+            return []
+        group = history.group or (a,)
+        first = group[0].local_date
+        until = group[-1].local_date + dt.timedelta(days=history.settings.episode_gap_days)
+        ors_dates = {g.local_date for g in group if g.measure not in _SRS_FAMILY}
+        return [
+            ap.local_date
+            for ap in ctx.appointments
+            if ap.status == "attended"
+            and first <= ap.local_date < today
+            and ap.local_date <= until
+            and ap.local_date not in ors_dates
+        ]
+
+    def review_on(self, history: History) -> dt.date | None:
+        a = history.current.admin
+        ctx, today = history.context, history.settings.as_of
+        if ctx is None or today is None or a.rater != "client" or not history.is_last:
+            return None
+        upcoming = [ap.local_date for ap in ctx.appointments if ap.local_date >= today]
+        return min(upcoming) + dt.timedelta(days=1) if upcoming else None
 
 
 BUILTIN_RULES = (
@@ -378,6 +475,7 @@ BUILTIN_RULES = (
     SrsLowItem(),
     SrsMissing(),
     DropoutRisk(),
+    OrsMissing(),
 )
 
 
