@@ -147,7 +147,7 @@ def test_config_errors_name_the_key_and_exit_3(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["--config", str(cfg), "check"])
     assert res.exit_code == 3 and "scores" in res.stdout
     res = CliRunner().invoke(cli, ["--config", str(tmp_path / "missing.toml"), "sync"])
-    assert res.exit_code == 3 and "fit init" in res.stderr
+    assert res.exit_code == 3 and " init`" in res.stderr
 
 
 def test_check_reports_each_source(tmp_path: Path) -> None:
