@@ -288,6 +288,9 @@ def _print_demo(r: dict[str, Any], keep: Path | None) -> None:
         f"  administrations: {r['administrations']} from {r['clients']} clients; "
         f"quarantined: {r['quarantined']} (bad rows planted on purpose)"
     )
+    for q in r["quarantine"]:
+        reasons = "; ".join(f"{k}: {v}" for k, v in q["reasons"].items())
+        click.echo(f"    {q['location']}: {reasons}")
     click.echo(f"  scores written: {r['scores_rows']} rows")
     click.echo(f"  open alerts: {r['open_alerts']}")
     for rule, n in r["alerts_by_rule"].items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 from collections import Counter
 from itertools import chain
 from pathlib import Path
@@ -34,14 +35,20 @@ def run_demo(workdir: Path, *, clients: int = 40, seed: int = 7) -> dict[str, An
     config = config_from_mapping(raw, path=workdir / "config.toml")
     registry = load_plugins()
     store = Store.open(config.store_path)
+    sync_log = logging.getLogger("fit_core.sync")
+    quiet = not sync_log.isEnabledFor(logging.INFO)  # the planted rows are listed below instead
+    old_level = sync_log.level
     try:
+        if quiet:
+            sync_log.setLevel(logging.ERROR)
         engine = SyncEngine(config, registry, store)
         first = engine.run()
         second = engine.run()
         flags = store.list_flags("open")
         n_admins = store.count("administrations")
-        n_quarantined = store.count("quarantine")
+        quarantined = store.quarantined()
     finally:
+        sync_log.setLevel(old_level)
         store.close()
     with scores_csv.open(encoding="utf-8", newline="") as fh:
         scores_rows = sum(1 for _ in csv.reader(fh)) - 1
@@ -52,7 +59,11 @@ def run_demo(workdir: Path, *, clients: int = 40, seed: int = 7) -> dict[str, An
         "exit_code": int(ExitCode.OK if ok else max(first.exit_code, ExitCode.PARTIAL)),
         "clients": len({r["client_id"] for r in good}),
         "administrations": n_admins,
-        "quarantined": n_quarantined,
+        "quarantined": len(quarantined),
+        "quarantine": [
+            {"source_key": q["source_key"], "location": q["location"], "reasons": q["reasons"]}
+            for q in quarantined
+        ],
         "planted_bad_rows": len(bad),
         "scores_rows": scores_rows,
         "open_alerts": len(flags),

@@ -432,7 +432,11 @@ def encode_payload(payload: Mapping[str, Any]) -> str:
 
     :func:`push_payload` builds its dict in a fixed key order, so no sorting is needed.
     """
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODE(payload)
+
+
+# one encoder for every payload: json.dumps() with options builds a new encoder per call
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def payload_hash(payload: Mapping[str, Any], encoded: str | None = None) -> str:

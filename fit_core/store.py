@@ -176,6 +176,9 @@ _ADMIN_COLS = (
 )
 
 
+_INPUTS = json.JSONEncoder(sort_keys=True, default=str).encode
+
+
 def now_text() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -494,7 +497,7 @@ class Store:
                     f.version,
                     f.severity,
                     f.message,
-                    json.dumps(dict(f.inputs), sort_keys=True, default=str),
+                    _INPUTS(dict(f.inputs)),
                     "acknowledged" if state == "acknowledged" else "open",
                     at,
                     at,
