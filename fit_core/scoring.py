@@ -49,7 +49,6 @@ class TrajectoryModel(Protocol):
     def expect(self, measure: str, intake: float, session: int) -> Expectation | None: ...
 
 
-@dataclass(frozen=True, slots=True)
 class History:
     """What a rule sees: the administration being evaluated and what came before it.
 
@@ -58,20 +57,53 @@ class History:
     episode and rater so far, both families; ``group`` is every administration of that episode
     and rater, later ones included (unscored), so a rule can tell whether ``current`` is the last
     one or whether a session's SRS exists. ``settings.as_of`` is "today" for date rules (None:
-    unknown, and date rules stay silent).
+    unknown, and date rules stay silent). Read-only: rules must not change what they see.
+
+    ``trajectory`` and ``episode`` are built when first asked for (most rules need only
+    ``current`` and ``previous``), which keeps scoring linear in the length of an episode.
     """
 
-    current: Scored
-    trajectory: tuple[Scored, ...]
-    episode: tuple[Scored, ...]
-    measure: Measure
-    settings: Settings
-    group: tuple[Administration, ...] = ()
-    context: ClientContext | None = None  # practice data (appointments), when a source has it
+    __slots__ = (
+        "_episode",
+        "_n_episode",
+        "_n_traj",
+        "_traj",
+        "context",
+        "current",
+        "group",
+        "measure",
+        "settings",
+    )
+
+    def __init__(
+        self,
+        current: Scored,
+        trajectory: Sequence[Scored],
+        episode: Sequence[Scored],
+        measure: Measure,
+        settings: Settings,
+        group: tuple[Administration, ...] = (),
+        context: ClientContext | None = None,
+    ) -> None:
+        self.current = current
+        self._traj, self._n_traj = trajectory, len(trajectory)
+        self._episode, self._n_episode = episode, len(episode)
+        self.measure = measure
+        self.settings = settings
+        self.group = group
+        self.context = context  # practice data (appointments), when a source has it
+
+    @property
+    def trajectory(self) -> tuple[Scored, ...]:
+        return tuple(self._traj[: self._n_traj])
+
+    @property
+    def episode(self) -> tuple[Scored, ...]:
+        return tuple(self._episode[: self._n_episode])
 
     @property
     def previous(self) -> Scored | None:
-        return self.trajectory[-2] if len(self.trajectory) > 1 else None
+        return self._traj[self._n_traj - 2] if self._n_traj > 1 else None
 
     @property
     def is_last(self) -> bool:
@@ -206,16 +238,15 @@ class Scorer:
         self.measures = measures
         self.settings = settings
         self.model = model
-        self._rules: dict[str, list[Rule]] = defaultdict(list)
-        self._dated: set[int] = set()
+        # per family: (rule, its review_on or None), "ANY" rules appended to every family
+        by_family: dict[str, list[tuple[Rule, Any]]] = defaultdict(list)
         for rule in rules:
             if rule_active(rule, settings):
-                self._rules[rule.family].append(rule)
-                if hasattr(rule, "review_on"):
-                    self._dated.add(id(rule))
-        for family, family_rules in list(self._rules.items()):
+                by_family[rule.family].append((rule, getattr(rule, "review_on", None)))
+        for family, family_rules in list(by_family.items()):
             if family != "ANY":
-                family_rules.extend(self._rules.get("ANY", ()))
+                family_rules.extend(by_family.get("ANY", ()))
+        self._rules: dict[str, list[tuple[Rule, Any]]] = dict(by_family)
         self._cutoffs: dict[tuple[str, int | None], tuple[str, float]] = {}
         self._rc: dict[str, float] = {}
 
@@ -267,14 +298,12 @@ class Scorer:
                     scored_all.append(item)
                     continue
                 flags: list[Flag] = []
-                history = History(
-                    item, tuple(traj), tuple(episode_so_far), measure, settings, group_t, context
-                )
-                for rule in rules:
+                history = History(item, traj, episode_so_far, measure, settings, group_t, context)
+                for rule, review_on in rules:
                     try:
                         flag = rule.evaluate(history)
-                        if id(rule) in self._dated:
-                            when = rule.review_on(history)  # type: ignore[attr-defined]
+                        if review_on is not None:
+                            when = review_on(history)
                             if when is not None and (review is None or when < review):
                                 review = when
                     except Exception as exc:  # a plugin rule's bug must not stop the others
@@ -355,7 +384,8 @@ def enrich(admins: list[Administration], context: ClientContext) -> list[Adminis
                 changes["clinician_id"] = clinician
         if a.age is None and born is not None and born <= a.local_date:
             changes["age"] = (
-                a.local_date.year - born.year
+                a.local_date.year
+                - born.year
                 - ((a.local_date.month, a.local_date.day) < (born.month, born.day))
             )
         out.append(replace(a, **changes) if changes else a)

@@ -43,8 +43,10 @@ class Settings:
 
     def is_clinical(self, total: float, cutoff: float) -> bool:
         """True when ``total`` is in the clinical range (below the cutoff, by default)."""
-        t, c = round(total, 2), round(cutoff, 2)
-        return t <= c if self.clinical_comparison == "at_or_below" else t < c
+        # scores have 0.1 resolution: a tolerance far below it absorbs float noise
+        if self.clinical_comparison == "at_or_below":
+            return total <= cutoff + 1e-6
+        return total < cutoff - 1e-6
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
