@@ -123,8 +123,17 @@ def sync(ctx: click.Context, sources: tuple[str, ...], dry_run: bool, as_json: b
     registry = load_plugins()
     store = Store.open(config.store_path)
     try:
-        engine = SyncEngine(config, registry, store, secret=_secret_lookup(registry))
+        show = sys.stderr.isatty() and not ctx.obj.get("quiet")
+        engine = SyncEngine(
+            config,
+            registry,
+            store,
+            secret=_secret_lookup(registry),
+            progress=_terminal_progress if show else None,
+        )
         summary = engine.run(list(sources) or None, dry_run=dry_run)
+        if show:
+            click.echo("\r\033[K", err=True, nl=False)
     finally:
         store.close()
     if as_json:
@@ -141,6 +150,11 @@ def sync(ctx: click.Context, sources: tuple[str, ...], dry_run: bool, as_json: b
                 err=True,
             )
     sys.exit(int(summary.exit_code))
+
+
+def _terminal_progress(source: str, stage: str, count: int) -> None:
+    """One self-overwriting status line on stderr (only when stderr is a terminal)."""
+    click.echo(f"\r\033[K{source or 'all'}: {stage} {count:,}", err=True, nl=False)
 
 
 def _print_summary(summary: Any) -> None:

@@ -125,7 +125,10 @@ class SyncEngine:
         secret: Callable[[str, str], str] | None = None,
         settings: Settings | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        progress: Callable[[str, str, int], None] | None = None,
     ) -> None:
+        """``progress(source, stage, count)`` is called as work goes on (for a terminal)."""
+        self.progress = progress
         self.config = config
         self.registry = registry
         self.store = store
@@ -234,6 +237,8 @@ class SyncEngine:
         size = self.config.sync.record_batch_size
         for chunk in chunked(adapter.pull(self.store.bookmark(src.name)), size):
             self._ingest(chunk, validator, src, result, quarantined_before)
+            if self.progress is not None:
+                self.progress(src.name, "pulled", result.pulled)
 
     def _ingest(
         self,
@@ -372,6 +377,8 @@ class SyncEngine:
                 self.store.set_reviews(reviews)
                 self.store.clear_dirty(clients)
             summary.clients_rescored += len(clients)
+            if self.progress is not None:
+                self.progress(source, "rescored clients", summary.clients_rescored)
             summary.flags_raised += len(new_flags)
             self.registry.notify("fit_scored", source=source, scored=scored_batch)
             for a, fl in new_flags:
