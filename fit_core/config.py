@@ -22,6 +22,7 @@ from .errors import ConfigError
 from .settings import Settings, settings_from_config
 
 SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_SECRET_NAME = re.compile(r"(^|_)(token|password|secret|api_key|apikey|private_key)$", re.I)
 CONFIG_ENV = "FIT_CONFIG"
 
 
@@ -177,6 +178,13 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
         if not isinstance(enabled, bool):
             raise ConfigError(f"{where} enabled must be true or false")
         options = {k: v for k, v in table.items() if k not in _SOURCE_COMMON}
+        for key in options:
+            if _SECRET_NAME.search(key):
+                raise ConfigError(
+                    f"{where} {key}: secrets never live in the config file",
+                    hint=f"remove it and run `fit keys set {name} {key}`, or set "
+                    f"FIT_{name.upper()}_{key.upper()} or a systemd credential {name}.{key}",
+                )
         sources[name] = SourceConfig(name, str(table["adapter"]), namespace, enabled, options)
 
     settings = settings_from_config(_table(raw, "rules"))

@@ -221,3 +221,11 @@ def test_help_lists_exit_codes_and_usage_errors_exit_2() -> None:
         check=False,
     )
     assert p.returncode == 2
+
+
+def test_a_secret_in_the_config_is_refused_with_the_command_to_store_it(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[sources.lab]\nadapter = "csv"\ntoken = "ABCDEF0123456789ABCDEF0123456789"\n')
+    res = CliRunner().invoke(cli, ["--config", str(cfg), "check"])
+    assert res.exit_code == 3
+    assert "fit keys set lab token" in res.stderr and "ABCDEF" not in res.stderr
