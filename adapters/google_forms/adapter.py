@@ -79,15 +79,21 @@ class GoogleFormsAdapter(Adapter):
             )
             session = self._session or authorized_session(identity)
             self._session = session
-            self._api = GoogleApi(session, conn, source=self.context.name,
-                                  account=identity.account, timing=self._timing)
+            self._api = GoogleApi(
+                session,
+                conn,
+                source=self.context.name,
+                account=identity.account,
+                timing=self._timing,
+            )
         return self._api
 
     @property
     def sheet(self) -> ScoresSheet:
         if self._sheet is None:
-            self._sheet = ScoresSheet(self.api, self.google.spreadsheet_id,
-                                      self.google.scores_tab, self._timing)
+            self._sheet = ScoresSheet(
+                self.api, self.google.spreadsheet_id, self.google.scores_tab, self._timing
+            )
         return self._sheet
 
     def form_info(self, form_id: str) -> FormInfo:
@@ -119,17 +125,23 @@ class GoogleFormsAdapter(Adapter):
             form = self.resolved(mapping)
             mark = previous.get(form.form_id)
             if mark is not None and mark.mapping != form.fingerprint:
-                log.info("form %s: the mapping changed; reading all its responses again",
-                         form.form_id)
+                log.info(
+                    "form %s: the mapping changed; reading all its responses again", form.form_id
+                )
                 mark = None
-            tracker = FormTracker(mark, form.fingerprint, self.context.run_started,
-                                  self.google.overlap)
+            tracker = FormTracker(
+                mark, form.fingerprint, self.context.run_started, self.google.overlap
+            )
             yield from self._pull_form(form, tracker)
             new_mark = tracker.mark()
             if new_mark is not None:
                 marks[form.form_id] = new_mark
-            log.info("form %s: %d responses listed, %d already read", form.form_id,
-                     tracker.listed, tracker.skipped)
+            log.info(
+                "form %s: %d responses listed, %d already read",
+                form.form_id,
+                tracker.listed,
+                tracker.skipped,
+            )
         self._bookmark = dump_bookmark(marks)
 
     def _pull_form(
@@ -142,8 +154,9 @@ class GoogleFormsAdapter(Adapter):
                 rid = str(response.get("responseId") or "")
                 submitted = response.get("lastSubmittedTime")
                 submitted = submitted if isinstance(submitted, str) else None
-                tracker.saw(rid, submitted)
-                if tracker.already_read(rid, submitted):
+                if rid:
+                    tracker.saw(rid, submitted)
+                if rid and tracker.already_read(rid, submitted):
                     tracker.skipped += 1
                     continue
                 yield from response_records(response, form)
@@ -161,7 +174,6 @@ class GoogleFormsAdapter(Adapter):
 
     def close(self) -> None:
         if self._api is not None:
-            log.debug("source %s: Google calls %s", self.context.name,
-                      dict(self._api.stats.counts))
+            log.debug("source %s: Google calls %s", self.context.name, dict(self._api.stats.counts))
         if self._session is not None:
             self._session.close()

@@ -28,6 +28,7 @@ from google.oauth2 import service_account
 
 from fit_core.errors import ConfigError
 from fit_core.http import USER_AGENT
+from fit_core.secrets import env_name
 
 SCOPES: tuple[str, ...] = (
     "https://www.googleapis.com/auth/forms.body.readonly",
@@ -45,28 +46,29 @@ class Identity:
     kind: str  # service_account | oauth | token
 
 
-def load_identity(
-    secret: Callable[[str], str], source: str, mode: str, token_uri: str
-) -> Identity:
+def load_identity(secret: Callable[[str], str], source: str, mode: str, token_uri: str) -> Identity:
     """Credentials for ``source``: ``mode`` is auto (service_account, else oauth) or one of them."""
+    first: ConfigError | None = None
     if mode in ("auto", "service_account"):
         try:
             text = secret("service_account")
-        except ConfigError:
+        except ConfigError as exc:
             if mode == "service_account":
                 raise
+            first = exc
         else:
             return service_account_identity(text, source, token_uri)
     try:
         text = secret("oauth")
-    except ConfigError:
+    except ConfigError as exc:
         if mode == "oauth":
             raise
         raise ConfigError(
-            f"no Google credentials for source {source!r}",
+            f"no Google credentials for source {source!r} (service_account: "
+            f"{first.message if first else '?'}; oauth: {exc.message})",
             hint=f"store the service account's key: `fit keys set {source} service_account "
             f"--from-file key.json` (or an authorized-user OAuth JSON as `oauth`), or set "
-            f"FIT_{source.upper()}_SERVICE_ACCOUNT",
+            f"{env_name(source, 'service_account')}",
         ) from None
     return oauth_identity(text, source, token_uri)
 

@@ -41,8 +41,11 @@ class FormMark:
     mapping: str
 
     def to_json(self) -> dict[str, object]:
-        return {"since": self.since.isoformat(), "seen": dict(sorted(self.seen.items())),
-                "mapping": self.mapping}
+        return {
+            "since": self.since.isoformat(),
+            "seen": dict(sorted(self.seen.items())),
+            "mapping": self.mapping,
+        }
 
 
 def load_bookmark(text: str | None) -> dict[str, FormMark]:

@@ -7,7 +7,6 @@ connection keys and credentials, so it works before the mapping is written: form
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import json
 import sys
@@ -19,7 +18,12 @@ import click
 
 from fit_core.config import load_config
 from fit_core.errors import ConfigError, FitError
+from fit_core.plugins import load_plugins
 from fit_core.redact import redact, redact_obj
+from fit_core.secrets import SecretStore
+
+from .formdef import FormInfo, parse_form
+from .proposal import propose, question_rows, question_table
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -48,8 +52,12 @@ def google() -> None:
 
 @google.command("inspect")
 @click.argument("source")
-@click.option("--form", "form_ids", multiple=True,
-              help="A form id to inspect (repeatable; default: the source's forms).")
+@click.option(
+    "--form",
+    "form_ids",
+    multiple=True,
+    help="A form id to inspect (repeatable; default: the source's forms).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 @_fit_errors
@@ -61,23 +69,27 @@ def inspect(ctx: click.Context, source: str, form_ids: tuple[str, ...], as_json:
     """
     obj = ctx.find_root().obj
     config_path = obj.get("config_path") if isinstance(obj, Mapping) else None
-    adapter = build_inspector(source, config_path)
+    inspector = build_inspector(source, config_path)
     try:
-        ids = list(form_ids) or _configured_forms(adapter.context.options)
+        ids = list(form_ids) or _configured_forms(inspector.options)
         if not ids:
             raise ConfigError(
                 f"source {source!r} lists no forms",
                 hint=f"give one: `fit google inspect {source} --form FORM_ID`",
             )
-        from .proposal import propose, question_rows, question_table
-
         out = []
         for form_id in ids:
-            form = adapter.form_info(form_id)
+            form = inspector.form_info(form_id)
             proposal = propose(form, source)
             if as_json:
-                out.append({"form_id": form_id, "title": form.title,
-                            "questions": question_rows(form), "proposal": proposal})
+                out.append(
+                    {
+                        "form_id": form_id,
+                        "title": form.title,
+                        "questions": question_rows(form),
+                        "proposal": proposal,
+                    }
+                )
                 continue
             click.echo(f"form {form_id}: {form.title!r}, {len(form.questions)} questions")
             click.echo(question_table(form))
@@ -87,7 +99,7 @@ def inspect(ctx: click.Context, source: str, form_ids: tuple[str, ...], as_json:
         if as_json:
             click.echo(json.dumps(redact_obj(out), indent=2, ensure_ascii=False))
     finally:
-        adapter.close()
+        inspector.close()
 
 
 def _configured_forms(options: Mapping[str, Any]) -> list[str]:
@@ -97,50 +109,39 @@ def _configured_forms(options: Mapping[str, Any]) -> list[str]:
     return [str(f["form_id"]) for f in forms if isinstance(f, Mapping) and f.get("form_id")]
 
 
-class _Inspector:
+class Inspector:
     """Just enough of the adapter to read forms: connection, credentials, ``forms.get``."""
 
-    def __init__(self, context: Any) -> None:
+    def __init__(
+        self, source: str, options: Mapping[str, Any], secret: Callable[[str], str]
+    ) -> None:
+        # imported here: google-auth loads only when the command runs, not for `fit --help`
         from .auth import authorized_session, load_identity
         from .client import GoogleApi
         from .options import Connection
 
-        self.context = context
-        conn = Connection.load(context.options, context.name)
-        identity = load_identity(context.secret, context.name, conn.auth, conn.token_uri)
+        self.options = options
+        conn = Connection.load(options, source)
+        identity = load_identity(secret, source, conn.auth, conn.token_uri)
         self.session = authorized_session(identity)
-        self.api = GoogleApi(self.session, conn, source=context.name, account=identity.account)
+        self.api = GoogleApi(self.session, conn, source=source, account=identity.account)
 
-    def form_info(self, form_id: str) -> Any:
-        from .formdef import parse_form
-
+    def form_info(self, form_id: str) -> FormInfo:
+        """A form's questions (one ``forms.get``)."""
         return parse_form(form_id, self.api.get_form(form_id))
 
     def close(self) -> None:
         self.session.close()
 
 
-def build_inspector(source: str, config_path: Path | None) -> _Inspector:
+def build_inspector(source: str, config_path: Path | None) -> Inspector:
     """An inspector for ``source`` of the config (it must use the google_forms adapter)."""
-    from fit_core.adapter import SourceContext
-    from fit_core.plugins import load_plugins
-    from fit_core.secrets import SecretStore
-
     config = load_config(config_path)
     src = config.source(source)
     if src.adapter != "google_forms":
         raise ConfigError(
             f"source {source!r} uses the {src.adapter} adapter, not google_forms",
-            hint="give the name of a [sources.NAME] table with adapter = \"google_forms\"",
+            hint='give the name of a [sources.NAME] table with adapter = "google_forms"',
         )
     store = SecretStore(load_plugins().resolve_secret)
-    context = SourceContext(
-        name=source,
-        namespace=src.namespace,
-        options=dict(src.options),
-        timezone=config.sync.tzinfo(),
-        run_started=dt.datetime.now(dt.UTC),
-        secret=lambda key: store.get(source, key),
-        state_dir=config.store_path.parent,
-    )
-    return _Inspector(context)
+    return Inspector(source, dict(src.options), lambda key: store.get(source, key))

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import google.auth.exceptions
 import requests
@@ -144,8 +144,10 @@ class GoogleApi:
         while True:
             if token:
                 params["pageToken"] = token
+            # spaces as %20, not "+": every server and proxy reads %20 as a space
+            query = urlencode(params, quote_via=quote)
             doc = self._json(
-                "forms.responses.list", "forms", "GET", url, f"form {form_id}", params=params
+                "forms.responses.list", "forms", "GET", url, f"form {form_id}", params=query
             )
             page = doc.get("responses") or []
             yield [r for r in page if isinstance(r, Mapping)]
@@ -160,17 +162,45 @@ class GoogleApi:
             f"/values{suffix}"
         )
 
-    def get_values(self, spreadsheet_id: str, a1: str) -> list[list[Any]] | None:
-        """``values.get`` of ``a1`` (rows); None when the range's tab does not exist."""
+    def get_values(self, spreadsheet_id: str, a1: str, tab: str) -> list[list[Any]] | None:
+        """``values.get`` of ``a1`` (rows); None when its tab ``tab`` does not exist.
+
+        Google answers a range on a missing tab with 400 "Unable to parse range"; for any other
+        400 or a 404 the spreadsheet's tab list (``spreadsheets.get``) decides.
+        """
         url = self.values_url(spreadsheet_id, "/" + quote(a1, safe=""))
         what = f"spreadsheet {spreadsheet_id}"
-        response = self._send("values.get", "sheets", "GET", url, what,
-                              params={"majorDimension": "ROWS"})
-        if response.status_code == 400 and "unable to parse range" in _message(response).lower():
-            return None
+        response = self._send(
+            "values.get", "sheets", "GET", url, what, params={"majorDimension": "ROWS"}
+        )
+        if response.status_code in (400, 404):
+            if "unable to parse range" in _message(response).lower():
+                return None
+            titles = self.tab_titles(spreadsheet_id)
+            if titles is not None and tab not in titles:
+                return None
         doc = self._decode(response, what)
         values = doc.get("values") or []  # Google leaves "values" out for an empty range
         return [row if isinstance(row, list) else [] for row in values]
+
+    def tab_titles(self, spreadsheet_id: str) -> list[str] | None:
+        """The spreadsheet's tab names (``spreadsheets.get``); None if that call fails."""
+        url = f"{self.conn.sheets_endpoint}/v4/spreadsheets/{quote(spreadsheet_id, safe='')}"
+        response = self._send(
+            "spreadsheets.get",
+            "sheets",
+            "GET",
+            url,
+            f"spreadsheet {spreadsheet_id}",
+            params={"fields": "sheets.properties.title"},
+        )
+        if response.status_code != 200:
+            return None
+        try:
+            sheets = response.json().get("sheets") or []
+            return [str(s["properties"]["title"]) for s in sheets]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
 
     def batch_update_values(
         self, spreadsheet_id: str, data: Sequence[Mapping[str, Any]]
@@ -178,8 +208,9 @@ class GoogleApi:
         """``values:batchUpdate`` with ``valueInputOption=RAW`` (idempotent, so retried)."""
         body = {"valueInputOption": "RAW", "data": list(data)}
         url = self.values_url(spreadsheet_id, ":batchUpdate")
-        return self._json("values.batchUpdate", "sheets", "POST", url,
-                          f"spreadsheet {spreadsheet_id}", json=body)
+        return self._json(
+            "values.batchUpdate", "sheets", "POST", url, f"spreadsheet {spreadsheet_id}", json=body
+        )
 
     def append_once(
         self, spreadsheet_id: str, a1: str, rows: Sequence[Sequence[Any]]
@@ -194,9 +225,16 @@ class GoogleApi:
         params = {"valueInputOption": "RAW", "includeValuesInResponse": "false"}
         once = RetryPolicy(connection_errors=False, max_attempts=1)
         try:
-            response = self._send("values.append", "sheets", "POST", url, what, params=params,
-                                  json={"majorDimension": "ROWS", "values": list(rows)},
-                                  policy=once)
+            response = self._send(
+                "values.append",
+                "sheets",
+                "POST",
+                url,
+                what,
+                params=params,
+                json={"majorDimension": "ROWS", "values": list(rows)},
+                policy=once,
+            )
         except SourceUnavailable:
             return None, None
         if response.status_code in RETRY_STATUSES:
@@ -208,8 +246,9 @@ class GoogleApi:
         url = f"{self.conn.sheets_endpoint}/v4/spreadsheets/{quote(spreadsheet_id, safe='')}"
         body = {"requests": [{"addSheet": {"properties": {"title": title}}}]}
         what = f"spreadsheet {spreadsheet_id}"
-        response = self._send("spreadsheets.batchUpdate", "sheets", "POST", url + ":batchUpdate",
-                              what, json=body)
+        response = self._send(
+            "spreadsheets.batchUpdate", "sheets", "POST", url + ":batchUpdate", what, json=body
+        )
         if response.status_code == 400 and "already exists" in _message(response):
             return False
         self._decode(response, what)
@@ -217,19 +256,38 @@ class GoogleApi:
 
     # --- plumbing ------------------------------------------------------------------------------
 
-    def _json(self, name: str, api: str, method: str, url: str, what: str,
-              **kwargs: Any) -> Mapping[str, Any]:
+    def _json(
+        self, name: str, api: str, method: str, url: str, what: str, **kwargs: Any
+    ) -> Mapping[str, Any]:
         return self._decode(self._send(name, api, method, url, what, **kwargs), what)
 
-    def _send(self, name: str, api: str, method: str, url: str, what: str, *,
-              policy: RetryPolicy | None = None, **kwargs: Any) -> requests.Response:
+    def _send(
+        self,
+        name: str,
+        api: str,
+        method: str,
+        url: str,
+        what: str,
+        *,
+        policy: RetryPolicy | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
         throttle = self.forms_throttle if api == "forms" else self.sheets_throttle
         t = self.timing
         self.stats.add(name)
         try:
-            response = send(self.session, method, url, policy=policy or self.policy,
-                            throttle=throttle, timeout=DEFAULT_TIMEOUT, sleep=t.sleep,
-                            clock=t.clock, rng=t.rng, **kwargs)
+            response = send(
+                self.session,
+                method,
+                url,
+                policy=policy or self.policy,
+                throttle=throttle,
+                timeout=DEFAULT_TIMEOUT,
+                sleep=t.sleep,
+                clock=t.clock,
+                rng=t.rng,
+                **kwargs,
+            )
         except google.auth.exceptions.RefreshError as exc:
             raise ConfigError(
                 f"the token endpoint refused the credentials of source {self.source!r}: "

@@ -13,7 +13,7 @@ import hashlib
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,7 +39,7 @@ _REF_KEYS = frozenset({"id", "title", "scale"})
 # --- field validators -------------------------------------------------------------------------
 
 
-def _google_id(what: str, example: str) -> validate.Validator | Any:
+def _google_id(what: str, example: str) -> Callable[[str], None]:
     """A validator for a form or spreadsheet id that explains what to copy from a URL."""
 
     def check(value: str) -> None:
@@ -100,7 +100,7 @@ def _nonempty(value: str) -> None:
         raise ValidationError("must not be empty")
 
 
-class QuestionRefField(fields.Field):
+class QuestionRefField(fields.Field[Any]):
     """A question: a string (a questionId, else an exact title; ids win) or a table with ``id``
     and/or ``title`` (``id`` wins) and an optional ``scale``. Returned unchanged."""
 
@@ -184,8 +184,9 @@ class FormSchema(Schema):
     def _check(self, data: dict[str, Any], **kwargs: Any) -> None:
         keys = [k.strip().upper() for k in data.get("measures", {})]
         if len(set(keys)) != len(keys):
-            raise ValidationError("a measure is listed twice (names are case-insensitive)",
-                                  "measures")
+            raise ValidationError(
+                "a measure is listed twice (names are case-insensitive)", "measures"
+            )
 
 
 class ConnectionSchema(Schema):
@@ -365,13 +366,14 @@ def _strip(value: str | None) -> str | None:
 
 def _load(schema: Schema, raw: Mapping[str, Any], source: str) -> dict[str, Any]:
     try:
-        return schema.load(dict(raw))  # type: ignore[return-value]
+        loaded: dict[str, Any] = schema.load(dict(raw))
     except ValidationError as exc:
         key, msg = first_error(exc.messages)
         raise ConfigError(
             f"[sources.{source}] {key}: {msg}",
             hint="see docs/google_forms.md (the option reference) or run `fit google inspect`",
         ) from None
+    return loaded
 
 
 def first_error(messages: Any, prefix: str = "") -> tuple[str, str]:

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Sequence
 
-from .formdef import FormInfo, Question
+from .formdef import FormInfo
 
 MEASURE_WORDS: tuple[tuple[str, str], ...] = (
     ("CSRS", r"\bcsrs\b|child session"),
@@ -85,15 +85,20 @@ def propose(form: FormInfo, source: str) -> str:
         lines.append('client_id = "?"  # check: no text question found for the client id')
     else:
         lines.append(f"client_id = {{ id = {_s(client.question_id)} }}  # {_c(client.title)}")
-    clinician = next((q for q in form.questions if _CLINICIAN.search(q.title) and q is not client),
-                     None)
+    clinician = next(
+        (q for q in form.questions if _CLINICIAN.search(q.title) and q is not client), None
+    )
     if clinician is not None:
         lines.append(f"clinician = {{ id = {_s(clinician.question_id)} }}  # {_c(clinician.title)}")
-    date = next((q for q in form.questions if q.kind in ("date", "datetime")
-                 and _DATE.search(q.title)), None)
+    date = next(
+        (q for q in form.questions if q.kind in ("date", "datetime") and _DATE.search(q.title)),
+        None,
+    )
     if date is not None:
-        lines.append(f"# administered_at = {{ id = {_s(date.question_id)} }}  # {_c(date.title)}"
-                     " (default: lastSubmittedTime)")
+        lines.append(
+            f"# administered_at = {{ id = {_s(date.question_id)} }}  # {_c(date.title)}"
+            " (default: lastSubmittedTime)"
+        )
     groups = [numeric[i : i + 4] for i in range(0, len(numeric) - len(numeric) % 4, 4)]
     taken: list[str] = []
     for n, group in enumerate(groups):
@@ -106,8 +111,9 @@ def propose(form: FormInfo, source: str) -> str:
         lines.append(f"[sources.{source}.forms.measures.{name}]{note}")
         for key, q in zip(("q1", "q2", "q3", "q4"), group, strict=True):
             scale = q.auto_scale or "points"
-            lines.append(f"{key} = {{ id = {_s(q.question_id)}, scale = {_s(scale)} }}  "
-                         f"# {_c(q.title)}")
+            lines.append(
+                f"{key} = {{ id = {_s(q.question_id)}, scale = {_s(scale)} }}  # {_c(q.title)}"
+            )
     if not groups:
         lines.append("# check: fewer than four numeric questions; map q1-q4 or total by hand")
     left = len(numeric) % 4
@@ -124,7 +130,3 @@ def _s(value: str) -> str:
 def _c(title: str) -> str:
     """A title on one comment line."""
     return " ".join(title.split())[:80]
-
-
-def numeric_questions(form: FormInfo) -> list[Question]:
-    return [q for q in form.questions if q.numeric]

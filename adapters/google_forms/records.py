@@ -99,9 +99,7 @@ def _administered_at(
     return raw if isinstance(raw, str) else None
 
 
-def _items(
-    values: list[str | None], m: ResolvedMeasure
-) -> tuple[list[Any], str, dict[str, str]]:
+def _items(values: list[str | None], m: ResolvedMeasure) -> tuple[list[Any], str, dict[str, str]]:
     """(item values, record scale, errors): raw strings when the scale is shared."""
     shared = m.shared_scale
     if shared is not None or not m.items:

@@ -104,7 +104,7 @@ class ScoresSheet:
 
     def load(self) -> None:
         """Read the key column: which keys are where, and whether the tab exists."""
-        values = self.api.get_values(self.spreadsheet_id, f"{self.a1_tab}!A:A")
+        values = self.api.get_values(self.spreadsheet_id, f"{self.a1_tab}!A:A", self.tab)
         self.exists = values is not None
         rows: dict[str, int] = {}
         doubles = 0
@@ -123,8 +123,11 @@ class ScoresSheet:
                 hint="give scores_tab the name of a new tab (fit creates it) or clear this one",
             )
         if doubles:
-            log.warning("tab %s holds %d repeated response ids: the first row of each is kept "
-                        "up to date", self.tab, doubles)
+            log.warning(
+                "tab %s holds %d repeated response ids: the first row of each is kept up to date",
+                self.tab,
+                doubles,
+            )
         self.rows = rows
         self.last_row = len(values or [])
         self._header_ok = bool(values and values[0] and str(values[0][0]).strip())
@@ -140,8 +143,13 @@ class ScoresSheet:
         if not self._header_ok:
             self.api.batch_update_values(
                 self.spreadsheet_id,
-                [{"range": f"{self.a1_tab}!A1:{LAST}1", "majorDimension": "ROWS",
-                  "values": [list(COLUMNS)]}],
+                [
+                    {
+                        "range": f"{self.a1_tab}!A1:{LAST}1",
+                        "majorDimension": "ROWS",
+                        "values": [list(COLUMNS)],
+                    }
+                ],
             )
             self._header_ok = True
             self.last_row = max(self.last_row, 1)
@@ -187,8 +195,11 @@ class ScoresSheet:
 
     def _range(self, start: int, block: list[list[Any]]) -> dict[str, Any]:
         end = start + len(block) - 1
-        return {"range": f"{self.a1_tab}!A{start}:{LAST}{end}", "majorDimension": "ROWS",
-                "values": block}
+        return {
+            "range": f"{self.a1_tab}!A{start}:{LAST}{end}",
+            "majorDimension": "ROWS",
+            "values": block,
+        }
 
     def _append(self, new: Mapping[str, list[Any]]) -> list[str]:
         """Append ``new`` rows without ever writing a key twice (see the module docstring)."""
@@ -217,8 +228,13 @@ class ScoresSheet:
                     f"spreadsheet {self.spreadsheet_id}: appending rows kept failing ({status})",
                     hint="the rows confirmed so far are kept; the next run pushes the rest",
                 )
-            log.warning("tab %s: append of %d rows failed (%s); checking the tab, then "
-                        "retrying in %.1f s", self.tab, len(pending), status, delay)
+            log.warning(
+                "tab %s: append of %d rows failed (%s); checking the tab, then retrying in %.1f s",
+                self.tab,
+                len(pending),
+                status,
+                delay,
+            )
             t.sleep(delay)
             attempt += 1
             self.load()  # was the append applied after all? then those rows are there now
@@ -228,8 +244,9 @@ class ScoresSheet:
                 del pending[key]
             confirmed.extend(landed)
             if landed:
-                log.info("tab %s: %d rows of the failed append had been written", self.tab,
-                         len(landed))
+                log.info(
+                    "tab %s: %d rows of the failed append had been written", self.tab, len(landed)
+                )
         return confirmed
 
     def _note_appended(self, result: Mapping[str, Any], keys: Iterable[str]) -> None:

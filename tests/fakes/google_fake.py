@@ -46,8 +46,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-SHEETS_WRITES = ("values.batchUpdate", "values.append", "values.update",
-                 "spreadsheets.batchUpdate")
+SHEETS_WRITES = ("values.batchUpdate", "values.append", "values.update", "spreadsheets.batchUpdate")
 STATUS_TEXT = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -83,8 +82,13 @@ class GoogleHttpError(Exception):
         self.message = message or DEFAULT_MESSAGES.get(code, "error")
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message,
-                          "status": STATUS_TEXT.get(self.code, "UNKNOWN")}}
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "status": STATUS_TEXT.get(self.code, "UNKNOWN"),
+            }
+        }
 
 
 @dataclass
@@ -275,8 +279,11 @@ class GoogleFake:
 
     def endpoints(self) -> dict[str, str]:
         """The adapter options that point it at this fake."""
-        return {"forms_endpoint": self.url, "sheets_endpoint": self.url,
-                "token_uri": self.token_uri}
+        return {
+            "forms_endpoint": self.url,
+            "sheets_endpoint": self.url,
+            "token_uri": self.token_uri,
+        }
 
     # --- set-up -------------------------------------------------------------------------------
 
@@ -307,14 +314,19 @@ class GoogleFake:
             return rid
 
     def edit_response(
-        self, form_id: str, response_id: str, answers: Mapping[str, str | None],
-        *, submitted: dt.datetime,
+        self,
+        form_id: str,
+        response_id: str,
+        answers: Mapping[str, str | None],
+        *,
+        submitted: dt.datetime,
     ) -> None:
         """A respondent edits: answers change (None removes one), lastSubmittedTime moves."""
         with self._lock:
             resp = self.forms[form_id].responses[response_id]
-            merged = {k: v["textAnswers"]["answers"][0]["value"]
-                      for k, v in resp["answers"].items()}
+            merged = {
+                k: v["textAnswers"]["answers"][0]["value"] for k, v in resp["answers"].items()
+            }
             merged.update(answers)
             resp["answers"] = _answers(merged)
             resp["lastSubmittedTime"] = rfc3339(submitted)
@@ -354,8 +366,12 @@ class GoogleFake:
 
     def ops(self, op: str | None = None, **params: str) -> list[Call]:
         with self._lock:
-            return [c for c in self.calls if (op is None or c.op == op)
-                    and all(c.params.get(k) == v for k, v in params.items())]
+            return [
+                c
+                for c in self.calls
+                if (op is None or c.op == op)
+                and all(c.params.get(k) == v for k, v in params.items())
+            ]
 
     def writes(self) -> list[Call]:
         """Sheets calls that write (batchUpdate, append, update, addSheet)."""
@@ -378,8 +394,9 @@ class GoogleFake:
 
     # --- request handling ---------------------------------------------------------------------
 
-    def handle(self, method: str, raw_path: str, headers: Mapping[str, str],
-               body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def handle(
+        self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(raw_path)
         params = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         route = _route(method, parts.path)
@@ -413,22 +430,26 @@ class GoogleFake:
                 return _reply(500, GoogleHttpError(500, f"fake: {exc!r}").body())
 
     def _fault(self, op: str) -> Fault | None:
+        """The first fault of ``op`` due now (every fault of ``op`` counts this call)."""
+        due = None
         for f in self.faults:
             if f.op != op:
                 continue
             f.seen += 1
-            if f.seen > f.after and f.times > 0:
-                f.times -= 1
-                return f
-        return None
+            if due is None and f.seen > f.after and f.times > 0:
+                due = f
+        if due is not None:
+            due.times -= 1
+        return due
 
     def _fail(self, call: Call, fault: Fault) -> tuple[int, dict[str, str], bytes]:
         call.status = fault.status
         if fault.status == 0:
             return 0, {}, b""
         headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-        status, hdrs, body = _reply(fault.status,
-                                    GoogleHttpError(fault.status, fault.message).body())
+        status, hdrs, body = _reply(
+            fault.status, GoogleHttpError(fault.status, fault.message).body()
+        )
         return status, {**hdrs, **headers}, body
 
     def _check_quota(self, op: str) -> None:
@@ -469,8 +490,10 @@ class GoogleFake:
             principal = ""
         if not principal or principal in self.revoked:
             call.status = 400
-            return _reply(400, {"error": "invalid_grant",
-                                "error_description": "Invalid grant: account not found"})
+            return _reply(
+                400,
+                {"error": "invalid_grant", "error_description": "Invalid grant: account not found"},
+            )
         token = f"ya29.fake-{next(self._counter)}"
         self.tokens[token] = principal
         call.principal = principal
@@ -537,9 +560,13 @@ class GoogleFake:
 
     def _op_spreadsheets_get(self, call: Call, spreadsheet_id: str) -> dict[str, Any]:
         book = self._sheet(spreadsheet_id)
-        return {"spreadsheetId": spreadsheet_id,
-                "sheets": [{"properties": {"sheetId": book.ids[t], "title": t, "index": i}}
-                           for i, t in enumerate(book.tabs)]}
+        return {
+            "spreadsheetId": spreadsheet_id,
+            "sheets": [
+                {"properties": {"sheetId": book.ids[t], "title": t, "index": i}}
+                for i, t in enumerate(book.tabs)
+            ],
+        }
 
     def _op_spreadsheets_batchUpdate(self, call: Call, spreadsheet_id: str) -> dict[str, Any]:
         book = self._sheet(spreadsheet_id)
@@ -551,13 +578,15 @@ class GoogleFake:
             title = (add.get("properties") or {}).get("title") or f"Sheet{len(book.tabs) + 1}"
             if title in book.tabs:
                 raise GoogleHttpError(
-                    400, f'Invalid requests[{n}].addSheet: A sheet with the name "{title}" '
-                    "already exists. Please enter another name."
+                    400,
+                    f'Invalid requests[{n}].addSheet: A sheet with the name "{title}" '
+                    "already exists. Please enter another name.",
                 )
             book.tabs[title] = []
             book.ids[title] = 1000 + len(book.ids)
-            replies.append({"addSheet": {"properties": {"sheetId": book.ids[title],
-                                                        "title": title}}})
+            replies.append(
+                {"addSheet": {"properties": {"sheetId": book.ids[title], "title": title}}}
+            )
         return {"spreadsheetId": spreadsheet_id, "replies": replies}
 
     def _op_values_get(self, call: Call, spreadsheet_id: str, text: str) -> dict[str, Any]:
@@ -570,8 +599,10 @@ class GoogleFake:
         for r in range(a1.row1, last_row + 1):
             src = grid[r - 1] if r - 1 < len(grid) else []
             last_col = a1.col2 or len(src)
-            row = [_render(src[c - 1] if c - 1 < len(src) else "", render)
-                   for c in range(a1.col1, last_col + 1)]
+            row = [
+                _render(src[c - 1] if c - 1 < len(src) else "", render)
+                for c in range(a1.col1, last_col + 1)
+            ]
             while row and row[-1] == "":
                 row.pop()
             rows.append(row)
@@ -580,8 +611,10 @@ class GoogleFake:
         if call.params.get("majorDimension") == "COLUMNS":
             width = max((len(r) for r in rows), default=0)
             rows = [[r[i] if i < len(r) else "" for r in rows] for i in range(width)]
-        out: dict[str, Any] = {"range": text, "majorDimension":
-                               call.params.get("majorDimension", "ROWS")}
+        out: dict[str, Any] = {
+            "range": text,
+            "majorDimension": call.params.get("majorDimension", "ROWS"),
+        }
         if rows:
             out["values"] = rows
         return out
@@ -595,15 +628,15 @@ class GoogleFake:
             r = a1.row1 + i
             if a1.row2 is not None and r > a1.row2:
                 raise GoogleHttpError(
-                    400, f"Requested writing within range [{text}], but tried writing to row "
-                    f"[{r}]"
+                    400, f"Requested writing within range [{text}], but tried writing to row [{r}]"
                 )
             for j, value in enumerate(row):
                 c = a1.col1 + j
                 if a1.col2 is not None and c > a1.col2:
                     raise GoogleHttpError(
-                        400, f"Requested writing within range [{text}], but tried writing to "
-                        f"column [{col_letters(c)}]"
+                        400,
+                        f"Requested writing within range [{text}], but tried writing to "
+                        f"column [{col_letters(c)}]",
                     )
                 if value is None:
                     continue  # null leaves the cell as it is
@@ -619,15 +652,23 @@ class GoogleFake:
             n, w = self._write(book, str(item.get("range", "")), item.get("values"), how)
             rows += n
             cells += n * w
-        return {"spreadsheetId": spreadsheet_id, "totalUpdatedRows": rows,
-                "totalUpdatedCells": cells, "totalUpdatedSheets": 1 if rows else 0}
+        return {
+            "spreadsheetId": spreadsheet_id,
+            "totalUpdatedRows": rows,
+            "totalUpdatedCells": cells,
+            "totalUpdatedSheets": 1 if rows else 0,
+        }
 
     def _op_values_update(self, call: Call, spreadsheet_id: str, text: str) -> dict[str, Any]:
         book = self._sheet(spreadsheet_id)
         how = _input_option(call.params.get("valueInputOption"))
         n, w = self._write(book, text, (call.body or {}).get("values"), how)
-        return {"spreadsheetId": spreadsheet_id, "updatedRange": text, "updatedRows": n,
-                "updatedCells": n * w}
+        return {
+            "spreadsheetId": spreadsheet_id,
+            "updatedRange": text,
+            "updatedRows": n,
+            "updatedCells": n * w,
+        }
 
     def _op_values_append(self, call: Call, spreadsheet_id: str, text: str) -> dict[str, Any]:
         book = self._sheet(spreadsheet_id)
@@ -692,8 +733,11 @@ def _reply(status: int, doc: Any) -> tuple[int, dict[str, str], bytes]:
 
 
 def _answers(answers: Mapping[str, str | None]) -> dict[str, Any]:
-    return {qid: {"questionId": qid, "textAnswers": {"answers": [{"value": str(v)}]}}
-            for qid, v in answers.items() if v is not None}
+    return {
+        qid: {"questionId": qid, "textAnswers": {"answers": [{"value": str(v)}]}}
+        for qid, v in answers.items()
+        if v is not None
+    }
 
 
 def _time_filter(text: str) -> Any:
@@ -775,6 +819,7 @@ def _jwt_claims(assertion: str) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     owner: GoogleFake
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # one small answer per request: no 40 ms ACK stalls
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -830,14 +875,21 @@ def measure_form(
     client, clinician, date = (qid(form_id, k) for k in ("client", "clinician", "date"))
     items: list[dict[str, Any]] = [
         _item(client, "Client code", {"textQuestion": {}}, required=True),
-        _item(clinician, "Clinician", {"choiceQuestion": {
-            "type": "DROP_DOWN", "options": [{"value": "T01"}, {"value": "T02"}]}}),
+        _item(
+            clinician,
+            "Clinician",
+            {
+                "choiceQuestion": {
+                    "type": "DROP_DOWN",
+                    "options": [{"value": "T01"}, {"value": "T02"}],
+                }
+            },
+        ),
         _item(date, "Session date", {"dateQuestion": {"includeYear": True}}),
     ]
     ids: dict[str, tuple[str, ...]] = {}
     for m_index, measure in enumerate(measures):
-        items.append({"itemId": f"pb{m_index}", "title": f"{measure} section",
-                      "pageBreakItem": {}})
+        items.append({"itemId": f"pb{m_index}", "title": f"{measure} section", "pageBreakItem": {}})
         scale: dict[str, Any] = {"high": high, "lowLabel": "low", "highLabel": "high"}
         if low:
             scale["low"] = low
@@ -847,22 +899,33 @@ def measure_form(
             qids.append(q)
             items.append(_item(q, label, {"scaleQuestion": scale}, required=False))
         ids[measure] = tuple(qids)
-    doc = {"formId": form_id, "info": {"title": title or f"{'/'.join(measures)} form",
-                                       "documentTitle": title or form_id},
-           "revisionId": "00000001", "items": items}
+    doc = {
+        "formId": form_id,
+        "info": {"title": title or f"{'/'.join(measures)} form", "documentTitle": title or form_id},
+        "revisionId": "00000001",
+        "items": items,
+    }
     return doc, FormLayout(form_id, client, clinician, date, ids)
 
 
-def _item(question_id: str, title: str, kind: dict[str, Any], *,
-          required: bool = False) -> dict[str, Any]:
-    return {"itemId": "i" + question_id, "title": title,
-            "questionItem": {"question": {"questionId": question_id, "required": required,
-                                          **kind}}}
+def _item(
+    question_id: str, title: str, kind: dict[str, Any], *, required: bool = False
+) -> dict[str, Any]:
+    return {
+        "itemId": "i" + question_id,
+        "title": title,
+        "questionItem": {"question": {"questionId": question_id, "required": required, **kind}},
+    }
 
 
 def synthetic_answers(
-    layout: FormLayout, rng: random.Random, *, client: str, measures: Sequence[str] | None = None,
-    low: int = 0, high: int = 10,
+    layout: FormLayout,
+    rng: random.Random,
+    *,
+    client: str,
+    measures: Sequence[str] | None = None,
+    low: int = 0,
+    high: int = 10,
 ) -> dict[str, str | None]:
     """Plausible answers (strings) for ``measures`` of a form; occasionally no clinician."""
     answers: dict[str, str | None] = {
@@ -877,17 +940,25 @@ def synthetic_answers(
 
 
 def populate(
-    fake: GoogleFake, layout: FormLayout, n: int, *, seed: int = 1,
-    start: dt.datetime = dt.datetime(2025, 1, 6, 9, 0, tzinfo=dt.UTC), clients: int = 0,
-    step: dt.timedelta = dt.timedelta(minutes=7), low: int = 0, high: int = 10,
+    fake: GoogleFake,
+    layout: FormLayout,
+    n: int,
+    *,
+    seed: int = 1,
+    start: dt.datetime = dt.datetime(2025, 1, 6, 9, 0, tzinfo=dt.UTC),
+    clients: int = 0,
+    step: dt.timedelta = dt.timedelta(minutes=7),
+    low: int = 0,
+    high: int = 10,
 ) -> list[str]:
     """Add ``n`` synthetic responses to the form (clients ``G0001``...), oldest first."""
     rng = random.Random(seed)
     clients = clients or max(1, n // 6)
     out = []
     for i in range(n):
-        answers = synthetic_answers(layout, rng, client=f"G{i % clients + 1:04d}", low=low,
-                                    high=high)
+        answers = synthetic_answers(
+            layout, rng, client=f"G{i % clients + 1:04d}", low=low, high=high
+        )
         out.append(fake.add_response(layout.form_id, answers, submitted=start + i * step))
     return out
 
@@ -910,15 +981,17 @@ def _private_key_pem() -> str:
 
 def service_account_json(email: str = "fit-sync@clinic-test.iam.gserviceaccount.com") -> str:
     """A service-account key file (a throwaway RSA key made for the test run)."""
-    return json.dumps({
-        "type": "service_account",
-        "project_id": "clinic-test",
-        "private_key_id": "0123456789abcdef",
-        "private_key": _private_key_pem(),
-        "client_email": email,
-        "client_id": "100000000000000000001",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    })
+    return json.dumps(
+        {
+            "type": "service_account",
+            "project_id": "clinic-test",
+            "private_key_id": "0123456789abcdef",
+            "private_key": _private_key_pem(),
+            "client_email": email,
+            "client_id": "100000000000000000001",
+            "token_uri": "https://oauth2.googleapis.com/token",
+        }
+    )
 
 
 @dataclass
