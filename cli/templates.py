@@ -39,4 +39,19 @@ path = "/srv/fit/exports/"          # a FIT long CSV file, or a folder of them
 scores_path = "/srv/fit/scores.csv" # written atomically on every sync that changes something
 # delimiter = "auto"                # or "," or ";"
 # scale = "points"                  # items on 0-10; "mm"/"percent" for 0-100; "range:1:10"
+
+# A Google Forms source (README "Google Forms adapter"; `fit google inspect SOURCE` proposes
+# the question mapping). Its key: `fit keys set clinic_forms service_account --from-file key.json`
+# [sources.clinic_forms]
+# adapter = "google_forms"
+# namespace = "clinic_csv"            # the same client ids as the CSV source above
+# spreadsheet_id = "<the id in the sheet's URL>"
+# [[sources.clinic_forms.forms]]
+# form_id = "<the id in the form's URL>"
+# client_id = "Client code"           # a questionId, or the exact question title
+# [sources.clinic_forms.forms.measures.ORS]
+# q1 = { id = "<questionId>", scale = "range:0:10" }
+# q2 = { id = "<questionId>", scale = "range:0:10" }
+# q3 = { id = "<questionId>", scale = "range:0:10" }
+# q4 = { id = "<questionId>", scale = "range:0:10" }
 """
