@@ -327,6 +327,21 @@ class Store:
                 out[k] = (h, ns, cid)
         return out
 
+    def clients_with_rows(self, clients: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of ``clients`` have at least one stored administration."""
+        out: set[tuple[str, str]] = set()
+        for ns, cids in _by_namespace(list(clients)).items():
+            for i in range(0, len(cids), 500):
+                chunk = cids[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in self.conn.execute(
+                    f"SELECT DISTINCT namespace, client_id FROM administrations "
+                    f"WHERE namespace = ? AND client_id IN ({marks})",
+                    (ns, *chunk),
+                ):
+                    out.add((row[0], row[1]))
+        return out
+
     def upsert_administrations(self, rows: Sequence[tuple[Any, ...]]) -> None:
         self.conn.executemany(
             f"INSERT INTO administrations ({_ADMIN_COLS}) VALUES "

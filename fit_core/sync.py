@@ -51,6 +51,56 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RESCORE_BATCH = 500
+ADMIN_CACHE_LIMIT = 100_000  # administrations kept in memory per run (about 80 MB at most)
+
+
+class RunCache:
+    """The administrations upserted in this run, for clients that had none stored before it.
+
+    For those clients the cache holds every stored administration, so rescoring them needs no
+    read back from the store. Every change to such a client goes through the engine's ingest
+    (the lock keeps other writers out), which updates the cache in step. A client that had rows
+    before the run, or that arrives once ``limit`` administrations are held, is read from the
+    store as usual.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.fresh: dict[tuple[str, str], dict[tuple[str, str], Administration]] = {}
+        self.stale: set[tuple[str, str]] = set()
+        self.size = 0
+
+    @property
+    def known(self) -> set[tuple[str, str]]:
+        return self.fresh.keys() | self.stale
+
+    def classify(self, clients: set[tuple[str, str]], with_rows: set[tuple[str, str]]) -> None:
+        for c in clients:
+            if c in with_rows or self.size >= self.limit:
+                self.stale.add(c)
+            else:
+                self.fresh[c] = {}
+
+    def put(self, a: Administration) -> None:
+        held = self.fresh.get(a.client)
+        if held is None:
+            return
+        if a.key not in held:
+            if self.size >= self.limit:
+                self.size -= len(self.fresh.pop(a.client))
+                self.stale.add(a.client)
+                return
+            self.size += 1
+        held[a.key] = a
+
+    def discard(self, client: tuple[str, str], key: tuple[str, str]) -> None:
+        held = self.fresh.get(client)
+        if held is not None and held.pop(key, None) is not None:
+            self.size -= 1
+
+    def get(self, client: tuple[str, str]) -> list[Administration] | None:
+        held = self.fresh.get(client)
+        return None if held is None else list(held.values())
 
 
 @dataclass
@@ -129,6 +179,7 @@ class SyncEngine:
     ) -> None:
         """``progress(source, stage, count)`` is called as work goes on (for a terminal)."""
         self.progress = progress
+        self._cache = RunCache(0)
         self.config = config
         self.registry = registry
         self.store = store
@@ -154,6 +205,7 @@ class SyncEngine:
         for n in names:
             self.config.source(n)  # unknown names are a config error before anything runs
         with SyncLock(self.store.path):
+            self._cache = RunCache(ADMIN_CACHE_LIMIT)
             today = self.clock().astimezone(self.tz).date()
             as_of = self.settings.as_of or today
             self._run_settings = self.settings.with_(as_of=as_of)
@@ -274,6 +326,12 @@ class SyncEngine:
                     item.source_key, ok, item.location, dict(item.data)
                 )
         existing = self.store.existing(src.name, list(final))
+        cache = self._cache
+        candidates = {
+            a.client for a in final.values() if isinstance(a, Administration)
+        } - cache.known
+        if candidates:
+            cache.classify(candidates, self.store.clients_with_rows(candidates))
         rows: list[tuple[Any, ...]] = []
         dirty: set[tuple[str, str]] = set()
         released: list[str] = []
@@ -296,6 +354,7 @@ class SyncEngine:
                     if old is not None:
                         removed.append(key)
                         dirty.add((old[1], old[2]))
+                        cache.discard((old[1], old[2]), (src.name, key))
                     continue
                 row, h = admin_row_hashed(item, at)
                 if key in quarantined_before:
@@ -308,8 +367,10 @@ class SyncEngine:
                 else:
                     result.changed += 1
                     dirty.add((old[1], old[2]))
+                    cache.discard((old[1], old[2]), item.key)
                 rows.append(row)
                 dirty.add(item.client)
+                cache.put(item)
             if removed:
                 result.removed += len(removed)
                 self.store.delete_administrations(src.name, removed)
@@ -332,7 +393,10 @@ class SyncEngine:
             clients = self.store.dirty_batch(RESCORE_BATCH)
             if not clients:
                 return
-            by_client = self.store.client_administrations(clients)
+            by_client = {c: self._cache.get(c) for c in clients}
+            uncached = [c for c, admins in by_client.items() if admins is None]
+            if uncached:
+                by_client.update(self.store.client_administrations(uncached))
             contexts = self.store.client_contexts(clients)
             acked = self.store.acknowledged(clients)
             at = now_text()
