@@ -46,7 +46,11 @@ RETRY = RetryPolicy(
 )
 OOM_MARKER = "ran out of server memory"
 MAX_ERROR_LINES = 5
-CONFIG_WORDS = ("field", "form", "instrument", "event", "repeat", "arm", "project")
+#: a 400 naming one of these is about the mapping or the project setup (exit 3, CONFIG)
+CONFIG_WORDS = re.compile(
+    r"\b(fields?|forms?|instruments?|events?|arms?|repeat\w*|designated|record id field)\b",
+    re.IGNORECASE,
+)
 
 
 class ServerOutOfMemory(SourceError):
@@ -84,6 +88,9 @@ def safe_url(url: str) -> str:
 class RedcapClient:
     """A REDCap API client for one project (one token).
 
+    ``clock``/``sleep`` drive the throttle, ``backoff_sleep`` (default ``sleep``) the waits
+    between retries; tests replace them.
+
     ``requests_sent`` counts HTTP responses received (retries included); ``clock_offsets`` holds,
     per response with a ``Date`` header, the server's clock minus ours in seconds (the header has
     one-second resolution, so same-machine values fall in (-1, 0]).
@@ -102,6 +109,7 @@ class RedcapClient:
         retry: RetryPolicy = RETRY,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        backoff_sleep: Callable[[float], None] | None = None,
         wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -113,11 +121,12 @@ class RedcapClient:
         self.timeout = (10.0, timeout)
         self.retry = retry
         self._clock = clock
-        self._sleep = sleep
+        self._backoff_sleep = backoff_sleep or sleep
         self._wall = wall
         self._rng = rng or random.Random()
         self.requests_sent = 0
         self.clock_offsets: list[float] = []
+        self.verify = verify
         self.session = make_session(verify=verify)
         self.session.mount("https://", _TlsAdapter())
         self.session.hooks["response"].append(self._on_response)
@@ -127,6 +136,7 @@ class RedcapClient:
         return f"RedcapClient({safe_url(self.url)!r}, source={self.source!r})"
 
     def close(self) -> None:
+        """Close the HTTP session."""
         self.session.close()
 
     # --- one request ---------------------------------------------------------------------------
@@ -153,11 +163,14 @@ class RedcapClient:
                     policy=self.retry,
                     throttle=self.throttle,
                     timeout=self.timeout,
-                    sleep=self._sleep,
+                    sleep=self._backoff_sleep,
                     clock=self._clock,
                     rng=self._rng,
                     data=body,
                     allow_redirects=False,
+                    # per request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override
+                    # Session.verify, which would ignore a configured CA bundle
+                    verify=self.verify,
                 )
         except _TlsFailure as exc:
             raise ConfigError(
@@ -165,8 +178,11 @@ class RedcapClient:
                 hint='if your institution uses its own CA, set verify = "/path/to/ca-bundle.pem" '
                 "for this source; do not switch verification off",
             ) from None
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema) as exc:
+        except (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+        ) as exc:
             raise ConfigError(
                 f"[sources.{self.source}] url is not usable ({type(exc).__name__})",
                 hint="use the API address, e.g. https://redcap.example.org/api/",
@@ -207,18 +223,21 @@ class RedcapClient:
     # --- the calls fit-sync uses ---------------------------------------------------------------
 
     def project(self) -> dict[str, Any]:
+        """``content=project``: project id, title, longitudinal and repeating flags."""
         data = self.call_json("export project info", [("content", "project")])
         if not isinstance(data, dict):
             raise SourceError(f"{self.where}: project info is not a JSON object")
         return data
 
     def metadata(self) -> list[dict[str, Any]]:
+        """``content=metadata``: the data dictionary (its first field is the record id)."""
         data = self.call_json("export metadata", [("content", "metadata")])
         if not isinstance(data, list) or not data:
             raise SourceError(f"{self.where}: the data dictionary is empty or not a list")
         return data
 
     def form_event_mapping(self) -> list[dict[str, Any]]:
+        """``content=formEventMapping``: which instruments sit on which events."""
         data = self.call_json("export instrument-event mappings", [("content", "formEventMapping")])
         return data if isinstance(data, list) else []
 
@@ -331,7 +350,7 @@ class RedcapClient:
             raise self._not_api(what, status)
         if status == 400:
             text = f"{self.where} rejected {what} (HTTP 400): {message or 'bad request'}"
-            if any(w in message.lower() for w in CONFIG_WORDS):
+            if CONFIG_WORDS.search(message):
                 raise BadRequestConfig(
                     text,
                     hint="check this source's instrument and field names against "
@@ -427,8 +446,15 @@ def sanitize_error(message: str) -> str:
 
 def _tls_reason(exc: BaseException) -> str:
     text = str(exc)
-    for marker in ("certificate verify failed", "self-signed", "self signed", "hostname mismatch",
-                   "unable to get local issuer", "certificate has expired", "wrong version"):
+    for marker in (
+        "certificate verify failed",
+        "self-signed",
+        "self signed",
+        "hostname mismatch",
+        "unable to get local issuer",
+        "certificate has expired",
+        "wrong version",
+    ):
         i = text.lower().find(marker)
         if i >= 0:
             end = text.find(")", i)

@@ -55,6 +55,7 @@ class GateThrottle(Throttle):
     gate: Gate = field(default_factory=Gate)
 
     def wait(self) -> None:
+        """Sleep until ``min_interval`` after the last response ended; then mark a start."""
         with self.gate.state:
             now = self.clock()
             last = self.gate.last

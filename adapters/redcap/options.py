@@ -39,8 +39,10 @@ SCORE_KEYS = ("total", "session", "status", "flags", "message", "change", "rc_cl
 #: score keys pushed by default (``status`` only for the ORS family)
 DEFAULT_SCORE_KEYS = ("total", "session", "status", "flags", "message")
 ORS_FAMILY = ("ORS", "CORS")
-#: REDCap's default site-wide ban threshold is 600 hits a minute, i.e. 10 a second
-MAX_THROTTLE = 10.0
+#: REDCap's default site-wide ban threshold is 600 hits a minute, i.e. 10 a second: a throttle
+#: above it is allowed (test servers) but logged as a warning
+BAN_RATE = 10.0
+MAX_THROTTLE = 1000.0
 
 
 def _name(value: str) -> None:
@@ -137,14 +139,10 @@ class RedcapOptionsSchema(Schema):
     token_pattern = fields.String(load_default=DEFAULT_TOKEN_PATTERN, validate=_pattern)
     verify = _Verify(load_default=True)
     server_timezone = fields.String(load_default=None, allow_none=True, validate=_timezone)
-    throttle = fields.Float(
-        load_default=2.0, validate=validate.Range(min=0.01, max=MAX_THROTTLE)
-    )
+    throttle = fields.Float(load_default=2.0, validate=validate.Range(min=0.01, max=MAX_THROTTLE))
     timeout = fields.Float(load_default=300.0, validate=validate.Range(min=1, max=3600))
     batch_size = fields.Integer(load_default=500, strict=True, validate=validate.Range(min=1))
-    push_batch_size = fields.Integer(
-        load_default=500, strict=True, validate=validate.Range(min=1)
-    )
+    push_batch_size = fields.Integer(load_default=500, strict=True, validate=validate.Range(min=1))
     overlap = fields.Integer(
         load_default=300, strict=True, validate=validate.Range(min=0, max=7 * 86400)
     )
