@@ -54,6 +54,9 @@ class Adapter:
     description: ClassVar[str] = ""
     options_schema: ClassVar[type[Schema] | None] = None
     push_mode: ClassVar[Literal["batch", "snapshot"]] = "batch"
+    #: "full": a pull that yields anything yields everything the source holds, so practice data
+    #: (appointments, client info) and quarantine entries it no longer yields are dropped
+    pull_mode: ClassVar[Literal["incremental", "full"]] = "incremental"
     push_batch_size: ClassVar[int] = 500
     #: the secret keys this adapter may look up (``fit keys list`` shows them)
     secret_keys: ClassVar[tuple[str, ...]] = ()
@@ -76,7 +79,9 @@ class Adapter:
         raise NotImplementedError
 
     def next_bookmark(self) -> str | None:
-        """After ``pull`` is exhausted: the bookmark to save once pushes have succeeded.
+        """After ``pull`` is exhausted and the pushes have succeeded: the bookmark to save.
+
+        The engine asks for it after pushing, so an adapter may fold its own writes into it.
 
         For time-based sources: ``min(newest modification seen, run start) - overlap``
         (see :func:`time_bookmark`). Return None to keep the previous bookmark.

@@ -123,6 +123,9 @@ def send(
     """
     rng = rng or random.Random()
     kwargs.setdefault("allow_redirects", method.upper() == "GET")
+    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify unless verify is
+    # passed per request: a configured CA bundle (or verify=False) must not be silently replaced
+    kwargs.setdefault("verify", session.verify)
     started = clock()
     attempt = 0
     while True:
@@ -131,6 +134,8 @@ def send(
         response: requests.Response | None = None
         try:
             response = session.request(method, url, timeout=timeout, **kwargs)
+        except requests.exceptions.SSLError:
+            raise  # a certificate problem never heals by retrying
         except (requests.ConnectionError, requests.Timeout) as exc:
             if not policy.connection_errors or not _may_retry(policy, attempt, started, clock):
                 raise

@@ -782,6 +782,53 @@ class Store:
                 changed.add((c.namespace, c.client_id))
         return changed
 
+    def prune_practice(
+        self, source: str, keep: set[str], keep_clients: set[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
+        """Drop a full-pull source's appointments and client info it no longer yields.
+
+        Returns the clients affected. Their outbox rows for that source go too (the practice
+        system no longer knows them)."""
+        dirty: set[tuple[str, str]] = set()
+        gone = [
+            (k, ns, cid)
+            for k, ns, cid in self.conn.execute(
+                "SELECT source_key, namespace, client_id FROM appointments WHERE source = ?",
+                (source,),
+            )
+            if k not in keep
+        ]
+        self.conn.executemany(
+            "DELETE FROM appointments WHERE source = ? AND source_key = ?",
+            [(source, k) for k, _, _ in gone],
+        )
+        dirty.update((ns, cid) for _, ns, cid in gone)
+        stale = [
+            (ns, cid)
+            for ns, cid in self.conn.execute(
+                "SELECT namespace, client_id FROM client_info WHERE source = ?", (source,)
+            )
+            if (ns, cid) not in keep_clients
+        ]
+        self.conn.executemany(
+            "DELETE FROM client_info WHERE source = ? AND namespace = ? AND client_id = ?",
+            [(source, ns, cid) for ns, cid in stale],
+        )
+        dirty.update(stale)
+        for ns, cid in dirty:
+            still = self.conn.execute(
+                "SELECT 1 FROM appointments WHERE source = ? AND namespace = ? AND client_id = ? "
+                "UNION ALL SELECT 1 FROM client_info WHERE source = ? AND namespace = ? "
+                "AND client_id = ?",
+                (source, ns, cid, source, ns, cid),
+            ).fetchone()
+            if still is None:
+                self.conn.execute(
+                    "DELETE FROM outbox WHERE source = ? AND source_key = ?",
+                    (source, f"client:{ns}:{cid}"),
+                )
+        return dirty
+
     def client_contexts(
         self, clients: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], ClientContext]:

@@ -214,25 +214,50 @@ class SyncEngine:
             summary = RunSummary(run_id, dry_run, [])
             self.registry.notify("fit_sync_started", run_id=run_id, sources=names, dry_run=dry_run)
             outcome = "error"
+            opened: list[tuple[SourceConfig, SourceResult, Adapter]] = []
             try:
                 for name in names:
-                    summary.sources.append(
-                        self._sync_source(self.config.sources[name], summary, dry_run)
-                    )
-                # clients dirtied by one source may hold administrations of another
+                    src = self.config.sources[name]
+                    result, adapter = self._sync_source(src, summary, dry_run)
+                    summary.sources.append(result)
+                    if adapter is not None:
+                        opened.append((src, result, adapter))
+                # clients dirtied by one source may hold administrations of another (e.g. a
+                # practice source adds attendance flags to a CSV source's scores): rescore them
+                # and push what that changed, so no source is one sync behind
                 self._rescore(summary, "")
+                for src, result, adapter in opened:
+                    if result.status == "failed" or result.push_rejected:
+                        continue  # unconfirmed rows are retried by the next run, not now
+                    if dry_run:
+                        result.would_push = self.store.pending_count(src.name)
+                    elif self.store.pending_count(src.name):
+                        self._guarded(
+                            src, result, lambda a=adapter, s=src, r=result: self._push(a, s, r)
+                        )
+                for result in summary.sources:
+                    if result.status == "ok" and (result.quarantined or result.push_rejected):
+                        result.status = "partial"
+                        result.exit_code = ExitCode.PARTIAL
                 summary.open_flags = self.store.count_flags("open")
                 outcome = summary.exit_code.name.lower()
             finally:
+                for src, _result, adapter in opened:
+                    _close(adapter, src.name)
                 self.store.finish_run(run_id, _counts(summary), outcome)
             self.registry.notify("fit_sync_finished", run_id=run_id, summary=summary.as_dict())
             return summary
 
-    def _sync_source(self, src: SourceConfig, summary: RunSummary, dry_run: bool) -> SourceResult:
+    def _sync_source(
+        self, src: SourceConfig, summary: RunSummary, dry_run: bool
+    ) -> tuple[SourceResult, Adapter | None]:
+        """Check, pull, rescore, push and bookmark one source; returns its still-open adapter
+        (None when it failed) so the run can push again after the final rescore."""
         result = SourceResult(src.name)
         run_started = self.clock()
-        adapter: Adapter | None = None
-        try:
+        made: list[Adapter] = []
+
+        def work() -> None:
             adapter_cls = self.registry.adapter(src.adapter)
             options = adapter_options(src, adapter_cls)
             ctx = SourceContext(
@@ -246,18 +271,32 @@ class SyncEngine:
                 dry_run=dry_run,
             )
             adapter = adapter_cls(ctx)
+            made.append(adapter)
             adapter.check()
             self._pull(adapter, src, result)
             self._rescore(summary, src.name)
             if dry_run:
                 result.would_push = self.store.pending_count(src.name)
-            else:
-                self._push(adapter, src, result)
-                if result.push_rejected == 0:
-                    bookmark = adapter.next_bookmark()
-                    if bookmark is not None:
-                        self.store.save_bookmark(src.name, bookmark)
-                        result.bookmark_saved = True
+                return
+            self._push(adapter, src, result)
+            # the bookmark is read after the push (an adapter may fold its own writes into it)
+            if result.push_rejected == 0:
+                bookmark = adapter.next_bookmark()
+                if bookmark is not None:
+                    self.store.save_bookmark(src.name, bookmark)
+                    result.bookmark_saved = True
+
+        self._guarded(src, result, work)
+        if result.status == "failed":
+            for adapter in made:
+                _close(adapter, src.name)
+            return result, None
+        return result, (made[0] if made else None)
+
+    def _guarded(self, src: SourceConfig, result: SourceResult, work: Callable[[], None]) -> None:
+        """Run one source's work; an error fails that source only, named in the log."""
+        try:
+            work()
         except FitError as exc:
             result.status = "failed"
             result.exit_code = exc.exit_code
@@ -268,16 +307,6 @@ class SyncEngine:
             result.exit_code = ExitCode.INTERNAL
             result.error = f"internal error ({type(exc).__name__}); run with -v for details"
             log.exception("source %s failed with an internal error", src.name)
-        finally:
-            if adapter is not None:
-                try:
-                    adapter.close()
-                except Exception:
-                    log.exception("source %s: close() failed", src.name)
-        if result.status == "ok" and (result.quarantined or result.push_rejected):
-            result.status = "partial"
-            result.exit_code = ExitCode.PARTIAL
-        return result
 
     # --- pull ----------------------------------------------------------------------------------
 
@@ -287,10 +316,25 @@ class SyncEngine:
         )
         quarantined_before = {q["source_key"] for q in self.store.quarantined(src.name)}
         size = self.config.sync.record_batch_size
+        full = adapter.pull_mode == "full"
+        seen: set[str] = set()
+        seen_clients: set[tuple[str, str]] = set()
         for chunk in chunked(adapter.pull(self.store.bookmark(src.name)), size):
+            if full:
+                for item in chunk:
+                    if isinstance(item, ClientInfo):
+                        seen_clients.add((item.namespace, item.client_id))
+                    else:
+                        seen.add(item.source_key)
             self._ingest(chunk, validator, src, result, quarantined_before)
             if self.progress is not None:
                 self.progress(src.name, "pulled", result.pulled)
+        if full and result.pulled:
+            with self.store.transaction():
+                dirty = self.store.prune_practice(src.name, seen, seen_clients)
+                self.store.release_quarantine(src.name, sorted(quarantined_before - seen))
+                if dirty:
+                    self.store.mark_dirty(dirty)
 
     def _ingest(
         self,
@@ -503,6 +547,13 @@ def load_active_model(store: Store) -> Any:
 
     row = store.active_model()
     return model_from_dict(row[2]) if row else None
+
+
+def _close(adapter: Adapter, name: str) -> None:
+    try:
+        adapter.close()
+    except Exception:
+        log.exception("source %s: close() failed", name)
 
 
 def _apply_acks(s: Scored, acked: set[tuple[str, str, str]]) -> Scored:

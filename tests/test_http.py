@@ -100,3 +100,27 @@ def test_retry_after_parsing() -> None:
     assert retry_after_seconds("7") == 7
     assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+@responses.activate
+def test_tls_errors_are_never_retried() -> None:
+    responses.get(URL, body=requests.exceptions.SSLError("certificate verify failed"))
+    with pytest.raises(requests.exceptions.SSLError):
+        send(make_session(), "GET", URL, policy=RetryPolicy(connection_errors=True))
+    assert len(responses.calls) == 1
+
+
+def test_a_configured_ca_bundle_beats_the_environment(monkeypatch) -> None:
+    seen = {}
+
+    class Recorder(requests.Session):
+        def request(self, method, url, **kwargs):  # type: ignore[override]
+            seen.update(kwargs)
+            raise requests.exceptions.SSLError("stop")
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    session = Recorder()
+    session.verify = "/srv/clinic-ca.pem"
+    with pytest.raises(requests.exceptions.SSLError):
+        send(session, "GET", URL)
+    assert seen["verify"] == "/srv/clinic-ca.pem"

@@ -244,3 +244,60 @@ def test_attendance_feeds_ors_missing_dropout_and_a_client_summary(engine, remot
     pushed = remote.push_calls
     engine.run()
     assert remote.push_calls == pushed
+
+
+def test_a_practice_source_listed_first_still_reaches_this_runs_pushes(tmp_path: Path) -> None:
+    from fit_core.models import Appointment
+
+    practice, scores = MemorySource(), MemorySource()
+    memory_adapter.SOURCES.update(pm=practice, sc=scores)
+    config = config_from_mapping(
+        {
+            "store": {"path": str(tmp_path / "fit.sqlite3")},
+            "sync": {"timezone": "UTC"},
+            "sources": {  # the practice source first: its data changes the other's scores
+                "practice": {"adapter": "memory", "remote": "pm", "namespace": "clinic"},
+                "forms": {"adapter": "memory", "remote": "sc", "namespace": "clinic"},
+            },
+        }
+    )
+    scores.put("o1", ors("C1", 2, 20.0), T0)
+    scores.put("s1", srs("C1", 2, (9, 9, 9, 9)), T0)
+    when = dt.datetime(2026, 3, 9, 9, tzinfo=dt.UTC)
+    practice.context.append(
+        Appointment("practice", "ap2", "clinic", "C1", when, when.date(), "attended")
+    )
+    store = Store.open(config.store_path)
+    try:
+        engine = SyncEngine(
+            config,
+            load_plugins(extra=[memory_adapter]),
+            store,
+            clock=lambda: dt.datetime(2026, 3, 12, tzinfo=dt.UTC),
+        )
+        summary = engine.run()
+        assert [s.status for s in summary.sources] == ["ok", "ok"]
+        assert "ors.missing" in scores.target["s1"]["flags"]  # pushed in the same run
+        assert "ors.missing" in {f["rule_id"] for f in practice.target["client:clinic:C1"]["flags"]}
+        again = engine.run()
+        assert [s.pushed for s in again.sources] == [0, 0]
+    finally:
+        store.close()
+
+
+def test_a_full_pull_source_drops_practice_data_it_no_longer_has(engine, remote) -> None:
+    memory_adapter.MemoryAdapter.pull_mode = "full"
+    try:
+        remote.put("o1", ors("C1", 2, 20.0), T0)
+        remote.context += [appt("ap1", 2, "attended"), appt("ap2", 9, "attended")]
+        engine.clock_cell[0] = dt.datetime(2026, 3, 12, tzinfo=dt.UTC)
+        engine.run()
+        assert any(f["rule_id"] == "ors.missing" for f in engine.store.list_flags("open"))
+        remote.context = [appt("ap1", 2, "attended")]  # ap2 was deleted in the practice system
+        engine.run()
+        assert not any(f["rule_id"] == "ors.missing" for f in engine.store.list_flags("open"))
+        assert engine.store.client_contexts([("mem", "C1")])[("mem", "C1")].appointments == (
+            appt("ap1", 2, "attended"),
+        )
+    finally:
+        memory_adapter.MemoryAdapter.pull_mode = "incremental"

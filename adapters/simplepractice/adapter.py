@@ -88,6 +88,8 @@ class SimplePracticeAdapter(Adapter):
     )
     options_schema: ClassVar[type[SimplePracticeOptionsSchema]] = SimplePracticeOptionsSchema
     push_mode: ClassVar[Literal["batch", "snapshot"]] = "batch"
+    #: every pull that yields anything re-reads all exports: what it no longer yields is gone
+    pull_mode: ClassVar[Literal["incremental", "full"]] = "full"
     push_batch_size: ClassVar[int] = 200
     secret_keys: ClassVar[tuple[str, ...]] = ("name_key",)
 
