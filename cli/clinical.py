@@ -18,6 +18,7 @@ from fit_core.config import Config, load_config
 from fit_core.episodes import episodes_of, is_ended, summarize, trajectory_series
 from fit_core.errors import ConfigError, ExitCode
 from fit_core.measures import COPYRIGHT_LINES
+from fit_core.models import ClientContext
 from fit_core.plugins import load_plugins
 from fit_core.scoring import Scorer, rule_active
 from fit_core.settings import Settings
@@ -103,14 +104,26 @@ def _jsonable(v: Any) -> Any:
 # --- scoring everything in the store ----------------------------------------------------------
 
 
-def _scored_clients(store: Store, config: Config, as_of: dt.date) -> Iterator[list[Any]]:
-    """Each client's scored administrations (no rules), streamed client by client."""
+def _scored_clients(
+    store: Store, config: Config, as_of: dt.date
+) -> Iterator[tuple[list[Any], ClientContext | None]]:
+    """Each client's scored administrations (no rules) and practice data, client by client."""
     registry = load_plugins()
     scorer = Scorer(
         registry.measures, config.settings.with_(as_of=as_of), (), load_active_model(store)
     )
-    for _client, admins in itertools.groupby(store.iter_administrations(), lambda a: a.client):
-        yield list(scorer.score(admins).scored)
+    for client, admins in itertools.groupby(store.iter_administrations(), lambda a: a.client):
+        context = store.client_contexts([client]).get(client)
+        yield list(scorer.score(admins, context).scored), context
+
+
+def _views(scored: list[Any]) -> list[Any]:
+    """A client's episode views, with whether each is the client's latest episode."""
+    views = list(episodes_of(scored))
+    if not views:
+        return []
+    last = max(v.last_date for v in views)
+    return [(v, v.last_date == last) for v in views]
 
 
 # --- trajectories -----------------------------------------------------------------------------
@@ -157,9 +170,9 @@ def trajectories_fit(
     store = Store.open(config.store_path)
     try:
         series = []
-        for scored in _scored_clients(store, config, today):
-            for view in episodes_of(scored):
-                if is_ended(view, today, config.settings):
+        for scored, context in _scored_clients(store, config, today):
+            for view, latest in _views(scored):
+                if is_ended(view, today, config.settings, context, latest=latest):
                     s = trajectory_series(view, registry.measures, measure)
                     if s is not None:
                         series.append(s)
@@ -331,11 +344,11 @@ def stats(
 def _summaries(
     store: Store, config: Config, measures: Any, today: dt.date, since: dt.date | None
 ) -> Iterator[EpisodeSummary]:
-    for scored in _scored_clients(store, config, today):
-        for view in episodes_of(scored):
+    for scored, context in _scored_clients(store, config, today):
+        for view, latest in _views(scored):
             if since is not None and view.first_date < since:
                 continue
-            s = summarize(view, measures, config.settings, today)
+            s = summarize(view, measures, config.settings, today, context=context, latest=latest)
             if s is not None:
                 yield s
 

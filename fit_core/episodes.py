@@ -57,8 +57,33 @@ def episodes_of(scored: Iterable[Scored]) -> Iterator[EpisodeView]:
         yield EpisodeView(client or ("", ""), episode_id, rater, tuple(items))
 
 
-def is_ended(view: EpisodeView, as_of: dt.date, settings: Settings) -> bool:
-    return (as_of - view.last_date).days > settings.episode_gap_days
+def is_ended(
+    view: EpisodeView,
+    as_of: dt.date,
+    settings: Settings,
+    context: ClientContext | None = None,
+    *,
+    latest: bool = True,
+) -> bool:
+    """Has the episode ended by ``as_of``?
+
+    Without attendance data (or for an earlier episode of the client): its last administration
+    is more than ``episode_gap_days`` old. With attendance data, the client's latest episode has
+    ended when no appointment is booked from ``as_of`` on and the last session (administration
+    or attended appointment) is more than ``episode_end_days`` old.
+    """
+    if context is None or not context.appointments or not latest:
+        return (as_of - view.last_date).days > settings.episode_gap_days
+    if any(a.status == "scheduled" and a.local_date >= as_of for a in context.appointments):
+        return False
+    until = min(view.last_date + dt.timedelta(days=settings.episode_gap_days), as_of)
+    attended = [
+        a.local_date
+        for a in context.appointments
+        if a.status == "attended" and view.first_date <= a.local_date <= until
+    ]
+    last = max([view.last_date, *attended])
+    return (as_of - last).days > settings.episode_end_days
 
 
 def summarize(
@@ -68,8 +93,13 @@ def summarize(
     as_of: dt.date,
     *,
     site: str | None = None,
+    context: ClientContext | None = None,
+    latest: bool = True,
 ) -> EpisodeSummary | None:
-    """An :class:`EpisodeSummary` of one episode view (None when it holds no ORS)."""
+    """An :class:`EpisodeSummary` of one episode view (None when it holds no ORS).
+
+    ``context`` (practice data) and ``latest`` (this is the client's latest episode) refine when
+    the episode counts as ended, see :func:`is_ended`."""
     ors = view.family("ORS", measures)
     srs = view.family("SRS", measures)
     if not ors:
@@ -78,7 +108,7 @@ def summarize(
     measure = measures[first.admin.measure]
     rc = reliable_change_for(measure, settings) or 0.0
     cutoff = first.score.cutoff if first.score.cutoff is not None else 0.0
-    ended = is_ended(view, as_of, settings)
+    ended = is_ended(view, as_of, settings, context, latest=latest)
     reached = len(ors) >= 2 and round(last.score.total - first.score.total, 2) >= rc - 1e-9
     clinicians = [s.admin.clinician_id for s in view.items if s.admin.clinician_id]
     return EpisodeSummary(
@@ -195,6 +225,17 @@ def client_summary(
             "status": sc.status,
             "expected": sc.expected,
             "history": [s.score.total for s in ors],
+            "points": [
+                {
+                    "date": s.admin.local_date.isoformat(),
+                    "session": s.score.session,
+                    "total": s.score.total,
+                    "change_from_intake": s.score.change_from_intake,
+                    "rc_class": s.score.rc_class,
+                    "status": s.score.status,
+                }
+                for s in ors
+            ],
         }
     if last_srs is not None:
         sc = last_srs.score
@@ -206,6 +247,15 @@ def client_summary(
             "clinical": sc.clinical,
             "change_from_previous": sc.change_from_previous,
             "history": [s.score.total for s in srs],
+            "points": [
+                {
+                    "date": s.admin.local_date.isoformat(),
+                    "session": s.score.session,
+                    "total": s.score.total,
+                    "change_from_previous": s.score.change_from_previous,
+                }
+                for s in srs
+            ],
         }
     if context is not None:
         upcoming = [a for a in context.appointments if a.status == "scheduled"]

@@ -35,6 +35,7 @@ class Settings:
     dropout_days: int = 30
     dropout_missed: int = 2
     dropout_window: int = 3
+    episode_end_days: int = 60
     cutoffs: Mapping[str, float] = field(default_factory=dict)
     reliable_change: Mapping[str, float] = field(default_factory=dict)
     disabled_rules: frozenset[str] = frozenset()
@@ -75,7 +76,13 @@ def settings_from_config(rules: Mapping[str, Any] | None) -> Settings:
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise ConfigError(f"{where} must be a number")
             kwargs[key] = float(value)
-        elif key in ("episode_gap_days", "dropout_days", "dropout_missed", "dropout_window"):
+        elif key in (
+            "episode_gap_days",
+            "dropout_days",
+            "dropout_missed",
+            "dropout_window",
+            "episode_end_days",
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{where} must be a whole number of days >= 1")
             kwargs[key] = value
