@@ -28,7 +28,13 @@ from .scoring import Rule
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "fit"
-DEFAULT_PLUGINS: tuple[str, ...] = ("fit_core.rules.builtin", "fit_adapters.csv")
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "fit_core.rules.builtin",
+    "fit_adapters.csv",
+    "fit_adapters.redcap",
+    "fit_adapters.google_forms",
+    "fit_adapters.simplepractice",
+)
 
 
 @dataclass(frozen=True)
