@@ -160,7 +160,9 @@ def _register_builtin_commands() -> None:
     from . import commands
     from .clinical import CLINICAL_COMMANDS
 
-    for cmd in (*commands.COMMANDS, *CLINICAL_COMMANDS):
+    from .reports import REPORT_COMMANDS
+
+    for cmd in (*commands.COMMANDS, *CLINICAL_COMMANDS, *REPORT_COMMANDS):
         cli.add_command(cmd)
     try:
         from .keys import keys

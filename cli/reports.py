@@ -1,0 +1,229 @@
+"""`fit report client` and `fit report clinic`: charts and reports as self-contained files.
+
+Needs the optional extra (`pip install 'fit-sync[reports]'`: matplotlib and jinja2); PNG and
+PDF also need headless Chromium. Files are written mode 0600; a folder made for them 0700. The
+paths written are printed on stdout, one per line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from fit_core.agency import GROUP_BY
+from fit_core.config import Config
+from fit_core.errors import ConfigError
+from fit_core.plugins import load_plugins
+from fit_core.reports.deps import require_reports
+from fit_core.reports.render import FORMATS
+from fit_core.store import Store
+from fit_core.sync import load_active_model
+
+from .main import handle_errors
+
+_OUT_HELP = "Folder for the files (created mode 0700 if missing)."
+_FORMAT_HELP = "html (default), png or pdf (need Chromium), or svg (the charts alone)."
+_CHROMIUM_HELP = "Chromium to render PNG/PDF (default: $FIT_CHROMIUM, else found on PATH)."
+
+
+@click.group("report")
+def report() -> None:
+    """Charts and reports: a client's ORS/SRS page, the clinic's outcome statistics.
+
+    Self-contained files (inline charts and styles, nothing fetched) that open on an offline PC,
+    written readable by the owner only. Needs `pip install 'fit-sync[reports]'`; PNG and PDF
+    also need headless Chromium. The measures' copyright lines are on every page.
+    """
+
+
+def _open_store(config: Config) -> Store:
+    path = Path(config.store_path)
+    if str(path) != ":memory:" and not path.exists():
+        raise ConfigError(f"no store at {path}", hint="run `fit sync` first")
+    return Store.open(config.store_path)
+
+
+def _check_browser(fmt: str, chromium: str | None) -> None:
+    """PNG and PDF need Chromium: say so before any work is done."""
+    if fmt in ("png", "pdf"):
+        from fit_core.reports.browser import find_chromium
+
+        find_chromium(chromium)
+
+
+def _namespaces(config: Config) -> list[str]:
+    """Every namespace a configured source uses (a client id is looked up in each)."""
+    return sorted({s.namespace for s in config.sources.values()})
+
+
+def _stem(client_id: str, label: str, episode_id: str, episode_label: str, pseudo: bool) -> str:
+    from fit_core.reports.output import safe_name
+
+    if pseudo:
+        return safe_name(f"fit-client-{label}-{episode_label.replace(' ', '-').lower()}")
+    name = episode_id if episode_id.startswith(client_id) else f"{client_id}-{episode_id}"
+    return safe_name(f"fit-client-{name}")
+
+
+@report.command("client")
+@click.argument("clients", nargs=-1, required=True, metavar="CLIENT...")
+@click.option("--episode", default=None, help="Only this episode id (default: every episode).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help=_OUT_HELP,
+)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="html", help=_FORMAT_HELP)
+@click.option(
+    "--pseudonym", is_flag=True, help="Show a keyed pseudonym (P-XXXXX-XXXXX), not the id."
+)
+@click.option("--no-srs", is_flag=True, help="Leave the alliance (SRS) out: client-facing copy.")
+@click.option("--namespace", default=None, help="The client's namespace (default: search all).")
+@click.option("--chromium", default=None, help=_CHROMIUM_HELP)
+@click.pass_context
+@handle_errors
+def client(
+    ctx: click.Context,
+    clients: tuple[str, ...],
+    episode: str | None,
+    out: Path,
+    fmt: str,
+    pseudonym: bool,
+    no_srs: bool,
+    namespace: str | None,
+    chromium: str | None,
+) -> None:
+    """One page per episode of each CLIENT: ORS and SRS by session, cutoff, flags.
+
+    The ORS chart shows the clinical cutoff for the client's age band, the reliable-change zone
+    around the intake, and (with a trajectory model) the expected range; flags are numbered on
+    the sessions that raised them and listed under the charts.
+    """
+    require_reports()
+    from fit_core.reports.charts import FigureCache
+    from fit_core.reports.output import ensure_dir
+    from fit_core.reports.render import write_client
+    from fit_core.reports.source import ClientReportSource
+
+    from .clinical import _config, _today  # lazily: fit_cli.clinical imports fit_cli.main
+
+    _check_browser(fmt, chromium)
+
+    config = _config(ctx)
+    registry = load_plugins()
+    today = _today(config)
+    namespaces = [namespace] if namespace else _namespaces(config)
+    store = _open_store(config)
+    try:
+        source = ClientReportSource(
+            store=store,
+            measures=registry.measures,
+            settings=config.settings.with_(as_of=today),
+            model=load_active_model(store),
+            namespaces=namespaces,
+            rule_titles={rid: rule.description for rid, rule in registry.rules.items()},
+            store_path=str(config.store_path),
+        )
+        jobs = [
+            (cid, page)
+            for cid in dict.fromkeys(clients)
+            for page in source.pages(
+                cid, include_srs=not no_srs, pseudonymous=pseudonym, episode=episode
+            )
+        ]
+    finally:
+        store.close()
+    ensure_dir(out)
+    cache = FigureCache()
+    for cid, page in jobs:
+        stem = _stem(cid, page.client_label, page.episode_id, page.episode_label, pseudonym)
+        for path in write_client(
+            page,
+            out,
+            stem,
+            fmt,
+            generated=today,
+            rule_titles=source.rule_titles,
+            chromium=chromium,
+            cache=cache,
+        ):
+            click.echo(str(path))
+
+
+@report.command("clinic")
+@click.option(
+    "--by",
+    type=click.Choice(GROUP_BY),
+    default="clinician",
+    show_default=True,
+    help="Group the figures.",
+)
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Only episodes that started on or after this date.",
+)
+@click.option("--min-n", default=10, show_default=True, help="Groups below this are marked.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help=_OUT_HELP,
+)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="html", help=_FORMAT_HELP)
+@click.option("--chromium", default=None, help=_CHROMIUM_HELP)
+@click.pass_context
+@handle_errors
+def clinic(
+    ctx: click.Context,
+    by: str,
+    since: dt.datetime | None,
+    min_n: int,
+    out: Path,
+    fmt: str,
+    chromium: str | None,
+) -> None:
+    """The agency statistics of `fit stats` as tables and charts, per clinician or site.
+
+    Outcome classes, effect sizes with 95% CIs, the distribution of change, alliance and
+    endings. Groups with fewer than --min-n episodes are marked "small", never hidden.
+    """
+    require_reports()
+    from fit_core.reports.clinic_data import clinic_data
+    from fit_core.reports.output import ensure_dir, safe_name
+    from fit_core.reports.render import write_clinic
+
+    from .clinical import _config, _summaries, _today
+
+    _check_browser(fmt, chromium)
+
+    config = _config(ctx)
+    registry = load_plugins()
+    today = _today(config)
+    since_date = since.date() if since else None
+    store = _open_store(config)
+    try:
+        summaries = list(_summaries(store, config, registry.measures, today, since_date))
+    finally:
+        store.close()
+    data = clinic_data(
+        summaries,
+        by=by,
+        as_of=today,
+        min_n=min_n,
+        since=since_date,
+        clinical_comparison=config.settings.clinical_comparison,
+    )
+    ensure_dir(out)
+    stem = f"fit-clinic-by-{by}" + (f"-since-{since_date.isoformat()}" if since_date else "")
+    for path in write_clinic(data, out, safe_name(stem), fmt, generated=today, chromium=chromium):
+        click.echo(str(path))
+
+
+REPORT_COMMANDS = (report,)

@@ -1,0 +1,599 @@
+"""What goes on a client's report page: pure data preparation, no drawing, no I/O, no clock.
+
+:func:`client_pages` turns one client's scored administrations (from
+:class:`fit_core.scoring.Scorer`) into one :class:`ClientPage` per episode:
+
+- one :class:`Line` per rater and measure family (a parent's ratings are a separate line, never
+  mixed into the client's trajectory), with one :class:`Point` per administration;
+- the clinical cutoff(s) of the ORS family for the client's age band, the SRS cutoff (36);
+- the reliable-change zone: the primary rater's intake ± RC (inside it, no reliable change);
+- the expected value and band of the trajectory model at each session of the primary rater
+  (taken from the scores), and, when the model itself is passed, projected a few sessions ahead;
+- the flags, numbered in session order, each attached to its session and chart.
+
+The *primary* rater is ``client`` when the client rated the episode, else the first rater seen.
+Flags of ``srs.*`` rules belong to the SRS chart, every other flag to the ORS chart. With
+``include_srs=False`` (client-facing output) SRS lines and ``srs.*`` flags are left out entirely.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from ..episodes import EpisodeView, episodes_of
+from ..measures import Measure
+from ..models import Scored
+from ..scoring import TrajectoryModel, reliable_change_for
+from ..settings import Settings
+
+__all__ = [
+    "Band",
+    "ChartData",
+    "ClientPage",
+    "Cutoff",
+    "FlagGroup",
+    "FlagNote",
+    "FlagRecord",
+    "Line",
+    "Point",
+    "client_pages",
+    "describe_model",
+    "flags_from_scored",
+]
+
+SEVERITY_ORDER = {"alert": 0, "warning": 1, "info": 2}
+SHOWN_STATES = ("open", "acknowledged")
+PROJECT_AHEAD = 3  # sessions of expected band drawn past the last session (with a model)
+SRS_AXIS_FLOOR = 30.0  # the SRS axis starts here unless a score is lower
+
+
+@dataclass(frozen=True, slots=True)
+class FlagRecord:
+    """A flag as stored (or raised by scoring with rules): which administration, which rule."""
+
+    source: str
+    source_key: str
+    rule_id: str
+    severity: str
+    message: str
+    state: str = "open"
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One administration on a chart. ``flags`` are the numbers of the flags raised on it."""
+
+    session: int
+    date: dt.date
+    total: float
+    measure: str
+    status: str | None = None
+    clinical: bool | None = None
+    change_from_intake: float | None = None
+    rc_class: str | None = None
+    flags: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """The series of one rater on one chart (ORS family or SRS family)."""
+
+    rater: str
+    family: str
+    measures: tuple[str, ...]
+    points: tuple[Point, ...]
+    primary: bool
+
+    @property
+    def has_status(self) -> bool:
+        """True when a model gave any point of this line an on-track status (not only grey)."""
+        return any(p.status in ("green", "orange", "red") for p in self.points)
+
+    @property
+    def label(self) -> str:
+        """Legend text, e.g. ``Client (ORS)`` or ``Parent (CORS)``."""
+        return f"{self.rater.replace('_', ' ').capitalize()} ({'/'.join(self.measures)})"
+
+
+@dataclass(frozen=True, slots=True)
+class Cutoff:
+    """A horizontal cutoff line: value and the age band it belongs to."""
+
+    value: float
+    band: str
+
+    @property
+    def label(self) -> str:
+        band = "" if self.band in ("all", "") else f" ({self.band})"
+        return f"Clinical cutoff {_num(self.value)}{band}"
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """The trajectory model's expectation at one session (``projected``: past the last one)."""
+
+    session: int
+    expected: float
+    low: float
+    high: float
+    severe: float | None
+    projected: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FlagNote:
+    """One flag raised on one administration. ``number`` is its rule's key on the page: the
+    number drawn in the tag above the session, and the number of its :class:`FlagGroup`."""
+
+    number: int
+    chart: str  # "ORS" or "SRS": the chart whose flag lane carries it
+    session: int
+    date: dt.date
+    measure: str
+    rater: str
+    rule_id: str
+    severity: str
+    message: str
+    state: str
+    on_point: bool  # True when the flagged administration is a point of that chart
+
+
+@dataclass(frozen=True, slots=True)
+class FlagGroup:
+    """Every shown flag of one rule on a page, oldest session first.
+
+    The list under the charts has one entry per group (the latest message in full, the others
+    on request), so a long episode with a rule firing at every session still fits one page.
+    """
+
+    number: int
+    rule_id: str
+    chart: str
+    severity: str  # the most severe of its flags
+    notes: tuple[FlagNote, ...]
+
+    @property
+    def sessions(self) -> tuple[int, ...]:
+        return tuple(sorted({n.session for n in self.notes}))
+
+    @property
+    def latest(self) -> FlagNote:
+        return self.notes[-1]
+
+    @property
+    def acknowledged(self) -> bool:
+        """True when every flag of the group has been acknowledged."""
+        return all(n.state == "acknowledged" for n in self.notes)
+
+
+@dataclass(frozen=True, slots=True)
+class ChartData:
+    """Everything one chart shows. ``rc_zone`` is (low, high); ``band`` the model's sessions."""
+
+    family: str
+    lines: tuple[Line, ...]
+    cutoffs: tuple[Cutoff, ...]
+    y_min: float
+    y_max: float
+    x_max: int
+    rc: float | None = None
+    rc_zone: tuple[float, float] | None = None
+    band: tuple[Band, ...] = ()
+    flags: tuple[FlagNote, ...] = ()
+
+    @property
+    def primary(self) -> Line | None:
+        return next((line for line in self.lines if line.primary), None)
+
+    @property
+    def title_measure(self) -> str:
+        p = self.primary or (self.lines[0] if self.lines else None)
+        return "/".join(p.measures) if p else self.family
+
+    def flags_by_session(self) -> dict[int, tuple[FlagNote, ...]]:
+        """Per session, its flags with one entry per rule key (sorted by key)."""
+        out: dict[int, dict[int, FlagNote]] = defaultdict(dict)
+        for f in self.flags:
+            kept = out[f.session].get(f.number)
+            if kept is None or SEVERITY_ORDER.get(f.severity, 9) < SEVERITY_ORDER.get(
+                kept.severity, 9
+            ):
+                out[f.session][f.number] = f
+        return {k: tuple(v[n] for n in sorted(v)) for k, v in sorted(out.items())}
+
+
+@dataclass(frozen=True, slots=True)
+class ClientPage:
+    """One client episode's report page (labels already pseudonymised when asked)."""
+
+    client_label: str
+    episode_label: str
+    episode_id: str
+    episode_number: int
+    n_episodes: int
+    clinician_id: str | None
+    first_date: dt.date
+    last_date: dt.date
+    n_sessions: int
+    ors: ChartData | None
+    srs: ChartData | None
+    flags: tuple[FlagGroup, ...]
+    model_note: str
+    include_srs: bool
+    sessions: tuple[int, ...]
+    dates: Mapping[int, dt.date]
+
+    @property
+    def latest(self) -> Point | None:
+        """The primary rater's latest ORS-family point."""
+        p = self.ors.primary if self.ors else None
+        return p.points[-1] if p and p.points else None
+
+    @property
+    def intake(self) -> Point | None:
+        p = self.ors.primary if self.ors else None
+        return p.points[0] if p and p.points else None
+
+
+def _num(v: float) -> str:
+    return f"{v:g}" if float(v).is_integer() else f"{v:.1f}"
+
+
+def describe_model(model: TrajectoryModel | None) -> str:
+    """A one-line description of the trajectory model for the page."""
+    if model is None:
+        return (
+            "No expected trajectory: the store has no trajectory model "
+            "(`fit trajectories fit` fits one from the clinic's own closed episodes)."
+        )
+    low = getattr(model, "low_pct", None)
+    high = getattr(model, "high_pct", None)
+    if low is not None and high is not None:
+        sev = getattr(model, "severe_pct", None)
+        sev_text = f", severe line at the {_num(sev)}th" if sev is not None else ""
+        return (
+            "Expected trajectory: fitted from this clinic's own closed episodes "
+            f"(band {_num(low)}th–{_num(high)}th percentile{sev_text})."
+        )
+    name = getattr(model, "name", None)
+    return f"Expected trajectory: supplied table{f' {name}' if name else ''}."
+
+
+def _model_note(model: TrajectoryModel | None, ors: ChartData | None) -> str:
+    if ors is None:
+        return ""
+    if model is not None and not ors.band:
+        return (
+            f"No expected trajectory for this episode: the clinic's trajectory model has no "
+            f"expectation for {ors.title_measure} at these sessions, so there is no on-track "
+            "status."
+        )
+    return describe_model(model)
+
+
+def flags_from_scored(scored: Iterable[Scored]) -> list[FlagRecord]:
+    """The flags attached to scored administrations (scoring with rules), as records."""
+    return [
+        FlagRecord(s.admin.source, s.admin.source_key, f.rule_id, f.severity, f.message, f.state)
+        for s in scored
+        for f in s.flags
+    ]
+
+
+def _families(
+    views: Sequence[EpisodeView], measures: Mapping[str, Measure]
+) -> dict[str, list[tuple[str, list[Scored]]]]:
+    """family → [(rater, scored items of that family)], primary rater first."""
+    out: dict[str, list[tuple[str, list[Scored]]]] = defaultdict(list)
+    for view in views:
+        for family in ("ORS", "SRS"):
+            items = view.family(family, measures)
+            if items:
+                out[family].append((view.rater, items))
+    return out
+
+
+def _primary_rater(views: Sequence[EpisodeView]) -> str:
+    raters = [v.rater for v in views]
+    if "client" in raters:
+        return "client"
+    return min(views, key=lambda v: v.first_date).rater
+
+
+def _flag_chart(rule_id: str) -> str:
+    return "SRS" if rule_id.startswith("srs.") else "ORS"
+
+
+def _flag_notes(
+    items: Sequence[Scored],
+    flags: Iterable[FlagRecord],
+    measures: Mapping[str, Measure],
+    include_srs: bool,
+) -> tuple[list[FlagGroup], dict[tuple[str, str], list[int]]]:
+    """The shown flags of one episode grouped by rule, and the points they mark.
+
+    Rules are numbered 1, 2, ... in the order they first fire (then ORS before SRS, then by
+    severity). Returns the groups and, per administration key, the rule numbers drawn there.
+    """
+    by_key = {(s.admin.source, s.admin.source_key): s for s in items}
+    found: list[tuple[tuple[object, ...], FlagRecord, Scored]] = []
+    seen: set[tuple[str, str, str]] = set()
+    for f in flags:
+        s = by_key.get((f.source, f.source_key))
+        key = (f.source, f.source_key, f.rule_id)
+        if s is None or f.state not in SHOWN_STATES or key in seen:
+            continue
+        seen.add(key)
+        chart = _flag_chart(f.rule_id)
+        if chart == "SRS" and not include_srs:
+            continue
+        order = (
+            s.score.session,
+            0 if chart == "ORS" else 1,
+            SEVERITY_ORDER.get(f.severity, 9),
+            f.rule_id,
+            s.admin.rater != "client",
+            s.admin.rater,
+        )
+        found.append((order, f, s))
+    found.sort(key=lambda t: t[0])
+    numbers: dict[str, int] = {}
+    for _order, f, _s in found:
+        numbers.setdefault(f.rule_id, len(numbers) + 1)
+    grouped: dict[str, list[FlagNote]] = defaultdict(list)
+    point_flags: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for _order, f, s in found:
+        chart = _flag_chart(f.rule_id)
+        family = measures[s.admin.measure].family
+        on_point = family == chart
+        number = numbers[f.rule_id]
+        if on_point and number not in point_flags[(s.admin.source, s.admin.source_key)]:
+            point_flags[(s.admin.source, s.admin.source_key)].append(number)
+        # a session-level flag (e.g. dropout risk) may sit on an SRS administration: without
+        # SRS in the output, it is shown against the session only
+        measure = s.admin.measure if include_srs or family != "SRS" else ""
+        grouped[f.rule_id].append(
+            FlagNote(
+                number=number,
+                chart=chart,
+                session=s.score.session,
+                date=s.admin.local_date,
+                measure=measure,
+                rater=s.admin.rater,
+                rule_id=f.rule_id,
+                severity=f.severity,
+                message=f.message,
+                state=f.state,
+                on_point=on_point,
+            )
+        )
+    groups = [
+        FlagGroup(
+            number=numbers[rule],
+            rule_id=rule,
+            chart=notes[0].chart,
+            severity=min((n.severity for n in notes), key=lambda v: SEVERITY_ORDER.get(v, 9)),
+            notes=tuple(notes),
+        )
+        for rule, notes in grouped.items()
+    ]
+    groups.sort(key=lambda g: g.number)
+    return groups, point_flags
+
+
+def _line(
+    rater: str,
+    family: str,
+    items: Sequence[Scored],
+    primary: bool,
+    point_flags: Mapping[tuple[str, str], list[int]],
+) -> Line:
+    points = tuple(
+        Point(
+            session=s.score.session,
+            date=s.admin.local_date,
+            total=s.score.total,
+            measure=s.admin.measure,
+            status=s.score.status,
+            clinical=s.score.clinical,
+            change_from_intake=s.score.change_from_intake,
+            rc_class=s.score.rc_class,
+            flags=tuple(point_flags.get((s.admin.source, s.admin.source_key), ())),
+        )
+        for s in items
+    )
+    ms = tuple(dict.fromkeys(s.admin.measure for s in items))
+    return Line(rater, family, ms, points, primary)
+
+
+def _band(
+    primary: Sequence[Scored], model: TrajectoryModel | None, x_max: int
+) -> tuple[list[Band], int]:
+    """The expected band at the primary rater's sessions, plus projected sessions."""
+    band: dict[int, Band] = {}
+    for s in primary:
+        sc = s.score
+        if sc.expected is None or sc.expected_low is None or sc.expected_high is None:
+            continue
+        band.setdefault(
+            sc.session,
+            Band(sc.session, sc.expected, sc.expected_low, sc.expected_high, sc.expected_severe),
+        )
+    if model is not None and primary:
+        intake = primary[0].score.intake
+        measure = primary[0].admin.measure
+        last = max(s.score.session for s in primary)
+        if intake is not None:
+            for k in range(2, last + PROJECT_AHEAD + 1):
+                if k in band:
+                    continue
+                e = model.expect(measure, intake, k)
+                if e is not None:
+                    band[k] = Band(k, e.expected, e.low, e.high, e.severe, projected=k > last)
+                    x_max = max(x_max, k)
+    return [band[k] for k in sorted(band)], x_max
+
+
+def _ors_chart(
+    family_items: list[tuple[str, list[Scored]]],
+    primary_rater: str,
+    notes: Sequence[FlagNote],
+    point_flags: Mapping[tuple[str, str], list[int]],
+    measures: Mapping[str, Measure],
+    settings: Settings,
+    model: TrajectoryModel | None,
+) -> ChartData:
+    family_items = sorted(family_items, key=lambda t: t[0] != primary_rater)
+    primary_items = family_items[0][1]
+    lines = tuple(
+        _line(r, "ORS", items, r == primary_rater and i == 0, point_flags)
+        for i, (r, items) in enumerate(family_items)
+    )
+    cutoffs = _cutoffs(it for _r, items in family_items for it in items)
+    x_max = max(p.session for line in lines for p in line.points)
+    x_max = max([x_max, *(n.session for n in notes)])
+    band, x_max = _band(primary_items, model, x_max)
+    rc = reliable_change_for(measures[primary_items[0].admin.measure], settings)
+    intake = primary_items[0].score.total
+    zone = (max(0.0, intake - rc), min(40.0, intake + rc)) if rc else None
+    return ChartData(
+        family="ORS",
+        lines=lines,
+        cutoffs=cutoffs,
+        y_min=0.0,
+        y_max=40.0,
+        x_max=x_max,
+        rc=rc,
+        rc_zone=zone,
+        band=tuple(band),
+        flags=tuple(n for n in notes if n.chart == "ORS"),
+    )
+
+
+def _cutoffs(items: Iterable[Scored]) -> tuple[Cutoff, ...]:
+    seen: dict[tuple[float, str], Cutoff] = {}
+    for s in items:
+        if s.score.cutoff is not None:
+            key = (s.score.cutoff, s.score.age_band)
+            seen.setdefault(key, Cutoff(s.score.cutoff, s.score.age_band))
+    return tuple(sorted(seen.values(), key=lambda c: c.value))
+
+
+def _srs_chart(
+    family_items: list[tuple[str, list[Scored]]],
+    primary_rater: str,
+    notes: Sequence[FlagNote],
+    point_flags: Mapping[tuple[str, str], list[int]],
+    x_max: int,
+) -> ChartData:
+    family_items = sorted(family_items, key=lambda t: t[0] != primary_rater)
+    lines = tuple(
+        _line(r, "SRS", items, i == 0 and r == primary_rater, point_flags)
+        for i, (r, items) in enumerate(family_items)
+    )
+    low = min(p.total for line in lines for p in line.points)
+    y_min = SRS_AXIS_FLOOR if low >= SRS_AXIS_FLOOR + 1 else max(0.0, 5.0 * ((low - 1) // 5))
+    x_max = max([x_max, *(p.session for line in lines for p in line.points)])
+    return ChartData(
+        family="SRS",
+        lines=lines,
+        cutoffs=_cutoffs(it for _r, items in family_items for it in items),
+        y_min=y_min,
+        y_max=40.0,
+        x_max=x_max,
+        flags=tuple(n for n in notes if n.chart == "SRS"),
+    )
+
+
+def _page(
+    views: Sequence[EpisodeView],
+    flags: Sequence[FlagRecord],
+    measures: Mapping[str, Measure],
+    settings: Settings,
+    model: TrajectoryModel | None,
+    include_srs: bool,
+) -> dict[str, object]:
+    """The charts, flags and dates of one episode (all its raters)."""
+    items = [s for v in views for s in v.items]
+    primary = _primary_rater(views)
+    groups, point_flags = _flag_notes(items, flags, measures, include_srs)
+    notes = [n for g in groups for n in g.notes]
+    fams = _families(views, measures)
+    ors = None
+    if fams.get("ORS"):
+        ors = _ors_chart(fams["ORS"], primary, notes, point_flags, measures, settings, model)
+    srs = None
+    if include_srs and fams.get("SRS"):
+        srs = _srs_chart(fams["SRS"], primary, notes, point_flags, ors.x_max if ors else 1)
+    dates: dict[int, dt.date] = {}
+    for s in items:
+        if s.admin.rater == primary or s.score.session not in dates:
+            dates.setdefault(s.score.session, s.admin.local_date)
+    clinicians = [s.admin.clinician_id for s in sorted(items, key=_when) if s.admin.clinician_id]
+    return {
+        "ors": ors,
+        "srs": srs,
+        "flags": tuple(groups),
+        "dates": dict(sorted(dates.items())),
+        "sessions": tuple(sorted({s.score.session for s in items})),
+        "clinician_id": clinicians[-1] if clinicians else None,
+        "first_date": min(v.first_date for v in views),
+        "last_date": max(v.last_date for v in views),
+    }
+
+
+def _when(s: Scored) -> tuple[dt.datetime, str]:
+    return (s.admin.administered_at, s.admin.source_key)
+
+
+def client_pages(
+    scored: Iterable[Scored],
+    measures: Mapping[str, Measure],
+    settings: Settings,
+    *,
+    flags: Iterable[FlagRecord] | None = None,
+    model: TrajectoryModel | None = None,
+    include_srs: bool = True,
+    client_label: str | None = None,
+    pseudonymous: bool = False,
+    episode: str | None = None,
+) -> list[ClientPage]:
+    """One :class:`ClientPage` per episode of ONE client, oldest episode first.
+
+    ``flags`` are the stored flags (None: the flags attached to ``scored``); only open and
+    acknowledged flags are shown. ``model`` (optional) projects the expected band a few sessions
+    past the last one. ``client_label`` replaces the client id on the page; with
+    ``pseudonymous=True`` episodes are labelled "Episode 1", "Episode 2"... instead of their ids
+    (source episode ids often embed the client id). ``episode`` keeps only that episode id.
+    """
+    scored = list(scored)
+    flag_list = list(flags) if flags is not None else flags_from_scored(scored)
+    by_episode: dict[str, list[EpisodeView]] = defaultdict(list)
+    for view in episodes_of(scored):
+        by_episode[view.episode_id].append(view)
+    ordered = sorted(by_episode.items(), key=lambda kv: min(v.first_date for v in kv[1]))
+    label = client_label
+    if label is None:
+        label = ordered[0][1][0].client[1] if ordered else ""
+    pages = []
+    for number, (episode_id, views) in enumerate(ordered, start=1):
+        if episode is not None and episode_id != episode:
+            continue
+        parts = _page(views, flag_list, measures, settings, model, include_srs)
+        pages.append(
+            ClientPage(
+                client_label=label,
+                episode_label=f"Episode {number}" if pseudonymous else episode_id,
+                episode_id=episode_id,
+                episode_number=number,
+                n_episodes=len(ordered),
+                model_note=_model_note(model, parts["ors"]),  # type: ignore[arg-type]
+                include_srs=include_srs,
+                n_sessions=len(parts["sessions"]),  # type: ignore[arg-type]
+                **parts,  # type: ignore[arg-type]
+            )
+        )
+    return pages

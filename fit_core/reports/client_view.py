@@ -1,0 +1,231 @@
+"""The words and numbers around a client's charts: summary cards and the scores table.
+
+Pure functions over a :class:`~fit_core.reports.client_data.ClientPage`, no templating: the
+HTML layer only lays them out, and tests read them directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from .client_data import ClientPage, Line, Point
+from .style import STATUS_WORD
+
+__all__ = [
+    "RULE_TITLES",
+    "Card",
+    "ScoresTable",
+    "client_cards",
+    "client_table",
+    "session_ranges",
+    "shortdate",
+]
+
+RC_WORDS: dict[str, str] = {
+    "intake": "intake only",
+    "recovered": "recovered",
+    "improved": "reliably improved",
+    "no_reliable_change": "no reliable change",
+    "deteriorated": "reliably deteriorated",
+}
+#: a text symbol per status, matching the chart markers (circle, triangle, cross, diamond)
+STATUS_GLYPH: dict[str, str] = {"green": "●", "orange": "▼", "red": "✖", "grey": "◆"}
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """One summary tile: a label, a big value, a note; ``css`` carries the status colour."""
+
+    label: str
+    value: str
+    note: str = ""
+    css: str = ""
+    glyph: str = ""
+    words: bool = False  # the value is words, not a number (smaller type)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoresTable:
+    """The scores table: column headers and one row of cells per session."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+#: short names of the built-in rules for the flag list (plugin rules show their description)
+RULE_TITLES: dict[str, str] = {
+    "ors.reliable_deterioration": "Reliable deterioration",
+    "ors.not_on_track": "Not on track",
+    "ors.off_track_severe": "Well off track",
+    "ors.checkpoint": "Checkpoint: no reliable change yet",
+    "ors.last_chance": "Last chance: still no reliable change",
+    "ors.high_intake": "Intake at or above the cutoff",
+    "ors.missing": "Attended session without an ORS",
+    "srs.below_cutoff": "Alliance below the cutoff",
+    "srs.drop": "Alliance dropped",
+    "srs.low_item": "Low alliance item",
+    "srs.missing": "No SRS for the session",
+    "attendance.dropout_risk": "Dropout risk",
+}
+
+
+def shortdate(d: dt.date) -> str:
+    """``14 Oct``."""
+    return f"{d.day} {_MONTHS[d.month]}"
+
+
+def longdate(d: dt.date) -> str:
+    """``14 Oct 2025``."""
+    return f"{d.day} {_MONTHS[d.month]} {d.year}"
+
+
+def session_ranges(sessions: Iterable[int]) -> str:
+    """``2–3, 5–9`` for sessions 2, 3, 5, 6, 7, 8, 9."""
+    out: list[str] = []
+    run: list[int] = []
+    for k in sorted(set(sessions)):
+        if run and k == run[-1] + 1:
+            run.append(k)
+            continue
+        if run:
+            out.append(_run(run))
+        run = [k]
+    if run:
+        out.append(_run(run))
+    return ", ".join(out)
+
+
+def _run(run: list[int]) -> str:
+    return str(run[0]) if len(run) == 1 else f"{run[0]}–{run[-1]}"
+
+
+def fmt_total(v: float | None) -> str:
+    return "—" if v is None else f"{v:.1f}"
+
+
+def fmt_signed(v: float | None) -> str:
+    if v is None:
+        return "—"
+    return f"{v:+.1f}".replace("-", "−")
+
+
+def client_cards(page: ClientPage) -> list[Card]:
+    """The summary tiles: intake, latest, change, status, alliance and flags."""
+    cards: list[Card] = []
+    intake, latest = page.intake, page.latest
+    ors = page.ors
+    measure = ors.title_measure if ors else "ORS"
+    if intake is not None and latest is not None:
+        where = {True: "clinical range", False: "at/above cutoff", None: ""}[intake.clinical]
+        cards.append(Card(f"Intake {measure}", fmt_total(intake.total), where))
+        cards.append(
+            Card(
+                f"Latest {measure}",
+                fmt_total(latest.total),
+                f"session {latest.session}, {shortdate(latest.date)}",
+            )
+        )
+        cls = latest.rc_class or "intake"
+        change_css = {
+            "recovered": "st-green",
+            "improved": "st-green",
+            "deteriorated": "st-red",
+        }.get(cls, "")
+        cards.append(
+            Card(
+                "Change from intake",
+                fmt_signed(latest.change_from_intake) if latest is not intake else "—",
+                RC_WORDS.get(cls, cls),
+                change_css,
+            )
+        )
+        if latest.status in ("green", "orange", "red"):
+            cards.append(
+                Card(
+                    "Status",
+                    STATUS_WORD[latest.status],
+                    "vs. expected range",
+                    f"st-{latest.status}",
+                    STATUS_GLYPH.get(latest.status, ""),
+                    words=True,
+                )
+            )
+    if page.srs is not None and page.srs.primary is not None:
+        srs_latest = page.srs.primary.points[-1]
+        srs_cut = page.srs.cutoffs[-1].value if page.srs.cutoffs else 36.0
+        low = srs_latest.total < srs_cut
+        cards.append(
+            Card(
+                f"Latest {page.srs.title_measure}",
+                fmt_total(srs_latest.total),
+                f"below {srs_cut:g}: discuss" if low else f"at/above {srs_cut:g}",
+                "st-orange" if low else "",
+            )
+        )
+    n_alert = sum(1 for g in page.flags if g.severity == "alert")
+    cards.append(
+        Card(
+            "Flags",
+            str(sum(len(g.notes) for g in page.flags)),
+            (f"{n_alert} alert(s)" if n_alert else "no alerts") if page.flags else "none open",
+            "st-red" if n_alert else ("st-orange" if page.flags else ""),
+        )
+    )
+    return cards
+
+
+def _by_session(line: Line) -> dict[int, Point]:
+    out: dict[int, Point] = {}
+    for p in line.points:
+        out.setdefault(p.session, p)
+    return out
+
+
+def _total_cell(p: Point | None, with_status: bool) -> str:
+    if p is None:
+        return ""
+    text = fmt_total(p.total)
+    if with_status and p.status:
+        text = f"{STATUS_GLYPH[p.status]} {text}"
+    return text
+
+
+def client_table(page: ClientPage) -> ScoresTable:
+    """The scores by session, one row per session: date, each rater's totals, change from
+    intake and expected range (primary rater), alliance totals, the flags' numbers."""
+    columns = ["Session", "Date"]
+    getters: list[Callable[[int], str]] = []
+    if page.ors is not None:
+        for line in page.ors.lines:
+            pts = _by_session(line)
+            columns.append(line.label)
+            st = line.primary and line.has_status
+            getters.append(lambda k, pts=pts, st=st: _total_cell(pts.get(k), st))
+        primary = page.ors.primary
+        if primary is not None:
+            change = {p.session: p.change_from_intake for p in primary.points}
+            columns.append("Change")
+            getters.append(lambda k, c=change: fmt_signed(c[k]) if k in c else "")
+        band = {b.session: b for b in page.ors.band if not b.projected}
+        if band:
+            columns.append("Expected range")
+            getters.append(lambda k, b=band: f"{b[k].low:.1f}–{b[k].high:.1f}" if k in b else "")
+    if page.srs is not None:
+        for line in page.srs.lines:
+            pts = _by_session(line)
+            columns.append(line.label)
+            getters.append(lambda k, pts=pts: _total_cell(pts.get(k), False))
+    keys: dict[int, set[int]] = {}
+    for g in page.flags:
+        for n in g.notes:
+            keys.setdefault(n.session, set()).add(g.number)
+    if keys:
+        columns.append("Flags")
+        getters.append(lambda k: ",".join(str(n) for n in sorted(keys.get(k, ()))))
+    rows = tuple(
+        (str(k), shortdate(page.dates[k]), *(get(k) for get in getters)) for k in page.sessions
+    )
+    return ScoresTable(tuple(columns), rows)

@@ -1,0 +1,125 @@
+"""Reading what a client report needs from the store: one client's administrations and flags.
+
+The store is read, never written (the pseudonym key file beside it is the one exception, created
+on first use). Scoring is the same as ``fit stats`` and ``fit trajectories``: a
+:class:`fit_core.scoring.Scorer` with the store's active trajectory model and no rules; the flags
+shown are the stored ones (what ``fit alerts`` lists), so acknowledgements show too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError
+from ..measures import Measure
+from ..models import Administration
+from ..scoring import Scorer, TrajectoryModel
+from ..settings import Settings
+from ..store import Store
+from .client_data import ClientPage, FlagRecord, client_pages
+from .pseudonym import load_or_create_key, pseudonym
+
+__all__ = ["ClientNotFound", "ClientReportSource", "find_client", "stored_flags"]
+
+
+class ClientNotFound(ConfigError):
+    """No administrations for that client id in the namespaces searched."""
+
+
+def find_client(
+    store: Store, client_id: str, namespaces: Sequence[str]
+) -> tuple[str, list[Administration]]:
+    """(namespace, administrations) of the client; an error when absent or ambiguous."""
+    found = {
+        ns: admins
+        for (ns, _cid), admins in store.client_administrations(
+            [(ns, client_id) for ns in namespaces]
+        ).items()
+        if admins
+    }
+    if not found:
+        where = ", ".join(namespaces) or "none configured"
+        raise ClientNotFound(
+            f"no administrations for client {client_id!r} in the store (namespaces: {where})",
+            hint="check the id, or give --namespace when the source declares another one",
+        )
+    if len(found) > 1:
+        raise ConfigError(
+            f"client id {client_id!r} exists in several namespaces ({', '.join(sorted(found))}): "
+            "they are different clients",
+            hint="say which one with --namespace",
+        )
+    ns, admins = next(iter(found.items()))
+    return ns, admins
+
+
+def stored_flags(store: Store, namespace: str, client_id: str) -> list[FlagRecord]:
+    """The client's stored flags (every state; the page shows open and acknowledged ones)."""
+    return [
+        FlagRecord(
+            f["source"], f["source_key"], f["rule_id"], f["severity"], f["message"], f["state"]
+        )
+        for f in store.list_flags(None, client=client_id)
+        if f["namespace"] == namespace
+    ]
+
+
+@dataclass
+class ClientReportSource:
+    """Scores clients of one store for reports: measures, settings, model and rule titles."""
+
+    store: Store
+    measures: Mapping[str, Measure]
+    settings: Settings
+    model: TrajectoryModel | None
+    namespaces: Sequence[str]
+    rule_titles: Mapping[str, str]
+    store_path: str = ":memory:"
+
+    def __post_init__(self) -> None:
+        self._scorer = Scorer(self.measures, self.settings, (), self.model)
+        self._key: bytes | None = None
+
+    def label(self, namespace: str, client_id: str, pseudonymous: bool) -> str:
+        """The id shown for the client: its own, or its keyed pseudonym."""
+        if not pseudonymous:
+            return client_id
+        if self._key is None:
+            self._key = load_or_create_key(self.store_path)
+        return pseudonym(self._key, namespace, client_id)
+
+    def pages(
+        self,
+        client_id: str,
+        *,
+        include_srs: bool = True,
+        pseudonymous: bool = False,
+        episode: str | None = None,
+    ) -> list[ClientPage]:
+        """The report pages of one client (one per episode, or only ``episode``)."""
+        namespace, admins = find_client(self.store, client_id, self.namespaces)
+        scored = self._scorer.score(admins).scored
+        pages = client_pages(
+            scored,
+            self.measures,
+            self.settings,
+            flags=stored_flags(self.store, namespace, client_id),
+            model=self.model,
+            include_srs=include_srs,
+            client_label=self.label(namespace, client_id, pseudonymous),
+            pseudonymous=pseudonymous,
+            episode=episode,
+        )
+        if episode is not None and not pages:
+            known = _episode_ids(scored)
+            raise ConfigError(
+                f"client {client_id!r} has no episode {episode!r}",
+                hint=f"episodes: {', '.join(known)}" if known else None,
+            )
+        return pages
+
+
+def _episode_ids(scored: Iterable[Any]) -> list[str]:
+    return sorted({s.score.episode_id for s in scored})

@@ -1,0 +1,81 @@
+"""Colours, markers and sizes shared by the charts and the HTML (no plotting import here).
+
+Colours come from the Okabe–Ito palette, which stays distinguishable with the common colour
+vision deficiencies; status is never shown by colour alone: each status also has its own marker
+shape and a word in the tables (DOMAIN.md: grey / green / orange / red).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: status → (colour, matplotlib marker, words shown in legends and tables)
+STATUS_STYLE: dict[str, tuple[str, str, str]] = {
+    "green": ("#009E73", "o", "On track"),
+    "orange": ("#E69F00", "v", "Not on track (below range)"),
+    "red": ("#D55E00", "X", "Well off track (below severe line)"),
+    "grey": ("#8C8C8C", "D", "Intake / no expectation"),
+}
+STATUS_WORD: dict[str, str] = {
+    "green": "on track",
+    "orange": "not on track",
+    "red": "well off track",
+    "grey": "—",
+}
+
+#: severity → (tag face colour, tag text colour, word)
+SEVERITY_STYLE: dict[str, tuple[str, str, str]] = {
+    "alert": ("#D55E00", "#FFFFFF", "alert"),
+    "warning": ("#F0C05A", "#1A1A1A", "warning"),
+    "info": ("#FFFFFF", "#1A1A1A", "info"),
+}
+
+#: one style per rater, in order of appearance (the primary rater first)
+RATER_STYLES: tuple[tuple[str, str, str], ...] = (
+    ("#0072B2", "-", "o"),  # blue, solid, circle
+    ("#7B3F99", "--", "s"),  # purple, dashed, square
+    ("#5C4033", "-.", "^"),  # brown, dash-dot, triangle
+    ("#333333", ":", "P"),  # near-black, dotted, plus
+)
+
+CUTOFF_COLOUR = "#333333"
+RC_ZONE_COLOUR = "#D6E4F0"
+BAND_COLOUR = "#BFE3D3"
+EXPECTED_COLOUR = "#1E6B52"
+SEVERE_COLOUR = "#D55E00"
+SRS_LOW_COLOUR = "#FBE3C8"
+
+#: outcome classes of the clinic report → (colour, hatch, label)
+CLASS_STYLE: dict[str, tuple[str, str, str]] = {
+    "recovered": ("#0072B2", "", "Recovered"),
+    "improved": ("#56B4E9", "", "Improved"),
+    "no_change": ("#BBBBBB", "", "No reliable change"),
+    "deteriorated": ("#D55E00", "xx", "Deteriorated"),
+}
+ENDING_STYLE: dict[str, tuple[str, str, str]] = {
+    "planned": ("#0072B2", "", "Planned ending"),
+    "unplanned": ("#D55E00", "xx", "Unplanned (dropout)"),
+    "unknown": ("#BBBBBB", "..", "Ending unknown"),
+}
+
+FONT_FAMILY = ["DejaVu Sans", "Liberation Sans", "Arial", "Helvetica", "sans-serif"]
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """A chart size: ``wide`` for desktop and tablet, ``narrow`` for phones, ``print`` for
+    paper (flatter, so a client page fits one A4/Letter sheet)."""
+
+    name: str
+    width: float  # inches
+    height: float
+    font_size: float
+    legend_cols: int
+    value_labels: bool
+
+
+WIDE = Variant("wide", 9.0, 4.3, 11.5, 3, True)
+NARROW = Variant("narrow", 4.0, 5.0, 11.5, 1, False)
+PRINT = Variant("print", 10.0, 3.2, 10.5, 3, True)
+VARIANTS = (WIDE, NARROW)
+CLIENT_VARIANTS = (WIDE, NARROW, PRINT)
