@@ -159,7 +159,6 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool)
 def _register_builtin_commands() -> None:
     from . import commands
     from .clinical import CLINICAL_COMMANDS
-
     from .reports import REPORT_COMMANDS
 
     for cmd in (*commands.COMMANDS, *CLINICAL_COMMANDS, *REPORT_COMMANDS):
