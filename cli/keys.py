@@ -10,19 +10,19 @@ The commands read ``ctx.obj`` when the main group sets it: ``"config_path"`` (el
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import click
 
+from fit_core.clitools import fit_errors
 from fit_core.config import Config, load_config
 from fit_core.errors import FitError, PluginError
 from fit_core.plugins import Registry, load_plugins
-from fit_core.redact import redact, redact_obj
+from fit_core.redact import redact_obj
 from fit_core.secrets import (
     SecretStore,
     check_name,
@@ -33,26 +33,6 @@ from fit_core.secrets import (
     usable_keyring,
     where_kind,
 )
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def fit_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Report a FitError as ``error: ...`` (and its hint) on stderr and exit with its code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except FitError as exc:
-            click.echo(f"error: {redact(exc.message)}", err=True)
-            if exc.hint:
-                click.echo(f"  hint: {redact(exc.hint)}", err=True)
-            # sys.exit, not ctx.exit: click swallows Exit when run with standalone_mode=False
-            sys.exit(int(exc.exit_code))
-
-    return wrapper
 
 
 def _name(what: str) -> Callable[[click.Context, click.Parameter, str], str]:

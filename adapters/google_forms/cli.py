@@ -7,42 +7,22 @@ connection keys and credentials, so it works before the mapping is written: form
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import click
 
+from fit_core.clitools import fit_errors as _fit_errors
 from fit_core.config import load_config
-from fit_core.errors import ConfigError, FitError
+from fit_core.errors import ConfigError
 from fit_core.plugins import load_plugins
-from fit_core.redact import redact, redact_obj
+from fit_core.redact import redact_obj
 from fit_core.secrets import SecretStore
 
 from .formdef import FormInfo, parse_form
 from .proposal import propose, question_rows, question_table
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _fit_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """A FitError becomes ``error: ...`` and its hint on stderr, and its exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except FitError as exc:
-            click.echo(f"error: {redact(exc.message)}", err=True)
-            if exc.hint:
-                click.echo(f"  hint: {redact(exc.hint)}", err=True)
-            sys.exit(int(exc.exit_code))
-
-    return wrapper
 
 
 @click.group("google")

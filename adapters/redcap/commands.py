@@ -10,43 +10,24 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import functools
 import ipaddress
 import logging
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import click
 
 from fit_core.adapter import SourceContext
+from fit_core.clitools import fit_errors
 from fit_core.config import Config, adapter_options, load_config
 from fit_core.errors import ConfigError, FitError
-from fit_core.redact import redact, register_secret
+from fit_core.redact import register_secret
 
 from .adapter import RedcapAdapter
 from .client import safe_url
 
 log = logging.getLogger(__name__)
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def fit_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Report a FitError as ``error: ...`` (and its hint) on stderr; exit with its code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except FitError as exc:
-            click.echo(f"error: {redact(exc.message)}", err=True)
-            if exc.hint:
-                click.echo(f"  hint: {redact(exc.hint)}", err=True)
-            sys.exit(int(exc.exit_code))
-
-    return wrapper
 
 
 def _config_path(ctx: click.Context) -> Path | None:

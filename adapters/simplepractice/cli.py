@@ -10,20 +10,20 @@ SimplePractice client id, or ``-`` (type the name at a hidden prompt, or pipe it
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import click
 
+from fit_core.clitools import fit_errors as _fit_errors
 from fit_core.config import Config, SourceConfig, adapter_options, load_config
-from fit_core.errors import ConfigError, ExitCode, FitError
-from fit_core.redact import redact, redact_obj
+from fit_core.errors import ConfigError, ExitCode
+from fit_core.redact import redact_obj
 
 from .exports import ExportReader, RefEntry, list_exports
 from .links import Kind, LinkBook
@@ -31,26 +31,8 @@ from .names import SHORT, NameHasher
 from .options import SpOptions
 from .outbox import Outbox, entry_dict
 
-P = ParamSpec("P")
-R = TypeVar("R")
 ADAPTER = "simplepractice"
 _HEX = re.compile(r"^[0-9a-f]+$")
-
-
-def _fit_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """A FitError becomes ``error: ...`` and its hint on stderr, and its exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except FitError as exc:
-            click.echo(f"error: {redact(exc.message)}", err=True)
-            if exc.hint:
-                click.echo(f"  hint: {redact(exc.hint)}", err=True)
-            sys.exit(int(exc.exit_code))
-
-    return wrapper
 
 
 def _usage(message: str) -> None:
