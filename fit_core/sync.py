@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RESCORE_BATCH = 500
-ADMIN_CACHE_LIMIT = 100_000  # administrations kept in memory per run (about 80 MB at most)
+ADMIN_CACHE_LIMIT = 60_000  # administrations kept in memory per run (about 45 MB at most)
 
 
 class RunCache:

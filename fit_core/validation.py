@@ -14,6 +14,8 @@ import contextlib
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
+from sys import intern
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -339,19 +341,28 @@ class Validator:
             source_key=record.source_key,
             namespace=self.namespace,
             client_id=d["client_id"],
-            measure=d["measure"],
+            measure=intern(d["measure"]),
             administered_at=utc,
             local_date=local_date,
             date_only=date_only,
             total=d["_total"],
             items=d["_items"],
-            clinician_id=ctx["clinician_id"],
+            clinician_id=_intern_opt(ctx["clinician_id"]),
             episode_id=ctx["episode_id"],
-            rater=(ctx["rater"] or "client").lower(),
+            rater=intern((ctx["rater"] or "client").lower()),
             age=ctx["age"],
             session_hint=ctx["session"],
-            extra=dict(record.extra),
+            extra=dict(record.extra) if record.extra else _NO_EXTRA,
         )
+
+
+# Values shared by many administrations are interned, and an empty ``extra`` is one shared
+# read-only mapping: a sync keeps many administrations in memory at once (see RunCache).
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+
+
+def _intern_opt(value: str | None) -> str | None:
+    return None if value is None else intern(value)
 
 
 def _pack(record: Record) -> dict[str, Any]:
