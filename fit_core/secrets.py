@@ -21,11 +21,10 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import keyring
-import keyring.errors
-from keyring.backend import KeyringBackend
-from keyring.backends import chainer, fail, null
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
 
 from .errors import ConfigError
 from .redact import redact, register_secret
@@ -80,17 +79,28 @@ def where_kind(where: str | None) -> str:
     return where
 
 
+def _keyring() -> Any:
+    """The keyring module, imported on first use (it costs 80 ms; most runs never need it)."""
+    import keyring
+    import keyring.errors
+
+    return keyring
+
+
 def usable_keyring() -> KeyringBackend | None:
     """The active keyring backend, or None when there is none that can store secrets.
 
     None for keyring's ``fail`` backend (nothing recommended installed), the ``null`` backend
     (keyring disabled) and a chainer with nothing to chain: the usual headless-server cases.
     """
+    keyring = _keyring()
     try:
         backend = keyring.get_keyring()
     except Exception as exc:  # a broken keyringrc or backend import
         log.warning("the keyring could not be initialised: %s", type(exc).__name__)
         return None
+    from keyring.backends import chainer, fail, null
+
     if isinstance(backend, fail.Keyring | null.Keyring):
         return None
     if isinstance(backend, chainer.ChainerBackend) and not backend.backends:
@@ -169,6 +179,7 @@ class SecretStore:
 
     def set(self, source: str, key: str, value: str) -> None:
         """Store the secret in the keyring (ConfigError if there is no usable backend)."""
+        keyring = _keyring()
         check_name(source, "source")
         check_name(key, "key")
         if not value:
@@ -186,6 +197,7 @@ class SecretStore:
 
     def delete(self, source: str, key: str) -> None:
         """Remove the secret from the keyring (ConfigError if it was not there)."""
+        keyring = _keyring()
         check_name(source, "source")
         check_name(key, "key")
         backend = usable_keyring()
@@ -245,6 +257,7 @@ class SecretStore:
         return value
 
     def _from_keyring(self, source: str, key: str) -> str | None:
+        keyring = _keyring()
         backend = usable_keyring()
         if backend is None:
             return None

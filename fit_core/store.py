@@ -28,7 +28,7 @@ from .models import Administration, Appointment, ClientContext, ClientInfo, Flag
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -166,6 +166,19 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             hash TEXT NOT NULL,
             updated_at TEXT NOT NULL,
             PRIMARY KEY (source, namespace, client_id)
+        )""",
+    ),
+    4: (
+        # what still has to be pushed, indexed, so a sync with nothing to do is not a scan
+        "ALTER TABLE outbox ADD COLUMN pending INTEGER NOT NULL DEFAULT 1",
+        "UPDATE outbox SET pending = 0 WHERE EXISTS (SELECT 1 FROM push_ledger p WHERE "
+        "p.source = outbox.source AND p.source_key = outbox.source_key AND p.hash = outbox.hash)",
+        "CREATE INDEX outbox_pending ON outbox (source, pending)",
+        # rows removed from the outbox that a snapshot target still holds
+        """CREATE TABLE outbox_removed (
+            source TEXT NOT NULL,
+            source_key TEXT NOT NULL,
+            PRIMARY KEY (source, source_key)
         )""",
     ),
 }
@@ -351,11 +364,12 @@ class Store:
         )
 
     def delete_administrations(self, source: str, keys: Sequence[str]) -> None:
-        for table in ("administrations", "outbox", "flags"):
+        for table in ("administrations", "flags"):
             self.conn.executemany(
                 f"DELETE FROM {table} WHERE source = ? AND source_key = ?",
                 [(source, k) for k in keys],
             )
+        self.remove_outbox(source, keys)
 
     def mark_dirty(self, clients: Iterable[tuple[str, str]]) -> None:
         self.conn.executemany(
@@ -620,13 +634,16 @@ class Store:
     # --- outbox --------------------------------------------------------------------------------
 
     def write_outbox(self, items: Sequence[tuple[OutboxItem, str, str]], at: str) -> int:
-        """Upsert outbox rows (item, namespace, client_id); unchanged hashes are not rewritten."""
+        """Upsert outbox rows (item, namespace, client_id); unchanged hashes are not rewritten.
+
+        A new or changed row is *pending* until the target confirms it."""
         cur = self.conn.executemany(
             "INSERT INTO outbox (source, source_key, namespace, client_id, payload, extra, hash, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, source_key) DO "
-            "UPDATE SET namespace = excluded.namespace, client_id = excluded.client_id, "
-            "payload = excluded.payload, extra = excluded.extra, hash = excluded.hash, "
-            "updated_at = excluded.updated_at WHERE outbox.hash <> excluded.hash",
+            "updated_at, pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT (source, "
+            "source_key) DO UPDATE SET namespace = excluded.namespace, "
+            "client_id = excluded.client_id, payload = excluded.payload, extra = excluded.extra, "
+            "hash = excluded.hash, updated_at = excluded.updated_at, pending = 1 "
+            "WHERE outbox.hash <> excluded.hash",
             [
                 (
                     it.source,
@@ -643,12 +660,30 @@ class Store:
         )
         return cur.rowcount
 
+    def remove_outbox(self, source: str, keys: Sequence[str]) -> None:
+        """Drop outbox rows; a snapshot target that holds them is rewritten at the next push."""
+        pairs = [(source, k) for k in keys]
+        self.conn.executemany(
+            "INSERT INTO outbox_removed (source, source_key) SELECT source, source_key "
+            "FROM outbox WHERE source = ? AND source_key = ? "
+            "ON CONFLICT (source, source_key) DO NOTHING",
+            pairs,
+        )
+        self.conn.executemany("DELETE FROM outbox WHERE source = ? AND source_key = ?", pairs)
+
     def pending_count(self, source: str) -> int:
+        """Rows the target has not confirmed yet (an indexed count)."""
         return self.conn.execute(
-            "SELECT COUNT(*) FROM outbox o LEFT JOIN push_ledger p ON p.source = o.source AND "
-            "p.source_key = o.source_key WHERE o.source = ? AND (p.hash IS NULL OR p.hash <> "
-            "o.hash)",
-            (source,),
+            "SELECT COUNT(*) FROM outbox WHERE source = ? AND pending = 1", (source,)
+        ).fetchone()[0]
+
+    def forget_removed(self, source: str) -> None:
+        """A batch target has no delete: removed rows are only forgotten."""
+        self.conn.execute("DELETE FROM outbox_removed WHERE source = ?", (source,))
+
+    def removed_count(self, source: str) -> int:
+        return self.conn.execute(
+            "SELECT COUNT(*) FROM outbox_removed WHERE source = ?", (source,)
         ).fetchone()[0]
 
     def pending(self, source: str, batch_size: int) -> Iterator[list[OutboxItem]]:
@@ -656,10 +691,9 @@ class Store:
         after = ""
         while True:
             rows = self.conn.execute(
-                "SELECT o.source, o.source_key, o.payload, o.hash, o.extra FROM outbox o "
-                "LEFT JOIN push_ledger p ON p.source = o.source AND p.source_key = o.source_key "
-                "WHERE o.source = ? AND o.source_key > ? AND (p.hash IS NULL OR p.hash <> o.hash) "
-                "ORDER BY o.source_key LIMIT ?",
+                "SELECT source, source_key, payload, hash, extra FROM outbox "
+                "WHERE source = ? AND pending = 1 AND source_key > ? "
+                "ORDER BY source_key LIMIT ?",
                 (source, after, batch_size),
             ).fetchall()
             if not rows:
@@ -680,27 +714,36 @@ class Store:
 
     def mark_pushed(self, source: str, items: Sequence[tuple[str, str]], at: str) -> None:
         """Record (source_key, hash) pairs as confirmed at the target."""
+        rows = [(source, k, h, at) for k, h in items]
         self.conn.executemany(
             "INSERT INTO push_ledger (source, source_key, hash, pushed_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (source, source_key) DO UPDATE SET hash = excluded.hash, "
             "pushed_at = excluded.pushed_at",
-            [(source, k, h, at) for k, h in items],
+            rows,
+        )
+        self.conn.executemany(
+            "UPDATE outbox SET pending = 0 WHERE source = ? AND source_key = ? AND hash = ?",
+            [(source, k, h) for k, h in items],
         )
 
     def mark_all_pushed(self, source: str, at: str) -> None:
         """Snapshot push done: the target now holds every outbox row of the source."""
         self.conn.execute(
             "INSERT INTO push_ledger (source, source_key, hash, pushed_at) "
-            "SELECT source, source_key, hash, ? FROM outbox WHERE source = ? "
+            "SELECT source, source_key, hash, ? FROM outbox WHERE source = ? AND pending = 1 "
             "ON CONFLICT (source, source_key) DO UPDATE SET hash = excluded.hash, "
             "pushed_at = excluded.pushed_at",
             (at, source),
         )
         self.conn.execute(
-            "DELETE FROM push_ledger WHERE source = ? AND source_key NOT IN "
-            "(SELECT source_key FROM outbox WHERE source = ?)",
+            "UPDATE outbox SET pending = 0 WHERE source = ? AND pending = 1", (source,)
+        )
+        self.conn.execute(
+            "DELETE FROM push_ledger WHERE source = ? AND source_key IN "
+            "(SELECT source_key FROM outbox_removed WHERE source = ?)",
             (source, source),
         )
+        self.conn.execute("DELETE FROM outbox_removed WHERE source = ?", (source,))
 
     # --- practice data (appointments, client info) ------------------------------------------
 
@@ -823,10 +866,7 @@ class Store:
                 (source, ns, cid, source, ns, cid),
             ).fetchone()
             if still is None:
-                self.conn.execute(
-                    "DELETE FROM outbox WHERE source = ? AND source_key = ?",
-                    (source, f"client:{ns}:{cid}"),
-                )
+                self.remove_outbox(source, [f"client:{ns}:{cid}"])
         return dirty
 
     def client_contexts(

@@ -231,7 +231,9 @@ class SyncEngine:
                         continue  # unconfirmed rows are retried by the next run, not now
                     if dry_run:
                         result.would_push = self.store.pending_count(src.name)
-                    elif self.store.pending_count(src.name):
+                    elif self.store.pending_count(src.name) or (
+                        adapter.push_mode == "snapshot" and self.store.removed_count(src.name)
+                    ):
                         self._guarded(
                             src, result, lambda a=adapter, s=src, r=result: self._push(a, s, r)
                         )
@@ -497,13 +499,15 @@ class SyncEngine:
     def _push(self, adapter: Adapter, src: SourceConfig, result: SourceResult) -> None:
         if adapter.push_mode == "snapshot":
             pending = self.store.pending_count(src.name)
-            if not pending:
+            if not pending and not self.store.removed_count(src.name):
                 return
             adapter.push_snapshot(self.store.snapshot(src.name))
             with self.store.transaction():
                 self.store.mark_all_pushed(src.name, now_text())
             result.pushed += pending
             return
+        if self.store.removed_count(src.name):
+            self.store.forget_removed(src.name)
         size = self.config.sync.push_batch_size or adapter.push_batch_size
         for batch in self.store.pending(src.name, size):
             confirmed = set(adapter.push(batch))

@@ -39,7 +39,7 @@ def fit(cfg: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProc
 
 
 def read_scores(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as fh:
+    with path.open(encoding="utf-8-sig", newline="") as fh:
         return list(csv.DictReader(fh))
 
 
@@ -143,3 +143,17 @@ def test_sigkill_at_random_moments_then_rerun_equals_an_uninterrupted_run(
     assert final.returncode == 0, final.stderr
     assert (crash / "scores.csv").read_bytes() == (ref / "scores.csv").read_bytes()
     assert len(read_scores(crash / "scores.csv")) == 20_000
+
+
+def test_a_row_that_becomes_a_conflict_leaves_the_scores_file(tmp_path: Path) -> None:
+    admins = tmp_path / "admins.csv"
+    rows = list(generate_rows(40, seed=9))
+    write_csv(admins, rows)
+    cfg = write_config(tmp_path, admins)
+    assert fit(cfg, "sync").returncode == 0
+    key = rows[5]["source_key"]
+    assert key in {r["source_key"] for r in read_scores(tmp_path / "scores.csv")}
+    write_csv(admins, [*rows, dict(rows[5])])  # the same key twice: both rows quarantined
+    assert fit(cfg, "sync").returncode == 1
+    assert key not in {r["source_key"] for r in read_scores(tmp_path / "scores.csv")}
+    assert len(read_scores(tmp_path / "scores.csv")) == 39

@@ -18,17 +18,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
-from google.auth.credentials import Credentials
-from google.auth.transport.requests import AuthorizedSession
-from google.oauth2 import credentials as user_credentials
-from google.oauth2 import service_account
 
 from fit_core.errors import ConfigError
 from fit_core.http import USER_AGENT
 from fit_core.secrets import env_name
+
+if TYPE_CHECKING:
+    from google.auth.credentials import Credentials
+
+# google-auth's transport and crypto modules take a third of a second to import: they are
+# imported where credentials are built, so `fit` stays quick when no Google source is configured
 
 SCOPES: tuple[str, ...] = (
     "https://www.googleapis.com/auth/forms.body.readonly",
@@ -83,6 +85,8 @@ def service_account_identity(text: str, source: str, token_uri: str) -> Identity
         )
     info = {**info, "token_uri": token_uri}
     try:
+        from google.oauth2 import service_account
+
         creds = service_account.Credentials.from_service_account_info(info, scopes=list(SCOPES))
     except (ValueError, KeyError, TypeError):
         raise ConfigError(
@@ -102,6 +106,8 @@ def oauth_identity(text: str, source: str, token_uri: str) -> Identity:
             f"the oauth secret of {source!r} lacks {', '.join(missing)}",
             hint="store an authorized-user JSON (client_id, client_secret, refresh_token)",
         )
+    from google.oauth2 import credentials as user_credentials
+
     creds = user_credentials.Credentials(
         token=None,
         refresh_token=info["refresh_token"],
@@ -116,11 +122,15 @@ def oauth_identity(text: str, source: str, token_uri: str) -> Identity:
 
 def token_identity(token: str, account: str = "the account of the access token") -> Identity:
     """Credentials holding a ready access token (tests, or a token minted elsewhere)."""
+    from google.oauth2 import credentials as user_credentials
+
     return Identity(user_credentials.Credentials(token=token), account, "token")
 
 
 def authorized_session(identity: Identity) -> requests.Session:
     """An ``AuthorizedSession`` (a ``requests.Session``) that adds and refreshes the token."""
+    from google.auth.transport.requests import AuthorizedSession
+
     session = AuthorizedSession(identity.credentials)
     session.headers["User-Agent"] = USER_AGENT
     return session
