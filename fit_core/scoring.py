@@ -70,6 +70,7 @@ class History:
         "_traj",
         "context",
         "current",
+        "dates_by_family",
         "group",
         "measure",
         "settings",
@@ -84,6 +85,7 @@ class History:
         settings: Settings,
         group: tuple[Administration, ...] = (),
         context: ClientContext | None = None,
+        dates_by_family: Mapping[str, frozenset[dt.date]] | None = None,
     ) -> None:
         self.current = current
         self._traj, self._n_traj = trajectory, len(trajectory)
@@ -92,6 +94,8 @@ class History:
         self.settings = settings
         self.group = group
         self.context = context  # practice data (appointments), when a source has it
+        #: measure family -> the dates of ``group`` that have an administration of it
+        self.dates_by_family: Mapping[str, frozenset[dt.date]] = dates_by_family or {}
 
     @property
     def trajectory(self) -> tuple[Scored, ...]:
@@ -282,6 +286,10 @@ class Scorer:
         for (episode_id, _rater), group in by_ep_rater.items():
             group.sort(key=_sort_key)
             group_t = tuple(group)
+            by_family: dict[str, set[dt.date]] = defaultdict(set)
+            for a in group:
+                by_family[self.measures[a.measure].family].add(a.local_date)
+            family_dates = {f: frozenset(d) for f, d in by_family.items()}
             dates = sorted({a.local_date for a in group})
             session_of = {d: i + 1 for i, d in enumerate(dates)}
             trajectories: dict[str, list[Scored]] = defaultdict(list)
@@ -298,7 +306,9 @@ class Scorer:
                     scored_all.append(item)
                     continue
                 flags: list[Flag] = []
-                history = History(item, traj, episode_so_far, measure, settings, group_t, context)
+                history = History(
+                    item, traj, episode_so_far, measure, settings, group_t, context, family_dates
+                )
                 for rule, review_on in rules:
                     try:
                         flag = rule.evaluate(history)

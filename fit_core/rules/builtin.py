@@ -295,12 +295,10 @@ class SrsMissing:
         today = history.settings.as_of
         if today is None or a.local_date >= today:
             return None
-        if any(
-            g.local_date == a.local_date and g.measure in _SRS_FAMILY and g is not a
-            for g in history.group
-        ):
+        if a.local_date in history.dates_by_family.get("SRS", ()):
             return None
-        if any(s.admin.local_date == a.local_date for s in history.episode[:-1]):
+        previous = history.previous
+        if previous is not None and previous.admin.local_date == a.local_date:
             return None  # only the first ORS of a session date
         return Flag(
             self.id,
@@ -444,7 +442,7 @@ class OrsMissing:
         group = history.group or (a,)
         first = group[0].local_date
         until = group[-1].local_date + dt.timedelta(days=history.settings.episode_gap_days)
-        ors_dates = {g.local_date for g in group if g.measure not in _SRS_FAMILY}
+        ors_dates = history.dates_by_family.get("ORS", frozenset())
         return [
             ap.local_date
             for ap in ctx.appointments
