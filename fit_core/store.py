@@ -256,6 +256,20 @@ def admin_row_hashed(a: Administration, updated_at: str) -> tuple[tuple[Any, ...
 class Store:
     """A SQLite store. Use :meth:`open`; ``":memory:"`` works for tests."""
 
+    def _in(self, sql: str, head: tuple[Any, ...], values: Sequence[Any]) -> Iterator[Any]:
+        """Rows of ``sql`` (``{marks}`` is the IN list) over ``values`` in chunks of 500,
+        which keeps every statement under SQLite's variable limit."""
+        for i in range(0, len(values), 500):
+            chunk = values[i : i + 500]
+            yield from self.conn.execute(
+                sql.format(marks=",".join("?" * len(chunk))), (*head, *chunk)
+            )
+
+    def _for_clients(self, sql: str, clients: Iterable[tuple[str, str]]) -> Iterator[Any]:
+        """Rows of ``sql`` (``namespace = ? AND client_id IN ({marks})``) for ``clients``."""
+        for ns, cids in _by_namespace(list(clients)).items():
+            yield from self._in(sql, (ns,), cids)
+
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self.conn = conn
         self.path = path
@@ -328,32 +342,26 @@ class Store:
 
     def existing(self, source: str, keys: Sequence[str]) -> dict[str, tuple[str, str, str]]:
         """source_key → (hash, namespace, client_id) for the keys already stored."""
-        out: dict[str, tuple[str, str, str]] = {}
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            for k, h, ns, cid in self.conn.execute(
-                f"SELECT source_key, hash, namespace, client_id FROM administrations "
-                f"WHERE source = ? AND source_key IN ({marks})",
-                (source, *chunk),
-            ):
-                out[k] = (h, ns, cid)
-        return out
+        return {
+            k: (h, ns, cid)
+            for k, h, ns, cid in self._in(
+                "SELECT source_key, hash, namespace, client_id FROM administrations "
+                "WHERE source = ? AND source_key IN ({marks})",
+                (source,),
+                keys,
+            )
+        }
 
     def clients_with_rows(self, clients: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which of ``clients`` have at least one stored administration."""
-        out: set[tuple[str, str]] = set()
-        for ns, cids in _by_namespace(list(clients)).items():
-            for i in range(0, len(cids), 500):
-                chunk = cids[i : i + 500]
-                marks = ",".join("?" * len(chunk))
-                for row in self.conn.execute(
-                    f"SELECT DISTINCT namespace, client_id FROM administrations "
-                    f"WHERE namespace = ? AND client_id IN ({marks})",
-                    (ns, *chunk),
-                ):
-                    out.add((row[0], row[1]))
-        return out
+        return {
+            (ns, cid)
+            for ns, cid in self._for_clients(
+                "SELECT DISTINCT namespace, client_id FROM administrations "
+                "WHERE namespace = ? AND client_id IN ({marks})",
+                clients,
+            )
+        }
 
     def upsert_administrations(self, rows: Sequence[tuple[Any, ...]]) -> None:
         self.conn.executemany(
@@ -401,19 +409,12 @@ class Store:
     ) -> dict[tuple[str, str], list[Administration]]:
         """Every stored administration of each client, grouped by client."""
         out: dict[tuple[str, str], list[Administration]] = {c: [] for c in clients}
-        by_ns: dict[str, list[str]] = {}
-        for ns, cid in clients:
-            by_ns.setdefault(ns, []).append(cid)
-        for ns, cids in by_ns.items():
-            for i in range(0, len(cids), 500):
-                chunk = cids[i : i + 500]
-                marks = ",".join("?" * len(chunk))
-                for r in self.conn.execute(
-                    f"SELECT {_ADMIN_COLS} FROM administrations "
-                    f"WHERE namespace = ? AND client_id IN ({marks})",
-                    (ns, *chunk),
-                ):
-                    out[(r[2], r[3])].append(row_admin(r))
+        for r in self._for_clients(
+            f"SELECT {_ADMIN_COLS} FROM administrations "
+            "WHERE namespace = ? AND client_id IN ({marks})",
+            clients,
+        ):
+            out[(r[2], r[3])].append(row_admin(r))
         return out
 
     def iter_administrations(self, source: str | None = None) -> Iterator[Administration]:
@@ -498,17 +499,14 @@ class Store:
         A flag no longer raised is resolved (kept, state ``resolved``); an acknowledged flag
         stays acknowledged while the rule still fires on the same administration.
         """
-        current: dict[tuple[str, str, str], str] = {}
-        for ns, cids in _by_namespace(clients).items():
-            for i in range(0, len(cids), 500):
-                chunk = cids[i : i + 500]
-                marks = ",".join("?" * len(chunk))
-                for s, k, rule, state in self.conn.execute(
-                    f"SELECT source, source_key, rule_id, state FROM flags WHERE namespace = ? "
-                    f"AND client_id IN ({marks})",
-                    (ns, *chunk),
-                ):
-                    current[(s, k, rule)] = state
+        current: dict[tuple[str, str, str], str] = {
+            (src, k, rule): state
+            for src, k, rule, state in self._for_clients(
+                "SELECT source, source_key, rule_id, state FROM flags WHERE namespace = ? "
+                "AND client_id IN ({marks})",
+                clients,
+            )
+        }
         new: list[tuple[Administration, Flag]] = []
         rows = []
         for a, f in raised:
@@ -552,18 +550,14 @@ class Store:
         return new
 
     def acknowledged(self, clients: Sequence[tuple[str, str]]) -> set[tuple[str, str, str]]:
-        out: set[tuple[str, str, str]] = set()
-        for ns, cids in _by_namespace(clients).items():
-            for i in range(0, len(cids), 500):
-                chunk = cids[i : i + 500]
-                marks = ",".join("?" * len(chunk))
-                for s, k, r in self.conn.execute(
-                    f"SELECT source, source_key, rule_id FROM flags WHERE state = 'acknowledged' "
-                    f"AND namespace = ? AND client_id IN ({marks})",
-                    (ns, *chunk),
-                ):
-                    out.add((s, k, r))
-        return out
+        return {
+            (src, k, rule)
+            for src, k, rule in self._for_clients(
+                "SELECT source, source_key, rule_id FROM flags WHERE state = 'acknowledged' "
+                "AND namespace = ? AND client_id IN ({marks})",
+                clients,
+            )
+        }
 
     def list_flags(
         self, state: str | None = "open", rule: str | None = None, client: str | None = None
@@ -753,16 +747,15 @@ class Store:
             return set()
         source = items[0].source
         keys = [a.source_key for a in items]
-        old: dict[str, tuple[str, str, str]] = {}
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            for k, h, ns, cid in self.conn.execute(
-                f"SELECT source_key, hash, namespace, client_id FROM appointments "
-                f"WHERE source = ? AND source_key IN ({marks})",
-                (source, *chunk),
-            ):
-                old[k] = (h, ns, cid)
+        old = {
+            k: (h, ns, cid)
+            for k, h, ns, cid in self._in(
+                "SELECT source_key, hash, namespace, client_id FROM appointments "
+                "WHERE source = ? AND source_key IN ({marks})",
+                (source,),
+                keys,
+            )
+        }
         changed: set[tuple[str, str]] = set()
         rows = []
         for a in items:
@@ -874,44 +867,36 @@ class Store:
     ) -> dict[tuple[str, str], ClientContext]:
         """Appointments and client info per client (only clients that have some)."""
         appts: dict[tuple[str, str], list[Appointment]] = {}
-        infos: dict[tuple[str, str], ClientInfo] = {}
-        for ns, cids in _by_namespace(clients).items():
-            for i in range(0, len(cids), 500):
-                chunk = cids[i : i + 500]
-                marks = ",".join("?" * len(chunk))
-                for r in self.conn.execute(
-                    f"SELECT source, source_key, namespace, client_id, starts_at, local_date, "
-                    f"status, clinician_id, service_code, intake FROM appointments "
-                    f"WHERE namespace = ? AND client_id IN ({marks}) ORDER BY starts_at",
-                    (ns, *chunk),
-                ):
-                    appts.setdefault((r[2], r[3]), []).append(
-                        Appointment(
-                            r[0],
-                            r[1],
-                            r[2],
-                            r[3],
-                            dt.datetime.fromisoformat(r[4]),
-                            dt.date.fromisoformat(r[5]),
-                            r[6],
-                            r[7],
-                            r[8],
-                            bool(r[9]),
-                        )
-                    )
-                for r in self.conn.execute(
-                    f"SELECT source, namespace, client_id, date_of_birth, clinician_id, status "
-                    f"FROM client_info WHERE namespace = ? AND client_id IN ({marks})",
-                    (ns, *chunk),
-                ):
-                    infos[(r[1], r[2])] = ClientInfo(
-                        r[0],
-                        r[1],
-                        r[2],
-                        dt.date.fromisoformat(r[3]) if r[3] else None,
-                        r[4],
-                        r[5],
-                    )
+        for r in self._for_clients(
+            "SELECT source, source_key, namespace, client_id, starts_at, local_date, status, "
+            "clinician_id, service_code, intake FROM appointments "
+            "WHERE namespace = ? AND client_id IN ({marks}) ORDER BY starts_at",
+            clients,
+        ):
+            appts.setdefault((r[2], r[3]), []).append(
+                Appointment(
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    dt.datetime.fromisoformat(r[4]),
+                    dt.date.fromisoformat(r[5]),
+                    r[6],
+                    r[7],
+                    r[8],
+                    bool(r[9]),
+                )
+            )
+        infos = {
+            (r[1], r[2]): ClientInfo(
+                r[0], r[1], r[2], dt.date.fromisoformat(r[3]) if r[3] else None, r[4], r[5]
+            )
+            for r in self._for_clients(
+                "SELECT source, namespace, client_id, date_of_birth, clinician_id, status "
+                "FROM client_info WHERE namespace = ? AND client_id IN ({marks})",
+                clients,
+            )
+        }
         return {
             c: ClientContext(tuple(appts.get(c, ())), infos.get(c)) for c in set(appts) | set(infos)
         }
