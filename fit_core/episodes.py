@@ -111,12 +111,13 @@ def summarize(
     ended = is_ended(view, as_of, settings, context, latest=latest)
     reached = len(ors) >= 2 and round(last.score.total - first.score.total, 2) >= rc - 1e-9
     clinicians = [s.admin.clinician_id for s in view.items if s.admin.clinician_id]
+    sites = [s.admin.site for s in view.items if s.admin.site]
     return EpisodeSummary(
         client_key=view.client,
         episode_id=view.episode_id,
         rater=view.rater,
         clinician_id=clinicians[-1] if clinicians else None,
-        site=site,
+        site=site or (sites[-1] if sites else None),
         age_band=first.score.age_band if first.admin.age is not None else _band(measure),
         first_date=view.first_date,
         last_date=view.last_date,

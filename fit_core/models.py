@@ -75,6 +75,7 @@ class Administration:
     age: int | None = None
     session_hint: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    site: str | None = None  # the clinic site or team, for grouping statistics
 
     @property
     def client(self) -> tuple[str, str]:

@@ -28,7 +28,7 @@ from .models import Administration, Appointment, ClientContext, ClientInfo, Flag
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -181,11 +181,13 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             PRIMARY KEY (source, source_key)
         )""",
     ),
+    5: ("ALTER TABLE administrations ADD COLUMN site TEXT",),
 }
 
 _ADMIN_COLS = (
     "source, source_key, namespace, client_id, measure, administered_at, local_date, date_only, "
-    "total, items, clinician_id, episode_id, rater, age, session_hint, extra, hash, updated_at"
+    "total, items, clinician_id, episode_id, rater, age, session_hint, extra, hash, updated_at, "
+    "site"
 )
 
 
@@ -216,6 +218,7 @@ def admin_row(a: Administration, hash_: str, updated_at: str) -> tuple[Any, ...]
         json.dumps(dict(a.extra), sort_keys=True) if a.extra else None,
         hash_,
         updated_at,
+        a.site,
     )
 
 
@@ -238,19 +241,23 @@ def row_admin(r: Sequence[Any]) -> Administration:
         age=r[13],
         session_hint=r[14],
         extra=json.loads(r[15]) if r[15] else {},
+        site=r[18],
     )
 
 
 def admin_hash(row: Sequence[Any]) -> str:
-    """A content hash of an :func:`admin_row` (without its hash and time): dedupes re-pulls."""
-    return hashlib.blake2b(repr(row[2:16]).encode(), digest_size=16).hexdigest()
+    """A content hash of an :func:`admin_row` (without its hash and time): dedupes re-pulls.
+
+    The site (added in schema 5) joins the hash only when set, so older rows keep theirs."""
+    content = repr(row[2:16]) if row[18] is None else repr((row[2:16], row[18]))
+    return hashlib.blake2b(content.encode(), digest_size=16).hexdigest()
 
 
 def admin_row_hashed(a: Administration, updated_at: str) -> tuple[tuple[Any, ...], str]:
     """The store row of an administration and its content hash."""
     row = admin_row(a, "", updated_at)
     h = admin_hash(row)
-    return (*row[:16], h, updated_at), h
+    return (*row[:16], h, updated_at, *row[18:]), h
 
 
 class Store:
@@ -366,7 +373,7 @@ class Store:
     def upsert_administrations(self, rows: Sequence[tuple[Any, ...]]) -> None:
         self.conn.executemany(
             f"INSERT INTO administrations ({_ADMIN_COLS}) VALUES "
-            f"({','.join('?' * 18)}) ON CONFLICT (source, source_key) DO UPDATE SET "
+            f"({','.join('?' * 19)}) ON CONFLICT (source, source_key) DO UPDATE SET "
             + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _ADMIN_COLS.split(",")[2:]),
             rows,
         )

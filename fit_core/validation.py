@@ -135,7 +135,7 @@ class _Answers(fields.Field):
         return tuple(out), value[5], errors
 
 
-_CONTEXT_TEXT = ("clinician_id", "episode_id", "rater", "date_of_birth")
+_CONTEXT_TEXT = ("clinician_id", "episode_id", "rater", "date_of_birth", "site")
 _CONTEXT_INT = ("age", "session")
 
 
@@ -353,6 +353,7 @@ class Validator:
             age=ctx["age"],
             session_hint=ctx["session"],
             extra=dict(record.extra) if record.extra else _NO_EXTRA,
+            site=_intern_opt(ctx["site"]),
         )
 
 

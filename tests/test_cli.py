@@ -229,3 +229,25 @@ def test_a_secret_in_the_config_is_refused_with_the_command_to_store_it(tmp_path
     res = CliRunner().invoke(cli, ["--config", str(cfg), "check"])
     assert res.exit_code == 3
     assert "fit keys set lab token" in res.stderr and "ABCDEF" not in res.stderr
+
+
+def test_stats_by_site_groups_on_the_site_column(tmp_path: Path) -> None:
+    rows = ["client_id,administered_at,measure,total,site"]
+    for i in range(12):
+        site = "North" if i % 3 else "South"
+        rows += [f"S{i},2025-01-0{1 + i % 5},ORS,15,{site}", f"S{i},2025-02-1{i % 9},ORS,22,{site}"]
+    data = tmp_path / "in.csv"
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[store]\npath = "{tmp_path / "s.sqlite3"}"\n[sync]\ntimezone = "UTC"\n'
+        f'[sources.clinic]\nadapter = "csv"\npath = "{data}"\n'
+        f'scores_path = "{tmp_path / "o.csv"}"\n',
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--config", str(cfg), "sync"]).exit_code == 0
+    res = runner.invoke(cli, ["--config", str(cfg), "stats", "--by", "site", "--json"])
+    groups = {g["group"]: g for g in json.loads(res.stdout)[1:]}
+    assert groups["North"]["n_episodes"] == 8 and groups["South"]["n_episodes"] == 4
+    assert groups["South"]["small"] is True

@@ -34,6 +34,7 @@ FIELDS = (
     "age",
     "session",
     "date_of_birth",
+    "site",
     "source_key",
 )
 #: fields that come from the ``wide`` map in wide mode, so ``columns`` must not map them
@@ -108,8 +109,9 @@ class CsvOptionsSchema(Schema):
                 raise ValidationError(f"{measure}: not a measure of the wide table", "wide_totals")
         for measure, items in wide.items():
             if not items and measure.strip().upper() not in total_keys:
-                raise ValidationError(f"{measure}: give item columns or a wide_totals entry",
-                                      "wide")
+                raise ValidationError(
+                    f"{measure}: give item columns or a wide_totals entry", "wide"
+                )
         if wide:
             owned = sorted(k for k in columns if k in WIDE_OWNED)
             if owned:
@@ -159,8 +161,18 @@ class CsvOptions:
             WideMeasure(key, tuple(_hdr(h) for h in items), totals.get(key))
             for key, items in ((m.strip().upper(), items) for m, items in d["wide"].items())
         )
-        reading = {k: d[k] for k in ("delimiter", "encoding", "decimal_comma", "scale",
-                                     "columns", "wide", "wide_totals")}
+        reading = {
+            k: d[k]
+            for k in (
+                "delimiter",
+                "encoding",
+                "decimal_comma",
+                "scale",
+                "columns",
+                "wide",
+                "wide_totals",
+            )
+        }
         blob = json.dumps(reading, sort_keys=True, separators=(",", ":"))
         return cls(
             path=Path(d["path"]).expanduser(),
