@@ -80,9 +80,7 @@ def main() -> None:
 
     model, t_fit = timed("fit", fit)
     with_model = Scorer(measures, settings, BUILTIN_RULES, model)
-    scored, t_model = timed(
-        "rescore+model", lambda: [with_model.score(c).scored for c in clients]
-    )
+    scored, t_model = timed("rescore+model", lambda: [with_model.score(c).scored for c in clients])
 
     def stats() -> Any:
         summaries = [

@@ -83,23 +83,35 @@ def test_long_format_with_bom(tmp_path: Path) -> None:
 
 
 def test_semicolon_and_decimal_comma(tmp_path: Path) -> None:
-    src = write(tmp_path / "export.csv", [
-        "Client_ID ; Administered_At ; Measure ; Q1 ; Q2 ; Q3 ; Q4 ; Total",
-        "C001;2024-03-01;ORS;7,5;6,0;8,1;7,0;",
-        "C002;2024-03-01;SRS;;;;;35,5",
-    ], encoding="cp1252")
+    src = write(
+        tmp_path / "export.csv",
+        [
+            "Client_ID ; Administered_At ; Measure ; Q1 ; Q2 ; Q3 ; Q4 ; Total",
+            "C001;2024-03-01;ORS;7,5;6,0;8,1;7,0;",
+            "C002;2024-03-01;SRS;;;;;35,5",
+        ],
+        encoding="cp1252",
+    )
     adapter = make(tmp_path, src, encoding="cp1252", scale="cm")
     recs = records(pull(adapter))
-    assert [r.source_key for r in recs] == ["nk:C001|2024-03-01|ORS|client",
-                                           "nk:C002|2024-03-01|SRS|client"]
+    assert [r.source_key for r in recs] == [
+        "nk:C001|2024-03-01|ORS|client",
+        "nk:C002|2024-03-01|SRS|client",
+    ]
     assert recs[0].scale == "cm"
     assert validate(adapter, recs[0]).items == (7.5, 6.0, 8.1, 7.0)
     assert validate(adapter, recs[1]).total == 35.5
 
 
 def test_decimal_comma_false_rejects_commas(tmp_path: Path) -> None:
-    src = write(tmp_path / "e.csv", ["client_id;administered_at;measure;total",
-                                     "C001;2024-03-01;ORS;2,5", "C001;2024-03-02;ORS;25"])
+    src = write(
+        tmp_path / "e.csv",
+        [
+            "client_id;administered_at;measure;total",
+            "C001;2024-03-01;ORS;2,5",
+            "C001;2024-03-02;ORS;25",
+        ],
+    )
     items = pull(make(tmp_path, src, decimal_comma=False))
     (err,) = errors(items)
     assert err.source_key == "nk:C001|2024-03-01|ORS|client"
@@ -115,32 +127,50 @@ def test_unquoted_decimal_comma_in_comma_file_is_a_row_error(tmp_path: Path) -> 
 
 
 def test_column_map(tmp_path: Path) -> None:
-    src = write(tmp_path / "practice.csv", [
-        "Client Code,Date,Form,Score,Therapist",
-        "C010,2024-05-02,ORS,19.5,K7",
-    ])
-    adapter = make(tmp_path, src, columns={
-        "client_id": "client code", "administered_at": "DATE", "measure": "Form",
-        "total": "Score", "clinician_id": "Therapist",
-    })
+    src = write(
+        tmp_path / "practice.csv",
+        [
+            "Client Code,Date,Form,Score,Therapist",
+            "C010,2024-05-02,ORS,19.5,K7",
+        ],
+    )
+    adapter = make(
+        tmp_path,
+        src,
+        columns={
+            "client_id": "client code",
+            "administered_at": "DATE",
+            "measure": "Form",
+            "total": "Score",
+            "clinician_id": "Therapist",
+        },
+    )
     (rec,) = pull(adapter)
     assert isinstance(rec, Record)
     assert rec.source_key == "nk:C010|2024-05-02|ORS|client"
-    assert rec.data == {"client_id": "C010", "administered_at": "2024-05-02", "measure": "ORS",
-                        "total": "19.5", "clinician_id": "K7"}
+    assert rec.data == {
+        "client_id": "C010",
+        "administered_at": "2024-05-02",
+        "measure": "ORS",
+        "total": "19.5",
+        "clinician_id": "K7",
+    }
     assert validate(adapter, rec).clinician_id == "K7"
 
 
 def test_wide_export(tmp_path: Path) -> None:
     ors = ["ors_q1", "ors_q2", "ors_q3", "ors_q4"]
     srs = ["srs_q1", "srs_q2", "srs_q3", "srs_q4"]
-    src = write(tmp_path / "wide.csv", [
-        "client_id,administered_at,ORS_Q1,ors_q2,ors_q3,ors_q4,ors_total,srs_q1,srs_q2,srs_q3,srs_q4",
-        "C001,2024-03-01,4,5,3,4,16,9,9,8.5,9.5",
-        "C002,2024-03-01,6,6,6,6,,,,,",  # ORS only
-        "C003,2024-03-01,,,,,21.5,,,,",  # ORS total only
-        "C004,2024-03-01,,,,,,,,,",  # nothing filled: skipped
-    ])
+    src = write(
+        tmp_path / "wide.csv",
+        [
+            "client_id,administered_at,ORS_Q1,ors_q2,ors_q3,ors_q4,ors_total,srs_q1,srs_q2,srs_q3,srs_q4",
+            "C001,2024-03-01,4,5,3,4,16,9,9,8.5,9.5",
+            "C002,2024-03-01,6,6,6,6,,,,,",  # ORS only
+            "C003,2024-03-01,,,,,21.5,,,,",  # ORS total only
+            "C004,2024-03-01,,,,,,,,,",  # nothing filled: skipped
+        ],
+    )
     adapter = make(tmp_path, src, wide={"ors": ors, "SRS": srs}, wide_totals={"ORS": "ors_total"})
     items = pull(adapter)
     assert not errors(items)
@@ -168,8 +198,9 @@ def test_wide_options_are_checked(tmp_path: Path) -> None:
 
 def test_missing_column_names_it_and_other_files_go_on(tmp_path: Path) -> None:
     folder = tmp_path / "in"
-    write(folder / "a_bad.csv", ["client_id,Administered_At,q1,q2,q3,q4",
-                                 "C001,2024-03-01,1,2,3,4"])
+    write(
+        folder / "a_bad.csv", ["client_id,Administered_At,q1,q2,q3,q4", "C001,2024-03-01,1,2,3,4"]
+    )
     write(folder / "b_good.csv", [HEADER, ROWS[0]])
     items = pull(make(tmp_path, folder))
     (err,) = errors(items)
@@ -181,8 +212,9 @@ def test_missing_column_names_it_and_other_files_go_on(tmp_path: Path) -> None:
 
 
 def test_missing_answer_columns(tmp_path: Path) -> None:
-    src = write(tmp_path / "x.csv", ["client_id,administered_at,measure,q1,q2",
-                                     "C1,2024-01-01,ORS,1,2"])
+    src = write(
+        tmp_path / "x.csv", ["client_id,administered_at,measure,q1,q2", "C1,2024-01-01,ORS,1,2"]
+    )
     (err,) = pull(make(tmp_path, src))
     assert isinstance(err, RecordError)
     assert "q3 / q4 / total" in err.reasons["header"]
@@ -254,8 +286,9 @@ _ROW = st.tuples(
 )
 
 
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(rows=st.lists(_ROW, min_size=1, max_size=12, unique_by=_nk), data=st.data())
 def test_property_row_order_does_not_change_pull(
     tmp_path: Path, rows: list[tuple[str, int, str, str, int]], data: st.DataObject
@@ -351,19 +384,36 @@ def test_unknown_option_is_named(tmp_path: Path) -> None:
 
 def item(key: str, **payload: Any) -> OutboxItem:
     base: dict[str, Any] = {f: None for f in PUSH_FIELDS}
-    base.update(source_key=key, client_id="C001", measure="ORS", administered_at="2024-03-01",
-                episode_id="auto-2024-03-01", rater="client", session=1, total=16.7,
-                clinical=True, change_from_intake=0.0, rc_class="intake", flags=[],
-                flag_message="")
+    base.update(
+        source_key=key,
+        client_id="C001",
+        measure="ORS",
+        administered_at="2024-03-01",
+        episode_id="auto-2024-03-01",
+        rater="client",
+        session=1,
+        total=16.7,
+        clinical=True,
+        change_from_intake=0.0,
+        rc_class="intake",
+        flags=[],
+        flag_message="",
+    )
     base.update(payload)
     return OutboxItem("clinic_csv", key, base, "h-" + key)
 
 
 ITEMS = [
     item("nk:C001|2024-03-01|ORS|client"),
-    item("nk:C001|2024-03-08|ORS|client", session=2, total=9.5, change_from_intake=-7.2,
-         rc_class="deteriorated", flags=["ors.reliable_deterioration", "srs.drop"],
-         flag_message="ORS fell → review"),
+    item(
+        "nk:C001|2024-03-08|ORS|client",
+        session=2,
+        total=9.5,
+        change_from_intake=-7.2,
+        rc_class="deteriorated",
+        flags=["ors.reliable_deterioration", "srs.drop"],
+        flag_message="ORS fell → review",
+    ),
 ]
 
 
@@ -377,10 +427,13 @@ def test_push_snapshot_is_atomic_and_idempotent(tmp_path: Path) -> None:
     assert sorted(p.name for p in target.parent.iterdir()) == ["scores.csv"]  # no temp left
     lines = once.decode("utf-8-sig").splitlines()
     assert lines[0] == ",".join(PUSH_FIELDS)
-    assert lines[1] == ("nk:C001|2024-03-01|ORS|client,C001,ORS,2024-03-01,auto-2024-03-01,"
-                        "client,1,16.7,true,,,0,intake,,,,,,,,")
-    assert ",-7.2,deteriorated,,,,,,,ors.reliable_deterioration;srs.drop,ORS fell → review" in (
-        lines[2]
+    assert lines[1] == (
+        "nk:C001|2024-03-01|ORS|client,C001,ORS,2024-03-01,auto-2024-03-01,"
+        "client,1,16.7,true,,,0,intake,,,,,,,,"
+    )
+    assert (
+        ",-7.2,deteriorated,,,,,,,ors.reliable_deterioration;srs.drop,ORS fell → review"
+        in (lines[2])
     )
 
     def failing() -> Iterator[OutboxItem]:
@@ -406,12 +459,23 @@ def test_leftover_temp_is_overwritten_and_mode_is_0600(tmp_path: Path) -> None:
 
 def test_formula_injection_guard(tmp_path: Path) -> None:
     adapter = make(tmp_path, tmp_path)
-    adapter.push_snapshot(iter([
-        item("=1+1", client_id="=HYPERLINK(\"http://x\")", episode_id="@SUM(A1)",
-             rater="+cmd", flag_message="-2+3", change_from_intake=-3.5, session=-1),
-    ]))
+    adapter.push_snapshot(
+        iter(
+            [
+                item(
+                    "=1+1",
+                    client_id='=HYPERLINK("http://x")',
+                    episode_id="@SUM(A1)",
+                    rater="+cmd",
+                    flag_message="-2+3",
+                    change_from_intake=-3.5,
+                    session=-1,
+                ),
+            ]
+        )
+    )
     row = adapter.csv.scores_path.read_text(encoding="utf-8-sig").splitlines()[1]
-    assert row.startswith("'=1+1,\"'=HYPERLINK(\"\"http://x\"\")\",ORS,")
+    assert row.startswith('\'=1+1,"\'=HYPERLINK(""http://x"")",ORS,')
     assert ",'@SUM(A1),'+cmd,-1," in row
     assert row.endswith(",-3.5,intake,,,,,,,,'-2+3")
 
@@ -449,8 +513,16 @@ def test_encoding_error_names_the_line_and_keeps_other_files(tmp_path: Path) -> 
 
 
 def test_line_numbers_are_physical_with_multiline_cells(tmp_path: Path) -> None:
-    src = write(tmp_path / "x.csv", ['client_id,administered_at,measure,total,"episode\nid"',
-                                     'C001,2024-03-01,ORS,20,"first\nepisode"',
-                                     "C001,2024-03-08,ORS,22,e2"], eol="\n")
-    assert [r.location for r in records(pull(make(tmp_path, src)))] == ["x.csv line 3",
-                                                                          "x.csv line 5"]
+    src = write(
+        tmp_path / "x.csv",
+        [
+            'client_id,administered_at,measure,total,"episode\nid"',
+            'C001,2024-03-01,ORS,20,"first\nepisode"',
+            "C001,2024-03-08,ORS,22,e2",
+        ],
+        eol="\n",
+    )
+    assert [r.location for r in records(pull(make(tmp_path, src)))] == [
+        "x.csv line 3",
+        "x.csv line 5",
+    ]

@@ -107,27 +107,36 @@ class CsvAdapter(Adapter):
         scores = self.csv.scores_path
         folder = scores.parent
         if scores.is_dir():
-            raise ConfigError(f"{where} {scores} is a folder",
-                              hint="give a file name, for example .../scores.csv")
+            raise ConfigError(
+                f"{where} {scores} is a folder", hint="give a file name, for example .../scores.csv"
+            )
         if not folder.is_dir():
-            raise ConfigError(f"{where}: the folder {folder} does not exist",
-                              hint=f"create it (mkdir -p {folder}) or fix scores_path")
+            raise ConfigError(
+                f"{where}: the folder {folder} does not exist",
+                hint=f"create it (mkdir -p {folder}) or fix scores_path",
+            )
         if not os.access(folder, os.W_OK | os.X_OK):
-            raise ConfigError(f"{where}: the folder {folder} is not writable",
-                              hint="let the user running `fit sync` write there, or move it")
+            raise ConfigError(
+                f"{where}: the folder {folder} is not writable",
+                hint="let the user running `fit sync` write there, or move it",
+            )
         if self.csv.path.is_file() and self.csv.path.resolve() == scores.resolve():
-            raise ConfigError(f"{where} is the input file {scores}",
-                              hint="write the scores to another file")
+            raise ConfigError(
+                f"{where} is the input file {scores}", hint="write the scores to another file"
+            )
 
     def _check_input(self) -> None:
         path = self.csv.path
         where = f"[sources.{self.context.name}] path"
         if not path.exists():
-            raise ConfigError(f"{where}: {path} does not exist",
-                              hint="fix path (a .csv file or a folder of them) or create it")
+            raise ConfigError(
+                f"{where}: {path} does not exist",
+                hint="fix path (a .csv file or a folder of them) or create it",
+            )
         if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
-            raise ConfigError(f"{where}: {path} is not readable",
-                              hint="let the user running `fit sync` read it")
+            raise ConfigError(
+                f"{where}: {path} is not readable", hint="let the user running `fit sync` read it"
+            )
 
     # --- pull ------------------------------------------------------------------------------
 
@@ -140,7 +149,9 @@ class CsvAdapter(Adapter):
         return [
             (p.name, p)
             for p in sorted(root.iterdir(), key=lambda p: p.name)
-            if not p.name.startswith(".") and p.suffix.lower() == ".csv" and p.is_file()
+            if not p.name.startswith(".")
+            and p.suffix.lower() == ".csv"
+            and p.is_file()
             and p.resolve() != scores
         ]
 
@@ -158,8 +169,9 @@ class CsvAdapter(Adapter):
                 log.debug("%s: %s went away before it was read", self.context.name, name)
                 continue
             except OSError as exc:
-                yield RecordError(f"{name}:file", {"file": f"cannot read: {type(exc).__name__}"},
-                                  name)
+                yield RecordError(
+                    f"{name}:file", {"file": f"cannot read: {type(exc).__name__}"}, name
+                )
                 continue
             if previous.get(name) == fp:
                 log.debug("%s: %s unchanged, skipped", self.context.name, name)

@@ -87,14 +87,18 @@ def resolve(header: Sequence[str], opts: CsvOptions) -> Layout:
             used.append(header_name)
 
     missing: list[str] = []
-    required = ("client_id", "administered_at") if wide_mode else ("client_id", "administered_at",
-                                                                    "measure")
+    required = (
+        ("client_id", "administered_at")
+        if wide_mode
+        else ("client_id", "administered_at", "measure")
+    )
     for field in required:
         if field not in found:
             missing.append(_label(field, opts.columns.get(field, field)))
     if not wide_mode and "total" not in found and not all(q in found for q in ITEM_FIELDS):
-        absent = [_label(f, opts.columns.get(f, f)) for f in (*ITEM_FIELDS, "total")
-                  if f not in found]
+        absent = [
+            _label(f, opts.columns.get(f, f)) for f in (*ITEM_FIELDS, "total") if f not in found
+        ]
         missing.append(f"{' / '.join(absent)} (give q1-q4 or total)")
 
     wide: list[WideColumns] = []
@@ -105,11 +109,13 @@ def resolve(header: Sequence[str], opts: CsvOptions) -> Layout:
             missing.extend(f"{h!r} ({spec.measure})" for h in absent)
             continue
         used.extend(heads)
-        wide.append(WideColumns(
-            spec.measure,
-            tuple(index[h] for h in spec.items),
-            index[spec.total] if spec.total else None,
-        ))
+        wide.append(
+            WideColumns(
+                spec.measure,
+                tuple(index[h] for h in spec.items),
+                index[spec.total] if spec.total else None,
+            )
+        )
 
     if missing:
         raise HeaderError(f"missing column {', '.join(missing)}; {_found(names)}")

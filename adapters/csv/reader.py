@@ -58,14 +58,18 @@ class KeyLedger:
         """Note a repeated key; the RecordError for the repeating row."""
         self.conflicts.setdefault(key, (packed, explicit))
         self.tainted.update((first >> _LINE_BITS, packed >> _LINE_BITS))
-        return RecordError(key, {"source_key": _dup(explicit, self.where(first))},
-                           self.where(packed), raw)
+        return RecordError(
+            key, {"source_key": _dup(explicit, self.where(first))}, self.where(packed), raw
+        )
 
     def closing_errors(self) -> Iterator[RecordError]:
         """RecordErrors for the first occurrence of every conflicted key (end of the pull)."""
         for key, (second, explicit) in self.conflicts.items():
-            yield RecordError(key, {"source_key": _dup(explicit, self.where(second))},
-                              self.where(self.seen[hash(key)]))
+            yield RecordError(
+                key,
+                {"source_key": _dup(explicit, self.where(second))},
+                self.where(self.seen[hash(key)]),
+            )
 
 
 def _dup(explicit: bool, other: str) -> str:
@@ -110,10 +114,16 @@ def read_file(
             yield from rows(reader, layout, name, opts, ledger, file_no)
     except UnicodeDecodeError:
         where = f"after line {reader.line_num}" if reader is not None else "in line 1"
-        yield RecordError(f"{name}:encoding", {"file": (
-            f"not valid {opts.encoding} text {where} (set encoding in the source options, "
-            "for example cp1252); the rows read before it were kept"
-        )}, name)
+        yield RecordError(
+            f"{name}:encoding",
+            {
+                "file": (
+                    f"not valid {opts.encoding} text {where} (set encoding in the source options, "
+                    "for example cp1252); the rows read before it were kept"
+                )
+            },
+            name,
+        )
         return False
     except csv.Error as exc:
         yield RecordError(f"{name}:csv", {"file": f"unreadable CSV: {exc}"}, name)
@@ -137,10 +147,16 @@ def _is_blank(row: list[str]) -> bool:
 
 
 def _bad_width(row: list[str], width: int, name: str, line: int) -> RecordError:
-    return _row_error(name, line, {"row": (
-        f"{len(row)} cells but the header has {width} (a decimal comma in a comma-separated "
-        "file? quote the value or use ; as the delimiter)"
-    )})
+    return _row_error(
+        name,
+        line,
+        {
+            "row": (
+                f"{len(row)} cells but the header has {width} (a decimal comma in a "
+                "comma-separated file? quote the value or use ; as the delimiter)"
+            )
+        },
+    )
 
 
 _ANSWERS = (*ITEM_FIELDS, "total")
@@ -158,8 +174,13 @@ def _long_rows(
     """Long format: one Record per row. The hot loop: keep it free of per-row extras."""
     fields, width, scale = layout.fields, layout.width, opts.scale
     get = itemgetter(*layout.indices)
-    ci, wi, mi, ri, si = (layout.client_id, layout.administered_at, layout.measure, layout.rater,
-                          layout.source_key)
+    ci, wi, mi, ri, si = (
+        layout.client_id,
+        layout.administered_at,
+        layout.measure,
+        layout.rater,
+        layout.source_key,
+    )
     assert mi is not None
     check_commas = not opts.decimal_comma
     seen, base, last = ledger.seen, file_no << _LINE_BITS, reader.line_num
