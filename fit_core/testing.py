@@ -324,6 +324,11 @@ class AdapterContract:
         store = Store.open(config.store_path)
         return SyncEngine(config, registry, store, secret=self.secret)
 
+    def result_of(self, summary: Any) -> Any:
+        """This adapter's :class:`~fit_core.sync.SourceResult` in a run summary (an engine may
+        sync other sources too, e.g. the ORS/SRS source a practice adapter needs)."""
+        return {s.name: s for s in summary.sources}[self.source_name]
+
     def secret(self, source: str, key: str) -> str:
         """Secrets for engine-level tests (override for adapters that need them)."""
         raise ConfigError(f"no secret {key!r} for source {source!r} in the contract test")
@@ -332,13 +337,13 @@ class AdapterContract:
         eng = self.engine(tmp_path)
         try:
             first = eng.run()
-            src = first.sources[0]
+            src = self.result_of(first)
             assert src.status == "ok", src.error
             assert src.pushed > 0 and src.bookmark_saved in (True, False)
             state = self.target_state(self.make_adapter(tmp_path))
             assert state is not None, "a full sync pushed nothing to the target"
             second = eng.run()
-            assert second.sources[0].pushed == 0, "a re-sync without changes pushed again"
+            assert self.result_of(second).pushed == 0, "a re-sync without changes pushed again"
             assert self.target_state(self.make_adapter(tmp_path)) == state
         finally:
             eng.store.close()
@@ -348,7 +353,7 @@ class AdapterContract:
         eng = self.engine(tmp_path)
         try:
             summary = eng.run(dry_run=True)
-            src = summary.sources[0]
+            src = self.result_of(summary)
             assert src.status == "ok", src.error
             assert src.pushed == 0 and src.would_push > 0
             assert eng.store.bookmark(self.source_name) is None, "dry-run saved a bookmark"
@@ -362,7 +367,7 @@ class AdapterContract:
         eng = self.engine(tmp_path)
         try:
             summary = eng.run()
-            src = summary.sources[0]
+            src = self.result_of(summary)
             assert src.status == "partial" and int(summary.exit_code) == 1, src.error
             quarantined = {q["source_key"]: q for q in eng.store.quarantined(self.source_name)}
             assert bad_key in quarantined and quarantined[bad_key]["reasons"]
