@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Literal
 from marshmallow import Schema
 
 from .models import Appointment, ClientInfo, OutboxItem, Record, RecordError
+from .state import SourceState
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class SourceContext:
     secret: Callable[[str], str] = field(repr=False)
     state_dir: Path
     dry_run: bool = False
+    #: values the adapter keeps between runs, in the store (see :mod:`fit_core.state`); None
+    #: when the context was built without a store
+    state: SourceState | None = None
 
 
 class Adapter:
@@ -95,6 +99,13 @@ class Adapter:
     def push_snapshot(self, items: Iterator[OutboxItem]) -> None:
         """Replace the target with every current row, atomically (snapshot adapters)."""
         raise NotImplementedError
+
+    def problems(self) -> Sequence[str]:
+        """Parts of the source this run had to leave out, each saying what and what to do next
+        (e.g. one form of several whose question was deleted). Asked after ``pull`` and again
+        after the pushes; any makes the source *partial* (exit 1) while the rest still syncs.
+        No PHI: name forms, fields and keys, never answers."""
+        return ()
 
     def describe_target(self) -> str:
         """Where pushes go, for messages (no secrets)."""
