@@ -90,9 +90,15 @@ def response_records(
 def _administered_at(
     response: Mapping[str, Any], answers: Mapping[str, Any], form: ResolvedForm
 ) -> str | None:
+    """The session date question's answer, or else the response's timestamp (by default
+    ``createTime``, the first submission: an edit never moves a response to another date)."""
+    name = form.time_source
     if form.time_is_question:
-        return answer(answers, form.time_source)
-    raw = response.get(form.time_source)
+        given = answer(answers, form.time_source)
+        if given is not None:
+            return given
+        name = "createTime"  # the date question was left empty: the first submission
+    raw = response.get(name)
     moment = parse_rfc3339(raw)
     if moment is not None:
         return iso_utc(moment)
