@@ -96,6 +96,7 @@ class GoogleFormsAdapter(Adapter):
                 source=self.context.name,
                 account=identity.account,
                 timing=self._timing,
+                kind=identity.kind,
             )
         return self._api
 
