@@ -23,7 +23,7 @@ compares each mapped question with the form (:func:`review`):
 
 Stored as ``form:<formId>`` →
 ``{"v": 1, "epochs": [{"after": null | "<RFC 3339>", "accepted_at": "…", "mapping": {…},
-"questions": {"<questionId>": ["scale", 0, 10]}}], "newest_read": null | "…"}``.
+"questions": {"<questionId>": ["scale", 0, 10]}}], "newest_read": null | "…", "reread": 0}``.
 """
 
 from __future__ import annotations
@@ -104,6 +104,8 @@ class FormHistory:
     form_id: str
     epochs: list[Epoch] = field(default_factory=list)
     newest_read: dt.datetime | None = None
+    #: bumped when a remap must read answers already read again (see :attr:`fingerprint`)
+    reread: int = 0
 
     @property
     def latest(self) -> Epoch:
@@ -119,10 +121,11 @@ class FormHistory:
 
     @property
     def fingerprint(self) -> str:
-        """Changes with any epoch (the bookmark of a form is kept per history)."""
-        if len(self.epochs) == 1:
-            return self.latest.mapping.fingerprint  # a form that never changed: as before
-        return fingerprint([[e.after, e.mapping.to_json()] for e in self.epochs])
+        """What the form's bookmark is kept for: a new value makes the next pull read every
+        response again. A new epoch after the newest answer read needs no re-read (no answer
+        read so far changes), so only the first epoch and :attr:`reread` count."""
+        first = self.epochs[0].mapping.fingerprint
+        return first if not self.reread else fingerprint([first, self.reread])
 
     def to_json(self) -> str:
         return json.dumps(
@@ -130,6 +133,7 @@ class FormHistory:
                 "v": VERSION,
                 "epochs": [e.to_json() for e in self.epochs],
                 "newest_read": self.newest_read.isoformat() if self.newest_read else None,
+                "reread": self.reread,
             },
             sort_keys=True,
             separators=(",", ":"),
@@ -145,15 +149,24 @@ class FormHistory:
             form_id,
             [Epoch.from_json(e) for e in doc["epochs"]],
             dt.datetime.fromisoformat(newest) if newest else None,
+            int(doc.get("reread") or 0),
         )
 
     def with_epoch(self, epoch: Epoch) -> FormHistory:
-        """A copy where ``epoch`` applies from its ``after`` on (later epochs are replaced)."""
+        """A copy where ``epoch`` applies from its ``after`` on (later epochs are replaced);
+        when that reaches back over answers already read, they are read again."""
         if epoch.after is None:
             kept: list[Epoch] = []
         else:
             kept = [e for e in self.epochs if e.after is None or e.after < epoch.after]
-        return replace(self, epochs=[*kept, epoch])
+        again = self.rereads_for(epoch.after)
+        return replace(self, epochs=[*kept, epoch], reread=self.reread + (1 if again else 0))
+
+    def rereads_for(self, after: dt.datetime | None) -> bool:
+        """Would an epoch starting after ``after`` cover answers already read?"""
+        if self.newest_read is None:
+            return False
+        return after is None or after < self.newest_read
 
 
 class Histories:

@@ -93,10 +93,13 @@ def plan_remap(
             + "; answers up to then keep the mapping they were read with, so their totals "
             "do not change"
         )
-    lines.append(
-        "  the next `fit sync` lists this form's responses again (a few Forms calls) and "
-        "rewrites only rows whose scores change"
-    )
+    if history.rereads_for(after):
+        lines.append(
+            "  the next `fit sync` reads this form's responses again (a few Forms calls) and "
+            "rewrites only the rows whose scores change"
+        )
+    else:
+        lines.append("  the next `fit sync` reads the new answers with it")
     return Plan(fid, lines, new)
 
 
