@@ -1,8 +1,9 @@
 """Turn one Forms API response into fit-sync records (one per mapped measure).
 
 Every answer arrives as a string (``textAnswers.answers[].value``) and an unanswered question is
-absent: both an absent answer and an empty string are missing, never 0 (DOMAIN.md). Values are
-passed to the core as strings; the core parses them and reports bad ones by field name.
+absent: both an absent answer and an empty string are missing, never 0 (0 is a real score).
+Values are passed to the core as strings; the core parses them and reports bad ones by field
+name.
 
 Scales: when a measure's items share one scale, the record carries it (``range:0:10`` for a 0-10
 linear scale) and the core converts. When items use different scales, each answer is turned into

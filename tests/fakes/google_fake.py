@@ -1,8 +1,8 @@
 """A loopback fake of Google's Forms API v1, Sheets API v4 and OAuth token endpoint.
 
-It follows ../shared/docs/INTEGRATIONS.md ("Google Forms API v1 and Sheets API v4"), oddities
-included: every answer is a string, unanswered questions are absent, ``filter`` supports only
-``timestamp >`` and ``timestamp >=``, a page token is valid only with the filter (and form) it
+It follows the documented behaviour of the real APIs, oddities included: every answer is a
+string, unanswered questions are absent, ``filter`` supports only ``timestamp >`` and
+``timestamp >=``, a page token is valid only with the filter (and form) it
 came from, an empty list has no ``responses`` key, a ``values.get`` of an empty range has no
 ``values`` key, a range on a missing tab is a 400 "Unable to parse range", ``RAW`` stores text
 as text while ``USER_ENTERED`` turns ``=...`` into a formula, and errors carry Google's bodies
@@ -1036,7 +1036,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 # --- synthetic forms --------------------------------------------------------------------------
 
-#: neutral item labels (DOMAIN.md: never the measures' item wording)
+#: neutral item labels (short domain labels, never the measures' item wording)
 LABELS = {
     "ORS": ("Individually", "Interpersonally", "Socially", "Overall"),
     "SRS": ("Relationship", "Goals and topics", "Approach or method", "Overall"),
