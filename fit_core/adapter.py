@@ -1,9 +1,11 @@
 """The adapter interface: what a source plugin implements.
 
 An adapter is created per sync run for one configured source. The engine calls, in order,
-``check()``, ``pull(bookmark)`` (a stream), ``next_bookmark()``, then ``push`` with what changed,
-and finally ``close()``. Everything an adapter needs arrives on :class:`SourceContext`; nothing
-private to fit-sync is required.
+``check()``, ``pull(bookmark)`` (a stream), ``problems()``, ``next_bookmark()``, then ``push``
+with what changed, and finally ``close()``. Everything an adapter needs arrives on
+:class:`SourceContext` (including ``state``, values kept between runs); nothing private to
+fit-sync is required. Client ids need no cleaning: the core normalises them
+(:mod:`fit_core.identity`).
 
 Push styles:
 
