@@ -401,6 +401,12 @@ def alerts(
     store = Store.open(config.store_path)
     try:
         rows = store.list_flags(None if state == "all" else state, rule, client)
+        if client and not rows:  # as the sync stores codes: g0001 finds G0001
+            from fit_core.identity import normalise_client_id
+
+            folded = normalise_client_id(client)
+            if folded != client:
+                rows = store.list_flags(None if state == "all" else state, rule, folded)
     finally:
         store.close()
     if as_json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -261,3 +262,33 @@ def test_adapter_state_lives_in_the_store_and_dry_runs_keep_it_in_memory(
     memory = MemoryState()
     memory.set("k", "v")
     assert memory.get("k") == "v"
+
+
+def test_reports_and_alerts_find_a_client_typed_in_another_case(
+    tmp_path: Path, remote: MemorySource
+) -> None:
+    from click.testing import CliRunner
+
+    from fit_cli.main import cli
+    from fit_core.reports.source import find_client
+
+    remote.put("a1", ors("C0001", 2, 20.0), T0)
+    remote.put("a2", ors("C0001", 9, 14.5), T0)  # reliable deterioration: an open alert
+    eng, store = engine(tmp_path)
+    try:
+        eng.run()
+        namespace, admins = find_client(store, " c0001", ["mem"])
+        assert (namespace, {a.client_id for a in admins}) == ("mem", {"C0001"})
+    finally:
+        store.close()
+    cfg = tmp_path / "fit.toml"
+    cfg.write_text(
+        f'[store]\npath = "{tmp_path / "fit.sqlite3"}"\n'
+        '[sources.mem]\nadapter = "memory"\nremote = "ids"\n',
+        encoding="utf-8",
+    )
+    res = CliRunner().invoke(cli, ["--config", str(cfg), "alerts", "--client", "c0001", "--json"])
+    assert res.exit_code == 0, res.output
+    found = json.loads(res.stdout)
+    assert "ors.reliable_deterioration" in {r["rule_id"] for r in found}
+    assert {r["client_id"] for r in found} == {"C0001"}
