@@ -467,3 +467,29 @@ def test_a_deleted_service_account_key_says_to_store_a_new_key(clinic: Clinic) -
     assert code == 3 and "Invalid JWT Signature" in error and "deleted or disabled" in error
     assert "fit keys set gforms service_account --from-file key.json" in error
     assert "('" not in error and "{'" not in error
+
+
+def test_an_unreadable_mapping_history_is_named_and_remap_from_start_repairs_it(
+    clinic: Clinic,
+) -> None:
+    fake = clinic.fake
+    ors = add_form(fake, "orsForm00001", ["ORS"])
+    populate(fake, ors, 8, seed=9, clients=3, start=T0)
+    clinic.write([form_options(ors)])
+    assert clinic.sync()[0] == 0
+    before = rows(fake)
+    store = Store.open(clinic.tmp_path / "fit.sqlite3")
+    try:
+        store.set_state_value("gforms", "form:orsForm00001", "{not json")
+    finally:
+        store.close()
+
+    code, src, _err = clinic.sync()
+    assert code == 3 and "history of form orsForm00001 is unreadable" in src["error"]
+    assert "fit google remap gforms --form orsForm00001 --from-start" in src["error"]
+    assert clinic.fit("google", "remap", "gforms").exit_code == 3  # only --from-start repairs
+    repaired = clinic.fit("google", "remap", "gforms", "--from-start", "--yes")
+    assert repaired.exit_code == 0 and "cannot be read" in repaired.stdout, repaired.output
+    code, src, err = clinic.sync()
+    assert (code, src["pulled"], src["changed"]) == (0, 8, 0), err
+    assert rows(fake) == before

@@ -31,7 +31,7 @@ from .formdef import FormInfo, parse_form
 from .history import Histories
 from .options import GoogleOptions
 from .proposal import propose, question_rows, question_table
-from .remap import parse_since, plan_remap, selected
+from .remap import fresh_start, parse_since, plan_remap, selected
 
 
 @click.group("google")
@@ -138,19 +138,28 @@ def remap(
     inspector = build_inspector(source, config_path)
     store = Store.open(config.store_path)
     try:
-        histories = Histories(StoreState(store, source), source)
+        state = StoreState(store, source)
+        histories = Histories(state, source)
         plans = []
         for mapping in wanted:
-            before = histories.load(mapping.form_id)
-            plan = plan_remap(
-                mapping,
-                inspector.form_info(mapping.form_id),
-                before,
-                source,
-                since=since_at,
-                from_start=from_start,
-                now=now,
-            )
+            form = inspector.form_info(mapping.form_id)
+            before = state.get(histories.key(mapping.form_id))  # compared again when saving
+            try:
+                history = histories.load(mapping.form_id)
+            except ConfigError:
+                if not from_start:
+                    raise
+                plan = fresh_start(mapping, form, source, now)
+            else:
+                plan = plan_remap(
+                    mapping,
+                    form,
+                    history,
+                    source,
+                    since=since_at,
+                    from_start=from_start,
+                    now=now,
+                )
             plans.append((plan, before))
             click.echo("\n".join(plan.lines))
         todo = [(p, b) for p, b in plans if p.history is not None]
@@ -171,8 +180,7 @@ def remap(
             click.confirm("Put the new mapping in force?", abort=True)
         with SyncLock(config.store_path):  # not while a sync runs
             for plan, before in todo:
-                current = histories.load(plan.form_id)
-                if before is None or current is None or current.to_json() != before.to_json():
+                if state.get(histories.key(plan.form_id)) != before:
                     raise ConfigError(
                         f"form {plan.form_id}: a sync changed the mapping history meanwhile",
                         hint=f"run `fit google remap {source}` again",

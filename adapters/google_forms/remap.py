@@ -103,6 +103,24 @@ def plan_remap(
     return Plan(fid, lines, new)
 
 
+def fresh_start(mapping: FormMap, form: FormInfo, source: str, now: dt.datetime) -> Plan:
+    """``--from-start`` over a history that cannot be read: the config's mapping, for every
+    response, read again."""
+    found = review(mapping, form, None, source)
+    history = found.first_epoch(now.isoformat())
+    history.reread = int(now.timestamp())  # unlike any earlier value: everything is read again
+    return Plan(
+        mapping.form_id,
+        [
+            f"form {mapping.form_id}: the stored mapping history cannot be read; the config's "
+            "mapping will read every response of the form, from the start",
+            "  the next `fit sync` reads this form's responses again and rewrites only the rows "
+            "whose scores change",
+        ],
+        history,
+    )
+
+
 def _rescaled_warning(history: FormHistory, r: Review) -> list[str]:
     """With --from-start: the items whose past answers would be read on another scale."""
     assert r.current is not None
