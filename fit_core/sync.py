@@ -347,7 +347,7 @@ class SyncEngine:
             if full:
                 for item in chunk:
                     if isinstance(item, ClientInfo):
-                        seen_clients.add((item.namespace, item.client_id))
+                        seen_clients.add((item.namespace, self._canonical(item, src)))
                     else:
                         seen.add(item.source_key)
             self._ingest(chunk, validator, src, result, quarantined_before, spellings)
@@ -459,10 +459,14 @@ class SyncEngine:
             if spellings is not None and typed:
                 spellings.note(typed)
 
-    def _normalised(self, item: P, src: SourceConfig, typed: set[tuple[str, str, str]]) -> P:
-        """A practice system's item with its client code normalised as its namespace does."""
+    def _canonical(self, item: Appointment | ClientInfo, src: SourceConfig) -> str:
+        """A practice system's client code, normalised as its namespace does."""
         keep = self.cases.get(item.namespace, src.client_id_case) == "keep"
-        cid = normalise_client_id(item.client_id, keep_case=keep)
+        return normalise_client_id(item.client_id, keep_case=keep)
+
+    def _normalised(self, item: P, src: SourceConfig, typed: set[tuple[str, str, str]]) -> P:
+        """``item`` with its client code normalised (its spelling noted in ``typed``)."""
+        cid = self._canonical(item, src)
         typed.add((item.namespace, cid, spelling(item.client_id)))
         return item if cid == item.client_id else replace(item, client_id=cid)
 

@@ -292,3 +292,25 @@ def test_reports_and_alerts_find_a_client_typed_in_another_case(
     found = json.loads(res.stdout)
     assert "ors.reliable_deterioration" in {r["rule_id"] for r in found}
     assert {r["client_id"] for r in found} == {"C0001"}
+
+
+def test_a_full_pull_keeps_client_details_whose_code_it_normalised(
+    tmp_path: Path, remote: MemorySource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fit_core.models import ClientInfo
+
+    monkeypatch.setattr(MemoryAdapter, "pull_mode", "full")
+    remote.put("a1", ors("C001", 2, 20.0), T0)
+    remote.context.append(
+        ClientInfo(
+            source="mem", namespace="mem", client_id="c001", date_of_birth=dt.date(1990, 1, 1)
+        )
+    )
+    eng, store = engine(tmp_path)
+    try:
+        eng.run()
+        eng.run()  # the second full pull yields the same details: nothing may be pruned
+        info = store.client_contexts([("mem", "C001")])[("mem", "C001")].info
+    finally:
+        store.close()
+    assert info is not None and info.date_of_birth == dt.date(1990, 1, 1)
