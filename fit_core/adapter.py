@@ -84,6 +84,20 @@ class Adapter:
         """
         raise NotImplementedError
 
+    def pull_coverage(self) -> Literal["all", "partial", "none"] | None:
+        """For ``pull_mode = "full"``, after ``pull`` is exhausted: what the pull covered.
+
+        ``"all"``: everything the source holds was yielded, so stored practice data it did not
+        yield is dropped; ``"partial"``: part of the source could not be read (a damaged
+        export), so stored practice data is kept as it was; ``"none"``: nothing changed since
+        ``bookmark`` and nothing was yielded, so the quarantine entries of the last read still
+        stand (the run stays PARTIAL until they are resolved). After ``"all"`` or
+        ``"partial"`` the quarantine holds exactly the RecordErrors of this pull.
+
+        None (the default): ``"all"`` when the pull yielded anything, else ``"none"``.
+        """
+        return None
+
     def next_bookmark(self) -> str | None:
         """After ``pull`` is exhausted and the pushes have succeeded: the bookmark to save.
 

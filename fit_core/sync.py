@@ -119,6 +119,12 @@ class SourceResult:
     changed: int = 0
     unchanged: int = 0
     quarantined: int = 0
+    #: items whose source key came again later in the same batch (the last one counts), so
+    #: pulled = new + changed + unchanged + quarantined + repeated
+    repeated: int = 0
+    #: quarantine entries of a full-pull source that still stand though nothing was read
+    #: again (nothing changed since the read that reported them)
+    outstanding: int = 0
     removed: int = 0
     pushed: int = 0
     would_push: int = 0
@@ -139,10 +145,11 @@ class RunSummary:
     run_id: int
     dry_run: bool
     sources: list[SourceResult]
-    clients_rescored: int = 0
+    clients_rescored: int = 0  # distinct clients
     flags_raised: int = 0
     open_flags: int = 0
     rule_failures: dict[str, int] = field(default_factory=dict)
+    rescored: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -150,6 +157,8 @@ class RunSummary:
         ran = [s for s in self.sources if s.status != "skipped"]
         if ran and len(failed) == len(ran):
             return ExitCode(max(s.exit_code for s in failed))
+        if any(s.exit_code == ExitCode.CONFIG for s in failed):
+            return ExitCode.CONFIG  # a config problem (a missing secret) needs a person
         if failed or any(s.status == "partial" for s in self.sources) or self.rule_failures:
             return ExitCode.PARTIAL
         return ExitCode.OK
@@ -252,7 +261,10 @@ class SyncEngine:
                     _note_problems(adapter, src.name, result)
                 for result in summary.sources:
                     if result.status == "ok" and (
-                        result.quarantined or result.push_rejected or result.problems
+                        result.quarantined
+                        or result.push_rejected
+                        or result.problems
+                        or result.outstanding
                     ):
                         result.status = "partial"
                         result.exit_code = ExitCode.PARTIAL
@@ -342,6 +354,7 @@ class SyncEngine:
         size = self.config.sync.record_batch_size
         full = adapter.pull_mode == "full"
         seen: set[str] = set()
+        reported: set[str] = set()  # the RecordErrors of this pull
         seen_clients: set[tuple[str, str]] = set()
         for chunk in chunked(adapter.pull(self.store.bookmark(src.name)), size):
             if full:
@@ -350,16 +363,48 @@ class SyncEngine:
                         seen_clients.add((item.namespace, self._canonical(item, src)))
                     else:
                         seen.add(item.source_key)
+                        if isinstance(item, RecordError):
+                            reported.add(item.source_key)
             self._ingest(chunk, validator, src, result, quarantined_before, spellings)
             if self.progress is not None:
                 self.progress(src.name, "pulled", result.pulled)
-        if full and result.pulled:
-            with self.store.transaction():
-                dirty = self.store.prune_practice(src.name, seen, seen_clients)
-                self.store.release_quarantine(src.name, sorted(quarantined_before - seen))
-                if dirty:
-                    self.store.mark_dirty(dirty)
+        if full:
+            self._settle_full_pull(
+                adapter, src, result, quarantined_before, seen, reported, seen_clients
+            )
         _note_merges(spellings, src.name, result)
+
+    def _settle_full_pull(
+        self,
+        adapter: Adapter,
+        src: SourceConfig,
+        result: SourceResult,
+        quarantined_before: set[str],
+        seen: set[str],
+        reported: set[str],
+        seen_clients: set[tuple[str, str]],
+    ) -> None:
+        """After a full pull: drop what it no longer yields (when it covered everything) and
+        release the quarantine entries it did not report again; see Adapter.pull_coverage."""
+        coverage = adapter.pull_coverage() or ("all" if result.pulled else "none")
+        if coverage == "none":
+            # nothing was read again: what the last read reported still stands
+            result.outstanding = self.store.count("quarantine", src.name)
+            return
+        with self.store.transaction():
+            dirty: set[tuple[str, str]] = set()
+            if coverage == "all":
+                dirty = self.store.prune_practice(src.name, seen, seen_clients)
+            else:
+                log.warning(
+                    "source %s: part of the source could not be read; its stored practice "
+                    "data is kept as it was",
+                    src.name,
+                )
+            # a full read reported every problem it still has: the rest are resolved
+            self.store.release_quarantine(src.name, sorted(quarantined_before - reported))
+            if dirty:
+                self.store.mark_dirty(dirty)
 
     def _ingest(
         self,
@@ -376,6 +421,7 @@ class SyncEngine:
         records = [it for it in chunk if isinstance(it, Record)]
         checked = iter(validator.validate_many(records))
         result.pulled += len(chunk)
+        distinct = 0
         appointments: list[Appointment] = []
         infos: list[ClientInfo] = []
         typed: set[tuple[str, str, str]] = set()
@@ -385,9 +431,11 @@ class SyncEngine:
                 continue
             if isinstance(item, Appointment):
                 appointments.append(self._normalised(item, src, typed))
+                distinct += 1
                 continue
             if isinstance(item, ClientInfo):
                 infos.append(self._normalised(item, src, typed))
+                distinct += 1
                 continue
             ok = next(checked)
             if isinstance(ok, Administration):
@@ -397,6 +445,7 @@ class SyncEngine:
                 final[item.source_key] = RecordError(
                     item.source_key, ok, item.location, dict(item.data)
                 )
+        result.repeated += len(chunk) - distinct - len(final)
         existing = self.store.existing(src.name, list(final))
         cache = self._cache
         candidates = {
@@ -448,12 +497,18 @@ class SyncEngine:
                 self.store.delete_administrations(src.name, removed)
             if rows:
                 self.store.upsert_administrations(rows)
+            # an appointment stored now releases the entry its row had while it could not be
+            released += [a.source_key for a in appointments if a.source_key in quarantined_before]
             if released:
                 self.store.release_quarantine(src.name, released)
+            tally: dict[str, int] = {"new": 0, "changed": 0, "unchanged": 0}
             if appointments:
-                dirty |= self.store.upsert_appointments(appointments, at)
+                dirty |= self.store.upsert_appointments(appointments, at, tally)
             if infos:
-                dirty |= self.store.upsert_client_info(infos, at)
+                dirty |= self.store.upsert_client_info(infos, at, tally)
+            result.new += tally["new"]
+            result.changed += tally["changed"]
+            result.unchanged += tally["unchanged"]
             if dirty:
                 self.store.mark_dirty(dirty)
             if spellings is not None and typed:
@@ -525,7 +580,8 @@ class SyncEngine:
                 self.store.write_outbox(outbox, at)
                 self.store.set_reviews(reviews)
                 self.store.clear_dirty(clients)
-            summary.clients_rescored += len(clients)
+            summary.rescored.update(clients)
+            summary.clients_rescored = len(summary.rescored)
             if self.progress is not None:
                 self.progress(source, "rescored clients", summary.clients_rescored)
             summary.flags_raised += len(new_flags)
@@ -646,6 +702,8 @@ def _counts(summary: RunSummary) -> dict[str, Any]:
         "changed",
         "unchanged",
         "quarantined",
+        "repeated",
+        "outstanding",
         "removed",
         "pushed",
         "would_push",
