@@ -336,8 +336,8 @@ def test_link_column_in_the_export_needs_no_link(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "a.csv").write_text(
         "Date,Client,Status,External ID\n"
-        "03/02/2026 09:00,Alex Example,Show,R-17\n"
-        "03/03/2026 09:00,Blair Sample,Show,\n",
+        "03/20/2026 09:00,Alex Example,Show,R-17\n"
+        "03/23/2026 09:00,Blair Sample,Show,\n",
         encoding="utf-8",
     )
     appts, _, errors = by_kind(pull(adapter(tmp_path, folder, link_column="External ID")))
@@ -483,7 +483,8 @@ def test_billing_codes_complete_a_status_report_without_codes(tmp_path: Path) ->
     )
     shutil.copy(syn.HERE / syn.BILLING_REPORT, folder / syn.BILLING_REPORT)
     syn.link_all(tmp_path / "links.csv")
-    appts, _, _ = by_kind(pull(adapter(tmp_path, folder)))
+    # 03/02 and 03/09 could be day first too: the source says they are month first
+    appts, _, _ = by_kind(pull(adapter(tmp_path, folder, date_order="MDY")))
     alex = sorted((a for a in appts if a.client_id == "C001"), key=lambda a: a.starts_at)
     # the status report's statuses win; the billing report adds the codes (90791: intake)
     assert [(a.status, a.service_code, a.intake) for a in alex] == [
@@ -491,7 +492,7 @@ def test_billing_codes_complete_a_status_report_without_codes(tmp_path: Path) ->
         ("no_show", "90834", False),
     ]
     assert {a.client_id for a in appts} == {"C001", "C003", "C004"}  # billing-only rows
-    appts, _, _ = by_kind(pull(adapter(tmp_path, folder, billing_rows="codes")))
+    appts, _, _ = by_kind(pull(adapter(tmp_path, folder, billing_rows="codes", date_order="MDY")))
     assert {a.client_id for a in appts} == {"C001"}
 
 
@@ -504,7 +505,11 @@ def test_future_show_date_only_is_scheduled(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     syn.link_all(tmp_path / "links.csv")
-    appts, _, _ = by_kind(pull(adapter(tmp_path, folder)))  # now: 04/02 10:00 in Chicago
+    # every date could be day first as well: refused whole until the source says which
+    appts, _, errors = by_kind(pull(adapter(tmp_path, folder)))
+    assert not appts and [e.source_key for e in errors] == ["a.csv:file"]
+    assert "date_order" in errors[0].reasons["date"]
+    appts, _, _ = by_kind(pull(adapter(tmp_path, folder, date_order="MDY")))  # now: 04/02 10:00
     got = sorted((a.starts_at, a.status) for a in appts)
     assert [s for _, s in got] == ["attended", "attended", "scheduled", "scheduled"]
 

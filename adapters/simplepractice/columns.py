@@ -52,7 +52,26 @@ _CLINICIAN = (
     "Rendering Provider",
 )
 _CODE = ("Billing Code", "CPT Code", "CPT", "Service Code", "Procedure Code", "Code", "Service")
-_TIME = ("Time", "Appointment Time")
+_TIME = (
+    "Time",
+    "Start Time",
+    "Appointment Time",
+    "Appointment Start Time",
+    "Start",
+    "Time of Service",
+)
+#: payment columns: they mark a billing report (a status report does not say what was paid)
+BILLING_EVIDENCE = (
+    "Client Payment Status",
+    "Insurance Payment Status",
+    "Payment Status",
+    "Paid",
+    "Unpaid",
+    "Uninvoiced",
+)
+#: words of a file name or title line that tell the report kind when the header does not
+_STATUS_WORDS = re.compile(r"status|attendance|attended|no.?show", re.IGNORECASE)
+_BILLING_WORDS = re.compile(r"billing|invoice|payment|income|charges", re.IGNORECASE)
 
 #: kind -> field -> default candidate header names (first match wins)
 DEFAULT_COLUMNS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
@@ -179,6 +198,8 @@ def build_layout(
         i = locate(header, kind, field, columns)
         if i is not None:
             index[field] = i
+    if index.get("time") is not None and index.get("time") == index.get("date"):
+        del index["time"]  # one "Start Time" column holding date and time
     link = find(header, link_column) if link_column else None
     layout = Layout(kind, index, link, len(header))
     for field in REQUIRED[kind]:
@@ -198,8 +219,17 @@ def detect(
     raw_header: Sequence[object],
     columns: Mapping[str, Mapping[str, Sequence[str]]],
     link_column: str | None,
+    hints: str = "",
 ) -> Layout:
-    """Tell the report kind from the header (see the module doc); HeaderError if none fits."""
+    """Tell the report kind from the header (see the module doc); HeaderError if none fits.
+
+    ``hints`` (the file name and any title lines above the header) break the tie when a report
+    with dates has no status column: a name or title that speaks of status or attendance makes
+    it a status report (then the missing status column is the error), one that speaks of
+    billing or payments a billing report. Without hints, only a header with payment columns
+    (:data:`BILLING_EVIDENCE`) is a billing report: a status report that lost its status
+    column must never be read as billed, that is attended, sessions.
+    """
     header = [norm(h) for h in raw_header]
 
     def has(kind: str, field: str) -> bool:
@@ -208,7 +238,14 @@ def detect(
     if has("appointments", "date") or has("billing", "date"):
         if has("appointments", "status") or not has("billing", "code"):
             return build_layout(raw_header, "appointments", columns, link_column)
-        return build_layout(raw_header, "billing", columns, link_column)
+        if is_billing(header, hints):
+            return build_layout(raw_header, "billing", columns, link_column)
+        raise HeaderError(
+            _missing("appointments", "status", columns, raw_header)
+            + ". Without it attended and missed appointments look the same, so the file is "
+            "not read (if it is the billing report, say so with kinds, e.g. kinds = "
+            '{"billing*.csv" = "billing"})'
+        )
     if has("clients", "date_of_birth") or has("clients", "client_number"):
         return build_layout(raw_header, "clients", columns, link_column)
     if has("appointments", "status"):  # an appointment report with an unknown date column
@@ -222,6 +259,16 @@ def detect(
         f"(looked for {looked}, ...), a client list a date of birth ({born}, ...) or client id "
         f"column; {found_text(raw_header)} (map yours with columns, or set kinds)"
     )
+
+
+def is_billing(header: Sequence[str], hints: str = "") -> bool:
+    """Whether a report with dates and billing codes but no status column is the billing
+    report: its name or title says so, or its header has payment columns."""
+    if _STATUS_WORDS.search(hints):
+        return False
+    if _BILLING_WORDS.search(hints):
+        return True
+    return any(find(header, name) is not None for name in BILLING_EVIDENCE)
 
 
 def _missing(

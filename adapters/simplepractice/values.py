@@ -22,11 +22,20 @@ DEFAULT_DATE_FORMATS: tuple[str, ...] = (
     "%m/%d/%Y",
     ISO,
 )
-#: regular expressions equivalent to the commonest strptime formats (strptime is slow)
-_FAST: Mapping[str, re.Pattern[str]] = {
-    "%m/%d/%Y %H:%M": re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4}) (\d{1,2}):(\d{2})$"),
-    "%m/%d/%Y": re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})$"),
+#: how numeric dates (``NN/NN/YYYY``) are read: ``auto`` (detected per file), month first
+#: (US) or day first
+DATE_ORDERS = ("auto", "MDY", "DMY")
+_DATE_TIME = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4}) (\d{1,2}):(\d{2})$")
+_DATE_ONLY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})$")
+#: regular expressions equivalent to the commonest strptime formats (strptime is slow), and
+#: whether the month comes first
+_FAST: Mapping[str, tuple[re.Pattern[str], bool]] = {
+    "%m/%d/%Y %H:%M": (_DATE_TIME, True),
+    "%m/%d/%Y": (_DATE_ONLY, True),
+    "%d/%m/%Y %H:%M": (_DATE_TIME, False),
+    "%d/%m/%Y": (_DATE_ONLY, False),
 }
+_NUMERIC = re.compile(r"\s*(\d{1,2})/(\d{1,2})/(\d{4})(?!\d)")
 TIME_FORMATS: tuple[str, ...] = ("%H:%M", "%I:%M %p", "%I:%M%p", "%H:%M:%S", "%I %p")
 
 STATUSES = ("attended", "no_show", "late_cancel", "cancelled", "clinician_cancelled", "scheduled")
@@ -160,10 +169,12 @@ def parse_when(
             return _sane(parsed, field), len(value) > 10
         fast = _FAST.get(fmt)
         if fast is not None:
-            m = fast.match(value)
+            m = fast[0].match(value)
             if m is None:
                 continue
             month, day, year, *clock = (int(g) for g in m.groups())
+            if not fast[1]:
+                month, day = day, month
             hour, minute = clock if clock else (0, 0)
             try:
                 parsed = dt.datetime(year, month, day, hour, minute)
@@ -176,11 +187,51 @@ def parse_when(
                 continue
         return _sane(parsed, field), "%H" in fmt or "%I" in fmt
     shown = ", ".join(f for f in formats)
-    raise ValueProblem(field, f"not a date in a known format (tried: {shown}; see date_formats)")
+    raise ValueProblem(
+        field, f"not a date in a known format (tried: {shown}; see date_formats and date_order)"
+    )
+
+
+def day_first(formats: Sequence[str]) -> tuple[str, ...]:
+    """``formats`` read day first: ``%m/%d/%Y`` -> ``%d/%m/%Y`` (other formats as they are)."""
+    return tuple(f.replace("%m/%d", "%d/%m") for f in formats)
+
+
+def order_evidence(cell: Cell | None) -> str | None:
+    """What a date cell says about the order of a file's numeric dates.
+
+    ``"MDY"`` when it can only be month first (``03/25/2026``), ``"DMY"`` when it can only be
+    day first (``25/03/2026``), ``"either"`` when both readings are valid dates and differ
+    (``03/04/2026``); None when the order does not matter (not a numeric date, ``03/03/2026``,
+    or no valid reading at all).
+    """
+    if not isinstance(cell, str):
+        return None
+    m = _NUMERIC.match(cell)
+    if m is None:
+        return None
+    a, b, year = (int(g) for g in m.groups())
+    month_first, day_first_ = _valid(year, a, b), _valid(year, b, a)
+    if month_first and day_first_:
+        return "either" if a != b else None
+    if month_first:
+        return "MDY"
+    if day_first_:
+        return "DMY"
+    return None
+
+
+def _valid(year: int, month: int, day: int) -> bool:
+    try:
+        dt.date(year, month, day)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_time(cell: Cell | None) -> dt.time | None:
-    """A separate time cell (``14:30``, ``2:30 PM``, an Excel time); None when empty."""
+    """A separate time cell (``14:30``, ``2:30 PM``, an Excel time; of a range such as
+    ``10:00 AM - 10:50 AM`` the start); None when empty."""
     if isinstance(cell, dt.time):
         return cell
     if isinstance(cell, dt.datetime):
@@ -188,12 +239,16 @@ def parse_time(cell: Cell | None) -> dt.time | None:
     value = text(cell)
     if not value:
         return None
+    value = _RANGE.split(value, maxsplit=1)[0].strip()
     for fmt in TIME_FORMATS:
         try:
             return dt.datetime.strptime(value.upper(), fmt).time()
         except ValueError:
             continue
     raise ValueProblem("time", "not a time (expected HH:MM or H:MM AM/PM)")
+
+
+_RANGE = re.compile(r"\s+(?:-|–|to)\s+")
 
 
 def _sane(value: dt.datetime, field: str) -> dt.datetime:
