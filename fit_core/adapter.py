@@ -46,6 +46,10 @@ class SourceContext:
     #: values the adapter keeps between runs, in the store (see :mod:`fit_core.state`); None
     #: when the context was built without a store
     state: SourceState | None = None
+    #: ``client_page(namespace, client_id, episode_id=None)``: the client's report page (the
+    #: page of ``fit report client``, self-contained HTML) for adapters that hand files to
+    #: people; None when the ``reports`` extra is not installed (or outside a sync)
+    client_page: Callable[..., str | None] | None = field(default=None, repr=False)
 
 
 class Adapter:

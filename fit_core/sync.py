@@ -210,6 +210,7 @@ class SyncEngine:
         self.cases = namespace_cases(config)
         self.rules = list(registry.rules.values())
         self.model = load_active_model(store)
+        self._pages: Any = None  # the report page renderer, made on first use (False: none)
 
     # --- the run -------------------------------------------------------------------------------
 
@@ -229,6 +230,7 @@ class SyncEngine:
             today = self.clock().astimezone(self.tz).date()
             as_of = self.settings.as_of or today
             self._run_settings = self.settings.with_(as_of=as_of)
+            self._pages = None
             self.store.mark_due_reviews(as_of.isoformat())
             run_id = self.store.start_run(names, dry_run)
             summary = RunSummary(run_id, dry_run, [])
@@ -299,6 +301,7 @@ class SyncEngine:
                 state_dir=_state_dir(self.store.path),
                 dry_run=dry_run,
                 state=StoreState(self.store, src.name, read_only=dry_run),
+                client_page=self._client_page,
             )
             adapter = adapter_cls(ctx)
             made.append(adapter)
@@ -338,6 +341,28 @@ class SyncEngine:
             result.exit_code = ExitCode.INTERNAL
             result.error = f"internal error ({type(exc).__name__}); run with -v for details"
             log.exception("source %s failed with an internal error", src.name)
+
+    def _client_page(
+        self, namespace: str, client_id: str, episode_id: str | None = None
+    ) -> str | None:
+        """A client's report page for adapters (None without the reports extra)."""
+        if self._pages is None:
+            from .reports.pages import PageRenderer
+
+            self._pages = (
+                PageRenderer.create(
+                    self.store,
+                    self.registry.measures,
+                    self._run_settings,
+                    self.model,
+                    {rid: rule.description for rid, rule in self.registry.rules.items()},
+                    self._run_settings.as_of or self.clock().astimezone(self.tz).date(),
+                )
+                or False
+            )
+        if self._pages is False:
+            return None
+        return self._pages(namespace, client_id, episode_id)
 
     # --- pull ----------------------------------------------------------------------------------
 

@@ -25,9 +25,10 @@ Options (``[sources.<name>]``; unknown keys are errors):
 ``kinds`` (optional table)
     File-name pattern -> report kind (``appointments``, ``billing``, ``clients``), when the
     header alone does not tell, e.g. ``kinds = {"*clients*.csv" = "clients"}``.
-``date_formats`` (default US formats, then ISO)
+``date_formats`` (default: built-in ``MM/DD/YYYY`` formats with and without a time, read
+    day first when ``date_order`` says so, then ISO)
     strftime formats tried in order, ``"iso"`` for ISO 8601; times without an offset are
-    clinic-local (``[sync] timezone``).
+    clinic-local (``[sync] timezone``). Set, they are used as they are (no ``date_order``).
 ``statuses`` (optional table)
     Extra status spellings -> ``attended``, ``no_show``, ``late_cancel``, ``cancelled``,
     ``clinician_cancelled``, ``scheduled`` or ``ignore`` (skip the row).
@@ -36,15 +37,23 @@ Options (``[sources.<name>]``; unknown keys are errors):
 ``intake_codes`` (default ``["90791", "90792"]``)
     Billing codes of a diagnostic evaluation (an intake: a new episode).
 ``billing_rows`` (default ``"attended"``)
-    What a billing-report row means when no appointment status report has the same client and
-    day: ``"attended"`` (a billed service; note that SimplePractice also bills no-shows and late
-    cancels to the client, so export the status report for attendance) or ``"codes"`` (only
-    complete the status report's appointments with their billing codes).
+    What a billing-report row means for a client no appointment status report knows:
+    ``"attended"`` (a billed service; SimplePractice also bills no-shows and late cancels, so
+    export the status report for attendance) or ``"codes"`` (only complete the status
+    report's appointments with their billing codes). Never attended in a run that refused an
+    export.
 ``unlinked`` (default ``"error"``)
     ``"error"``: each row of an unlinked or ambiguous client is a RecordError (the sync is
     PARTIAL, exit 1, until it is linked or ignored); ``"skip"``: only counted in the log.
 ``encoding`` (default ``"utf-8-sig"``), ``delimiter`` (default ``"auto"``), ``sheet``
     (default: the first sheet of an ``.xlsx``).
+``date_order`` (default ``"auto"``)
+    How numeric dates (``NN/NN/YYYY``) of the built-in formats are read: ``"auto"`` (per
+    file, from the dates only one order can read; a file whose dates allow both orders, or
+    mix them, is refused), ``"MDY"`` (month first, as in the US) or ``"DMY"`` (day first).
+``report_page`` (default true)
+    Put the client's report page (``report.html``) in the outbox, when the ``reports`` extra
+    is installed.
 
 Bookmark: the fingerprints (size, SHA-256) of every export, of the link book, of the options,
 of the name key and of the accepted exports, and the clinic-local date; and what the status
@@ -55,7 +64,9 @@ nothing and the problems of the last read still stand (:meth:`pull_coverage` is 
 
 A damaged export is refused whole and keeps what is stored (see :mod:`.exports`).
 
-Push (batch): one client summary per linked client with scores, written to the outbox.
+Push (batch): one client summary per linked client with scores, written to the outbox, with
+the client's report page when the ``reports`` extra is installed (``report_page = false``
+leaves it out).
 """
 
 from __future__ import annotations
@@ -204,7 +215,8 @@ class SimplePracticeAdapter(Adapter):
     # --- push ------------------------------------------------------------------------------
 
     def outbox(self) -> Outbox:
-        return Outbox(self.sp.outbox, self.context.run_started.isoformat())
+        page = self.context.client_page if self.sp.report_page else None
+        return Outbox(self.sp.outbox, self.context.run_started.isoformat(), page)
 
     def push(self, items: Sequence[OutboxItem]) -> Iterable[str]:
         """Write each client summary's note and summary files; confirm every key written."""
