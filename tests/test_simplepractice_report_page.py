@@ -25,7 +25,7 @@ pytest.importorskip("jinja2")
 def test_the_report_page_is_private_self_contained_and_names_no_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clinic = Clinic(tmp_path, monkeypatch)
+    clinic = Clinic(tmp_path, monkeypatch, report_page=True)
     clinic.link(4)
     res = clinic.fit("sync")
     assert res.exit_code == 1  # 36 clients not linked
@@ -73,7 +73,7 @@ def test_report_page_false_or_no_reports_extra_leaves_it_out(
         raise ConfigError("`fit report` needs matplotlib")
 
     monkeypatch.setattr(deps, "require_reports", missing)
-    bare = Clinic(tmp_path / "bare", monkeypatch)
+    bare = Clinic(tmp_path / "bare", monkeypatch, report_page=True)
     bare.link(2)
     assert bare.fit("sync").exit_code == 1
     assert len(list((tmp_path / "bare" / "outbox").glob("*/*/note.txt"))) == 2

@@ -55,6 +55,7 @@ class Clinic:
             "adapter": "simplepractice",
             **syn.sp_options(tmp, self.exports),
             "clinicians": {},
+            "report_page": False,  # drawing 40 pages takes seconds: only where tested
             **sp,
         }
         lines = [
