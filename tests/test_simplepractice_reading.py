@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 import sys
 from collections.abc import Sequence
@@ -542,3 +543,11 @@ def test_a_garbled_link_book_is_a_config_error_naming_the_row(tmp_path: Path) ->
     path.write_text("who,what\n")
     with pytest.raises(ConfigError, match="header"):
         LinkBook.load(path)
+
+
+def test_every_option_is_documented() -> None:
+    from fit_adapters.simplepractice.options import SimplePracticeOptionsSchema
+
+    doc = (Path(__file__).parent.parent / "docs" / "simplepractice.md").read_text("utf-8")
+    documented = set(re.findall(r"^\| `(\w+)` \|", doc, flags=re.M))
+    assert set(SimplePracticeOptionsSchema().fields) <= documented
