@@ -551,3 +551,21 @@ def test_every_option_is_documented() -> None:
     doc = (Path(__file__).parent.parent / "docs" / "simplepractice.md").read_text("utf-8")
     documented = set(re.findall(r"^\| `(\w+)` \|", doc, flags=re.M))
     assert set(SimplePracticeOptionsSchema().fields) <= documented
+
+
+def test_a_status_report_missing_a_column_is_never_another_kind() -> None:
+    status = ["Date", "Start Time", "Client", "Client ID", "Clinician", "Service Code", "Status"]
+    without = [h for h in status if h != "Status"]
+    with pytest.raises(HeaderError, match="missing column 'status'"):
+        detect(without, {}, None)  # dates and codes but no payment columns
+    with pytest.raises(HeaderError, match="missing column 'status'"):
+        detect([*without, "Paid"], {}, None, "appointment_status.csv Appointment Status Report")
+    assert detect([*without, "Paid"], {}, None).kind == "billing"  # payment columns: billing
+    assert detect(without, {}, None, "billing_2026.csv").kind == "billing"
+    # without its date it is still a status report, not a client list with a client id
+    with pytest.raises(HeaderError, match="missing column 'date'"):
+        detect([h for h in status if h not in ("Date", "Start Time")], {}, None)
+    # a billing report without its codes says so
+    with pytest.raises(HeaderError, match="missing column 'code'"):
+        detect([h for h in BILLING_HEADER if h != "Billing Code"], {}, None)
+    assert detect(list(syn.CLIENT_HEADER), {}, None).kind == "clients"

@@ -6,12 +6,18 @@ source options replaces a field's candidates for one report kind. A candidate ``
 means the second column named ``Charge`` (exports repeat header names); without ``#N`` the
 first one is used.
 
-Three kinds are detected from the header:
+Three kinds are detected from the header (and, where it leaves a doubt, from the file name
+and the title lines above the header):
 
 - ``appointments``: the appointment status / attendance report (date, client, status);
 - ``billing``: the billing "appointment report" (Date of Service, Client, Clinician, Billing
-  Code; its payment statuses are not attendance and are never read);
+  Code, and payment columns such as Client Payment Status, Paid, Unpaid; its payment statuses
+  are not attendance and are never read);
 - ``clients``: the client list (client id and/or name, date of birth, status, clinician).
+
+A report that looks like a status report but lacks a column it needs (the status, the date) is
+an error naming the column, never a billing report or a client list: billed rows would count
+as attended sessions.
 
 Header names are not PHI, but a file without a header row would show data as "columns": such a
 row (one holding a date or a number) is never quoted in a message.
@@ -236,7 +242,7 @@ def detect(
         return locate(header, kind, field, columns) is not None
 
     if has("appointments", "date") or has("billing", "date"):
-        if has("appointments", "status") or not has("billing", "code"):
+        if has("appointments", "status"):
             return build_layout(raw_header, "appointments", columns, link_column)
         if is_billing(header, hints):
             return build_layout(raw_header, "billing", columns, link_column)
@@ -246,6 +252,10 @@ def detect(
             "not read (if it is the billing report, say so with kinds, e.g. kinds = "
             '{"billing*.csv" = "billing"})'
         )
+    status_report = has("billing", "code") or _STATUS_WORDS.search(hints)
+    if has("appointments", "status") and status_report and not has("clients", "date_of_birth"):
+        # a status report that lost its date column (not a client list with a status)
+        return build_layout(raw_header, "appointments", columns, link_column)
     if has("clients", "date_of_birth") or has("clients", "client_number"):
         return build_layout(raw_header, "clients", columns, link_column)
     if has("appointments", "status"):  # an appointment report with an unknown date column
