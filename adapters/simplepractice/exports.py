@@ -189,11 +189,9 @@ class ExportReader:
         o = self.opts
         return open_table(path, name, encoding=o.encoding, delimiter=o.delimiter, sheet=o.sheet)
 
-    def _of_kind(self, kind: str, *, refused: bool = False) -> list[Export]:
-        """Exports of ``kind`` that are used (or with ``refused``, every one), newest first."""
-        chosen = [
-            e for e in self.exports if e.layout.kind == kind and (refused or e.refused is None)
-        ]
+    def _of_kind(self, kind: str) -> list[Export]:
+        """Exports of ``kind`` that are not refused, newest first (then by name)."""
+        chosen = [e for e in self.exports if e.layout.kind == kind and e.refused is None]
         return sorted(chosen, key=lambda e: (-e.mtime, e.name))
 
     def _rows(self, export: Export) -> Iterator[tuple[Table, int, list[Cell]]]:
@@ -228,7 +226,7 @@ class ExportReader:
         last: tuple[int, list[Cell]] | None = None
         ends_cleanly = True
         for table, number, row in self._rows(export):
-            ends_cleanly = table.ends_cleanly
+            ends_cleanly = table.ends_cleanly  # the same for every row of the file
             if is_blank(row):
                 continue
             export.rows += 1
@@ -406,12 +404,11 @@ class ExportReader:
             )
 
     def take_census(self) -> None:
-        """Which names several clients share (from rows with a client id or birth)."""
+        """Which names several clients share (from rows with a client id or birth; refused
+        exports too: a twin they show makes a name ambiguous all the same)."""
         for export in self.exports:
             layout = export.layout
             if layout.kind != "clients" and not layout.has("client_number"):
-                continue
-            if export.refused is not None:
                 continue
             try:
                 for _table, _n, row in self._rows(export):
