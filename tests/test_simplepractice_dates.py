@@ -15,7 +15,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fit_adapters.simplepractice.values import day_first, order_evidence, parse_time, parse_when
+from fit_adapters.simplepractice.values import (
+    ValueProblem,
+    day_first,
+    order_evidence,
+    parse_time,
+    parse_when,
+)
 from fit_core.errors import ExitCode
 
 sys.path.insert(0, str(Path(__file__).parent / "data" / "simplepractice"))
@@ -41,6 +47,12 @@ def test_day_first_formats_read_day_first() -> None:
     assert parse_when("04/03/2026 14:30", dmy) == (dt.datetime(2026, 3, 4, 14, 30), True)
     assert parse_when("25/03/2026 2:30 PM", dmy) == (dt.datetime(2026, 3, 25, 14, 30), True)
     assert parse_when("04/03/2026", DEFAULT_DATE_FORMATS)[0] == dt.datetime(2026, 4, 3)
+    assert parse_when("04/03/2026 00:00", dmy) == (dt.datetime(2026, 3, 4), True)
+    assert parse_when("4/3/2026 12:15 AM", DEFAULT_DATE_FORMATS)[0] == dt.datetime(
+        2026, 4, 3, 0, 15
+    )
+    with pytest.raises(ValueProblem):
+        parse_when("31/02/2026", dmy)
 
 
 def test_time_cells_and_ranges() -> None:
@@ -48,6 +60,11 @@ def test_time_cells_and_ranges() -> None:
     assert parse_time("2:30 PM - 3:20 PM") == dt.time(14, 30)
     assert parse_time("14:30 – 15:20") == dt.time(14, 30)
     assert parse_time("") is None
+    assert parse_time("12:05 AM") == dt.time(0, 5) and parse_time("12:30 pm") == dt.time(12, 30)
+    assert parse_time("09:15:30") == dt.time(9, 15, 30) and parse_time("2 PM") == dt.time(14)
+    for bad in ("25:00", "13:00 PM", "noon"):
+        with pytest.raises(ValueProblem):
+            parse_time(bad)
 
 
 @pytest.fixture

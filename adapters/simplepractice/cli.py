@@ -450,7 +450,9 @@ def exports() -> None:
     """The SimplePractice export files the bridge reads."""
 
 
-@exports.command("accept")
+@exports.command(
+    "accept", short_help="Use the exports as they are now, though shorter than before."
+)
 @_source_option
 @click.pass_context
 @_fit_errors

@@ -160,6 +160,11 @@ def parse_when(
     value = text(cell)
     if not value:
         raise ValueProblem(field, "empty")
+    month_first = _BUILT_IN.get(tuple(formats))
+    if month_first is not None:  # the built-in formats' numeric shapes without strptime
+        fast = _numeric(value, month_first)
+        if fast is not None:
+            return _sane(fast[0], field), fast[1]
     for fmt in formats:
         if fmt == ISO:
             try:
@@ -190,6 +195,26 @@ def parse_when(
     raise ValueProblem(
         field, f"not a date in a known format (tried: {shown}; see date_formats and date_order)"
     )
+
+
+def _numeric(value: str, month_first: bool) -> tuple[dt.datetime, bool] | None:
+    """``NN/NN/YYYY`` with an optional time (24 h, seconds, AM/PM); None for other shapes or
+    impossible dates (the formats then say why)."""
+    m = _DATE_AND_CLOCK.match(value)
+    if m is None:
+        return None
+    a, b, year = int(m[1]), int(m[2]), int(m[3])
+    month, day = (a, b) if month_first else (b, a)
+    clock = None
+    if m[4]:
+        try:
+            clock = parse_time(m[4])
+        except ValueProblem:
+            return None
+    try:
+        return dt.datetime.combine(dt.date(year, month, day), clock or dt.time()), bool(m[4])
+    except ValueError:
+        return None
 
 
 def day_first(formats: Sequence[str]) -> tuple[str, ...]:
@@ -240,6 +265,15 @@ def parse_time(cell: Cell | None) -> dt.time | None:
     if not value:
         return None
     value = _RANGE.split(value, maxsplit=1)[0].strip()
+    m = _CLOCK.match(value)
+    if m is not None:  # the common shapes without strptime (slow)
+        hour, minute, second = int(m[1]), int(m[2]), int(m[3] or 0)
+        if m[4]:
+            if not 1 <= hour <= 12:
+                raise ValueProblem("time", "not a time (expected HH:MM or H:MM AM/PM)")
+            hour = hour % 12 + (12 if m[4] in "pP" else 0)
+        if hour < 24 and minute < 60 and second < 60:
+            return dt.time(hour, minute, second)
     for fmt in TIME_FORMATS:
         try:
             return dt.datetime.strptime(value.upper(), fmt).time()
@@ -248,7 +282,11 @@ def parse_time(cell: Cell | None) -> dt.time | None:
     raise ValueProblem("time", "not a time (expected HH:MM or H:MM AM/PM)")
 
 
+_DATE_AND_CLOCK = re.compile(
+    r"(\d{1,2})/(\d{1,2})/(\d{4})(?: (\d{1,2}:\d{2}(?::\d{2})?(?: ?[AaPp][Mm])?))?$"
+)
 _RANGE = re.compile(r"\s+(?:-|–|to)\s+")
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?[Mm]\.?)?$")
 
 
 def _sane(value: dt.datetime, field: str) -> dt.datetime:
@@ -269,3 +307,10 @@ def local_date(moment: dt.datetime, tz: dt.tzinfo) -> dt.date:
     if moment.tzinfo is None:
         return moment.date()
     return moment.astimezone(tz).date()
+
+
+#: the built-in format lists -> whether they read month first (they have a fast path)
+_BUILT_IN: Mapping[tuple[str, ...], bool] = {
+    DEFAULT_DATE_FORMATS: True,
+    day_first(DEFAULT_DATE_FORMATS): False,
+}
