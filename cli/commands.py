@@ -159,6 +159,12 @@ def sync(ctx: click.Context, sources: tuple[str, ...], dry_run: bool, as_json: b
                 "(see `fit quarantine`)",
                 err=True,
             )
+        elif s.outstanding:
+            click.echo(
+                f"warning: source {s.name}: {s.outstanding} record(s) still quarantined since "
+                "its last read (see `fit quarantine`)",
+                err=True,
+            )
         for text in s.problems if s.status != "failed" else ():
             click.echo(f"warning: source {s.name}: {text}", err=True)
         if s.merged_clients and not (dry_run or ctx.obj.get("verbose") or as_json):
@@ -178,10 +184,13 @@ def _terminal_progress(source: str, stage: str, count: int) -> None:
 
 def _print_summary(summary: Any) -> None:
     for s in summary.sources:
+        repeated = f", repeated {s.repeated}" if s.repeated else ""
         line = (
             f"{s.name}: {s.status}; pulled {s.pulled} (new {s.new}, changed {s.changed}, "
-            f"unchanged {s.unchanged}), quarantined {s.quarantined}"
+            f"unchanged {s.unchanged}, quarantined {s.quarantined}{repeated})"
         )
+        if s.outstanding:
+            line += f", still quarantined {s.outstanding}"
         line += f", would push {s.would_push}" if summary.dry_run else f", pushed {s.pushed}"
         click.echo(line)
         if s.merged_clients:

@@ -46,6 +46,10 @@ class SourceContext:
     #: values the adapter keeps between runs, in the store (see :mod:`fit_core.state`); None
     #: when the context was built without a store
     state: SourceState | None = None
+    #: ``client_page(namespace, client_id, episode_id=None)``: the client's report page (the
+    #: page of ``fit report client``, self-contained HTML) for adapters that hand files to
+    #: people; None when the ``reports`` extra is not installed (or outside a sync)
+    client_page: Callable[..., str | None] | None = field(default=None, repr=False)
 
 
 class Adapter:
@@ -83,6 +87,20 @@ class Adapter:
         :class:`ClientInfo` items, already linked to a client of an ORS/SRS namespace.
         """
         raise NotImplementedError
+
+    def pull_coverage(self) -> Literal["all", "partial", "none"] | None:
+        """For ``pull_mode = "full"``, after ``pull`` is exhausted: what the pull covered.
+
+        ``"all"``: everything the source holds was yielded, so stored practice data it did not
+        yield is dropped; ``"partial"``: part of the source could not be read (a damaged
+        export), so stored practice data is kept as it was; ``"none"``: nothing changed since
+        ``bookmark`` and nothing was yielded, so the quarantine entries of the last read still
+        stand (the run stays PARTIAL until they are resolved). After ``"all"`` or
+        ``"partial"`` the quarantine holds exactly the RecordErrors of this pull.
+
+        None (the default): ``"all"`` when the pull yielded anything, else ``"none"``.
+        """
+        return None
 
     def next_bookmark(self) -> str | None:
         """After ``pull`` is exhausted and the pushes have succeeded: the bookmark to save.

@@ -768,8 +768,12 @@ class Store:
 
     # --- practice data (appointments, client info) ------------------------------------------
 
-    def upsert_appointments(self, items: Sequence[Appointment], at: str) -> set[tuple[str, str]]:
-        """Store appointments; returns the clients whose appointments changed (old and new)."""
+    def upsert_appointments(
+        self, items: Sequence[Appointment], at: str, tally: dict[str, int] | None = None
+    ) -> set[tuple[str, str]]:
+        """Store appointments; returns the clients whose appointments changed (old and new).
+
+        ``tally`` (optional) counts the items as ``new``, ``changed`` or ``unchanged``."""
         if not items:
             return set()
         source = items[0].source
@@ -800,11 +804,15 @@ class Store:
             )
             h = hashlib.blake2b(repr(row).encode(), digest_size=16).hexdigest()
             prev = old.get(a.source_key)
+            if tally is not None:
+                what = "new" if prev is None else "unchanged" if prev[0] == h else "changed"
+                tally[what] = tally.get(what, 0) + 1
             if prev is not None and prev[0] == h:
                 continue
             if prev is not None:
                 changed.add((prev[1], prev[2]))
             changed.add((a.namespace, a.client_id))
+            old[a.source_key] = (h, a.namespace, a.client_id)
             rows.append((*row, h, at))
         self.conn.executemany(
             "INSERT INTO appointments (source, source_key, namespace, client_id, starts_at, "
@@ -819,10 +827,20 @@ class Store:
         )
         return changed
 
-    def upsert_client_info(self, items: Sequence[ClientInfo], at: str) -> set[tuple[str, str]]:
-        """Store client info; returns the clients whose info changed."""
+    def upsert_client_info(
+        self, items: Sequence[ClientInfo], at: str, tally: dict[str, int] | None = None
+    ) -> set[tuple[str, str]]:
+        """Store client info; returns the clients whose info changed.
+
+        ``tally`` (optional) counts the items as ``new``, ``changed`` or ``unchanged``."""
         changed: set[tuple[str, str]] = set()
         for c in items:
+            if tally is not None:
+                known = self.conn.execute(
+                    "SELECT 1 FROM client_info WHERE source = ? AND namespace = ? "
+                    "AND client_id = ?",
+                    (c.source, c.namespace, c.client_id),
+                ).fetchone()
             row = (
                 c.source,
                 c.namespace,
@@ -843,6 +861,9 @@ class Store:
             )
             if cur.rowcount:
                 changed.add((c.namespace, c.client_id))
+            if tally is not None:
+                what = "unchanged" if not cur.rowcount else "changed" if known else "new"
+                tally[what] = tally.get(what, 0) + 1
         return changed
 
     def prune_practice(

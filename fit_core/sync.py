@@ -119,6 +119,12 @@ class SourceResult:
     changed: int = 0
     unchanged: int = 0
     quarantined: int = 0
+    #: items whose source key came again later in the same batch (the last one counts), so
+    #: pulled = new + changed + unchanged + quarantined + repeated
+    repeated: int = 0
+    #: quarantine entries of a full-pull source that still stand though nothing was read
+    #: again (nothing changed since the read that reported them)
+    outstanding: int = 0
     removed: int = 0
     pushed: int = 0
     would_push: int = 0
@@ -139,10 +145,11 @@ class RunSummary:
     run_id: int
     dry_run: bool
     sources: list[SourceResult]
-    clients_rescored: int = 0
+    clients_rescored: int = 0  # distinct clients
     flags_raised: int = 0
     open_flags: int = 0
     rule_failures: dict[str, int] = field(default_factory=dict)
+    rescored: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -150,6 +157,8 @@ class RunSummary:
         ran = [s for s in self.sources if s.status != "skipped"]
         if ran and len(failed) == len(ran):
             return ExitCode(max(s.exit_code for s in failed))
+        if any(s.exit_code == ExitCode.CONFIG for s in failed):
+            return ExitCode.CONFIG  # a config problem (a missing secret) needs a person
         if failed or any(s.status == "partial" for s in self.sources) or self.rule_failures:
             return ExitCode.PARTIAL
         return ExitCode.OK
@@ -201,6 +210,7 @@ class SyncEngine:
         self.cases = namespace_cases(config)
         self.rules = list(registry.rules.values())
         self.model = load_active_model(store)
+        self._pages: Any = None  # the report page renderer, made on first use (False: none)
 
     # --- the run -------------------------------------------------------------------------------
 
@@ -220,6 +230,7 @@ class SyncEngine:
             today = self.clock().astimezone(self.tz).date()
             as_of = self.settings.as_of or today
             self._run_settings = self.settings.with_(as_of=as_of)
+            self._pages = None
             self.store.mark_due_reviews(as_of.isoformat())
             run_id = self.store.start_run(names, dry_run)
             summary = RunSummary(run_id, dry_run, [])
@@ -252,7 +263,10 @@ class SyncEngine:
                     _note_problems(adapter, src.name, result)
                 for result in summary.sources:
                     if result.status == "ok" and (
-                        result.quarantined or result.push_rejected or result.problems
+                        result.quarantined
+                        or result.push_rejected
+                        or result.problems
+                        or result.outstanding
                     ):
                         result.status = "partial"
                         result.exit_code = ExitCode.PARTIAL
@@ -287,6 +301,7 @@ class SyncEngine:
                 state_dir=_state_dir(self.store.path),
                 dry_run=dry_run,
                 state=StoreState(self.store, src.name, read_only=dry_run),
+                client_page=self._client_page,
             )
             adapter = adapter_cls(ctx)
             made.append(adapter)
@@ -327,6 +342,28 @@ class SyncEngine:
             result.error = f"internal error ({type(exc).__name__}); run with -v for details"
             log.exception("source %s failed with an internal error", src.name)
 
+    def _client_page(
+        self, namespace: str, client_id: str, episode_id: str | None = None
+    ) -> str | None:
+        """A client's report page for adapters (None without the reports extra)."""
+        if self._pages is None:
+            from .reports.pages import PageRenderer
+
+            self._pages = (
+                PageRenderer.create(
+                    self.store,
+                    self.registry.measures,
+                    self._run_settings,
+                    self.model,
+                    {rid: rule.description for rid, rule in self.registry.rules.items()},
+                    self._run_settings.as_of or self.clock().astimezone(self.tz).date(),
+                )
+                or False
+            )
+        if self._pages is False:
+            return None
+        return self._pages(namespace, client_id, episode_id)
+
     # --- pull ----------------------------------------------------------------------------------
 
     def _pull(self, adapter: Adapter, src: SourceConfig, result: SourceResult) -> None:
@@ -342,6 +379,7 @@ class SyncEngine:
         size = self.config.sync.record_batch_size
         full = adapter.pull_mode == "full"
         seen: set[str] = set()
+        reported: set[str] = set()  # the RecordErrors of this pull
         seen_clients: set[tuple[str, str]] = set()
         for chunk in chunked(adapter.pull(self.store.bookmark(src.name)), size):
             if full:
@@ -350,16 +388,48 @@ class SyncEngine:
                         seen_clients.add((item.namespace, self._canonical(item, src)))
                     else:
                         seen.add(item.source_key)
+                        if isinstance(item, RecordError):
+                            reported.add(item.source_key)
             self._ingest(chunk, validator, src, result, quarantined_before, spellings)
             if self.progress is not None:
                 self.progress(src.name, "pulled", result.pulled)
-        if full and result.pulled:
-            with self.store.transaction():
-                dirty = self.store.prune_practice(src.name, seen, seen_clients)
-                self.store.release_quarantine(src.name, sorted(quarantined_before - seen))
-                if dirty:
-                    self.store.mark_dirty(dirty)
+        if full:
+            self._settle_full_pull(
+                adapter, src, result, quarantined_before, seen, reported, seen_clients
+            )
         _note_merges(spellings, src.name, result)
+
+    def _settle_full_pull(
+        self,
+        adapter: Adapter,
+        src: SourceConfig,
+        result: SourceResult,
+        quarantined_before: set[str],
+        seen: set[str],
+        reported: set[str],
+        seen_clients: set[tuple[str, str]],
+    ) -> None:
+        """After a full pull: drop what it no longer yields (when it covered everything) and
+        release the quarantine entries it did not report again; see Adapter.pull_coverage."""
+        coverage = adapter.pull_coverage() or ("all" if result.pulled else "none")
+        if coverage == "none":
+            # nothing was read again: what the last read reported still stands
+            result.outstanding = self.store.count("quarantine", src.name)
+            return
+        with self.store.transaction():
+            dirty: set[tuple[str, str]] = set()
+            if coverage == "all":
+                dirty = self.store.prune_practice(src.name, seen, seen_clients)
+            else:
+                log.warning(
+                    "source %s: part of the source could not be read; its stored practice "
+                    "data is kept as it was",
+                    src.name,
+                )
+            # a full read reported every problem it still has: the rest are resolved
+            self.store.release_quarantine(src.name, sorted(quarantined_before - reported))
+            if dirty:
+                self.store.mark_dirty(dirty)
 
     def _ingest(
         self,
@@ -376,6 +446,7 @@ class SyncEngine:
         records = [it for it in chunk if isinstance(it, Record)]
         checked = iter(validator.validate_many(records))
         result.pulled += len(chunk)
+        distinct = 0
         appointments: list[Appointment] = []
         infos: list[ClientInfo] = []
         typed: set[tuple[str, str, str]] = set()
@@ -385,9 +456,11 @@ class SyncEngine:
                 continue
             if isinstance(item, Appointment):
                 appointments.append(self._normalised(item, src, typed))
+                distinct += 1
                 continue
             if isinstance(item, ClientInfo):
                 infos.append(self._normalised(item, src, typed))
+                distinct += 1
                 continue
             ok = next(checked)
             if isinstance(ok, Administration):
@@ -397,6 +470,7 @@ class SyncEngine:
                 final[item.source_key] = RecordError(
                     item.source_key, ok, item.location, dict(item.data)
                 )
+        result.repeated += len(chunk) - distinct - len(final)
         existing = self.store.existing(src.name, list(final))
         cache = self._cache
         candidates = {
@@ -448,12 +522,18 @@ class SyncEngine:
                 self.store.delete_administrations(src.name, removed)
             if rows:
                 self.store.upsert_administrations(rows)
+            # an appointment stored now releases the entry its row had while it could not be
+            released += [a.source_key for a in appointments if a.source_key in quarantined_before]
             if released:
                 self.store.release_quarantine(src.name, released)
+            tally: dict[str, int] = {"new": 0, "changed": 0, "unchanged": 0}
             if appointments:
-                dirty |= self.store.upsert_appointments(appointments, at)
+                dirty |= self.store.upsert_appointments(appointments, at, tally)
             if infos:
-                dirty |= self.store.upsert_client_info(infos, at)
+                dirty |= self.store.upsert_client_info(infos, at, tally)
+            result.new += tally["new"]
+            result.changed += tally["changed"]
+            result.unchanged += tally["unchanged"]
             if dirty:
                 self.store.mark_dirty(dirty)
             if spellings is not None and typed:
@@ -525,7 +605,8 @@ class SyncEngine:
                 self.store.write_outbox(outbox, at)
                 self.store.set_reviews(reviews)
                 self.store.clear_dirty(clients)
-            summary.clients_rescored += len(clients)
+            summary.rescored.update(clients)
+            summary.clients_rescored = len(summary.rescored)
             if self.progress is not None:
                 self.progress(source, "rescored clients", summary.clients_rescored)
             summary.flags_raised += len(new_flags)
@@ -646,6 +727,8 @@ def _counts(summary: RunSummary) -> dict[str, Any]:
         "changed",
         "unchanged",
         "quarantined",
+        "repeated",
+        "outstanding",
         "removed",
         "pushed",
         "would_push",
