@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from . import exact
 from .measures import Measure
 from .models import (
     Administration,
@@ -190,14 +191,16 @@ def reliable_change_for(measure: Measure, settings: Settings) -> float | None:
 def rc_class(
     intake: float, current: float, rc: float, cutoff: float, settings: Settings, *, is_intake: bool
 ) -> RcClass:
-    """Jacobson-Truax class from raw scores. An intake at or above the cutoff cannot "recover"."""
+    """Jacobson-Truax class from raw scores. An intake at or above the cutoff cannot "recover".
+
+    Exact: a change of exactly the RC (15.0 → 20.0 with RC 5) is a reliable change."""
     if is_intake:
         return "intake"
-    delta = round(current - intake, 2)
-    if delta >= rc - 1e-9:
+    delta = exact.dec(current) - exact.dec(intake)
+    if delta >= exact.dec(rc):
         crossed = settings.is_clinical(intake, cutoff) and not settings.is_clinical(current, cutoff)
         return "recovered" if crossed else "improved"
-    if delta <= -rc + 1e-9:
+    if delta <= -exact.dec(rc):
         return "deteriorated"
     return "no_reliable_change"
 
@@ -206,9 +209,9 @@ def status_for(total: float, exp: Expectation | None, *, is_intake: bool) -> Sta
     """grey (intake, or no model for the session), green, orange or red (DOMAIN.md)."""
     if is_intake or exp is None:
         return "grey"
-    if total >= exp.low - 1e-9:
+    if exact.at_least(total, exp.low):
         return "green"
-    if exp.severe is None or total >= exp.severe - 1e-9:
+    if exp.severe is None or exact.at_least(total, exp.severe):
         return "orange"
     return "red"
 
@@ -340,7 +343,7 @@ class Scorer:
         band, cutoff = self.cutoff(measure, a.age)
         clinical = settings.is_clinical(a.total, cutoff)
         prev = traj[-1].admin.total if traj else None
-        change_prev = round(a.total - prev, 2) if prev is not None else None
+        change_prev = exact.diff(a.total, prev) if prev is not None else None
         if measure.family != "ORS":
             return Score(a.total, session, episode_id, band, cutoff, clinical, change_prev)
         intake = traj[0].admin.total if traj else a.total
@@ -359,7 +362,7 @@ class Scorer:
             clinical=clinical,
             change_from_previous=change_prev,
             intake=intake,
-            change_from_intake=round(a.total - intake, 2),
+            change_from_intake=exact.diff(a.total, intake),
             rc_class=cls,
             expected=exp.expected if exp else None,
             expected_low=exp.low if exp else None,

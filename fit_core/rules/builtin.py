@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from .. import exact
 from ..hookspecs import hookimpl
 from ..models import MISSED_STATUSES, Flag, Severity
 from ..scoring import History, reliable_change_for
@@ -59,8 +60,8 @@ class SrsDrop:
         if prev is None:
             return None
         threshold = history.settings.srs_drop
-        drop = round(prev.score.total - history.current.score.total, 2)
-        if drop < threshold - 1e-9:
+        drop = exact.diff(prev.score.total, history.current.score.total)
+        if not exact.at_least(drop, threshold):
             return None
         return Flag(
             self.id,
@@ -172,7 +173,10 @@ def _expected_inputs(s: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class _NoChangeWindow:
-    """Fires on ORS sessions within a window while change from intake is below the RC."""
+    """Fires on ORS sessions within a window while change from intake is below the RC.
+
+    The message says which: no reliable change, or a reliable deterioration (a client who got
+    worse is never told "no reliable change")."""
 
     id: str
     severity: Severity
@@ -189,20 +193,29 @@ class _NoChangeWindow:
         if s.rc_class is None or s.rc_class == "intake" or not first <= s.session <= last:
             return None
         rc = reliable_change_for(history.measure, history.settings)
-        if rc is None or s.change_from_intake is None or s.change_from_intake >= rc - 1e-9:
+        if rc is None or s.change_from_intake is None or exact.at_least(s.change_from_intake, rc):
             return None
+        numbers = f"change {fmt(s.change_from_intake)}, RC {fmt(rc)}"
+        if s.rc_class == "deteriorated":
+            # worse than no change: say so (ors.reliable_deterioration fires beside it)
+            what = (
+                f"ORS has reliably deteriorated by session {s.session} ({fmt(s.intake)} at "
+                f"intake → {fmt(s.total)}, {numbers}): {self.what}"
+            )
+        else:
+            what = f"No reliable change by session {s.session} ({numbers}): {self.what}"
         return Flag(
             self.id,
             self.version,
             self.severity,
-            f"No reliable change by session {s.session} (change {fmt(s.change_from_intake)}, "
-            f"RC {fmt(rc)}): {self.what}",
+            what,
             {
                 "session": s.session,
                 "intake": s.intake,
                 "total": s.total,
                 "change_from_intake": s.change_from_intake,
                 "reliable_change": rc,
+                "rc_class": s.rc_class,
                 "window": [first, last],
             },
         )
@@ -266,7 +279,7 @@ class SrsLowItem:
         low = [
             (key, value)
             for key, value in zip(history.measure.item_keys, a.items, strict=False)
-            if value < threshold - 1e-9
+            if exact.below(value, threshold)
         ]
         if not low:
             return None
