@@ -23,10 +23,11 @@ import gc
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar
 
 from .adapter import Adapter, SourceContext
+from .alerts import Plan, reconcile
 from .config import Config, SourceConfig, adapter_options
 from .episodes import client_outbox_item, context_sources
 from .errors import ConfigError, ExitCode, FitError
@@ -35,7 +36,6 @@ from .models import (
     Administration,
     Appointment,
     ClientInfo,
-    Flag,
     OutboxItem,
     Record,
     RecordError,
@@ -131,6 +131,7 @@ class RunSummary:
     sources: list[SourceResult]
     clients_rescored: int = 0
     flags_raised: int = 0
+    alerts_closed: int = 0
     open_flags: int = 0
     rule_failures: dict[str, int] = field(default_factory=dict)
 
@@ -151,6 +152,7 @@ class RunSummary:
             "exit_code": int(self.exit_code),
             "clients_rescored": self.clients_rescored,
             "flags_raised": self.flags_raised,
+            "alerts_closed": self.alerts_closed,
             "open_flags": self.open_flags,
             "rule_failures": self.rule_failures,
             "sources": [asdict(s) for s in self.sources],
@@ -186,7 +188,7 @@ class SyncEngine:
         self.secret = secret or _no_secrets
         self.settings = settings or config.settings
         self._run_settings = self.settings  # with this run's "today" (as_of)
-        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.clock = clock or utc_now
         self.tz = config.sync.tzinfo()
         self.rules = list(registry.rules.values())
         self.model = load_active_model(store)
@@ -435,6 +437,7 @@ class SyncEngine:
 
     def _rescore(self, summary: RunSummary, source: str) -> None:
         scorer = Scorer(self.registry.measures, self._run_settings, self.rules, self.model)
+        families = scorer.rule_families
         while True:
             clients = self.store.dirty_batch(RESCORE_BATCH)
             if not clients:
@@ -444,15 +447,19 @@ class SyncEngine:
             if uncached:
                 by_client.update(self.store.client_administrations(uncached))
             contexts = self.store.client_contexts(clients)
-            acked = self.store.acknowledged(clients)
+            stored = self.store.active_alerts(clients)
             at = now_text()
             outbox: list[tuple[OutboxItem, str, str]] = []
-            raised: list[tuple[Administration, Flag]] = []
+            plans: list[tuple[tuple[str, str], Plan]] = []
             scored_batch: list[Scored] = []
             reviews: list[tuple[str, str, str | None]] = []
             for client, admins in by_client.items():
                 if not admins:
                     reviews.append((client[0], client[1], None))
+                    # every administration was deleted: its alerts close (no data)
+                    plan = reconcile(ClientResult(()), stored.get(client, ()), families)
+                    if plan:
+                        plans.append((client, plan))
                     continue
                 res: ClientResult = scorer.score(admins, contexts.get(client))
                 reviews.append(
@@ -466,12 +473,14 @@ class SyncEngine:
                         f.error,
                         f.source_key,
                     )
+                plan = reconcile(res, stored.get(client, ()), families)
+                if plan:
+                    plans.append((client, plan))
+                acked = plan.acknowledged()
                 client_scored = []
                 for s in res.scored:
                     if s.flags and acked:
                         s = _apply_acks(s, acked)
-                    for fl in s.flags:
-                        raised.append((s.admin, fl))
                     outbox.append((outbox_item(s), client[0], client[1]))
                     client_scored.append(s)
                 scored_batch.extend(client_scored)
@@ -482,16 +491,19 @@ class SyncEngine:
                         item = client_outbox_item(source, client, client_scored, context)
                         outbox.append((item, client[0], client[1]))
             with self.store.transaction():
-                new_flags = self.store.replace_flags(raised, clients, at)
+                opened, closed, raced = self.store.apply_alerts(plans, at)
                 self.store.write_outbox(outbox, at)
                 self.store.set_reviews(reviews)
-                self.store.clear_dirty(clients)
+                # a client whose alert a person acknowledged meanwhile stays dirty: its payload
+                # was built before that, the next sync builds it again
+                self.store.clear_dirty([c for c in clients if c not in raced])
             summary.clients_rescored += len(clients)
             if self.progress is not None:
                 self.progress(source, "rescored clients", summary.clients_rescored)
-            summary.flags_raised += len(new_flags)
+            summary.flags_raised += len(opened)
+            summary.alerts_closed += closed
             self.registry.notify("fit_scored", source=source, scored=scored_batch)
-            for a, fl in new_flags:
+            for a, fl, _alert_id in opened:
                 self.registry.notify("fit_alert_raised", flag=fl, administration=a)
 
     # --- push ----------------------------------------------------------------------------------
@@ -545,6 +557,11 @@ def _batch_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
+def utc_now() -> dt.datetime:
+    """The engine's default clock (one place, so a test can set "now" for a whole command)."""
+    return dt.datetime.now(dt.UTC)
+
+
 def load_active_model(store: Store) -> Any:
     """The active trajectory model of the store, or None (then there is no on-track status)."""
     from .trajectories import model_from_dict
@@ -561,10 +578,11 @@ def _close(adapter: Adapter, name: str) -> None:
 
 
 def _apply_acks(s: Scored, acked: set[tuple[str, str, str]]) -> Scored:
+    """The flags that hold now and are acknowledged in the store (they are not pushed)."""
     a = s.admin
     flags = tuple(
-        Flag(f.rule_id, f.version, f.severity, f.message, f.inputs, "acknowledged")
-        if (a.source, a.source_key, f.rule_id) in acked
+        replace(f, state="acknowledged")
+        if f.state == "open" and (a.source, a.source_key, f.rule_id) in acked
         else f
         for f in s.flags
     )
