@@ -165,9 +165,14 @@ def _print_summary(summary: Any) -> None:
         )
         line += f", would push {s.would_push}" if summary.dry_run else f", pushed {s.pushed}"
         click.echo(line)
+    if summary.settings_changed:
+        click.echo(
+            f"scoring changed ({', '.join(summary.settings_changed)}): every client rescored "
+            "with the current settings"
+        )
     click.echo(
         f"clients rescored {summary.clients_rescored}; new alerts {summary.flags_raised}; "
-        f"open alerts {summary.open_flags}"
+        f"closed alerts {summary.alerts_closed}; open alerts {summary.open_flags}"
     )
 
 

@@ -810,6 +810,19 @@ class Store(AlertStore):
                 "ON CONFLICT (namespace, client_id) DO NOTHING"
             )
 
+    # --- meta values (the scoring fingerprint) ---------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
     # --- trajectory models -----------------------------------------------------------------
 
     def save_model(self, kind: str, data: Mapping[str, Any]) -> int:

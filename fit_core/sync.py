@@ -21,6 +21,7 @@ import contextlib
 import datetime as dt
 import gc
 import itertools
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -31,6 +32,7 @@ from .alerts import Plan, reconcile
 from .config import Config, SourceConfig, adapter_options
 from .episodes import client_outbox_item, context_sources
 from .errors import ConfigError, ExitCode, FitError
+from .fingerprint import changed_parts, fingerprint
 from .lock import SyncLock
 from .models import (
     Administration,
@@ -51,6 +53,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RESCORE_BATCH = 500
+FINGERPRINT_KEY = "scoring_fingerprint"
 ADMIN_CACHE_LIMIT = 60_000  # administrations kept in memory per run (about 45 MB at most)
 
 
@@ -134,6 +137,9 @@ class RunSummary:
     alerts_closed: int = 0
     open_flags: int = 0
     rule_failures: dict[str, int] = field(default_factory=dict)
+    #: the parts of the scoring fingerprint that changed since the store was scored (every
+    #: client was rescored for it): settings, rules, measures, model, engine
+    settings_changed: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -154,6 +160,7 @@ class RunSummary:
             "flags_raised": self.flags_raised,
             "alerts_closed": self.alerts_closed,
             "open_flags": self.open_flags,
+            "settings_changed": self.settings_changed,
             "rule_failures": self.rule_failures,
             "sources": [asdict(s) for s in self.sources],
         }
@@ -214,6 +221,7 @@ class SyncEngine:
             self.store.mark_due_reviews(as_of.isoformat())
             run_id = self.store.start_run(names, dry_run)
             summary = RunSummary(run_id, dry_run, [])
+            fingerprint = self._check_fingerprint(summary)
             self.registry.notify("fit_sync_started", run_id=run_id, sources=names, dry_run=dry_run)
             outcome = "error"
             opened: list[tuple[SourceConfig, SourceResult, Adapter]] = []
@@ -228,6 +236,9 @@ class SyncEngine:
                 # practice source adds attendance flags to a CSV source's scores): rescore them
                 # and push what that changed, so no source is one sync behind
                 self._rescore(summary, "")
+                # every client is scored with these settings now (a crash before this line
+                # rescores everyone again next time, which changes nothing)
+                self.store.set_meta(FINGERPRINT_KEY, json.dumps(fingerprint, sort_keys=True))
                 for src, result, adapter in opened:
                     if result.status == "failed" or result.push_rejected:
                         continue  # unconfirmed rows are retried by the next run, not now
@@ -251,6 +262,30 @@ class SyncEngine:
                 self.store.finish_run(run_id, _counts(summary), outcome)
             self.registry.notify("fit_sync_finished", run_id=run_id, summary=summary.as_dict())
             return summary
+
+    def _check_fingerprint(self, summary: RunSummary) -> dict[str, str]:
+        """Rescore every client when anything that changes scores or alerts changed."""
+        reg = self.registry
+        model = self.store.active_model()
+        current = fingerprint(
+            self.settings,
+            self.rules,
+            reg.measures,
+            owners=reg.owners,
+            versions={p.package: p.version for p in reg.plugins},
+            model=model,
+        )
+        stored = self.store.meta(FINGERPRINT_KEY)
+        old = json.loads(stored) if stored else None
+        changed = changed_parts(old, current)
+        if changed and (old is not None or self.store.count("administrations")):
+            summary.settings_changed = changed
+            log.info(
+                "scoring changed since the store was scored (%s): rescoring every client",
+                ", ".join(changed),
+            )
+            self.store.mark_all_dirty()
+        return current
 
     def _sync_source(
         self, src: SourceConfig, summary: RunSummary, dry_run: bool
@@ -607,6 +642,8 @@ def _counts(summary: RunSummary) -> dict[str, Any]:
         },
         "clients_rescored": summary.clients_rescored,
         "flags_raised": summary.flags_raised,
+        "alerts_closed": summary.alerts_closed,
+        "settings_changed": summary.settings_changed,
     }
 
 
