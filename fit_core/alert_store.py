@@ -86,13 +86,12 @@ LIFECYCLE_MIGRATION: tuple[str, ...] = (
     )""",
     """INSERT INTO flags_v2 (id, namespace, client_id, rater, rule_id, rule_version, severity,
         message, inputs, state, source, source_key, local_date, measure, clinician_id, site,
-        first_source, first_source_key, first_date, raised_at, updated_at, acknowledged_at,
-        closed_at, close_reason)
+        raised_at, updated_at, acknowledged_at, closed_at, close_reason)
     SELECT f.id, f.namespace, f.client_id, a.rater, f.rule_id, f.rule_version, f.severity,
         f.message, f.inputs,
         CASE f.state WHEN 'resolved' THEN 'superseded' ELSE f.state END,
         f.source, f.source_key, a.local_date, a.measure, a.clinician_id, a.site,
-        f.source, f.source_key, a.local_date, f.raised_at, f.updated_at,
+        f.raised_at, f.updated_at,
         CASE f.state WHEN 'acknowledged' THEN f.updated_at END,
         CASE f.state WHEN 'resolved' THEN f.updated_at END,
         CASE f.state WHEN 'resolved' THEN 'superseded' END
@@ -192,16 +191,11 @@ class AlertStore:
             for carry in plan.carry:
                 h, alert = carry.holding, carry.alert
                 row = _holding_values(h)
-                cur = c.execute(
-                    f"UPDATE flags SET {_HOLDING_SET}, updated_at = ? WHERE id = ? AND state = ?",
-                    (*row, at, alert.id, alert.state),
-                )
+                row = (*row, *_first_values(h), at, alert.id)
+                cur = c.execute(_CARRY + " AND state = ?", (*row, alert.state))
                 if cur.rowcount == 0:
                     raced.add(client)
-                    c.execute(
-                        f"UPDATE flags SET {_HOLDING_SET}, updated_at = ? WHERE id = ?",
-                        (*row, at, alert.id),
-                    )
+                    c.execute(_CARRY, row)
                 if (alert.source, alert.source_key) != h.anchor.admin.key:
                     self._event(alert.id, at, "carried", alert.state, h.anchor, h.flag.message)
             for new in plan.open:
@@ -418,6 +412,19 @@ _HOLDING_NAMES = (
 )
 _HOLDING_COLS = ", ".join(_HOLDING_NAMES)
 _HOLDING_SET = ", ".join(f"{n} = ?" for n in _HOLDING_NAMES)
+# carrying an alert forward: where it holds now; where it began is kept (filled in once for
+# alerts stored before the lifecycle, which did not know it)
+_CARRY = (
+    f"UPDATE flags SET {_HOLDING_SET}, first_source = COALESCE(first_source, ?), "
+    "first_source_key = COALESCE(first_source_key, ?), "
+    "first_session = COALESCE(first_session, ?), first_date = COALESCE(first_date, ?), "
+    "updated_at = ? WHERE id = ?"
+)
+
+
+def _first_values(h: Holding) -> tuple[Any, ...]:
+    f = h.first
+    return (f.admin.source, f.admin.source_key, f.score.session, f.admin.local_date.isoformat())
 
 
 def _holding_values(h: Holding) -> tuple[Any, ...]:
