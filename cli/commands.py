@@ -63,13 +63,15 @@ def check(ctx: click.Context, sources: tuple[str, ...]) -> None:
     """Validate the config, the secrets and that every source answers."""
     from fit_core.adapter import SourceContext
     from fit_core.config import adapter_options
+    from fit_core.state import StoreState
 
     config = _config(ctx)
     registry = load_plugins()
     secret = _secret_lookup(registry)
     names = list(sources) or list(config.sources)
     worst = ExitCode.OK
-    Store.open(config.store_path).close()
+    store = Store.open(config.store_path)
+    ctx.call_on_close(store.close)
     click.echo(f"config: {config.path} ok")
     click.echo(f"store: {config.store_path} ok")
     for name in names:
@@ -86,12 +88,20 @@ def check(ctx: click.Context, sources: tuple[str, ...]) -> None:
                     run_started=dt.datetime.now(dt.UTC),
                     secret=lambda key, _n=name: secret(_n, key),
                     state_dir=config.store_path.parent,
+                    state=StoreState(store, name, read_only=True),
                 )
             )
             try:
                 adapter.check()
+                problems = list(adapter.problems())
             finally:
                 adapter.close()
+            if problems:
+                worst = max(worst, ExitCode.PARTIAL)
+                click.echo(f"source {name} ({src.adapter}): PARTIAL")
+                for text in problems:
+                    click.echo(f"  {text}")
+                continue
             click.echo(f"source {name} ({src.adapter}): ok")
         except FitError as exc:
             click.echo(f"source {name} ({src.adapter}): FAILED: {exc.message}")
@@ -149,6 +159,15 @@ def sync(ctx: click.Context, sources: tuple[str, ...], dry_run: bool, as_json: b
                 "(see `fit quarantine`)",
                 err=True,
             )
+        for text in s.problems if s.status != "failed" else ():
+            click.echo(f"warning: source {s.name}: {text}", err=True)
+        if s.merged_clients and not (dry_run or ctx.obj.get("verbose") or as_json):
+            click.echo(
+                f"note: source {s.name}: {s.merged_clients} client code(s) arrived in a new "
+                "spelling (case or spaces) and were merged with the same code "
+                "(`fit sync -v` lists them)",
+                err=True,
+            )
     sys.exit(int(summary.exit_code))
 
 
@@ -165,6 +184,16 @@ def _print_summary(summary: Any) -> None:
         )
         line += f", would push {s.would_push}" if summary.dry_run else f", pushed {s.pushed}"
         click.echo(line)
+        if s.merged_clients:
+            click.echo(
+                f"  client codes typed in more than one way, merged into one client: "
+                f"{s.merged_clients}"
+            )
+            for cid, typed in s.merged_client_ids.items():
+                click.echo(f"    {cid}: {', '.join(repr(t) for t in typed)}")
+            left = s.merged_clients - len(s.merged_client_ids)
+            if left > 0:
+                click.echo(f"    … and {left} more")
     if summary.settings_changed:
         click.echo(
             f"scoring changed ({', '.join(summary.settings_changed)}): every client rescored "
@@ -390,6 +419,12 @@ def alerts(
     store = Store.open(config.store_path)
     try:
         rows = store.list_flags(state, rule, client)
+        if client and not rows:  # as the sync stores codes: g0001 finds G0001
+            from fit_core.identity import normalise_client_id
+
+            folded = normalise_client_id(client)
+            if folded != client:
+                rows = store.list_flags(state, rule, folded)
     finally:
         store.close()
     if as_json:

@@ -1,9 +1,11 @@
 """The adapter interface: what a source plugin implements.
 
 An adapter is created per sync run for one configured source. The engine calls, in order,
-``check()``, ``pull(bookmark)`` (a stream), ``next_bookmark()``, then ``push`` with what changed,
-and finally ``close()``. Everything an adapter needs arrives on :class:`SourceContext`; nothing
-private to fit-sync is required.
+``check()``, ``pull(bookmark)`` (a stream), ``problems()``, ``next_bookmark()``, then ``push``
+with what changed, and finally ``close()``. Everything an adapter needs arrives on
+:class:`SourceContext` (including ``state``, values kept between runs); nothing private to
+fit-sync is required. Client ids need no cleaning: the core normalises them
+(:mod:`fit_core.identity`).
 
 Push styles:
 
@@ -26,6 +28,7 @@ from typing import Any, ClassVar, Literal
 from marshmallow import Schema
 
 from .models import Appointment, ClientInfo, OutboxItem, Record, RecordError
+from .state import SourceState
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,9 @@ class SourceContext:
     secret: Callable[[str], str] = field(repr=False)
     state_dir: Path
     dry_run: bool = False
+    #: values the adapter keeps between runs, in the store (see :mod:`fit_core.state`); None
+    #: when the context was built without a store
+    state: SourceState | None = None
 
 
 class Adapter:
@@ -95,6 +101,13 @@ class Adapter:
     def push_snapshot(self, items: Iterator[OutboxItem]) -> None:
         """Replace the target with every current row, atomically (snapshot adapters)."""
         raise NotImplementedError
+
+    def problems(self) -> Sequence[str]:
+        """Parts of the source this run had to leave out, each saying what and what to do next
+        (e.g. one form of several whose question was deleted). Asked after ``pull`` and again
+        after the pushes; any makes the source *partial* (exit 1) while the rest still syncs.
+        No PHI: name forms, fields and keys, never answers."""
+        return ()
 
     def describe_target(self) -> str:
         """Where pushes go, for messages (no secrets)."""

@@ -7,7 +7,9 @@ Tables: administrations, dirty_clients (clients whose scores must be recomputed:
 same transaction as the administration, so a crash between upsert and recompute loses nothing),
 quarantine, flags + flag_events (alerts and their lifecycle, see :mod:`fit_core.alert_store`),
 outbox + push_ledger (what must be / was pushed, by content hash), bookmarks, runs (no PHI), meta
-(schema version, the scoring fingerprint).
+(schema version, the scoring fingerprint), source_state (what an adapter keeps between runs, see
+:mod:`fit_core.state`), client_spellings (how each client code was typed, see
+:mod:`fit_core.identity`).
 
 The file is created readable by the owner only (0600), and so are its WAL and journal files.
 """
@@ -30,9 +32,9 @@ from .models import Administration, Appointment, ClientContext, ClientInfo, Outb
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 #: the migration that brought the alert lifecycle (tests build stores from just before it)
-ALERT_LIFECYCLE_SCHEMA = 6
+ALERT_LIFECYCLE_SCHEMA = 7
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -186,6 +188,24 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
     ),
     5: ("ALTER TABLE administrations ADD COLUMN site TEXT",),
+    6: (
+        # what an adapter keeps between runs (e.g. the mapping in force for each form)
+        """CREATE TABLE source_state (
+            source TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (source, key)
+        )""",
+        # every spelling a client code arrived in before normalisation (merges are reported)
+        """CREATE TABLE client_spellings (
+            namespace TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            spelling TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            PRIMARY KEY (namespace, client_id, spelling)
+        )""",
+    ),
     # the alert lifecycle: one alert per condition, carried forward, superseded or closed
     ALERT_LIFECYCLE_SCHEMA: LIFECYCLE_MIGRATION,
 }
@@ -846,6 +866,56 @@ class Store(AlertStore):
         with self.transaction():
             cur = self.conn.execute("UPDATE trajectory_models SET active = 0 WHERE active = 1")
         return cur.rowcount > 0
+
+    # --- adapter state and client spellings ----------------------------------------------------
+
+    def state_value(self, source: str, key: str) -> str | None:
+        """A value an adapter keeps between runs (see :mod:`fit_core.state`)."""
+        row = self.conn.execute(
+            "SELECT value FROM source_state WHERE source = ? AND key = ?", (source, key)
+        ).fetchone()
+        return row[0] if row else None
+
+    def set_state_value(self, source: str, key: str, value: str) -> None:
+        """Store one value in its own transaction (a crash keeps the old or the new value)."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO source_state (source, key, value, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (source, key) DO UPDATE SET value = excluded.value, "
+                "updated_at = excluded.updated_at",
+                (source, key, value, now_text()),
+            )
+
+    def note_spellings(
+        self, triples: Iterable[tuple[str, str, str]]
+    ) -> dict[tuple[str, str], tuple[set[str], set[str]]]:
+        """Record (namespace, client_id, spelling) triples. For each of those clients: every
+        spelling now known, and the ones this call added.
+
+        Writes without a transaction of its own: call it inside the one that stores the
+        administrations, so both are kept or both are lost."""
+        wanted = sorted(set(triples))
+        clients = sorted({(ns, cid) for ns, cid, _ in wanted})
+        out: dict[tuple[str, str], set[str]] = {c: set() for c in clients}
+        for ns, cid, typed in self._for_clients(
+            "SELECT namespace, client_id, spelling FROM client_spellings "
+            "WHERE namespace = ? AND client_id IN ({marks})",
+            clients,
+        ):
+            out[(ns, cid)].add(typed)
+        new = [(ns, cid, typed) for ns, cid, typed in wanted if typed not in out[(ns, cid)]]
+        if new:
+            at = now_text()
+            self.conn.executemany(
+                "INSERT INTO client_spellings (namespace, client_id, spelling, first_seen) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [(*t, at) for t in new],
+            )
+        added: dict[tuple[str, str], set[str]] = {c: set() for c in clients}
+        for ns, cid, typed in new:
+            out[(ns, cid)].add(typed)
+            added[(ns, cid)].add(typed)
+        return {c: (out[c], added[c]) for c in clients}
 
     # --- bookmarks and runs --------------------------------------------------------------------
 

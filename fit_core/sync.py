@@ -29,10 +29,11 @@ from typing import Any, TypeVar
 
 from .adapter import Adapter, SourceContext
 from .alerts import Plan, reconcile
-from .config import Config, SourceConfig, adapter_options
+from .config import Config, SourceConfig, adapter_options, namespace_cases
 from .episodes import client_outbox_item, context_sources
 from .errors import ConfigError, ExitCode, FitError
 from .fingerprint import changed_parts, fingerprint
+from .identity import SpellingTracker, normalise_client_id, spelling
 from .lock import SyncLock
 from .models import (
     Administration,
@@ -46,15 +47,18 @@ from .models import (
 from .plugins import Registry
 from .scoring import ClientResult, Scorer, outbox_item
 from .settings import Settings
+from .state import StoreState
 from .store import Store, admin_row_hashed, now_text
 from .validation import Validator
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = TypeVar("P", Appointment, ClientInfo)
 RESCORE_BATCH = 500
 FINGERPRINT_KEY = "scoring_fingerprint"
 ADMIN_CACHE_LIMIT = 60_000  # administrations kept in memory per run (about 45 MB at most)
+MERGES_LISTED = 100  # merged client codes named in a source's result (the count is always exact)
 
 
 class RunCache:
@@ -125,6 +129,12 @@ class SourceResult:
     bookmark_saved: bool = False
     error: str | None = None
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    #: parts of the source the adapter left out this run (see Adapter.problems)
+    problems: list[str] = field(default_factory=list)
+    #: client codes that several spellings were normalised into: count, and up to
+    #: MERGES_LISTED of them with every spelling seen (see fit_core.identity)
+    merged_clients: int = 0
+    merged_client_ids: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -197,6 +207,7 @@ class SyncEngine:
         self._run_settings = self.settings  # with this run's "today" (as_of)
         self.clock = clock or utc_now
         self.tz = config.sync.tzinfo()
+        self.cases = namespace_cases(config)
         self.rules = list(registry.rules.values())
         self.model = load_active_model(store)
 
@@ -250,8 +261,12 @@ class SyncEngine:
                         self._guarded(
                             src, result, lambda a=adapter, s=src, r=result: self._push(a, s, r)
                         )
+                for src, result, adapter in opened:
+                    _note_problems(adapter, src.name, result)
                 for result in summary.sources:
-                    if result.status == "ok" and (result.quarantined or result.push_rejected):
+                    if result.status == "ok" and (
+                        result.quarantined or result.push_rejected or result.problems
+                    ):
                         result.status = "partial"
                         result.exit_code = ExitCode.PARTIAL
                 summary.open_flags = self.store.count_flags("open")
@@ -308,11 +323,13 @@ class SyncEngine:
                 secret=lambda key, _s=src.name: self.secret(_s, key),
                 state_dir=_state_dir(self.store.path),
                 dry_run=dry_run,
+                state=StoreState(self.store, src.name, read_only=dry_run),
             )
             adapter = adapter_cls(ctx)
             made.append(adapter)
             adapter.check()
             self._pull(adapter, src, result)
+            _note_problems(adapter, src.name, result)
             self._rescore(summary, src.name)
             if dry_run:
                 result.would_push = self.store.pending_count(src.name)
@@ -351,8 +368,13 @@ class SyncEngine:
 
     def _pull(self, adapter: Adapter, src: SourceConfig, result: SourceResult) -> None:
         validator = Validator(
-            self.registry.measures, self.tz, source=src.name, namespace=src.namespace
+            self.registry.measures,
+            self.tz,
+            source=src.name,
+            namespace=src.namespace,
+            keep_case=src.client_id_case == "keep",
         )
+        spellings = SpellingTracker(self.store.note_spellings)
         quarantined_before = {q["source_key"] for q in self.store.quarantined(src.name)}
         size = self.config.sync.record_batch_size
         full = adapter.pull_mode == "full"
@@ -362,10 +384,10 @@ class SyncEngine:
             if full:
                 for item in chunk:
                     if isinstance(item, ClientInfo):
-                        seen_clients.add((item.namespace, item.client_id))
+                        seen_clients.add((item.namespace, self._canonical(item, src)))
                     else:
                         seen.add(item.source_key)
-            self._ingest(chunk, validator, src, result, quarantined_before)
+            self._ingest(chunk, validator, src, result, quarantined_before, spellings)
             if self.progress is not None:
                 self.progress(src.name, "pulled", result.pulled)
         if full and result.pulled:
@@ -374,6 +396,7 @@ class SyncEngine:
                 self.store.release_quarantine(src.name, sorted(quarantined_before - seen))
                 if dirty:
                     self.store.mark_dirty(dirty)
+        _note_merges(spellings, src.name, result)
 
     def _ingest(
         self,
@@ -382,6 +405,7 @@ class SyncEngine:
         src: SourceConfig,
         result: SourceResult,
         quarantined_before: set[str],
+        spellings: SpellingTracker | None = None,
     ) -> None:
         at = now_text()
         # the last item for a key wins within a chunk (a later RecordError replaces a Record)
@@ -391,19 +415,21 @@ class SyncEngine:
         result.pulled += len(chunk)
         appointments: list[Appointment] = []
         infos: list[ClientInfo] = []
+        typed: set[tuple[str, str, str]] = set()
         for item in chunk:
             if isinstance(item, RecordError):
                 final[item.source_key] = item
                 continue
             if isinstance(item, Appointment):
-                appointments.append(item)
+                appointments.append(self._normalised(item, src, typed))
                 continue
             if isinstance(item, ClientInfo):
-                infos.append(item)
+                infos.append(self._normalised(item, src, typed))
                 continue
             ok = next(checked)
             if isinstance(ok, Administration):
                 final[item.source_key] = ok
+                typed.add((ok.namespace, ok.client_id, spelling(item.data.get("client_id"))))
             else:
                 final[item.source_key] = RecordError(
                     item.source_key, ok, item.location, dict(item.data)
@@ -467,6 +493,19 @@ class SyncEngine:
                 dirty |= self.store.upsert_client_info(infos, at)
             if dirty:
                 self.store.mark_dirty(dirty)
+            if spellings is not None and typed:
+                spellings.note(typed)
+
+    def _canonical(self, item: Appointment | ClientInfo, src: SourceConfig) -> str:
+        """A practice system's client code, normalised as its namespace does."""
+        keep = self.cases.get(item.namespace, src.client_id_case) == "keep"
+        return normalise_client_id(item.client_id, keep_case=keep)
+
+    def _normalised(self, item: P, src: SourceConfig, typed: set[tuple[str, str, str]]) -> P:
+        """``item`` with its client code normalised (its spelling noted in ``typed``)."""
+        cid = self._canonical(item, src)
+        typed.add((item.namespace, cid, spelling(item.client_id)))
+        return item if cid == item.client_id else replace(item, client_id=cid)
 
     # --- rescore -------------------------------------------------------------------------------
 
@@ -605,6 +644,35 @@ def load_active_model(store: Store) -> Any:
     return model_from_dict(row[2]) if row else None
 
 
+def _note_problems(adapter: Adapter, name: str, result: SourceResult) -> None:
+    """Take the adapter's problems into the result (each logged once)."""
+    try:
+        problems = list(adapter.problems())
+    except Exception:
+        log.exception("source %s: problems() failed", name)
+        return
+    for text in problems:
+        if text not in result.problems:
+            result.problems.append(text)
+            log.warning("source %s: %s", name, text)
+
+
+def _note_merges(spellings: SpellingTracker, name: str, result: SourceResult) -> None:
+    """Put the client codes merged by normalisation into the result (the log gets the count)."""
+    merged = spellings.merged
+    if not merged:
+        return
+    result.merged_clients = len(merged)
+    for (_ns, cid), typed in sorted(merged.items())[:MERGES_LISTED]:
+        result.merged_client_ids[cid] = sorted(typed)
+    log.info(
+        "source %s: %d client code(s) arrived in more than one spelling and were merged "
+        "(see the run summary)",
+        name,
+        len(merged),
+    )
+
+
 def _close(adapter: Adapter, name: str) -> None:
     try:
         adapter.close()
@@ -634,6 +702,7 @@ def _counts(summary: RunSummary) -> dict[str, Any]:
         "removed",
         "pushed",
         "would_push",
+        "merged_clients",
     )
     return {
         "sources": {

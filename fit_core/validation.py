@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
 
 from . import exact
+from .identity import normalise_client_id
 from .measures import Measure, ScaleError, points_exact
 from .models import Administration, Record
 
@@ -324,9 +325,11 @@ class Validator:
         *,
         source: str,
         namespace: str | None = None,
+        keep_case: bool = False,
     ) -> None:
         self.tz = ZoneInfo(tz) if isinstance(tz, str) else tz
         self.source = source
+        self.keep_case = keep_case  # client codes: see fit_core.identity
         self.namespace = namespace or source
         self._measures = {k.upper(): m for k, m in measures.items()}
         self._schema = AdministrationSchema(self._measures, self.tz)
@@ -361,7 +364,7 @@ class Validator:
             source=self.source,
             source_key=record.source_key,
             namespace=self.namespace,
-            client_id=d["client_id"],
+            client_id=normalise_client_id(d["client_id"], keep_case=self.keep_case),
             measure=intern(d["measure"]),
             administered_at=utc,
             local_date=local_date,

@@ -207,11 +207,15 @@ def _warn_unknown_client(bridge: Bridge, client_id: str) -> None:
     path = bridge.config.store_path
     if str(path) == ":memory:" or not Path(path).exists():
         return
+    from fit_core.config import namespace_cases
+    from fit_core.identity import normalise_client_id
     from fit_core.store import Store
 
+    keep = namespace_cases(bridge.config).get(bridge.sp.namespace) == "keep"
+    stored_as = normalise_client_id(client_id, keep_case=keep)  # as the sync stores codes
     store = Store.open(path)
     try:
-        found = store.client_administrations([(bridge.sp.namespace, client_id)])
+        found = store.client_administrations([(bridge.sp.namespace, stored_as)])
     finally:
         store.close()
     if not any(found.values()):

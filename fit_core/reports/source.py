@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
+from ..identity import normalise_client_id
 from ..measures import Measure
 from ..models import Administration
 from ..scoring import Scorer, TrajectoryModel
@@ -33,14 +34,23 @@ class ClientNotFound(ConfigError):
 def find_client(
     store: Store, client_id: str, namespaces: Sequence[str]
 ) -> tuple[str, list[Administration]]:
-    """(namespace, administrations) of the client; an error when absent or ambiguous."""
-    found = {
-        ns: admins
-        for (ns, _cid), admins in store.client_administrations(
-            [(ns, client_id) for ns in namespaces]
-        ).items()
-        if admins
-    }
+    """(namespace, administrations) of the client; an error when absent or ambiguous.
+
+    The id is looked up as typed, then as the sync stores codes (trimmed, case-folded: see
+    :mod:`fit_core.identity`), so ``g0001`` finds ``G0001``."""
+    found: dict[str, list[Administration]] = {}
+    for candidate in dict.fromkeys(
+        [client_id, normalise_client_id(client_id, keep_case=True), normalise_client_id(client_id)]
+    ):
+        found = {
+            ns: admins
+            for (ns, _cid), admins in store.client_administrations(
+                [(ns, candidate) for ns in namespaces]
+            ).items()
+            if admins
+        }
+        if found:
+            break
     if not found:
         where = ", ".join(namespaces) or "none configured"
         raise ClientNotFound(
@@ -108,6 +118,7 @@ class ClientReportSource:
     ) -> list[ClientPage]:
         """The report pages of one client (one per episode, or only ``episode``)."""
         namespace, admins = find_client(self.store, client_id, self.namespaces)
+        client_id = admins[0].client_id  # as stored (the lookup may have normalised it)
         # the practice data (date of birth → age band and cutoff, clinician) as scoring uses it
         context = self.store.client_contexts([(namespace, client_id)]).get((namespace, client_id))
         scored = self._scorer.score(admins, context).scored
