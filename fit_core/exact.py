@@ -32,6 +32,7 @@ __all__ = [
     "quantize",
     "show",
     "total",
+    "within",
 ]
 
 ITEM_DECIMALS = 2
@@ -45,6 +46,8 @@ def _from_float(value: float) -> Decimal:
 
 def dec(value: float | int | str | Decimal) -> Decimal:
     """The decimal value a number stands for (``0.1`` → ``Decimal("0.1")``, not its binary)."""
+    if type(value) is float:  # the common case first: scores travel as floats
+        return _from_float(value)
     if isinstance(value, Decimal):
         return value
     if isinstance(value, bool):
@@ -54,6 +57,15 @@ def dec(value: float | int | str | Decimal) -> Decimal:
     if isinstance(value, str):
         return Decimal(value.strip())
     return _from_float(float(value))
+
+
+def within(value: float, places: int = ITEM_DECIMALS) -> bool:
+    """True when a float stands for a decimal with at most ``places`` decimals.
+
+    ``round(v, places) == v`` exactly then: ``round`` rounds the float's exact value correctly,
+    and the float nearest to a short decimal is the one ``repr`` writes that short. The fast
+    test for values as parsed from text (no :class:`Decimal` needed)."""
+    return round(value, places) == value
 
 
 def decimals(value: Decimal) -> int:

@@ -262,28 +262,18 @@ class AdministrationSchema(Schema):
         total = answers[4]
         present = [v is not None for v in raw]
         if all(present):
-            items: list[Decimal] = []
-            for key, value in zip(ITEM_FIELDS, raw, strict=False):
-                try:
-                    points, is_exact = points_exact(value, scale, measure)  # type: ignore[arg-type]
-                except ScaleError as exc:
-                    errors[key] = str(exc)
+            if scale in ("points", "cm"):
+                item_sum = self._plain_items(measure, raw, data, errors)  # type: ignore[arg-type]
+                if item_sum is None:
                     return
-                after = "" if scale == "points" else f" after converting from {scale}"
-                if not exact.dec(measure.item_min) <= points <= exact.dec(measure.item_max):
-                    errors[key] = (
-                        f"out of range (items are {measure.item_min:g}-{measure.item_max:g}{after})"
-                    )
-                elif is_exact and exact.decimals(points) > measure.decimals:
-                    errors[key] = _too_precise(measure, after)
-                items.append(points)
-            if errors:
-                return
-            item_sum = sum(items, Decimal(0))
+            else:
+                item_sum = self._converted_items(measure, raw, scale, data, errors)
+                if item_sum is None:
+                    return
             if total is not None and abs(item_sum - exact.dec(total)) > TOTAL_TOLERANCE:
                 errors["total"] = "disagrees with the sum of the items by more than 0.05"
+                data.pop("_items", None)
                 return
-            data["_items"] = tuple(float(v) for v in items)
             data["_total"] = float(item_sum)
             return
         if any(present):
@@ -294,17 +284,65 @@ class AdministrationSchema(Schema):
         if total is None:
             errors["total"] = "missing: give the four items or the total"
             return
-        given = exact.dec(total)
-        if not exact.dec(measure.total_min) <= given <= exact.dec(measure.total_max):
+        if not measure.total_min <= total <= measure.total_max:
             errors["total"] = (
                 f"out of range (totals are {measure.total_min:g}-{measure.total_max:g})"
             )
             return
-        if exact.decimals(given) > measure.decimals:
+        if not exact.within(total, measure.decimals):
             errors["total"] = _too_precise(measure, "")
             return
         data["_items"] = None
-        data["_total"] = float(given)
+        data["_total"] = total
+
+    @staticmethod
+    def _plain_items(
+        measure: Measure,
+        raw: tuple[float, ...],
+        data: dict[str, Any],
+        errors: dict[str, str],
+    ) -> Decimal | None:
+        """Items already on the item scale: checked and summed as given (floats that stand for
+        short decimals compare exactly; see :func:`fit_core.exact.within`)."""
+        low, high, places = measure.item_min, measure.item_max, measure.decimals
+        for key, value in zip(ITEM_FIELDS, raw, strict=False):
+            if not low <= value <= high:
+                errors[key] = f"out of range (items are {low:g}-{high:g})"
+            elif not exact.within(value, places):
+                errors[key] = _too_precise(measure, "")
+        if errors:
+            return None
+        data["_items"] = tuple(raw)
+        return sum(map(exact.dec, raw), Decimal(0))
+
+    @staticmethod
+    def _converted_items(
+        measure: Measure,
+        raw: tuple[float | None, ...],
+        scale: str,
+        data: dict[str, Any],
+        errors: dict[str, str],
+    ) -> Decimal | None:
+        """Items on another scale, converted exactly (see :func:`points_exact`), then checked."""
+        items: list[Decimal] = []
+        after = f" after converting from {scale}"
+        for key, value in zip(ITEM_FIELDS, raw, strict=False):
+            try:
+                points, is_exact = points_exact(value, scale, measure)  # type: ignore[arg-type]
+            except ScaleError as exc:
+                errors[key] = str(exc)
+                return None
+            if not exact.dec(measure.item_min) <= points <= exact.dec(measure.item_max):
+                errors[key] = (
+                    f"out of range (items are {measure.item_min:g}-{measure.item_max:g}{after})"
+                )
+            elif is_exact and exact.decimals(points) > measure.decimals:
+                errors[key] = _too_precise(measure, after)
+            items.append(points)
+        if errors:
+            return None
+        data["_items"] = tuple(float(v) for v in items)
+        return sum(items, Decimal(0))
 
 
 def _too_precise(measure: Measure, after: str) -> str:
