@@ -46,7 +46,13 @@ RULE_SETTINGS: dict[str, tuple[str, ...]] = {
     "ors.checkpoint": ("checkpoint_sessions", "ors_reliable_change"),
     "ors.last_chance": ("last_chance_sessions", "ors_reliable_change"),
     "ors.high_intake": ("cutoffs", "clinical_comparison"),
-    "attendance.dropout_risk": ("dropout_days", "episode_gap_days"),
+    "attendance.dropout_risk": (
+        "dropout_days",
+        "dropout_missed",
+        "dropout_window",
+        "episode_end_days",
+        "episode_gap_days",
+    ),
 }
 
 

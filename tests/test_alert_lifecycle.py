@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from fit_core.alert_store import AlertStateError
 from fit_core.config import config_from_mapping
 from fit_core.plugins import load_plugins
 from fit_core.settings import Settings
@@ -145,6 +146,11 @@ def test_an_alert_keeps_its_id_and_acknowledgement_while_it_holds(clinic: Clinic
     assert done["closed_by"]["session"] == 5 and done["closed_by"]["source_key"] == "o4"
     events = [e["event"] for e in done["history"]]
     assert events == ["raised", "acknowledged", "carried", "superseded"]
+    with pytest.raises(AlertStateError, match="superseded"):
+        clinic.store.set_flag_state(first["id"], "open")  # final: nothing to reopen
+    assert [e["alert_id"] for e in clinic.store.alert_events(events=["superseded"])] == [
+        first["id"]
+    ]
     # sessions 6-7 fall back to no change: a new alert (the old one stopped holding)
     for week in (5, 6):
         clinic.put(f"o{week}", ors("N1", week, totals[week]))
@@ -257,3 +263,24 @@ def test_a_new_trajectory_model_rescores_every_client(clinic: Clinic) -> None:
     assert summary.settings_changed == ["model"] and summary.clients_rescored == 1
     assert clinic.remote.target["o1"]["status"] == "orange"
     assert clinic.rules(client="M1")[0] == "ors.not_on_track"
+
+
+def test_a_checkpoint_for_a_client_who_got_worse_says_so() -> None:
+    from fit_core.measures import BUILTIN_MEASURES
+    from fit_core.models import Administration
+    from fit_core.rules.builtin import BUILTIN_RULES
+    from fit_core.scoring import score_client
+
+    def adm(week: int, total: float) -> Administration:
+        when = dt.datetime.combine(day(week), dt.time(9), tzinfo=dt.UTC)
+        return Administration("t", f"k{week}", "t", "W1", "ORS", when, day(week), False, total)
+
+    measures = {m.key: m for m in BUILTIN_MEASURES}
+    result = score_client(
+        [adm(0, 22), adm(1, 20), adm(2, 16)], measures, Settings(as_of=day(3)), BUILTIN_RULES
+    )
+    latest = max(result.scored, key=lambda s: s.admin.local_date)
+    (checkpoint,) = [f for f in latest.flags if f.rule_id == "ors.checkpoint"]
+    assert "reliably deteriorated by session 3" in checkpoint.message
+    assert "No reliable change" not in checkpoint.message
+    assert checkpoint.inputs["rc_class"] == "deteriorated"
