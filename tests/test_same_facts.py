@@ -110,8 +110,11 @@ def test_fit_score_and_the_store_never_disagree_even_after_a_settings_change(
     )
     runner = CliRunner()
 
-    def compare() -> list[str]:
-        assert runner.invoke(cli, ["--config", str(cfg), "sync"]).exit_code == 0
+    def compare(expect_line: str | None = None) -> list[str]:
+        synced = runner.invoke(cli, ["--config", str(cfg), "-v", "sync"])
+        assert synced.exit_code == 0
+        if expect_line is not None:
+            assert expect_line in synced.stdout
         stored = _read_scores(tmp_path / "out.csv")
         res = runner.invoke(
             cli, ["--config", str(cfg), "score", str(data), "--json", "--as-of", "2026-01-20"]
@@ -133,7 +136,8 @@ def test_fit_score_and_the_store_never_disagree_even_after_a_settings_change(
     assert compare() == sorted(["ors.checkpoint", "srs.below_cutoff", *others])
     # the clinic changes its rules; no new data: the store follows, and still agrees
     cfg.write_text(head + '[rules]\nsrs_cutoff = 35\ndisabled = ["ors.checkpoint"]\n')
-    assert compare() == others
+    changed = "scoring changed (settings, rules): every client rescored with the current settings"
+    assert compare(changed) == others
     alerts = json.loads(
         runner.invoke(cli, ["--config", str(cfg), "alerts", "--state", "all", "--json"]).stdout
     )
