@@ -92,8 +92,12 @@ def clinic(tmp_path: Path) -> Iterator[Clinic]:
 
 def test_after_one_sync_a_recovered_client_has_no_open_checkpoint_alert(clinic: Clinic) -> None:
     # six weekly ORS, 16 → 28 (a reliable recovery at the latest session), no SRS at all
+    from fit_adapters.simplepractice.note import render_note
+    from fit_core.models import ClientInfo
+
     for week, total in enumerate((16, 17, 18, 19, 22, 28)):
         clinic.put(f"o{week}", ors("R1", week, total))
+    clinic.remote.context.append(ClientInfo("mem", "mem", "R1", dt.date(1990, 1, 1), "T1"))
     clinic.run(on=day(5) + dt.timedelta(days=1))
     # one alert for the run of sessions without an SRS, none for checkpoints long passed
     assert clinic.rules(client="R1") == ["srs.missing"]
@@ -103,6 +107,9 @@ def test_after_one_sync_a_recovered_client_has_no_open_checkpoint_alert(clinic: 
     target = clinic.remote.target
     assert target["o5"]["rc_class"] == "recovered" and target["o5"]["flags"] == ["srs.missing"]
     assert all(target[f"o{w}"]["flags"] == [] for w in range(5))  # no stale flags pushed
+    # the practice system's progress note says "recovered" and nothing about checkpoints
+    note = render_note(target["client:mem:R1"])
+    assert "recovered" in note and "checkpoint" not in note and "No SRS" in note
 
 
 def test_three_sessions_without_change_are_one_alert_carried_forward(clinic: Clinic) -> None:
