@@ -9,7 +9,9 @@ matters goes through :class:`~decimal.Decimal`:
   that reads back as the same float, which for these values is the text the source gave);
 - :func:`total` is the exact sum of items, :func:`diff` the exact difference of two scores;
 - :func:`at_least` / :func:`below` compare exactly (a reliable change of exactly 5.0 is a
-  reliable change, a total of exactly 25.0 is not below 25).
+  reliable change, a total of exactly 25.0 is not below 25), with no tolerance: a comparison of
+  two floats is the comparison of the decimals they stand for, so it needs no Decimal; a
+  difference does (15.2 − 10.1 in floats is 5.0999…), and :func:`diff` computes it exactly.
 
 Rounding happens only for display (:func:`show`). Pure functions, no I/O.
 """
@@ -91,19 +93,25 @@ def diff(a: float, b: float) -> float:
     return float(dec(a) - dec(b))
 
 
+# Comparisons need no Decimal: for floats, a < b exactly when the decimals they stand for
+# (their shortest repr) compare so, because the decimals that read back as a float form an
+# interval, and those intervals are ordered like the floats. So a float comparison of two
+# values *is* the comparison of the decimal values; only sums and differences need Decimal.
+
+
 def at_least(value: float, threshold: float) -> bool:
-    """``value ≥ threshold``, comparing the decimal values (no float tolerance)."""
-    return dec(value) >= dec(threshold)
+    """``value ≥ threshold``, as the decimal values they stand for (no float tolerance)."""
+    return value >= threshold
 
 
 def at_most(value: float, threshold: float) -> bool:
-    """``value ≤ threshold``, comparing the decimal values."""
-    return dec(value) <= dec(threshold)
+    """``value ≤ threshold``, as the decimal values they stand for."""
+    return value <= threshold
 
 
 def below(value: float, threshold: float) -> bool:
-    """``value < threshold``, comparing the decimal values."""
-    return dec(value) < dec(threshold)
+    """``value < threshold``, as the decimal values they stand for."""
+    return value < threshold
 
 
 def show(value: float | None, places: int = 1) -> str:

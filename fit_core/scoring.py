@@ -244,11 +244,11 @@ def rc_class(
     Exact: a change of exactly the RC (15.0 → 20.0 with RC 5) is a reliable change."""
     if is_intake:
         return "intake"
-    delta = exact.dec(current) - exact.dec(intake)
-    if delta >= exact.dec(rc):
+    delta = exact.diff(current, intake)
+    if exact.at_least(delta, rc):
         crossed = settings.is_clinical(intake, cutoff) and not settings.is_clinical(current, cutoff)
         return "recovered" if crossed else "improved"
-    if delta <= -exact.dec(rc):
+    if exact.at_most(delta, -rc):
         return "deteriorated"
     return "no_reliable_change"
 

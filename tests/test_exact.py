@@ -122,3 +122,16 @@ def test_reliable_change_class_matches_the_exact_difference(
         else ("recovered" if intake < 25 <= later else "improved")
     )
     assert s.rc_class == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6),
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6),
+)
+def test_float_comparisons_are_comparisons_of_the_decimals_they_stand_for(
+    a: float, b: float
+) -> None:
+    assert exact.at_least(a, b) == (exact.dec(a) >= exact.dec(b))
+    assert exact.below(a, b) == (exact.dec(a) < exact.dec(b))
+    assert exact.at_most(a, b) == (exact.dec(a) <= exact.dec(b))
