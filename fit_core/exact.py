@@ -123,6 +123,11 @@ def show(value: float | None, places: int = 1) -> str:
     """
     if value is None:
         return "-"
+    if type(value) is float:  # fast paths: a float standing for a short decimal prints as it
+        if round(value, places) == value:
+            return f"{value:.{places}f}"
+        if places < ITEM_DECIMALS and round(value, ITEM_DECIMALS) == value:
+            return f"{value:.{ITEM_DECIMALS}f}"
     d = dec(value)
     shown = min(max(places, decimals(d)), max(places, ITEM_DECIMALS))
     return f"{quantize(d, shown):.{shown}f}"

@@ -135,3 +135,12 @@ def test_float_comparisons_are_comparisons_of_the_decimals_they_stand_for(
     assert exact.at_least(a, b) == (exact.dec(a) >= exact.dec(b))
     assert exact.below(a, b) == (exact.dec(a) < exact.dec(b))
     assert exact.at_most(a, b) == (exact.dec(a) <= exact.dec(b))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e4, max_value=1e4))
+def test_show_keeps_two_decimals_and_rounds_only_beyond(value: float) -> None:
+    d = exact.dec(value)
+    shown = exact.show(value)
+    expected = exact.quantize(d, min(max(1, exact.decimals(d)), 2))
+    assert Decimal(shown) == expected
