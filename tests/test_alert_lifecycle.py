@@ -242,6 +242,9 @@ def test_a_disabled_rule_leaves_no_open_alert_after_the_next_sync_without_new_da
     again = clinic.run()
     assert again.sources[0].new == 0 and again.clients_rescored == 1
     assert again.settings_changed == ["settings", "rules"]
+    # only the rows whose scores or flags changed are pushed: the latest ORS (checkpoint off)
+    # and every SRS (35.5 is no longer clinical with the cutoff at 35)
+    assert again.sources[0].pushed == 4
     assert clinic.rules(client="S1") == []
     reasons = {a["rule_id"]: a["close_reason"] for a in clinic.alerts("ended", client="S1")}
     assert reasons == {"ors.checkpoint": "rule_off", "srs.below_cutoff": "superseded"}
