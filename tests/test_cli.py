@@ -146,7 +146,11 @@ def test_init_writes_a_private_commented_config_that_loads(tmp_path: Path) -> No
     assert again.exit_code == 3 and "already exists" in again.stderr
 
 
-def test_config_errors_name_the_key_and_exit_3(tmp_path: Path) -> None:
+def test_config_errors_name_the_key_and_exit_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # configs without [store]: keep the default store in tmp_path, not in the user's data dir
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
     cfg = tmp_path / "c.toml"
     cfg.write_text('[sync]\ntimezon = "UTC"\n', encoding="utf-8")
     res = CliRunner().invoke(cli, ["--config", str(cfg), "sync"])
