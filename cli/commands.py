@@ -386,14 +386,16 @@ def plugins(as_json: bool) -> None:
 
 _STATE_HELP = (
     "open (default), acknowledged, current (open or acknowledged), superseded, closed, "
-    "ended (superseded or closed), or all."
+    "ended (superseded or closed; also accepted as resolved, its former name), or all."
 )
 
 
 @click.group(invoke_without_command=True)
 @click.option(
     "--state",
-    type=click.Choice(["open", "acknowledged", "current", "superseded", "closed", "ended", "all"]),
+    type=click.Choice(
+        ["open", "acknowledged", "current", "superseded", "closed", "ended", "resolved", "all"]
+    ),
     default="open",
     show_default=True,
     help=_STATE_HELP,
