@@ -5,8 +5,9 @@ PRAGMAs in :func:`Store.open`) so a PostgreSQL store can implement the same inte
 
 Tables: administrations, dirty_clients (clients whose scores must be recomputed: written in the
 same transaction as the administration, so a crash between upsert and recompute loses nothing),
-quarantine, flags, outbox + push_ledger (what must be / was pushed, by content hash), bookmarks,
-runs (no PHI), meta (schema version), source_state (what an adapter keeps between runs, see
+quarantine, flags + flag_events (alerts and their lifecycle, see :mod:`fit_core.alert_store`),
+outbox + push_ledger (what must be / was pushed, by content hash), bookmarks, runs (no PHI), meta
+(schema version, the scoring fingerprint), source_state (what an adapter keeps between runs, see
 :mod:`fit_core.state`), client_spellings (how each client code was typed, see
 :mod:`fit_core.identity`).
 
@@ -26,11 +27,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .models import Administration, Appointment, ClientContext, ClientInfo, Flag, OutboxItem
+from .alert_store import LIFECYCLE_MIGRATION, AlertStore
+from .models import Administration, Appointment, ClientContext, ClientInfo, OutboxItem
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
+#: the migration that brought the alert lifecycle (tests build stores from just before it)
+ALERT_LIFECYCLE_SCHEMA = 7
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -202,6 +206,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             PRIMARY KEY (namespace, client_id, spelling)
         )""",
     ),
+    # the alert lifecycle: one alert per condition, carried forward, superseded or closed
+    ALERT_LIFECYCLE_SCHEMA: LIFECYCLE_MIGRATION,
 }
 
 _ADMIN_COLS = (
@@ -209,9 +215,6 @@ _ADMIN_COLS = (
     "total, items, clinician_id, episode_id, rater, age, session_hint, extra, hash, updated_at, "
     "site"
 )
-
-
-_INPUTS = json.JSONEncoder(sort_keys=True, default=str).encode
 
 
 def now_text() -> str:
@@ -280,8 +283,11 @@ def admin_row_hashed(a: Administration, updated_at: str) -> tuple[tuple[Any, ...
     return (*row[:16], h, updated_at, *row[18:]), h
 
 
-class Store:
-    """A SQLite store. Use :meth:`open`; ``":memory:"`` works for tests."""
+class Store(AlertStore):
+    """A SQLite store. Use :meth:`open`; ``":memory:"`` works for tests.
+
+    The alert methods (lifecycle, history, acknowledgements) come from
+    :class:`fit_core.alert_store.AlertStore`."""
 
     def _in(self, sql: str, head: tuple[Any, ...], values: Sequence[Any]) -> Iterator[Any]:
         """Rows of ``sql`` (``{marks}`` is the IN list) over ``values`` in chunks of 500,
@@ -399,11 +405,12 @@ class Store:
         )
 
     def delete_administrations(self, source: str, keys: Sequence[str]) -> None:
-        for table in ("administrations", "flags"):
-            self.conn.executemany(
-                f"DELETE FROM {table} WHERE source = ? AND source_key = ?",
-                [(source, k) for k in keys],
-            )
+        """Remove administrations (their clients must be marked dirty: the rescore carries their
+        alerts to what remains, or closes them; alert history is never deleted)."""
+        self.conn.executemany(
+            "DELETE FROM administrations WHERE source = ? AND source_key = ?",
+            [(source, k) for k in keys],
+        )
         self.remove_outbox(source, keys)
 
     def mark_dirty(self, clients: Iterable[tuple[str, str]]) -> None:
@@ -512,145 +519,6 @@ class Store:
             }
             for s, k, loc, reasons, first, last in self.conn.execute(sql + " ORDER BY 1, 2", args)
         ]
-
-    # --- flags ---------------------------------------------------------------------------------
-
-    def replace_flags(
-        self,
-        raised: Sequence[tuple[Administration, Flag]],
-        clients: Sequence[tuple[str, str]],
-        at: str,
-    ) -> list[tuple[Administration, Flag]]:
-        """Make the stored flags of ``clients`` match ``raised``; returns the newly raised ones.
-
-        A flag no longer raised is resolved (kept, state ``resolved``); an acknowledged flag
-        stays acknowledged while the rule still fires on the same administration.
-        """
-        current: dict[tuple[str, str, str], str] = {
-            (src, k, rule): state
-            for src, k, rule, state in self._for_clients(
-                "SELECT source, source_key, rule_id, state FROM flags WHERE namespace = ? "
-                "AND client_id IN ({marks})",
-                clients,
-            )
-        }
-        new: list[tuple[Administration, Flag]] = []
-        rows = []
-        for a, f in raised:
-            key = (a.source, a.source_key, f.rule_id)
-            state = current.pop(key, None)
-            if state is None or state == "resolved":
-                new.append((a, f))
-            rows.append(
-                (
-                    a.source,
-                    a.source_key,
-                    a.namespace,
-                    a.client_id,
-                    f.rule_id,
-                    f.version,
-                    f.severity,
-                    f.message,
-                    _INPUTS(dict(f.inputs)),
-                    "acknowledged" if state == "acknowledged" else "open",
-                    at,
-                    at,
-                )
-            )
-        self.conn.executemany(
-            "INSERT INTO flags (source, source_key, namespace, client_id, rule_id, rule_version, "
-            "severity, message, inputs, state, raised_at, updated_at) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, source_key, rule_id) DO "
-            "UPDATE SET rule_version = excluded.rule_version, severity = excluded.severity, "
-            "message = excluded.message, inputs = excluded.inputs, state = excluded.state, "
-            "updated_at = excluded.updated_at, namespace = excluded.namespace, "
-            "client_id = excluded.client_id, raised_at = CASE WHEN flags.state = 'resolved' "
-            "THEN excluded.raised_at ELSE flags.raised_at END",
-            rows,
-        )
-        gone = [(at, s, k, r) for (s, k, r), state in current.items() if state != "resolved"]
-        self.conn.executemany(
-            "UPDATE flags SET state = 'resolved', updated_at = ? "
-            "WHERE source = ? AND source_key = ? AND rule_id = ?",
-            gone,
-        )
-        return new
-
-    def acknowledged(self, clients: Sequence[tuple[str, str]]) -> set[tuple[str, str, str]]:
-        return {
-            (src, k, rule)
-            for src, k, rule in self._for_clients(
-                "SELECT source, source_key, rule_id FROM flags WHERE state = 'acknowledged' "
-                "AND namespace = ? AND client_id IN ({marks})",
-                clients,
-            )
-        }
-
-    def list_flags(
-        self, state: str | None = "open", rule: str | None = None, client: str | None = None
-    ) -> list[dict[str, Any]]:
-        sql = (
-            "SELECT f.id, f.source, f.source_key, f.namespace, f.client_id, f.rule_id, "
-            "f.rule_version, f.severity, f.message, f.inputs, f.state, f.raised_at, f.updated_at, "
-            "a.clinician_id, a.local_date, a.measure FROM flags f LEFT JOIN administrations a "
-            "ON a.source = f.source AND a.source_key = f.source_key WHERE 1 = 1"
-        )
-        args: list[Any] = []
-        if state:
-            sql += " AND f.state = ?"
-            args.append(state)
-        if rule:
-            sql += " AND f.rule_id = ?"
-            args.append(rule)
-        if client:
-            sql += " AND f.client_id = ?"
-            args.append(client)
-        sql += " ORDER BY f.raised_at DESC, f.id DESC"
-        cols = (
-            "id",
-            "source",
-            "source_key",
-            "namespace",
-            "client_id",
-            "rule_id",
-            "version",
-            "severity",
-            "message",
-            "inputs",
-            "state",
-            "raised_at",
-            "updated_at",
-            "clinician_id",
-            "date",
-            "measure",
-        )
-        out = []
-        for r in self.conn.execute(sql, args):
-            d = dict(zip(cols, r, strict=True))
-            d["inputs"] = json.loads(d["inputs"])
-            out.append(d)
-        return out
-
-    def count_flags(self, state: str = "open") -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM flags WHERE state = ?", (state,)).fetchone()[
-            0
-        ]
-
-    def set_flag_state(self, flag_id: int, state: str) -> bool:
-        """Acknowledge or reopen a flag; its client is rescored (and re-pushed) next sync."""
-        with self.transaction():
-            cur = self.conn.execute(
-                "UPDATE flags SET state = ?, updated_at = ? WHERE id = ?",
-                (state, now_text(), flag_id),
-            )
-            if cur.rowcount == 0:
-                return False
-            self.conn.execute(
-                "INSERT INTO dirty_clients (namespace, client_id) SELECT namespace, client_id "
-                "FROM flags WHERE id = ? ON CONFLICT (namespace, client_id) DO NOTHING",
-                (flag_id,),
-            )
-        return True
 
     # --- outbox --------------------------------------------------------------------------------
 
@@ -982,6 +850,19 @@ class Store:
                 "client_id FROM administrations WHERE true "
                 "ON CONFLICT (namespace, client_id) DO NOTHING"
             )
+
+    # --- meta values (the scoring fingerprint) ---------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     # --- trajectory models -----------------------------------------------------------------
 

@@ -21,22 +21,24 @@ import contextlib
 import datetime as dt
 import gc
 import itertools
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar
 
 from .adapter import Adapter, SourceContext
+from .alerts import Plan, reconcile
 from .config import Config, SourceConfig, adapter_options, namespace_cases
 from .episodes import client_outbox_item, context_sources
 from .errors import ConfigError, ExitCode, FitError
+from .fingerprint import changed_parts, fingerprint
 from .identity import SpellingTracker, normalise_client_id, spelling
 from .lock import SyncLock
 from .models import (
     Administration,
     Appointment,
     ClientInfo,
-    Flag,
     OutboxItem,
     Record,
     RecordError,
@@ -54,6 +56,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 P = TypeVar("P", Appointment, ClientInfo)
 RESCORE_BATCH = 500
+FINGERPRINT_KEY = "scoring_fingerprint"
 ADMIN_CACHE_LIMIT = 60_000  # administrations kept in memory per run (about 45 MB at most)
 MERGES_LISTED = 100  # merged client codes named in a source's result (the count is always exact)
 
@@ -147,9 +150,13 @@ class RunSummary:
     sources: list[SourceResult]
     clients_rescored: int = 0  # distinct clients
     flags_raised: int = 0
+    alerts_closed: int = 0
     open_flags: int = 0
     rule_failures: dict[str, int] = field(default_factory=dict)
     rescored: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    #: the parts of the scoring fingerprint that changed since the store was scored (every
+    #: client was rescored for it): settings, rules, measures, model, engine
+    settings_changed: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -170,7 +177,9 @@ class RunSummary:
             "exit_code": int(self.exit_code),
             "clients_rescored": self.clients_rescored,
             "flags_raised": self.flags_raised,
+            "alerts_closed": self.alerts_closed,
             "open_flags": self.open_flags,
+            "settings_changed": self.settings_changed,
             "rule_failures": self.rule_failures,
             "sources": [asdict(s) for s in self.sources],
         }
@@ -205,7 +214,7 @@ class SyncEngine:
         self.secret = secret or _no_secrets
         self.settings = settings or config.settings
         self._run_settings = self.settings  # with this run's "today" (as_of)
-        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.clock = clock or utc_now
         self.tz = config.sync.tzinfo()
         self.cases = namespace_cases(config)
         self.rules = list(registry.rules.values())
@@ -234,6 +243,7 @@ class SyncEngine:
             self.store.mark_due_reviews(as_of.isoformat())
             run_id = self.store.start_run(names, dry_run)
             summary = RunSummary(run_id, dry_run, [])
+            fingerprint = self._check_fingerprint(summary)
             self.registry.notify("fit_sync_started", run_id=run_id, sources=names, dry_run=dry_run)
             outcome = "error"
             opened: list[tuple[SourceConfig, SourceResult, Adapter]] = []
@@ -248,6 +258,9 @@ class SyncEngine:
                 # practice source adds attendance flags to a CSV source's scores): rescore them
                 # and push what that changed, so no source is one sync behind
                 self._rescore(summary, "")
+                # every client is scored with these settings now (a crash before this line
+                # rescores everyone again next time, which changes nothing)
+                self.store.set_meta(FINGERPRINT_KEY, json.dumps(fingerprint, sort_keys=True))
                 for src, result, adapter in opened:
                     if result.status == "failed" or result.push_rejected:
                         continue  # unconfirmed rows are retried by the next run, not now
@@ -278,6 +291,30 @@ class SyncEngine:
                 self.store.finish_run(run_id, _counts(summary), outcome)
             self.registry.notify("fit_sync_finished", run_id=run_id, summary=summary.as_dict())
             return summary
+
+    def _check_fingerprint(self, summary: RunSummary) -> dict[str, str]:
+        """Rescore every client when anything that changes scores or alerts changed."""
+        reg = self.registry
+        model = self.store.active_model()
+        current = fingerprint(
+            self.settings,
+            self.rules,
+            reg.measures,
+            owners=reg.owners,
+            versions={p.package: p.version for p in reg.plugins},
+            model=model,
+        )
+        stored = self.store.meta(FINGERPRINT_KEY)
+        old = json.loads(stored) if stored else None
+        changed = changed_parts(old, current)
+        if changed and (old is not None or self.store.count("administrations")):
+            summary.settings_changed = changed
+            log.info(
+                "scoring changed since the store was scored (%s): rescoring every client",
+                ", ".join(changed),
+            )
+            self.store.mark_all_dirty()
+        return current
 
     def _sync_source(
         self, src: SourceConfig, summary: RunSummary, dry_run: bool
@@ -554,6 +591,7 @@ class SyncEngine:
 
     def _rescore(self, summary: RunSummary, source: str) -> None:
         scorer = Scorer(self.registry.measures, self._run_settings, self.rules, self.model)
+        families = scorer.rule_families
         while True:
             clients = self.store.dirty_batch(RESCORE_BATCH)
             if not clients:
@@ -563,15 +601,19 @@ class SyncEngine:
             if uncached:
                 by_client.update(self.store.client_administrations(uncached))
             contexts = self.store.client_contexts(clients)
-            acked = self.store.acknowledged(clients)
+            stored = self.store.active_alerts(clients)
             at = now_text()
             outbox: list[tuple[OutboxItem, str, str]] = []
-            raised: list[tuple[Administration, Flag]] = []
+            plans: list[tuple[tuple[str, str], Plan]] = []
             scored_batch: list[Scored] = []
             reviews: list[tuple[str, str, str | None]] = []
             for client, admins in by_client.items():
                 if not admins:
                     reviews.append((client[0], client[1], None))
+                    # every administration was deleted: its alerts close (no data)
+                    plan = reconcile(ClientResult(()), stored.get(client, ()), families)
+                    if plan:
+                        plans.append((client, plan))
                     continue
                 res: ClientResult = scorer.score(admins, contexts.get(client))
                 reviews.append(
@@ -585,12 +627,14 @@ class SyncEngine:
                         f.error,
                         f.source_key,
                     )
+                plan = reconcile(res, stored.get(client, ()), families)
+                if plan:
+                    plans.append((client, plan))
+                acked = plan.acknowledged()
                 client_scored = []
                 for s in res.scored:
                     if s.flags and acked:
                         s = _apply_acks(s, acked)
-                    for fl in s.flags:
-                        raised.append((s.admin, fl))
                     outbox.append((outbox_item(s), client[0], client[1]))
                     client_scored.append(s)
                 scored_batch.extend(client_scored)
@@ -601,17 +645,20 @@ class SyncEngine:
                         item = client_outbox_item(source, client, client_scored, context)
                         outbox.append((item, client[0], client[1]))
             with self.store.transaction():
-                new_flags = self.store.replace_flags(raised, clients, at)
+                opened, closed, raced = self.store.apply_alerts(plans, at)
                 self.store.write_outbox(outbox, at)
                 self.store.set_reviews(reviews)
-                self.store.clear_dirty(clients)
+                # a client whose alert a person acknowledged meanwhile stays dirty: its payload
+                # was built before that, the next sync builds it again
+                self.store.clear_dirty([c for c in clients if c not in raced])
             summary.rescored.update(clients)
             summary.clients_rescored = len(summary.rescored)
             if self.progress is not None:
                 self.progress(source, "rescored clients", summary.clients_rescored)
-            summary.flags_raised += len(new_flags)
+            summary.flags_raised += len(opened)
+            summary.alerts_closed += closed
             self.registry.notify("fit_scored", source=source, scored=scored_batch)
-            for a, fl in new_flags:
+            for a, fl, _alert_id in opened:
                 self.registry.notify("fit_alert_raised", flag=fl, administration=a)
 
     # --- push ----------------------------------------------------------------------------------
@@ -665,6 +712,11 @@ def _batch_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
+def utc_now() -> dt.datetime:
+    """The engine's default clock (one place, so a test can set "now" for a whole command)."""
+    return dt.datetime.now(dt.UTC)
+
+
 def load_active_model(store: Store) -> Any:
     """The active trajectory model of the store, or None (then there is no on-track status)."""
     from .trajectories import model_from_dict
@@ -710,10 +762,11 @@ def _close(adapter: Adapter, name: str) -> None:
 
 
 def _apply_acks(s: Scored, acked: set[tuple[str, str, str]]) -> Scored:
+    """The flags that hold now and are acknowledged in the store (they are not pushed)."""
     a = s.admin
     flags = tuple(
-        Flag(f.rule_id, f.version, f.severity, f.message, f.inputs, "acknowledged")
-        if (a.source, a.source_key, f.rule_id) in acked
+        replace(f, state="acknowledged")
+        if f.state == "open" and (a.source, a.source_key, f.rule_id) in acked
         else f
         for f in s.flags
     )
@@ -741,6 +794,8 @@ def _counts(summary: RunSummary) -> dict[str, Any]:
         },
         "clients_rescored": summary.clients_rescored,
         "flags_raised": summary.flags_raised,
+        "alerts_closed": summary.alerts_closed,
+        "settings_changed": summary.settings_changed,
     }
 
 

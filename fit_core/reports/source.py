@@ -2,8 +2,10 @@
 
 The store is read, never written (the pseudonym key file beside it is the one exception, created
 on first use). Scoring is the same as ``fit stats`` and ``fit trajectories``: a
-:class:`fit_core.scoring.Scorer` with the store's active trajectory model and no rules; the flags
-shown are the stored ones (what ``fit alerts`` lists), so acknowledgements show too.
+:class:`fit_core.scoring.Scorer` with the store's active trajectory model, no rules, and the
+client's practice data (an age from the date of birth gives the adolescent cutoff, as in the
+alerts); the flags shown are the stored current alerts (what ``fit alerts`` lists), so
+acknowledgements show too.
 """
 
 from __future__ import annotations
@@ -66,13 +68,19 @@ def find_client(
 
 
 def stored_flags(store: Store, namespace: str, client_id: str) -> list[FlagRecord]:
-    """The client's stored flags (every state; the page shows open and acknowledged ones)."""
+    """The client's current alerts (open and acknowledged: what ``fit alerts`` lists), each
+    with the session where it began."""
     return [
         FlagRecord(
-            f["source"], f["source_key"], f["rule_id"], f["severity"], f["message"], f["state"]
+            f["source"],
+            f["source_key"],
+            f["rule_id"],
+            f["severity"],
+            f["message"],
+            f["state"],
+            f["first_session"],
         )
-        for f in store.list_flags(None, client=client_id)
-        if f["namespace"] == namespace
+        for f in store.list_flags("current", client=client_id, namespace=namespace)
     ]
 
 
@@ -111,7 +119,9 @@ class ClientReportSource:
         """The report pages of one client (one per episode, or only ``episode``)."""
         namespace, admins = find_client(self.store, client_id, self.namespaces)
         client_id = admins[0].client_id  # as stored (the lookup may have normalised it)
-        scored = self._scorer.score(admins).scored
+        # the practice data (date of birth → age band and cutoff, clinician) as scoring uses it
+        context = self.store.client_contexts([(namespace, client_id)]).get((namespace, client_id))
+        scored = self._scorer.score(admins, context).scored
         pages = client_pages(
             scored,
             self.measures,
