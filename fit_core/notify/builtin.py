@@ -1,0 +1,16 @@
+"""The built-in notification channels, registered like a third-party plugin's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..hookspecs import hookimpl
+
+
+@hookimpl
+def fit_register_notifiers(register: Any) -> None:
+    from .email import EmailNotifier
+    from .webhook import WebhookNotifier
+
+    register(EmailNotifier)
+    register(WebhookNotifier)
