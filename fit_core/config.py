@@ -20,6 +20,8 @@ from marshmallow import ValidationError
 
 from .errors import ConfigError
 from .identity import CASE_MODES, DEFAULT_CASE
+from .notify.config import NotifyConfig, notify_from_mapping
+from .reports.caseload_config import ReportsConfig, reports_from_mapping
 from .settings import Settings, settings_from_config
 
 SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -78,6 +80,10 @@ class Config:
     sources: Mapping[str, SourceConfig]
     settings: Settings
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    #: ``[notify]``: channels, routes, clinicians' addresses (see :mod:`fit_core.notify.config`)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    #: ``[reports]``: the caseload pages kept after each sync
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
 
     def source(self, name: str) -> SourceConfig:
         try:
@@ -107,7 +113,7 @@ def local_timezone() -> dt.tzinfo:
     return dt.datetime.now().astimezone().tzinfo or dt.UTC
 
 
-_TOP_KEYS = {"store", "sync", "sources", "rules"}
+_TOP_KEYS = {"store", "sync", "sources", "rules", "notify", "reports"}
 _STORE_KEYS = {"path"}
 _SYNC_KEYS = {"timezone", "push_batch_size", "record_batch_size"}
 _SOURCE_COMMON = {"adapter", "namespace", "enabled", "client_id_case"}
@@ -201,7 +207,9 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
     _same_case_per_namespace(sources)
 
     settings = settings_from_config(_table(raw, "rules"))
-    return Config(path, store_path, sync, sources, settings, raw)
+    notify = notify_from_mapping(raw.get("notify"))
+    reports = reports_from_mapping(raw.get("reports"), path)
+    return Config(path, store_path, sync, sources, settings, raw, notify, reports)
 
 
 def _same_case_per_namespace(sources: Mapping[str, SourceConfig]) -> None:

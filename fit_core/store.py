@@ -9,7 +9,8 @@ quarantine, flags + flag_events (alerts and their lifecycle, see :mod:`fit_core.
 outbox + push_ledger (what must be / was pushed, by content hash), bookmarks, runs (no PHI), meta
 (schema version, the scoring fingerprint), source_state (what an adapter keeps between runs, see
 :mod:`fit_core.state`), client_spellings (how each client code was typed, see
-:mod:`fit_core.identity`).
+:mod:`fit_core.identity`), notify_messages + notify_ledger + notify_routes (what was sent to
+whom on which route, see :mod:`fit_core.notify.ledger`).
 
 The file is created readable by the owner only (0600), and so are its WAL and journal files.
 """
@@ -29,10 +30,11 @@ from typing import Any
 
 from .alert_store import LIFECYCLE_MIGRATION, AlertStore
 from .models import Administration, Appointment, ClientContext, ClientInfo, OutboxItem
+from .notify.ledger import NOTIFY_MIGRATION
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 #: the migration that brought the alert lifecycle (tests build stores from just before it)
 ALERT_LIFECYCLE_SCHEMA = 7
 
@@ -208,6 +210,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     # the alert lifecycle: one alert per condition, carried forward, superseded or closed
     ALERT_LIFECYCLE_SCHEMA: LIFECYCLE_MIGRATION,
+    # the notification ledger: each alert sent at most once per route, kill-safe
+    8: NOTIFY_MIGRATION,
 }
 
 _ADMIN_COLS = (
