@@ -6,6 +6,7 @@
     caseload_dir = "/srv/fit/caseload"   # regenerated after every `fit sync`
     caseload_pseudonym = false           # true: P-XXXXX-XXXXX instead of client ids on the pages
     caseload_stale_days = 21             # no session for this many days: "no data lately"
+    caseload_group_read = false          # true: files 0640, folders 0750 (a web server's group)
 
 Plain data, no rendering imports: the config loads without the reports extra.
 """
@@ -22,7 +23,7 @@ from ..errors import ConfigError
 __all__ = ["DEFAULT_STALE_DAYS", "ReportsConfig", "reports_from_mapping"]
 
 DEFAULT_STALE_DAYS = 21
-_KEYS = {"caseload_dir", "caseload_pseudonym", "caseload_stale_days"}
+_KEYS = {"caseload_dir", "caseload_pseudonym", "caseload_stale_days", "caseload_group_read"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class ReportsConfig:
     caseload_dir: Path | None = None
     caseload_pseudonym: bool = False
     caseload_stale_days: int = DEFAULT_STALE_DAYS
+    #: files readable by the folder's group too (0640, folders 0750), for a web server
+    caseload_group_read: bool = False
 
 
 def reports_from_mapping(raw: Any, config_path: Path | None = None) -> ReportsConfig:
@@ -60,4 +63,7 @@ def reports_from_mapping(raw: Any, config_path: Path | None = None) -> ReportsCo
     stale = raw.get("caseload_stale_days", DEFAULT_STALE_DAYS)
     if not isinstance(stale, int) or isinstance(stale, bool) or stale < 1:
         raise ConfigError("[reports] caseload_stale_days must be a whole number >= 1")
-    return ReportsConfig(directory, pseudo, stale)
+    group = raw.get("caseload_group_read", False)
+    if not isinstance(group, bool):
+        raise ConfigError("[reports] caseload_group_read must be true or false")
+    return ReportsConfig(directory, pseudo, stale, group)
