@@ -18,7 +18,7 @@ from .errors import FitError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["after_sync", "delivery_notes"]
+__all__ = ["after_sync", "delivery_notes", "unrouted_words"]
 
 
 def delivery_notes(report: Any) -> list[str]:
@@ -28,13 +28,21 @@ def delivery_notes(report: Any) -> list[str]:
         for err in r.errors:
             notes.append(f"notify route {r.route}: {err}; retried at the next run")
         if r.unrouted:
-            who = ", ".join(f"clinician {c}" if c else "no clinician" for c in sorted(r.unrouted))
+            who = unrouted_words(r.unrouted)
             n = sum(r.unrouted.values())
             notes.append(
                 f"notify route {r.route}: {n} open alert(s) not sent: no address for {who} "
                 "(add it to [notify.clinicians] or give the route a fallback)"
             )
     return notes
+
+
+def unrouted_words(unrouted: dict[str, Any]) -> str:
+    """``clinician T02, clinician T09 and alerts without a clinician``."""
+    names = [f"clinician {c}" for c in sorted(c for c in unrouted if c)]
+    if "" in unrouted:
+        names.append("alerts without a clinician")
+    return ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1]
 
 
 def after_sync(

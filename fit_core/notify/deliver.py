@@ -378,12 +378,14 @@ class Dispatcher:
         )
         outcome.unrouted = {cid: len(ids) for cid, ids in plan.unrouted.items()}
         if plan.unrouted:
+            from ..aftersync import unrouted_words
+
             log.warning(
-                "route %s: %d open alert(s) of %s have no address in [notify.clinicians] and "
-                "no fallback: not sent",
+                "route %s: %d open alert(s) not sent: no address for %s in [notify.clinicians] "
+                "and no fallback",
                 route.name,
                 sum(outcome.unrouted.values()),
-                ", ".join(f"clinician {c}" if c else "no clinician" for c in sorted(plan.unrouted)),
+                unrouted_words(outcome.unrouted),
             )
         settled = [(route.name, k) for k in plan.settled]
         settled += [(route.name, m.recipient) for m in plan.messages if m.recipient in owed]

@@ -281,7 +281,7 @@ class Ledger:
                         p.kind,
                         p.slot,
                         state,
-                        json.dumps(p.content, sort_keys=True) if state == UNCONFIRMED else None,
+                        json.dumps(p.content) if state == UNCONFIRMED else None,
                         at,
                     ),
                 )
