@@ -140,7 +140,8 @@ class SmtpFake:
             "hostname": "127.0.0.1",
             "port": self.port,
             "ready_timeout": 10,
-            "auth_require_tls": self.security != "none",
+            # aiosmtpd counts only STARTTLS as TLS for AUTH; implicit TLS is TLS from the start
+            "auth_require_tls": self.security == "starttls",
         }
         if self.user:
             kwargs["authenticator"] = self._auth
