@@ -156,7 +156,7 @@ _ROWS = """{% macro row(c) -%}
 {%- if c.ors_latest is not none %}<b>{{ total(c.ors_latest) }}</b>
 <span class="d">{% if c.ors_change is not none %}{{ signed(c.ors_change) }} since intake
 {%- else %}intake{% endif %}{% if c.rc_class and c.rc_class != 'intake' %}
-· {{ rc_words.get(c.rc_class, c.rc_class) }}{% endif %}{% if c.status in status_words
+{{- ' · ' }}{{ rc_words.get(c.rc_class, c.rc_class) }}{% endif %}{% if c.status in status_words
 and c.status != 'grey' %} · {{ status_words[c.status] }}{% endif %}</span>
 {%- else %}<b>—</b><span class="d">no ORS</span>{% endif %}</div>
 <div class="num srs"><span class="k">Latest {{ c.srs_measure or 'SRS' }}</span>
@@ -167,9 +167,9 @@ and c.status != 'grey' %} · {{ status_words[c.status] }}{% endif %}</span>
 '%g'|format(c.srs_cutoff) }}{% endif %}</span>
 {%- else %}<b>—</b><span class="d">no SRS</span>{% endif %}</div>
 <div class="num sess"><span class="k">Sessions</span><b>{{ c.n_sessions }}</b>
-<span class="d">last {{ c.last_date|shortdate }}{% if c.days_since > 0 %}
-({{ c.days_since }} day{{ '' if c.days_since == 1 else 's' }} ago){% else %} (today){% endif %}
-</span></div>
+<span class="d">last {{ c.last_date|shortdate }}
+{%- if c.days_since > 0 %} ({{ c.days_since }} day{{ '' if c.days_since == 1 else 's' }} ago)
+{%- else %} (today){% endif %}</span></div>
 <div class="spark-box">{{ sparks[c.namespace ~ '/' ~ c.client_id] }}</div>
 {% if c.alerts %}<ul class="alerts">
 {% for a in c.alerts %}<li><span class="sev sev-word-{{ a.severity }}">{{ a.severity }}</span>
