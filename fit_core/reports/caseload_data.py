@@ -63,13 +63,9 @@ class CaseloadAlert:
     date: str | None
 
     @property
-    def text(self) -> str:
-        """The message without a lead that repeats the title ("Dropout risk: ...")."""
-        lead = f"{self.title}:"
-        if self.message.lower().startswith(lead.lower()):
-            rest = self.message[len(lead) :].strip()
-            return rest[:1].upper() + rest[1:]
-        return self.message
+    def show_title(self) -> bool:
+        """False when the message already starts with the title ("Dropout risk: ...")."""
+        return not self.message.lower().startswith(self.title.lower())
 
 
 @dataclass(frozen=True, slots=True)

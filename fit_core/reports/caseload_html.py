@@ -126,11 +126,13 @@ table.index td, table.index th { text-align: right; }
 table.index td.name, table.index th.name { text-align: left; }
 @media (max-width: 700px) {
   .cards.attention { grid-template-columns: 1fr 1fr; }
-  li.client { grid-template-columns: 1fr 1fr 1fr;
-    grid-template-areas: "who who spark" "ors srs sess" "alerts alerts alerts";
+  li.client { grid-template-columns: 1fr 1fr;
+    grid-template-areas: "who spark" "ors srs" "sess sess" "alerts alerts";
     border-left-width: 6px; padding: .5em .5em .5em .6em; }
   li.client .spark-box { justify-self: end; }
   .num b { font-size: 1.1rem; }
+  .num.sess .k, .num.sess b, .num.sess .d { display: inline; }
+  .num.sess b { margin: 0 .2em; }
 }
 @media print {
   .nav { display: none; }
@@ -154,14 +156,14 @@ _ROWS = """{% macro row(c) -%}
 {%- endif %}</span></div>
 <div class="num ors"><span class="k">Latest {{ c.ors_measure or 'ORS' }}</span>
 {%- if c.ors_latest is not none %}<b>{{ total(c.ors_latest) }}</b>
-<span class="d">{% if c.ors_change is not none %}{{ signed(c.ors_change) }} since intake
+<span class="d">{% if c.ors_change is not none %}{{ change(c.ors_change) }} since intake
 {%- else %}intake{% endif %}{% if c.rc_class and c.rc_class != 'intake' %}
 {{- ' · ' }}{{ rc_words.get(c.rc_class, c.rc_class) }}{% endif %}{% if c.status in status_words
 and c.status != 'grey' %} · {{ status_words[c.status] }}{% endif %}</span>
 {%- else %}<b>—</b><span class="d">no ORS</span>{% endif %}</div>
 <div class="num srs"><span class="k">Latest {{ c.srs_measure or 'SRS' }}</span>
 {%- if c.srs_latest is not none %}<b>{{ total(c.srs_latest) }}</b>
-<span class="d">{% if c.srs_change is not none %}{{ signed(c.srs_change) }} since first
+<span class="d">{% if c.srs_change is not none %}{{ change(c.srs_change) }} since first
 {%- else %}first rating{% endif %}
 {%- if c.srs_cutoff is not none and c.srs_latest < c.srs_cutoff %} · below {{
 '%g'|format(c.srs_cutoff) }}{% endif %}</span>
@@ -169,12 +171,14 @@ and c.status != 'grey' %} · {{ status_words[c.status] }}{% endif %}</span>
 <div class="num sess"><span class="k">Sessions</span><b>{{ c.n_sessions }}</b>
 <span class="d">last {{ c.last_date|shortdate }}
 {%- if c.days_since > 0 %} ({{ c.days_since }} day{{ '' if c.days_since == 1 else 's' }} ago)
+{%- elif c.days_since < 0 %} (in {{ -c.days_since }} day{{ '' if c.days_since == -1 else 's' }})
 {%- else %} (today){% endif %}</span></div>
 <div class="spark-box">{{ sparks[c.namespace ~ '/' ~ c.client_id] }}</div>
 {% if c.alerts %}<ul class="alerts">
 {% for a in c.alerts %}<li><span class="sev sev-word-{{ a.severity }}">{{ a.severity }}</span>
-<b>{{ a.title }}</b>{% if a.state == 'acknowledged' %} <span class="ack">acknowledged</span>
-{%- endif %}: {{ a.text }} <span class="meta">#{{ a.id }}{% if a.session %}, session
+{% if a.show_title %}<b>{{ a.title }}</b>: {% endif %}{{ a.message }}
+{%- if a.state == 'acknowledged' %} <span class="ack">acknowledged</span>{% endif %}
+<span class="meta">#{{ a.id }}{% if a.session %}, session
 {%- if a.first_session and a.first_session != a.session %}s {{ a.first_session }}–{{ a.session }}
 {%- else %} {{ a.session }}{% endif %}{% endif %}</span></li>
 {% endfor %}</ul>{% endif %}
@@ -300,10 +304,15 @@ def render_caseload(page: CaseloadPage, *, generated: dt.date) -> str:
         groups=page.groups(),
         sparks=sparks,
         total=fmt_total,
-        signed=fmt_signed,
+        change=_change,
         rc_words=RC_WORDS,
         status_words=STATUS_WORD,
     ).lstrip()
+
+
+def _change(v: float) -> str:
+    """``+2.5``, ``−1.0``; no change is ``±0``."""
+    return "±0" if v == 0 else fmt_signed(v)
 
 
 def _spark(c: CaseloadClient) -> str:
