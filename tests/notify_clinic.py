@@ -9,6 +9,7 @@ prove that neither ever reaches a message.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -178,3 +179,57 @@ def mail_channel(smtp: Any, **extra: Any) -> dict[str, Any]:
 
 def hook_channel(hook: Any, **extra: Any) -> dict[str, Any]:
     return {"type": "webhook", "url": hook.url, "timeout": 5, **extra}
+
+
+def toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    return json.dumps(str(v))
+
+
+def write_csv_clinic(
+    tmp: Path,
+    channels: dict[str, dict[str, Any]],
+    routes: dict[str, dict[str, Any]],
+    *,
+    today: dt.date | None = None,
+    extra: str = "",
+) -> Path:
+    """A FIT long CSV with open alerts for four clients of two clinicians (dated around
+    ``today``), and a config file for it with the given channels and routes."""
+    today = today or dt.date.today()
+    rows = ["client_id,administered_at,measure,total,clinician_id"]
+    for n, (clinician, totals) in enumerate(
+        (("T01", (21, 14)), ("T01", (19, 13)), ("T02", (24, 16)), ("T02", (18, 12)))
+    ):
+        for week, total in enumerate(totals):
+            when = today - dt.timedelta(days=14 - 7 * week)
+            rows.append(f"K{n:04d},{when.isoformat()},ORS,{total},{clinician}")
+            rows.append(f"K{n:04d},{when.isoformat()},SRS,{39 - 4 * week},{clinician}")
+    (tmp / "admins.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    lines = [
+        "[store]",
+        f"path = {toml_value(tmp / 'fit.sqlite3')}",
+        "[sync]",
+        'timezone = "UTC"',
+        "[sources.clinic]",
+        'adapter = "csv"',
+        f"path = {toml_value(tmp / 'admins.csv')}",
+        f"scores_path = {toml_value(tmp / 'scores.csv')}",
+        "[notify.clinicians]",
+        'T01 = "t01@clinic.example"',
+        'T02 = "t02@clinic.example"',
+    ]
+    for name, table in channels.items():
+        lines.append(f"[notify.channels.{name}]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
+    for name, table in routes.items():
+        lines.append(f"[notify.routes.{name}]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
+    cfg = tmp / "config.toml"
+    cfg.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
+    return cfg

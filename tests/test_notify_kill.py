@@ -10,8 +10,6 @@ message once; every alert is in exactly one message per route; a third run sends
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
 import re
 import signal
@@ -29,47 +27,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fakes import smtp_fake as sf
 from fakes import webhook_fake as wf
 from fakes.smtp_fake import SmtpFake, free_port
+from notify_clinic import write_csv_clinic
 
 smtp_fake = sf.smtp_fake  # the fixtures
 webhook_fake = wf.webhook_fake
 
-TODAY = dt.date.today()
-
 
 def write_clinic(tmp: Path, channel: dict[str, Any]) -> Path:
-    """A CSV clinic with open alerts for two clinicians (dated around today), and a config
-    with one immediate route to each clinician."""
-    rows = ["client_id,administered_at,measure,total,clinician_id"]
-    for n, (clinician, totals) in enumerate(
-        (("T01", (21, 14)), ("T01", (19, 13)), ("T02", (24, 16)), ("T02", (18, 12)))
-    ):
-        for week, total in enumerate(totals):
-            when = TODAY - dt.timedelta(days=14 - 7 * week)
-            rows.append(f"K{n:04d},{when.isoformat()},ORS,{total},{clinician}")
-            rows.append(f"K{n:04d},{when.isoformat()},SRS,{39 - 4 * week},{clinician}")
-    (tmp / "admins.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    lines = [
-        "[store]",
-        f'path = "{tmp / "fit.sqlite3"}"',
-        "[sync]",
-        'timezone = "UTC"',
-        "[sources.clinic]",
-        'adapter = "csv"',
-        f'path = "{tmp / "admins.csv"}"',
-        f'scores_path = "{tmp / "scores.csv"}"',
-        "[notify.clinicians]",
-        'T01 = "t01@clinic.example"',
-        'T02 = "t02@clinic.example"',
-        "[notify.channels.out]",
-        *(f"{k} = {json.dumps(v)}" for k, v in channel.items()),
-        "[notify.routes.clinicians]",
-        'channel = "out"',
-        'to = "clinician"',
-        'when = "immediate"',
-    ]
-    cfg = tmp / "config.toml"
-    cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return cfg
+    """Open alerts for two clinicians, one immediate route to each clinician."""
+    route = {"channel": "out", "to": "clinician", "when": "immediate"}
+    return write_csv_clinic(tmp, {"out": channel}, {"clinicians": route})
 
 
 def fit(cfg: Path, *args: str, password: str | None = None) -> subprocess.Popen[str]:

@@ -186,18 +186,22 @@ def _ended_item(alert: Mapping[str, Any], label: str, title: str) -> dict[str, A
     }
 
 
-def _order(item: Mapping[str, Any]) -> tuple[Any, ...]:
-    return (
-        SEVERITY_RANK.get(item["severity"], 9),
-        "" if item.get("date") is None else _neg_date(item["date"]),
-        str(item["client"]),
-        item["alert_id"],
+def _by_client(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each client's items together: the clients with the most severe alert first, then by
+    label; within a client the most severe first."""
+    worst: dict[str, int] = {}
+    for it in items:
+        rank = SEVERITY_RANK.get(it["severity"], 9)
+        worst[it["client"]] = min(rank, worst.get(it["client"], 9))
+    return sorted(
+        items,
+        key=lambda it: (
+            worst[it["client"]],
+            str(it["client"]),
+            SEVERITY_RANK.get(it["severity"], 9),
+            it["alert_id"],
+        ),
     )
-
-
-def _neg_date(text: str) -> str:
-    """A sort key that puts later ISO dates first."""
-    return "".join(chr(0x7F - ord(c)) if c.isdigit() else c for c in text)
 
 
 def plan_route(
@@ -295,8 +299,8 @@ def plan_route(
             "local_time": local_now.strftime("%Y-%m-%d %H:%M"),
             "timezone": str(local_now.tzinfo),
             "since": since.get(key),
-            "new": sorted(new.get(key, []), key=_order),
-            "ended": sorted(gone.get(key, []), key=_order),
+            "new": _by_client(new.get(key, [])),
+            "ended": _by_client(gone.get(key, [])),
             "open": open_count.get(key, 0),
             "caseload": caseload_link(clinician) if route.per_clinician else caseload_link(None),
             "detail": route.detail,
