@@ -121,6 +121,14 @@ def _warn_if_unknown(ctx: click.Context, source: str, key: str) -> None:
     except FitError:
         return
     channel = config.notify.channels.get(source.removeprefix("notify_"))
+    if source.startswith("notify_") and channel is None and source not in config.sources:
+        known = ", ".join(config.notify.channels) or "none"
+        click.echo(
+            f"warning: no notification channel {source.removeprefix('notify_')!r} in "
+            f"{config.path} (channels: {known})",
+            err=True,
+        )
+        return
     if source.startswith("notify_") and channel is not None:
         try:
             notifier = _registry(ctx).notifier(channel.type)
@@ -205,6 +213,8 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 
 
 def _describe(source: str, s: dict[str, Any]) -> str:
+    if s["found"] == "missing" and s.get("optional"):
+        return f"not set (optional: fit keys set {source} {s['key']}, or {s['env']})"
     if s["found"] == "missing":
         return f"missing (fit keys set {source} {s['key']}, or {s['env']})"
     if s["found"] == "error":
@@ -222,8 +232,14 @@ def secret_report(
     """
     store = store or SecretStore(registry.resolve_secret)
     rows: list[dict[str, Any]] = []
-    owners: list[tuple[str, str, bool, Callable[[], tuple[str, ...]]]] = [
-        (name, src.adapter, src.enabled, lambda a=src.adapter: registry.adapter(a).secret_keys)
+    owners: list[tuple[str, str, bool, Callable[[], tuple[str, ...]], Callable[[], Any]]] = [
+        (
+            name,
+            src.adapter,
+            src.enabled,
+            lambda a=src.adapter: registry.adapter(a).secret_keys,
+            lambda: (),
+        )
         for name, src in config.sources.items()
     ]
     owners += [
@@ -232,20 +248,23 @@ def secret_report(
             f"{ch.type} channel",
             True,
             lambda t=ch.type: registry.notifier(t).secret_keys,
+            lambda t=ch.type: registry.notifier(t).optional_secret_keys,
         )
         for name, ch in config.notify.channels.items()
     ]
-    for name, kind, enabled, declared in owners:
+    for name, kind, enabled, declared, optional in owners:
         try:
             secret_keys: tuple[str, ...] | None = declared()
+            optional_keys = set(optional())
         except PluginError:
-            secret_keys = None
+            secret_keys, optional_keys = None, set()
         secrets = []
         for key in secret_keys or ():
             entry: dict[str, Any] = {
                 "key": key,
                 "env": env_name(name, key),
                 "credential": credential_name(name, key),
+                "optional": key in optional_keys,
             }
             try:
                 _value, where = store.find(name, key)

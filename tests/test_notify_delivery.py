@@ -457,3 +457,70 @@ def test_the_password_comes_from_a_systemd_credential(
     (route,) = report.routes
     assert route.failed and "refused the login" in route.errors[0]
     assert "wrong" not in json.dumps(report.as_dict())
+
+
+def test_a_failed_digest_is_retried_at_the_next_run_not_the_next_day(
+    tmp_path: Path, servers: tuple[SmtpFake, WebhookFake]
+) -> None:
+    smtp, hook = servers
+    notify = routing_config(smtp, hook, when="digest", at=["07:30"])
+    del notify["routes"]["supervisor"], notify["routes"]["team"]
+    clinic = NotifyClinic(tmp_path, notify)
+    clinic.seed()
+    monday = day(2)
+    clinic.at(berlin(monday, 6))
+    clinic.sync()
+    clinic.deliver()
+    smtp.data_reply = "451 4.4.5 insufficient system storage"
+    clinic.at(berlin(monday, 7, 35))
+    assert clinic.deliver().failed == 3
+    smtp.data_reply = None
+    clinic.at(berlin(monday, 7, 50))  # between digest times: the failed digests go now
+    report = clinic.deliver()
+    assert report.routes[0].sent == 3 and len(smtp.accepted) == 3
+    clinic.at(berlin(monday, 8, 5))
+    clinic.deliver()
+    assert len(smtp.accepted) == 3  # and once only
+    clinic.close()
+
+
+def test_an_immediate_route_holds_its_messages_on_a_quiet_day(
+    tmp_path: Path, servers: tuple[SmtpFake, WebhookFake]
+) -> None:
+    smtp, hook = servers
+    notify = routing_config(smtp, hook, quiet_days=["sun"])
+    clinic = NotifyClinic(tmp_path, notify)
+    clinic.seed()
+    sunday = day(1) + dt.timedelta(days=6)
+    clinic.at(berlin(sunday, 10))
+    clinic.sync()
+    report = clinic.deliver()
+    held = next(r for r in report.routes if r.route == "clinicians")
+    assert held.sent == 0 and held.held == "a quiet day"
+    assert all("t0" not in m.rcpt_tos[0] for m in smtp.accepted)  # the other routes went
+    clinic.at(berlin(sunday + dt.timedelta(days=1), 0, 5))
+    clinic.deliver()
+    assert sorted(m.rcpt_tos[0] for m in smtp.accepted if "t0" in m.rcpt_tos[0]) == [
+        "t01@clinic.example",
+        "t02@clinic.example",
+    ]
+    clinic.close()
+
+
+def test_a_config_that_cannot_work_is_a_note_after_the_sync(tmp_path: Path) -> None:
+    from fit_core.aftersync import after_sync
+
+    notify = {
+        "channels": {"pager": {"type": "pager"}},
+        "routes": {"r": {"channel": "pager", "when": "immediate"}},
+    }
+    clinic = NotifyClinic(tmp_path, notify)
+    clinic.seed()
+    clinic.at(berlin(day(1), 19))
+    assert clinic.sync().exit_code == 0
+    notes = after_sync(clinic.config, clinic.registry, clinic.store, secrets=clinic.secrets)
+    assert notes == [
+        "notifications not sent: no notification channel type named 'pager' "
+        "(installed: email, webhook)"
+    ]
+    clinic.close()

@@ -112,6 +112,8 @@ class Notifier:
     options_schema: ClassVar[type[Schema] | None] = None
     #: the secret keys this channel may look up (``fit keys list`` shows them)
     secret_keys: ClassVar[tuple[str, ...]] = ()
+    #: those of ``secret_keys`` a channel can do without (listed as optional)
+    optional_secret_keys: ClassVar[tuple[str, ...]] = ()
     addresses: ClassVar[str] = "none"
 
     def __init__(self, context: ChannelContext) -> None:

@@ -110,6 +110,7 @@ class WebhookNotifier(Notifier):
     description: ClassVar[str] = "JSON webhook (generic, Slack- or Teams-compatible)"
     options_schema: ClassVar[type[Schema]] = WebhookOptions
     secret_keys: ClassVar[tuple[str, ...]] = ("url", "token")
+    optional_secret_keys: ClassVar[tuple[str, ...]] = ("url", "token")
     addresses: ClassVar[str] = "none"
 
     def __init__(self, context: Any) -> None:
