@@ -157,6 +157,23 @@ def test_after_a_sync_the_pages_follow_the_data(tmp_path: Path) -> None:
     c.close()
 
 
+def test_switching_to_pseudonyms_redraws_every_report(tmp_path: Path) -> None:
+    out = tmp_path / "caseload"
+    c = caseload_clinic(tmp_path, reports={"caseload_dir": str(out)})
+    now = dt.datetime.combine(AS_OF, dt.time(6), tzinfo=dt.UTC)
+    assert len(regenerate(c.config, c.registry, c.store, clock=lambda: now).client_pages) == 6
+    assert regenerate(c.config, c.registry, c.store, clock=lambda: now).kept == 6
+    c.raw["reports"]["caseload_pseudonym"] = True
+    from fit_core.config import config_from_mapping
+
+    c.config = config_from_mapping(c.raw, path=tmp_path / "config.toml")
+    again = regenerate(c.config, c.registry, c.store, clock=lambda: now)
+    assert len(again.client_pages) == 6 and again.kept == 0
+    for page in again.client_pages:
+        assert not re.search(r"\b(R1|O1|S1|G1|G2|X9)\b", page.read_text(encoding="utf-8"))
+    c.close()
+
+
 def test_a_client_whose_episode_ends_leaves_the_pages(tmp_path: Path) -> None:
     out = tmp_path / "caseload"
     c = caseload_clinic(tmp_path, reports={"caseload_dir": str(out)})

@@ -12,9 +12,11 @@ folder unless ``caseload_group_read``):
 - ``.fit-caseload.json``: the manifest of what was written, by client. Files of clients that
   are no longer active (or were erased) are removed at the next full run.
 
-After a sync (:func:`regenerate`) only the pages of clients the sync rescored, pages that are
-missing, and every page once a day (dates and "days ago" move on) are redrawn; the caseload
-pages themselves are cheap and always rewritten.
+After a sync (:func:`regenerate`) only the reports of clients the sync rescored and reports
+that are missing are drawn (a report changes only when its client is rescored: new data,
+acknowledgements, date rules coming due, changed settings or a new trajectory model all rescore
+the client), and all of them when the label (ids or pseudonyms) changed; the caseload pages
+themselves are cheap and always rewritten.
 """
 
 from __future__ import annotations
@@ -266,7 +268,12 @@ def write_caseload(
                 _remove(out, rel, result)
     else:
         page_names = sorted(set(old.get("pages", [])) | set(page_names))
-    manifest = {"generated": as_of.isoformat(), "pages": page_names, "clients": files}
+    manifest = {
+        "generated": as_of.isoformat(),
+        "pseudonymous": pseudo,
+        "pages": page_names,
+        "clients": files,
+    }
     writer.write(MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
     return result
 
@@ -292,8 +299,8 @@ def regenerate(
     rescored: set[tuple[str, str]] | None = None,
     clock: Callable[[], dt.datetime] | None = None,
 ) -> CaseloadResult:
-    """The caseload pages in ``[reports] caseload_dir`` after a sync: client pages of the
-    rescored clients, missing ones, and all of them on a new day; caseload pages always."""
+    """The caseload pages in ``[reports] caseload_dir`` after a sync: the reports of the
+    rescored clients and missing ones (all when the label changed); caseload pages always."""
     out = config.reports.caseload_dir
     if out is None:
         raise ConfigError("[reports] caseload_dir is not set")
@@ -303,11 +310,11 @@ def regenerate(
         clock = sync.utc_now
     today = clock().astimezone(config.sync.tzinfo()).date()
     as_of = config.settings.as_of or today
-    same_day = _manifest(out).get("generated") == as_of.isoformat()
+    same_label = _manifest(out).get("pseudonymous") == config.reports.caseload_pseudonym
     changed = rescored or set()
 
     def redraw(client: tuple[str, str], _path: Path) -> bool:
-        return not same_day or client in changed
+        return not same_label or client in changed
 
     result = write_caseload(config, registry, store, out, as_of=as_of, redraw=redraw)
     log.info(
