@@ -69,7 +69,11 @@ def check(ctx: click.Context, sources: tuple[str, ...]) -> None:
     secret = _secret_lookup(registry)
     names = list(sources) or list(config.sources)
     worst = ExitCode.OK
-    Store.open(config.store_path).close()
+    store = Store.open(config.store_path)
+    try:  # an adapter's check() may test what the last sync recorded (its bookmark)
+        bookmarks = {name: store.bookmark(name) for name in names}
+    finally:
+        store.close()
     click.echo(f"config: {config.path} ok")
     click.echo(f"store: {config.store_path} ok")
     for name in names:
@@ -86,6 +90,7 @@ def check(ctx: click.Context, sources: tuple[str, ...]) -> None:
                     run_started=dt.datetime.now(dt.UTC),
                     secret=lambda key, _n=name: secret(_n, key),
                     state_dir=config.store_path.parent,
+                    bookmark=bookmarks.get(name),
                 )
             )
             try:

@@ -1,9 +1,9 @@
 """The adapter interface: what a source plugin implements.
 
 An adapter is created per sync run for one configured source. The engine calls, in order,
-``check()``, ``pull(bookmark)`` (a stream), ``next_bookmark()``, then ``push`` with what changed,
-and finally ``close()``. Everything an adapter needs arrives on :class:`SourceContext`; nothing
-private to fit-sync is required.
+``check()``, ``pull(bookmark)`` (a stream), ``wants_full_push()``, ``push`` with what changed,
+``next_bookmark()``, and finally ``close()``. Everything an adapter needs arrives on
+:class:`SourceContext`; nothing private to fit-sync is required.
 
 Push styles:
 
@@ -40,6 +40,9 @@ class SourceContext:
     secret: Callable[[str], str] = field(repr=False)
     state_dir: Path
     dry_run: bool = False
+    #: the bookmark the last sync saved, given by `fit check` so ``check()`` can test what it
+    #: records (None during a sync: ``pull()`` receives it)
+    bookmark: str | None = None
 
 
 class Adapter:
@@ -87,6 +90,12 @@ class Adapter:
         (see :func:`time_bookmark`). Return None to keep the previous bookmark.
         """
         return None
+
+    def wants_full_push(self) -> bool:
+        """After ``pull``: True when every row of this source must be pushed again, not only
+        the changed ones (e.g. the target's layout changed and is being rewritten). The
+        engine then marks all of the source's outbox rows pending before pushing."""
+        return False
 
     def push(self, items: Sequence[OutboxItem]) -> Iterable[str]:
         """Upsert one batch at the target; return the source keys the target confirmed."""
