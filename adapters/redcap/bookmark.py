@@ -3,10 +3,19 @@
 REDCap rows carry no modification time; ``dateRangeBegin`` (server-local ``YYYY-MM-DD
 HH:MM:SS``) selects records created or modified since a moment. The bookmark is JSON::
 
-    {"since": "2025-01-15T11:55:00+00:00", "writes_until": "2025-01-15T12:00:07+00:00"}
+    {"since": "2025-01-15T11:55:00+00:00", "writes_until": "2025-01-15T12:00:07+00:00",
+     "layout": 2, "zone": "America/Chicago", "ids": [1001, 11000],
+     "wrote": {"first": "...", "last": "...", "records": ["1007", "1450"], "checked": false}}
 
 ``since`` (ISO 8601, UTC) is the next ``dateRangeBegin``; ``writes_until`` is when this
 adapter's last score imports ended (they change the records' modification time too).
+``layout`` is the scoring-row layout the target holds (2: one row per session; a bookmark
+without it was written by a version that paired instance *n* of every measure, see
+:mod:`.push`). ``zone`` is the server timezone the times were read in (another one means every
+record is read again). ``ids`` is the range of the record ids when they are all whole numbers
+(``"text"`` otherwise): it lets a query too big for the server be split by record id.
+``wrote`` is the evidence of the last imports (:mod:`.zonecheck`): when they ran and a few of
+the records they changed, and whether a later sync saw those records as changed.
 
 The rule (:func:`next_since`), for a run that started at ``R`` and asked for the record ids at
 ``Q``, with ``overlap`` ``O``: ``since = max(previous since, R - O)``. So the first re-sync after
@@ -27,6 +36,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +46,51 @@ SETTLE = 2.5
 CLOCK_AGREEMENT = (-1.5, 1.0)
 #: added to the time our imports ended, for the time between run start and adapter creation
 WRITE_MARGIN = dt.timedelta(seconds=0.25)
+#: the scoring-row layout this version writes (one row per session)
+LAYOUT = 2
+#: the layout of a bookmark that does not say (written before session rows)
+LEGACY_LAYOUT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Our last imports: when they ran (UTC) and some records they changed."""
+
+    first: dt.datetime
+    last: dt.datetime
+    records: tuple[str, ...]
+    checked: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "first": _iso(self.first),
+            "last": _iso(self.last),
+            "records": list(self.records),
+            "checked": self.checked,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Evidence | None:
+        if not isinstance(data, dict) or not data.get("records"):
+            return None
+        return cls(
+            _aware(data["first"]),
+            _aware(data["last"]),
+            tuple(str(r) for r in data["records"]),
+            bool(data.get("checked")),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Bookmark:
-    """A parsed bookmark; both moments are timezone-aware (UTC) or None."""
+    """A parsed bookmark; every moment is timezone-aware (UTC) or None."""
 
     since: dt.datetime | None = None
     writes_until: dt.datetime | None = None
+    layout: int = LAYOUT
+    zone: str | None = None
+    ids: tuple[int, int] | str | None = None  # (low, high), "text", or unknown
+    wrote: Evidence | None = None
 
     @classmethod
     def parse(cls, value: str | None) -> Bookmark:
@@ -56,12 +103,20 @@ class Bookmark:
             data = value
         try:
             if isinstance(data, str):
-                return cls(_aware(data), None)
+                return cls(_aware(data), None, LEGACY_LAYOUT)
             if isinstance(data, dict):
                 since = _aware(data["since"]) if data.get("since") else None
                 writes = _aware(data["writes_until"]) if data.get("writes_until") else None
-                return cls(since, writes)
-        except (ValueError, TypeError, KeyError):
+                ids = data.get("ids")
+                return cls(
+                    since,
+                    writes,
+                    int(data.get("layout", LEGACY_LAYOUT)),
+                    str(data["zone"]) if data.get("zone") else None,
+                    (int(ids[0]), int(ids[1])) if isinstance(ids, list) else ids or None,
+                    Evidence.from_json(data.get("wrote")),
+                )
+        except (ValueError, TypeError, KeyError, IndexError):
             pass
         log.info("REDCap bookmark unreadable; reading every record again")
         return cls()
@@ -70,13 +125,18 @@ class Bookmark:
         """The JSON text saved by the engine (None when there is no ``since``)."""
         if self.since is None:
             return None
-        return json.dumps(
-            {
-                "since": _iso(self.since),
-                "writes_until": _iso(self.writes_until) if self.writes_until else None,
-            },
-            separators=(",", ":"),
-        )
+        data: dict[str, Any] = {
+            "since": _iso(self.since),
+            "writes_until": _iso(self.writes_until) if self.writes_until else None,
+            "layout": self.layout,
+        }
+        if self.zone:
+            data["zone"] = self.zone
+        if self.ids is not None:
+            data["ids"] = list(self.ids) if isinstance(self.ids, tuple) else self.ids
+        if self.wrote is not None:
+            data["wrote"] = self.wrote.as_json()
+        return json.dumps(data, separators=(",", ":"))
 
 
 def server_local(moment: dt.datetime, tz: dt.tzinfo) -> str:

@@ -164,10 +164,11 @@ class FakeProject:
         return list(dict.fromkeys(f.form for f in self.fields))
 
     def field(self, name: str) -> FakeField | None:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        return None
+        cache = self.__dict__.get("_by_name")
+        if cache is None or cache[0] != len(self.fields):  # fields may be added by a test
+            cache = (len(self.fields), {f.name: f for f in self.fields})
+            self.__dict__["_by_name"] = cache
+        return cache[1].get(name)
 
     def form_of(self, name: str) -> str | None:
         f = self.field(name)
@@ -228,10 +229,11 @@ class FakeProject:
 _ARRAY_KEY = re.compile(r"^([^\[\]]+)\[([^\[\]]*)\]$")
 
 
-def php_parse(body: str) -> dict[str, Any]:
-    """Parse a form body as PHP fills ``$_POST``: ``a[0]=x`` arrays; a repeated key: last wins."""
+def php_parse(body: str, pairs: Sequence[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """Parse a form body as PHP fills ``$_POST``: ``a[0]=x`` arrays; a repeated key: last wins.
+    ``pairs``: the body already split by ``parse_qsl``."""
     out: dict[str, Any] = {}
-    for key, value in parse_qsl(body, keep_blank_values=True):
+    for key, value in pairs if pairs is not None else parse_qsl(body, keep_blank_values=True):
         m = _ARRAY_KEY.match(key)
         if m:
             name, index = m.groups()
@@ -434,7 +436,8 @@ class RedcapFake:
             text = body.decode("utf-8", "replace")
             pairs = parse_qsl(text, keep_blank_values=True)
             keys = tuple(k for k, _ in pairs)
-            params = php_parse(text) if "application/x-www-form-urlencoded" in ctype else {}
+            form = "application/x-www-form-urlencoded" in ctype
+            params = php_parse(text, pairs) if form else {}
             return_format = str(params.get("returnFormat", "xml"))
             content = str(params.get("content", ""))
             action = str(params.get("action", "export"))
@@ -651,10 +654,15 @@ class RedcapFake:
             if unknown:
                 raise _FakeError(400, f"The filter logic uses unknown fields: {', '.join(unknown)}")
 
-            def keep(record: str, key: RowKey) -> bool:
-                return predicate({**p.data[record][key], p.id_field: record})
+            if names <= {p.id_field}:  # the record id only: one answer per record
+                ids = [r for r in ids if predicate({p.id_field: r})]
+            else:
+
+                def keep(record: str, key: RowKey) -> bool:
+                    return predicate({**p.data[record][key], p.id_field: record})
 
         columns = self._columns(selected, survey, groups and dag is None)
+        self._applies_memo: dict[tuple[str, str, bool, str], bool] = {}
         keys = [(r, k) for r in ids for k in self._row_order(p.data[r], events) if keep(r, k)]
         self._check_memory(len(keys), len(keys) * len(columns))
         return [self._row(r, k, p.data[r][k], columns) for r, k in keys]
@@ -733,7 +741,10 @@ class RedcapFake:
             elif kind == "dag":
                 row[col] = self.project.record_dag.get(record, "")
             else:
-                applies = self._applies(event, ri, instance, form)
+                where = (event, ri, instance is None, form)
+                applies = self._applies_memo.get(where)
+                if applies is None:
+                    applies = self._applies_memo[where] = self._applies(event, ri, instance, form)
                 value = stored.get(col, "") if applies else ""
                 if kind == "complete" and applies and value == "":
                     value = "0"  # a form never started: REDCap exports its status as 0
