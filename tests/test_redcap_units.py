@@ -81,6 +81,66 @@ def test_options_errors_name_the_key(extra: dict[str, object], words: str) -> No
     assert words in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/api/",
+        "http://localhost/redcap/api/",
+        "http://[::1]:9000/api/",
+        "https://redcap.example.org/api/",
+    ],
+)
+def test_http_to_this_machine_or_https_is_accepted(url: str) -> None:
+    assert opts(url=url).url == url
+
+
+def test_plain_http_to_another_host_needs_allow_http() -> None:
+    with pytest.raises(ConfigError) as info:
+        opts(url="http://redcap.example.org/api/")
+    assert "url" in str(info.value) and "unencrypted" in str(info.value)
+    assert "allow_http = true" in str(info.value)
+    assert info.value.exit_code == 3
+    assert opts(url="http://redcap.example.org/api/", allow_http=True).allow_http
+
+
+def test_shared_score_fields_only_where_a_session_shares_them() -> None:
+    shared = {"session": "fit_session", "flags": "fit_flags", "message": "fit_message"}
+    o = opts(
+        instruments={
+            "ors": {"measure": "ORS", "items": ["a", "b", "c", "d"], "score_fields": shared},
+            "srs": {"measure": "SRS", "items": ["e", "f", "g", "h"], "score_fields": shared},
+        }
+    )
+    assert [i.instrument for i in o.sharers("fit_flags")] == ["ors", "srs"]
+    assert o.score_field_names[0] == "fit_date"
+    bad = {
+        "ors": {"measure": "ORS", "items": ["a", "b", "c", "d"]},
+        "srs": {
+            "measure": "SRS",
+            "items": ["e", "f", "g", "h"],
+            "score_fields": {"total": "fit_ors_total"},
+        },
+    }
+    with pytest.raises(ConfigError, match="only date, session, flags, message may be shared"):
+        opts(instruments=bad)
+    twice = {
+        "ors_a": {"measure": "ORS", "items": ["a", "b", "c", "d"], "score_fields": shared},
+        "ors_b": {"measure": "ORS", "items": ["e", "f", "g", "h"], "score_fields": shared},
+    }
+    with pytest.raises(ConfigError, match="map the same measure"):
+        opts(instruments=twice)
+
+
+def test_site_options() -> None:
+    assert opts(site="north").site == "north" and opts(site_from_dag=True).site_from_dag
+    assert opts(fields={"site": "clinic_site"}).context_fields == {"site": "clinic_site"}
+    with pytest.raises(ConfigError, match="site one way only"):
+        opts(site="north", site_from_dag=True)
+    assert opts().scores_complete == 2 and opts(scores_complete=0).scores_complete == 0
+    with pytest.raises(ConfigError, match="scores_complete"):
+        opts(scores_complete=3)
+
+
 def test_two_instruments_of_one_measure_get_their_own_score_fields() -> None:
     o = opts(
         instruments={

@@ -46,6 +46,8 @@ BEFORE_CREATION = dt.timedelta(days=1)
 GROWTH, GROWTH_STEP = 2, 1000
 #: at most this many parts at once when a slice is cut to the size that fitted before
 MAX_PARTS = 64
+#: a changed-records query split more often than this stops (a server far too small)
+MAX_SPLITS = 2000
 
 Row = dict[str, Any]
 
@@ -158,6 +160,7 @@ class Exporter:
         self.splits = 0  # queries split because the server ran out of memory
         self._fit_width: dt.timedelta | None = None  # the last time window that fitted
         self._fit_span: int | None = None  # the last id range that fitted
+        self._logic_ok: bool | None = None  # whether the server applies filterLogic
 
     # --- records by id -------------------------------------------------------------------------
 
@@ -252,6 +255,13 @@ class Exporter:
             if not stack:
                 stack, waiting, last_round = list(reversed(waiting)), [], True
             part = stack.pop()
+            if self.splits > MAX_SPLITS:
+                raise TooBigForServer(
+                    f"REDCap ran out of server memory {self.splits} times listing the records "
+                    "changed; fit-sync stopped splitting the query",
+                    hint="ask the REDCap administrator to raise the server's memory (PHP "
+                    "memory_limit)",
+                )
             try:
                 rows = self.client.export_records(
                     fields=[self.id_field],
@@ -356,6 +366,13 @@ class Exporter:
         hints = self.hints
         if not hints.numeric or hints.low is None or hints.high is None:
             return []
+        if not self._logic_works():
+            raise SourceError(
+                "REDCap ignores the filterLogic fit-sync uses to split the list of changed "
+                "records by record id, so a list too big for the server's memory cannot be "
+                "split further",
+                hint="ask the REDCap administrator to raise the server's memory (PHP memory_limit)",
+            )
         if part.ids is None:
             low, high = hints.low, hints.high + 1
             return [
@@ -382,6 +399,19 @@ class Exporter:
         parts = max(1, min(parts, span))
         cuts = [low + span * i // parts for i in range(parts + 1)]
         return [(a, b) for a, b in itertools.pairwise(dict.fromkeys(cuts)) if a < b]
+
+    def _logic_works(self) -> bool:
+        """Once per run, before the first split by id: a ``filterLogic`` that selects no record
+        must get an empty answer (a server that ignores it would answer with every record)."""
+        if self._logic_ok is None:
+            try:
+                rows = self.client.export_records(
+                    fields=[self.id_field], logic=f"[{self.id_field}] < 0", survey_fields=False
+                )
+            except ServerOutOfMemory:
+                rows = [{}]
+            self._logic_ok = not rows
+        return self._logic_ok
 
     def _check_range(self, part: Slice, ids: Sequence[str]) -> None:
         """Every id of an id-range slice must lie in the range: else the server does not
