@@ -206,3 +206,38 @@ def test_offset_texts_and_zone_examples() -> None:
     winter = dt.datetime(2025, 1, 15, 12, 0, tzinfo=dt.UTC)
     assert "America/Chicago" in zones_with_offset(dt.timedelta(hours=-6), winter)
     assert zones_with_offset(dt.timedelta(hours=-11), winter) == ["Etc/GMT+11"]
+
+
+def test_one_record_edited_later_or_records_deleted_are_not_a_wrong_zone(
+    tmp_path: Path, redcap_fake: Callable[..., RedcapFake]
+) -> None:
+    fake = redcap_fake(clinic_project(40, seed=46), tz="America/Bogota")
+    engine = make_engine(tmp_path, options(fake, server_timezone="America/Bogota"))
+    try:
+        assert run(engine).status == "ok"
+        evidence = json.loads(engine.store.bookmark(SOURCE) or "{}")["wrote"]["records"]
+        assert len(evidence) == 5
+        # someone edits one of the records we wrote, a few minutes after us
+        fake.project.modified[evidence[0]] = fake.now_local() + dt.timedelta(minutes=3)
+        edited = run(engine)
+        assert edited.status == "ok", edited.error
+        assert run(engine).status == "ok"
+        evidence = json.loads(engine.store.bookmark(SOURCE) or "{}")["wrote"]["records"]
+        for record in evidence:  # the records we last wrote are deleted
+            del fake.project.data[record]
+        engine.store.save_bookmark(
+            SOURCE,
+            json.dumps(
+                {
+                    **json.loads(engine.store.bookmark(SOURCE) or "{}"),
+                    "wrote": {
+                        **json.loads(engine.store.bookmark(SOURCE) or "{}")["wrote"],
+                        "checked": False,
+                    },
+                }
+            ),
+        )
+        gone = run(engine)
+        assert gone.status == "ok", gone.error
+    finally:
+        engine.store.close()

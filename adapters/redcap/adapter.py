@@ -535,10 +535,14 @@ class RedcapAdapter(Adapter):
             self._writes_from = self._writes_from or started
             self._writes_until = self._frame_now() + WRITE_MARGIN
             sent = {str(r[id_field]) for r, _ in chunk}
-            if sent & returned:
-                self._written.append(
-                    next(str(r[id_field]) for r, _ in chunk if str(r[id_field]) in returned)
-                )
+            written = [
+                r for r in dict.fromkeys(str(r[id_field]) for r, _ in chunk) if r in returned
+            ]
+            step = max(1, len(written) // EVIDENCE_RECORDS)
+            for record in written[::step][:EVIDENCE_RECORDS]:  # spread over the import
+                if record in self._written:
+                    self._written.remove(record)
+                self._written.append(record)
             for row, row_keys in chunk:
                 if str(row[id_field]) in returned:
                     confirmed.extend(row_keys)
