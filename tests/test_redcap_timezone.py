@@ -23,6 +23,7 @@ from fakes.redcap_fake import SESSION, TOKEN, RedcapFake, clinic_project, source
 from redcap_harness import SOURCE, make_engine, run
 
 from fit_adapters.redcap import bookmark as redcap_bookmark
+from fit_adapters.redcap.bookmark import EVIDENCE_KEY
 from fit_adapters.redcap.zonecheck import utc_offset_text, zones_with_offset
 
 redcap_fake = rf.redcap_fake  # the fixture
@@ -56,6 +57,11 @@ def ors_total(fake: RedcapFake, record: str, day: str) -> str:
         if event == SESSION and ri == "fit_scores" and row.get("fit_date") == day:
             return row.get("fit_ors_total", "")
     return ""
+
+
+def evidence(engine: Any) -> dict[str, Any]:
+    """Our last imports, as the adapter keeps them in the source's state."""
+    return json.loads(engine.store.state_value(SOURCE, EVIDENCE_KEY) or "{}")
 
 
 def options(fake: RedcapFake, **extra: Any) -> dict[str, Any]:
@@ -169,7 +175,7 @@ def test_the_right_zone_picks_up_an_edit_made_one_second_after_a_sync(
             assert ors_total(fake, record, today) == f"{(40 + n) * 4 / 10:.1f}", record
         assert run(engine).status == "ok"  # reads our last imports again, and checks them
         mark = json.loads(engine.store.bookmark(SOURCE) or "{}")
-        assert mark["zone"] == "America/Chicago" and mark["wrote"]["checked"] is True
+        assert mark["zone"] == "America/Chicago" and evidence(engine)["checked"] == mark["zone"]
         idle_from = time.monotonic()
         idle = run(engine)
         assert idle.pulled == 0 and len(fake.api_hits(idle_from)) <= 3
@@ -186,17 +192,24 @@ def test_changing_server_timezone_reads_every_record_again(
         assert run(engine).status == "ok"
         assert run(engine).status == "ok"
         mark = json.loads(engine.store.bookmark(SOURCE) or "{}")
-        assert mark["zone"] == "America/Bogota" and mark["wrote"]["checked"] is True
+        assert mark["zone"] == "America/Bogota" and evidence(engine)["checked"] == mark["zone"]
     finally:
         engine.store.close()
-    moved = make_engine(tmp_path, options(fake, server_timezone="America/Phoenix"))  # UTC-7
+    same = make_engine(tmp_path, options(fake, server_timezone="America/Lima"))  # also UTC-5
     try:
         before = len(fake.hits)
-        result = run(moved)  # every record read again in the new zone, which is then checked
-        full = [h for h in fake.hits[before:] if h.keys.count("fields[0]") and h.since is None]
+        result = run(same)  # checked against the new zone, then every record read again
+        full = [h for h in fake.hits[before:] if "fields[1]" not in h.keys and h.since is None]
+        assert result.status == "ok", result.error
+        assert any(h.content == "record" and "records[0]" not in h.keys for h in full)
+        assert evidence(same)["checked"] == "America/Lima"
+    finally:
+        same.store.close()
+    moved = make_engine(tmp_path, options(fake, server_timezone="America/Phoenix"))  # UTC-7
+    try:
+        result = run(moved)
     finally:
         moved.store.close()
-    assert full  # the changed-records query started from nothing
     assert result.exit_code == 3 and "UTC-05:00" in (result.error or ""), result.error
 
 
@@ -215,28 +228,17 @@ def test_one_record_edited_later_or_records_deleted_are_not_a_wrong_zone(
     engine = make_engine(tmp_path, options(fake, server_timezone="America/Bogota"))
     try:
         assert run(engine).status == "ok"
-        evidence = json.loads(engine.store.bookmark(SOURCE) or "{}")["wrote"]["records"]
-        assert len(evidence) == 5
+        records = evidence(engine)["records"]
+        assert len(records) == 5
         # someone edits one of the records we wrote, a few minutes after us
-        fake.project.modified[evidence[0]] = fake.now_local() + dt.timedelta(minutes=3)
+        fake.project.modified[records[0]] = fake.now_local() + dt.timedelta(minutes=3)
         edited = run(engine)
         assert edited.status == "ok", edited.error
         assert run(engine).status == "ok"
-        evidence = json.loads(engine.store.bookmark(SOURCE) or "{}")["wrote"]["records"]
-        for record in evidence:  # the records we last wrote are deleted
+        last = evidence(engine)
+        for record in last["records"]:  # the records we last wrote are deleted
             del fake.project.data[record]
-        engine.store.save_bookmark(
-            SOURCE,
-            json.dumps(
-                {
-                    **json.loads(engine.store.bookmark(SOURCE) or "{}"),
-                    "wrote": {
-                        **json.loads(engine.store.bookmark(SOURCE) or "{}")["wrote"],
-                        "checked": False,
-                    },
-                }
-            ),
-        )
+        engine.store.set_state_value(SOURCE, EVIDENCE_KEY, json.dumps({**last, "checked": ""}))
         gone = run(engine)
         assert gone.status == "ok", gone.error
     finally:

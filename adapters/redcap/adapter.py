@@ -18,6 +18,7 @@ from fit_core.models import OutboxItem, Record, RecordError
 from fit_core.redact import register_secret
 
 from .bookmark import (
+    EVIDENCE_KEY,
     LAYOUT,
     WRITE_MARGIN,
     Bookmark,
@@ -32,7 +33,6 @@ from .exports import Exporter, IdHints, TooBigForServer, metadata_in_parts
 from .options import BAN_RATE, RedcapOptions, RedcapOptionsSchema
 from .push import ImportBuilder, TargetRows
 from .rows import RowMapper, text
-from .zonecheck import MARGIN as ZONE_MARGIN
 from .zonecheck import ZoneChecker
 
 #: records of our last imports kept as evidence for the server_timezone check
@@ -178,7 +178,6 @@ class RedcapAdapter(Adapter):
         self._writes_until: dt.datetime | None = None
         self._writes_from: dt.datetime | None = None
         self._written: deque[str] = deque(maxlen=EVIDENCE_RECORDS)
-        self._checked = False
         self._hints = IdHints()
 
     @property
@@ -275,16 +274,17 @@ class RedcapAdapter(Adapter):
         return self._exporter
 
     def check(self) -> None:
-        """Token format, then project info and data dictionary against the mapping; with the
-        bookmark of the last sync (``fit check``), also ``server_timezone`` against the
-        imports that sync made (a few requests)."""
+        """Token format, then project info and data dictionary against the mapping; then
+        ``server_timezone`` against our last imports, when they were not checked against this
+        zone yet (two small requests, once; see :mod:`.zonecheck`)."""
         self.discover()
-        saved = self.context.bookmark
-        if saved is None:
+        state = self.context.state
+        ev = Evidence.parse(state.get(EVIDENCE_KEY)) if state is not None else None
+        if ev is None or ev.checked == self.zone_label or self.opts.only_records is not None:
             return
-        mark = Bookmark.parse(saved)
-        if mark.wrote is not None:
-            self.zone_checker().check(mark.wrote)
+        self.zone_checker().check(ev)
+        if state is not None:
+            state.set(EVIDENCE_KEY, dataclasses.replace(ev, checked=self.zone_label).dump())
 
     def zone_checker(self) -> ZoneChecker:
         """The ``server_timezone`` check (see :mod:`.zonecheck`)."""
@@ -329,11 +329,7 @@ class RedcapAdapter(Adapter):
             site_from_dag=self.opts.site_from_dag,
             source=self.context.name,
         )
-        if only is not None:
-            ids = list(dict.fromkeys(only))
-        else:
-            ids = self._changed_ids()
-            self._check_zone(mark, ids)
+        ids = list(dict.fromkeys(only)) if only is not None else self._changed_ids()
         log.info("%s: %d record(s) to read", self.context.name, len(ids))
         yield from self._read(ids, mapper, strict=only is None)
         if mapper.skipped:
@@ -370,17 +366,6 @@ class RedcapAdapter(Adapter):
         if self._begin is not None:
             since = self._begin.astimezone(self.server_tz).replace(tzinfo=None, microsecond=0)
         return self.exporter().changed_ids(since)
-
-    def _check_zone(self, mark: Bookmark, ids: Sequence[str]) -> None:
-        """The west and east checks of :mod:`.zonecheck` when our last imports are not checked
-        yet (the sync after one that wrote), or the zone changed since."""
-        ev = mark.wrote
-        if ev is None or (ev.checked and mark.zone == self.zone_label):
-            self._checked = ev is not None
-            return
-        folded = self._begin is not None and self._begin <= ev.first - ZONE_MARGIN
-        self.zone_checker().check(ev, set(ids) if folded else None)
-        self._checked = True
 
     def _read(
         self, ids: Sequence[str], mapper: RowMapper, *, strict: bool
@@ -440,18 +425,13 @@ class RedcapAdapter(Adapter):
         writes = self._writes_until
         if writes is None and self._prev_writes is not None and since <= self._prev_writes:
             writes = self._prev_writes  # not skipped yet: a later run may still skip them
-        wrote = self._mark.wrote
-        if self._writes_from is not None and self._writes_until is not None and self._written:
-            wrote = Evidence(self._writes_from, self._writes_until, tuple(self._written))
-        elif wrote is not None and self._checked:
-            wrote = dataclasses.replace(wrote, checked=True)
         hints = self._hints
         ids: tuple[int, int] | str | None = None
         if hints.numeric is False:
             ids = "text"
         elif hints.numeric and hints.low is not None and hints.high is not None:
             ids = (hints.low, hints.high)
-        return Bookmark(since, writes, LAYOUT, self.zone_label, ids, wrote).dump()
+        return Bookmark(since, writes, LAYOUT, self.zone_label, ids).dump()
 
     # --- push --------------------------------------------------------------------------------
 
@@ -491,7 +471,17 @@ class RedcapAdapter(Adapter):
             else:
                 pending.append((row, row_keys))
         confirmed += self._import(pending, disc.id_field)
+        self._keep_evidence()
         return confirmed
+
+    def _keep_evidence(self) -> None:
+        """Save when our imports ran and some records they changed (for :mod:`.zonecheck`)."""
+        state = self.context.state
+        if state is None or not self._written or self._writes_from is None:
+            return
+        assert self._writes_until is not None
+        ev = Evidence(self._writes_from, self._writes_until, tuple(self._written))
+        state.set(EVIDENCE_KEY, ev.dump())
 
     def _import(self, pending: list[tuple[dict[str, Any], list[str]]], id_field: str) -> list[str]:
         client = self.client()

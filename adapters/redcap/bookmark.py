@@ -4,8 +4,7 @@ REDCap rows carry no modification time; ``dateRangeBegin`` (server-local ``YYYY-
 HH:MM:SS``) selects records created or modified since a moment. The bookmark is JSON::
 
     {"since": "2025-01-15T11:55:00+00:00", "writes_until": "2025-01-15T12:00:07+00:00",
-     "layout": 2, "zone": "America/Chicago", "ids": [1001, 11000],
-     "wrote": {"first": "...", "last": "...", "records": ["1007", "1450"], "checked": false}}
+     "layout": 2, "zone": "America/Chicago", "ids": [1001, 11000]}
 
 ``since`` (ISO 8601, UTC) is the next ``dateRangeBegin``; ``writes_until`` is when this
 adapter's last score imports ended (they change the records' modification time too).
@@ -14,8 +13,10 @@ without it was written by a version that paired instance *n* of every measure, s
 :mod:`.push`). ``zone`` is the server timezone the times were read in (another one means every
 record is read again). ``ids`` is the range of the record ids when they are all whole numbers
 (``"text"`` otherwise): it lets a query too big for the server be split by record id.
-``wrote`` is the evidence of the last imports (:mod:`.zonecheck`): when they ran and a few of
-the records they changed, and whether a later sync saw those records as changed.
+The evidence of the last imports (:class:`Evidence`: when they ran, a few of the records they
+changed, and whether the server's clock was checked against them) is kept in the source's state
+(``context.state``, key :data:`EVIDENCE_KEY`), not here: it is saved as soon as the imports are
+confirmed, and ``fit check`` reads it too.
 
 The rule (:func:`next_since`), for a run that started at ``R`` and asked for the record ids at
 ``Q``, with ``overlap`` ``O``: ``since = max(previous since, R - O)``. So the first re-sync after
@@ -52,33 +53,46 @@ LAYOUT = 2
 LEGACY_LAYOUT = 1
 
 
+#: the key of :class:`Evidence` in the source's state
+EVIDENCE_KEY = "redcap.last_imports"
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
-    """Our last imports: when they ran (UTC) and some records they changed."""
+    """Our last imports: when they ran (UTC), some records they changed, and the server
+    timezone they were checked against (``checked``; empty until a check passed)."""
 
     first: dt.datetime
     last: dt.datetime
     records: tuple[str, ...]
-    checked: bool = False
+    checked: str = ""
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "first": _iso(self.first),
-            "last": _iso(self.last),
-            "records": list(self.records),
-            "checked": self.checked,
-        }
+    def dump(self) -> str:
+        return json.dumps(
+            {
+                "first": _iso(self.first),
+                "last": _iso(self.last),
+                "records": list(self.records),
+                "checked": self.checked,
+            },
+            separators=(",", ":"),
+        )
 
     @classmethod
-    def from_json(cls, data: Any) -> Evidence | None:
-        if not isinstance(data, dict) or not data.get("records"):
+    def parse(cls, value: str | None) -> Evidence | None:
+        """The saved evidence, or None (none saved, or unreadable)."""
+        try:
+            data = json.loads(value or "null")
+            if not isinstance(data, dict) or not data.get("records"):
+                return None
+            return cls(
+                _aware(data["first"]),
+                _aware(data["last"]),
+                tuple(str(r) for r in data["records"]),
+                str(data.get("checked") or ""),
+            )
+        except (ValueError, TypeError, KeyError):
             return None
-        return cls(
-            _aware(data["first"]),
-            _aware(data["last"]),
-            tuple(str(r) for r in data["records"]),
-            bool(data.get("checked")),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +104,6 @@ class Bookmark:
     layout: int = LAYOUT
     zone: str | None = None
     ids: tuple[int, int] | str | None = None  # (low, high), "text", or unknown
-    wrote: Evidence | None = None
 
     @classmethod
     def parse(cls, value: str | None) -> Bookmark:
@@ -114,7 +127,6 @@ class Bookmark:
                     int(data.get("layout", LEGACY_LAYOUT)),
                     str(data["zone"]) if data.get("zone") else None,
                     (int(ids[0]), int(ids[1])) if isinstance(ids, list) else ids or None,
-                    Evidence.from_json(data.get("wrote")),
                 )
         except (ValueError, TypeError, KeyError, IndexError):
             pass
@@ -134,8 +146,6 @@ class Bookmark:
             data["zone"] = self.zone
         if self.ids is not None:
             data["ids"] = list(self.ids) if isinstance(self.ids, tuple) else self.ids
-        if self.wrote is not None:
-            data["wrote"] = self.wrote.as_json()
         return json.dumps(data, separators=(",", ":"))
 
 

@@ -8,8 +8,8 @@ imported scores into were changed by those imports, at moments fit-sync knows in
 (:class:`~.bookmark.Evidence`). So, after a sync that wrote scores:
 
 - **west check**: asked for the records changed since a little before our first import, REDCap
-  must list the records we changed (in a sync this is the ordinary changed-records query); a
-  record that exists but is not listed means the window started in the server's future;
+  must list the records we changed; a record that exists but is not listed means the window
+  started in the server's future;
 - **east check**: asked for those records changed since a little after our last import, REDCap
   must not list all of them (an edit by someone else moves one record, not all), else survey
   times are read hours off.
@@ -17,13 +17,17 @@ imported scores into were changed by those imports, at moments fit-sync knows in
 A failed check estimates how far off the zone is (a bisection on ``dateRangeBegin`` with one of
 those records: about a dozen small requests, only then) and raises :class:`WrongTimezone`
 (exit 3) naming the offset the server's clock appears to use and timezones that have it.
+
+The adapter runs the check in ``check()`` (at the start of every sync, and in ``fit check``)
+when its last imports (kept in the source's state) were not yet checked against the configured
+zone: once after each sync that wrote, and again whenever ``server_timezone`` changes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from fit_core.errors import ConfigError
@@ -128,18 +132,10 @@ class ZoneChecker:
         )
         return {text(r.get(self.id_field)) for r in rows}
 
-    def check(self, ev: Evidence, listed: Collection[str] | None = None) -> None:
-        """Raise :class:`WrongTimezone` when the evidence disagrees with the zone.
-
-        ``listed``: the ids a changed-records query starting at or before ``ev.first -
-        MARGIN`` returned (saves the west request); None asks REDCap.
-        """
+    def check(self, ev: Evidence) -> None:
+        """Raise :class:`WrongTimezone` when the evidence disagrees with the zone."""
         records = list(ev.records)
-        seen = (
-            set(listed) & set(records)
-            if listed is not None
-            else self.present(records, ev.first - MARGIN)
-        )
+        seen = self.present(records, ev.first - MARGIN)
         if not set(records) <= seen:
             alive = self.existing(records)
             absent = [r for r in records if r in alive and r not in seen]
