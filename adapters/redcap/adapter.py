@@ -170,7 +170,6 @@ class RedcapAdapter(Adapter):
         self._placement: Placement | None = None
         self._import_size = self.opts.push_batch_size
         self._pulled = False
-        self._mark = Bookmark()
         self._migrate = False
         self._begin: dt.datetime | None = None
         self._prev_writes: dt.datetime | None = None
@@ -301,7 +300,7 @@ class RedcapAdapter(Adapter):
     def pull(self, bookmark: str | None) -> Iterator[Record | RecordError]:
         """Records of the records changed since ``bookmark`` (all when None), batch by batch."""
         self._pulled = False
-        mark = self._mark = Bookmark.parse(bookmark)
+        mark = Bookmark.parse(bookmark)
         only = self.opts.only_records
         zone_changed = mark.zone is not None and mark.zone != self.zone_label
         if zone_changed and only is None:
