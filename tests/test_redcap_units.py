@@ -7,6 +7,8 @@ import json
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fit_adapters.redcap.bookmark import (
     Bookmark,
@@ -654,3 +656,56 @@ def test_mapping_problems_name_fields_and_scales() -> None:
     assert "item field 'o3' is not in the data dictionary" in text
     assert "fields.age" in text and "no instrument 'fit_scores'" in text
     assert disc.id_field == "record_id" and disc.form_of("ors_complete") == "ors"
+
+
+# --- session rows, property-tested --------------------------------------------------------
+
+
+@given(
+    days=st.lists(st.integers(1, 28), min_size=1, max_size=8, unique=True),
+    srs_days=st.data(),
+    split=st.integers(0, 16),
+)
+@settings(max_examples=60, deadline=None)
+def test_session_rows_never_mix_dates_and_pushing_again_changes_nothing(
+    days: list[int], srs_days: st.DataObject, split: int
+) -> None:
+    """Any ORS dates, an SRS on any subset of them (instances numbered on their own), pushed in
+    two batches cut anywhere: every row holds one date, and pushing again writes nothing."""
+    days = sorted(days)
+    with_srs = srs_days.draw(st.lists(st.sampled_from(days), unique=True).map(sorted))
+    at = "2024-03-{:02d}T15:00:00Z".format
+    items = [
+        item(f"o{n}", extra("week_arm_1", "ors", n), administered_at=at(d), total=float(d))
+        for n, d in enumerate(days, start=1)
+    ] + [
+        item(f"s{n}", extra("week_arm_1", "srs", n, "srs"), administered_at=at(d), total=d + 0.5)
+        for n, d in enumerate(with_srs, start=1)
+    ]
+    b = builder()
+    held: list[dict[str, object]] = []
+
+    def push(batch: list[OutboxItem]) -> Built:
+        built = b.build(batch, target(*held))
+        for row in built.rows:  # what REDCap holds afterwards (overwrite: fields replaced)
+            slot = [
+                r for r in held if r["redcap_repeat_instance"] == row.get("redcap_repeat_instance")
+            ]
+            if slot:
+                slot[0].update(row)
+            elif "redcap_repeat_instance" in row:
+                held.append(dict(row))
+        return built
+
+    cut = min(split, len(items))
+    push(items[:cut])
+    push(items[cut:])
+    for row in held:
+        day = int(str(row["fit_date"])[-2:])
+        if row.get("fit_ors_total"):
+            assert float(str(row["fit_ors_total"])) == day
+        if row.get("fit_srs_total"):
+            assert float(str(row["fit_srs_total"])) == day + 0.5
+    assert sorted(int(str(r["fit_date"])[-2:]) for r in held) == days
+    again = push(items)
+    assert all(again.unchanged)
