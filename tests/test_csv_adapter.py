@@ -497,32 +497,48 @@ def test_headerless_file_does_not_echo_its_first_row(tmp_path: Path) -> None:
     assert "C001" not in err.reasons["header"] and "4.1" not in err.reasons["header"]
 
 
-def test_encoding_error_names_the_line_and_keeps_other_files(tmp_path: Path) -> None:
+def test_encoding_error_names_its_line_and_keeps_every_other_row(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     write(folder / "a.csv", [HEADER, ROWS[0]])
     good = [f"C{i:04d},2024-03-01,ORS,1,2,3,4,,".encode() for i in range(2000)]
     bad = b"C\xe9\xff01,2024-03-01,ORS,1,2,3,4,,"
-    (folder / "b.csv").write_bytes(b"\r\n".join([HEADER.encode(), *good, bad]))
+    after = b"C9999,2024-03-01,ORS,1,2,3,4,,"
+    (folder / "b.csv").write_bytes(b"\r\n".join([HEADER.encode(), *good, bad, after]))
     adapter = make(tmp_path, folder)
     items = pull(adapter)
     (err,) = errors(items)
-    assert err.source_key == "b.csv:encoding" and "text after line" in err.reasons["file"]
-    assert "\xe9" not in err.reasons["file"]
-    assert [r.location for r in records(items)][:2] == ["a.csv line 2", "b.csv line 2"]
-    assert set(json.loads(adapter.next_bookmark() or "")) == {"a.csv"}
+    # the undecodable byte is on physical line 2002 (header + 2000 rows + 1), read exactly
+    assert err.source_key == "b.csv:line:2002" and err.location == "b.csv line 2002"
+    assert "not valid utf-8-sig text" in err.reasons["row"]
+    assert "\xe9" not in err.reasons["row"]
+    kept = [r.location for r in records(items)]
+    assert len(kept) == 1 + 2000 + 1 and kept[-1] == "b.csv line 2003"
+    # a bad line is a row error like any other: the file is done and bookmarked
+    assert set(json.loads(adapter.next_bookmark() or "")) == {"a.csv", "b.csv"}
 
 
-def test_line_numbers_are_physical_with_multiline_cells(tmp_path: Path) -> None:
+def test_a_quoted_line_break_costs_its_row_and_nothing_after_it(tmp_path: Path) -> None:
     src = write(
         tmp_path / "x.csv",
         [
-            'client_id,administered_at,measure,total,"episode\nid"',
-            'C001,2024-03-01,ORS,20,"first\nepisode"',
+            "client_id,administered_at,measure,total,episode_id",
+            'C001,2024-03-01,ORS,20,"first',
+            'episode"',
             "C001,2024-03-08,ORS,22,e2",
         ],
         eol="\n",
     )
-    assert [r.location for r in records(pull(make(tmp_path, src)))] == [
-        "x.csv line 3",
-        "x.csv line 5",
-    ]
+    items = pull(make(tmp_path, src))
+    assert [r.location for r in records(items)] == ["x.csv line 4"]
+    first, rest = errors(items)
+    # the row where the field starts is quarantined under its own key, naming its line
+    assert first.source_key == "nk:C001|2024-03-01|ORS|client"
+    assert first.location == "x.csv line 2" and "does not end on it" in first.reasons["row"]
+    assert rest.location == "x.csv line 3"  # the tail of the cell, read as a row of its own
+
+
+def test_a_line_break_inside_a_header_cell_is_a_header_error(tmp_path: Path) -> None:
+    src = write(tmp_path / "x.csv", ['client_id,administered_at,measure,"to', 'tal"'], eol="\n")
+    (err,) = pull(make(tmp_path, src))
+    assert isinstance(err, RecordError) and err.source_key == "x.csv:header"
+    assert "does not end on it" in err.reasons["header"]
