@@ -314,7 +314,11 @@ class SyncEngine:
 
     def _pull(self, adapter: Adapter, src: SourceConfig, result: SourceResult) -> None:
         validator = Validator(
-            self.registry.measures, self.tz, source=src.name, namespace=src.namespace
+            self.registry.measures,
+            self.tz,
+            source=src.name,
+            namespace=src.namespace,
+            today=self.clock().astimezone(self.tz).date(),
         )
         quarantined_before = {q["source_key"] for q in self.store.quarantined(src.name)}
         size = self.config.sync.record_batch_size
