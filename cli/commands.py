@@ -430,11 +430,17 @@ def _set_state(ctx: click.Context, flag_id: int, state: str) -> None:
 @click.pass_context
 @handle_errors
 def quarantine(ctx: click.Context, source: str | None, as_json: bool) -> None:
-    """List quarantined records: source key, where, and which fields are wrong."""
+    """List quarantined records: source key, where, and which fields are wrong.
+
+    Each line starts with the record's reference (the hash `fit sync` warnings show instead of
+    the key). Control characters in keys and reasons are shown as escapes.
+    """
+    from fit_core.logsafe import escape_controls, key_ref
+
     config = _config(ctx)
     store = Store.open(config.store_path)
     try:
-        rows = store.quarantined(source)
+        rows = [{"ref": key_ref(r["source_key"]), **r} for r in store.quarantined(source)]
     finally:
         store.close()
     if as_json:
@@ -443,7 +449,7 @@ def quarantine(ctx: click.Context, source: str | None, as_json: bool) -> None:
     for r in rows:
         reasons = "; ".join(f"{k}: {v}" for k, v in r["reasons"].items())
         where = f" ({r['location']})" if r["location"] else ""
-        click.echo(f"{r['source']} {r['source_key']}{where}: {reasons}")
+        click.echo(escape_controls(f"{r['ref']} {r['source']} {r['source_key']}{where}: {reasons}"))
     if not rows:
         click.echo("nothing quarantined")
 

@@ -14,6 +14,7 @@ import click
 
 from fit_core import __version__
 from fit_core.errors import ExitCode, FitError
+from fit_core.logsafe import SafeFormatter
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("fit")
@@ -46,7 +47,8 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
             root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
     handler._fit = True  # type: ignore[attr-defined]
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # control characters in a message (a client id with a line break and ANSI codes) are escaped
+    handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level)
     try:

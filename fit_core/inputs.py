@@ -142,12 +142,16 @@ def storable_text(text: str) -> str:
     return text if storable(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+TOO_EARLY = f"before {EARLIEST_DATE.isoformat()}: check the year"
+TOO_LATE = "in the future (more than one day after the sync): check the year and the column"
+
+
 def date_problem(day: dt.date, latest: dt.date) -> str | None:
     """Why a clinic-local administration date is outside the accepted window, or None."""
     if day < EARLIEST_DATE:
-        return f"before {EARLIEST_DATE.isoformat()}: check the year"
+        return TOO_EARLY
     if day > latest:
-        return "in the future (more than one day after the sync): check the year and the column"
+        return TOO_LATE
     return None
 
 

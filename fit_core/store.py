@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .inputs import storable_text
 from .models import Administration, Appointment, ClientContext, ClientInfo, Flag, OutboxItem
 
 log = logging.getLogger(__name__)
@@ -460,8 +461,8 @@ class Store:
             "last_seen = excluded.last_seen",
             (
                 source,
-                source_key,
-                location,
+                storable_text(source_key),  # a key that cannot be stored is quarantined too
+                storable_text(location or ""),
                 json.dumps(dict(reasons), sort_keys=True),
                 json.dumps(dict(raw), default=str) if raw is not None else None,
                 seen_at,

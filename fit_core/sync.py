@@ -31,6 +31,7 @@ from .config import Config, SourceConfig, adapter_options
 from .episodes import client_outbox_item, context_sources
 from .errors import ConfigError, ExitCode, FitError
 from .lock import SyncLock
+from .logsafe import key_ref
 from .models import (
     Administration,
     Appointment,
@@ -42,6 +43,7 @@ from .models import (
     Scored,
 )
 from .plugins import Registry
+from .redact import redact
 from .scoring import ClientResult, Scorer, outbox_item
 from .settings import Settings
 from .store import Store, admin_row_hashed, now_text
@@ -302,8 +304,8 @@ class SyncEngine:
         except FitError as exc:
             result.status = "failed"
             result.exit_code = exc.exit_code
-            result.error = str(exc)
-            log.error("source %s: %s", src.name, exc)
+            result.error = redact(str(exc))  # it reaches `error:` lines, --json and plugins
+            log.error("source %s: %s", src.name, result.error)
         except Exception as exc:
             result.status = "failed"
             result.exit_code = ExitCode.INTERNAL
@@ -393,14 +395,17 @@ class SyncEngine:
                     result.quarantined += 1
                     for name in item.reasons:
                         result.quarantine_reasons[name] = result.quarantine_reasons.get(name, 0) + 1
+                    # the key may hold a client id and a date: the warning (cron mail) names
+                    # its reference, line and fields; `fit quarantine` shows the rest
                     log.warning(
-                        "source %s: record %s%s quarantined: %s",
+                        "source %s: record %s%s quarantined (%s); see `fit quarantine`",
                         src.name,
-                        key,
+                        key_ref(key),
                         f" ({item.location})" if item.location else "",
-                        "; ".join(f"{f}: {r}" for f, r in item.reasons.items()),
+                        ", ".join(item.reasons),
                     )
-                    self.store.quarantine(src.name, key, item.reasons, item.location, item.raw, at)
+                    reasons = {f: redact(str(r)) for f, r in item.reasons.items()}
+                    self.store.quarantine(src.name, key, reasons, item.location, item.raw, at)
                     if old is not None:
                         removed.append(key)
                         dirty.add((old[1], old[2]))

@@ -79,7 +79,8 @@ def parse_when(value: Any, tz: dt.tzinfo) -> tuple[dt.datetime, dt.date, bool]:
         utc = moment.astimezone(dt.UTC)
         return utc, utc.astimezone(tz).date(), False
     except (OverflowError, ValueError):  # year 1 east of UTC, year 9999 west of it
-        raise ValueError(f"before {inputs.EARLIEST_DATE.isoformat()}: check the year") from None
+        far = moment.year < inputs.EARLIEST_DATE.year
+        raise ValueError(inputs.TOO_EARLY if far else inputs.TOO_LATE) from None
 
 
 class _Text(fields.Field):

@@ -34,9 +34,18 @@ class MemoryKeyring(KeyringBackend):
 
 
 @pytest.fixture(autouse=True)
-def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryKeyring]:
-    """Install a fresh :class:`MemoryKeyring`; drop ``CREDENTIALS_DIRECTORY`` and ``FIT_*``."""
+def memory_keyring(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MemoryKeyring]:
+    """Install a fresh :class:`MemoryKeyring`; drop ``CREDENTIALS_DIRECTORY`` and ``FIT_*``.
+
+    The default config and store folders point into a temporary folder, so a test that leaves
+    ``[store] path`` out never meets the user's real store."""
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    home = tmp_path_factory.mktemp("xdg")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
     for name in list(os.environ):
         if name.startswith("FIT_"):
             monkeypatch.delenv(name)
