@@ -15,6 +15,7 @@ import click
 from fit_core import __version__
 from fit_core.errors import ExitCode, FitError
 from fit_core.logsafe import SafeFormatter
+from fit_core.redact import install_stream_redaction
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("fit")
@@ -41,6 +42,8 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
         level = logging.INFO
     elif verbose >= 2:
         level = logging.DEBUG
+    # every byte a command prints goes through the secret redaction, whatever printed it
+    install_stream_redaction()
     root = logging.getLogger()
     for h in list(root.handlers):
         if getattr(h, "_fit", False):

@@ -305,7 +305,8 @@ class SyncEngine:
             result.status = "failed"
             result.exit_code = exc.exit_code
             result.error = redact(str(exc))  # it reaches `error:` lines, --json and plugins
-            log.error("source %s: %s", src.name, result.error)
+            hint = f" (hint: {exc.hint})" if exc.hint else ""
+            log.error("source %s: %s%s", src.name, redact(exc.message), redact(hint))
         except Exception as exc:
             result.status = "failed"
             result.exit_code = ExitCode.INTERNAL
