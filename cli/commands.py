@@ -120,6 +120,7 @@ def sync(ctx: click.Context, sources: tuple[str, ...], dry_run: bool, as_json: b
     from fit_core.sync import SyncEngine
 
     config = _config(ctx)
+    _require_sources(config, sources)  # before the store is opened: a bad config creates none
     registry = load_plugins()
     store = Store.open(config.store_path)
     try:
@@ -150,6 +151,26 @@ def sync(ctx: click.Context, sources: tuple[str, ...], dry_run: bool, as_json: b
                 err=True,
             )
     sys.exit(int(summary.exit_code))
+
+
+def _require_sources(config: Config, names: tuple[str, ...]) -> None:
+    """ConfigError unless the config has the named sources, or some enabled source."""
+    for name in names:
+        config.source(name)
+    if names:
+        return
+    where = config.path or "the config"
+    if not config.sources:
+        raise ConfigError(
+            f"{where} has no sources: there is nothing to sync",
+            hint='add a [sources.NAME] table (adapter = "csv", path, scores_path ...); '
+            "`fit init` writes a commented example",
+        )
+    if not any(s.enabled for s in config.sources.values()):
+        raise ConfigError(
+            f"every source in {where} has enabled = false: there is nothing to sync",
+            hint="enable one, or name it with --source",
+        )
 
 
 def _terminal_progress(source: str, stage: str, count: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -76,6 +77,14 @@ def handle_errors(func: F) -> F:
             sys.exit(int(exc.exit_code))
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
+        except sqlite3.Error as exc:  # the store broke while a command used it
+            from fit_core.storefile import last_opened, store_error
+
+            err = store_error(last_opened() or "(the store)", exc)
+            click.echo(f"error: {_redact(err.message)}", err=True)
+            if err.hint:
+                click.echo(f"  hint: {_redact(err.hint)}", err=True)
+            sys.exit(int(err.exit_code))
         except Exception as exc:
             logging.getLogger("fit").debug("internal error", exc_info=True)
             click.echo(

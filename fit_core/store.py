@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from . import storefile
 from .inputs import storable_text
 from .models import Administration, Appointment, ClientContext, ClientInfo, Flag, OutboxItem
 
@@ -286,26 +287,49 @@ class Store:
 
     @classmethod
     def open(cls, path: Path | str) -> Store:
+        """Open (and create or migrate) the store at ``path``; ``":memory:"`` for tests.
+
+        The path is resolved to the real file first (see :mod:`fit_core.storefile`). Any
+        problem with the file is a :class:`~fit_core.storefile.StoreError` (exit 3) that names
+        it and says what to do.
+        """
         p = str(path)
-        if p != ":memory:":
-            target = Path(p)
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if not target.exists():
-                fd = os.open(target, os.O_CREAT | os.O_RDWR, 0o600)
-                os.close(fd)
+        if p == ":memory:":
+            return cls._connect(p)
+        target = storefile.prepare(p)
+        if not os.access(target, os.R_OK | os.W_OK):
+            # SQLite would open it read-only without a word and fail at the first write
+            raise storefile.store_error(target, PermissionError(13, "read-only"))
+        try:
+            return cls._connect(str(target))
+        except (OSError, sqlite3.Error) as exc:
+            raise storefile.store_error(target, exc) from None
+
+    @classmethod
+    def _connect(cls, p: str) -> Store:
         old_umask = os.umask(0o077)  # WAL and SHM files are created owner-only too
         try:
             conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            except BaseException:
+                conn.close()
+                raise
         finally:
             os.umask(old_umask)
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=5000")
-        store = cls(conn, p)
-        store.migrate()
-        if p != ":memory:":
-            os.chmod(p, 0o600)
+        try:
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            store = cls(conn, p)
+            store.migrate()
+            if p != ":memory:":
+                mode = os.stat(p).st_mode & 0o777
+                if mode & 0o077:  # owner-only: take rights away, never add any
+                    os.chmod(p, mode & 0o600)
+        except BaseException:
+            conn.close()
+            raise
         return store
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ import datetime as dt
 import gc
 import itertools
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
@@ -47,6 +48,7 @@ from .redact import redact
 from .scoring import ClientResult, Scorer, outbox_item
 from .settings import Settings
 from .store import Store, admin_row_hashed, now_text
+from .storefile import store_error
 from .validation import Validator
 
 log = logging.getLogger(__name__)
@@ -198,7 +200,10 @@ class SyncEngine:
     def run(self, sources: Sequence[str] | None = None, *, dry_run: bool = False) -> RunSummary:
         """Sync ``sources`` (default: every enabled source) and return what happened."""
         with _batch_gc():
-            return self._run(sources, dry_run=dry_run)
+            try:
+                return self._run(sources, dry_run=dry_run)
+            except sqlite3.Error as exc:  # the store, not a source: the run stops (exit 3)
+                raise store_error(self.store.path, exc) from None
 
     def _run(self, sources: Sequence[str] | None, *, dry_run: bool) -> RunSummary:
         names = (
@@ -307,6 +312,8 @@ class SyncEngine:
             result.error = redact(str(exc))  # it reaches `error:` lines, --json and plugins
             hint = f" (hint: {exc.hint})" if exc.hint else ""
             log.error("source %s: %s%s", src.name, redact(exc.message), redact(hint))
+        except sqlite3.Error:
+            raise  # a store problem stops the run (see run())
         except Exception as exc:
             result.status = "failed"
             result.exit_code = ExitCode.INTERNAL
