@@ -446,15 +446,29 @@ def test_push_snapshot_is_atomic_and_idempotent(tmp_path: Path) -> None:
     assert sorted(p.name for p in target.parent.iterdir()) == ["scores.csv"]
 
 
-def test_leftover_temp_is_overwritten_and_mode_is_0600(tmp_path: Path) -> None:
+def test_old_leftover_temp_is_removed_and_mode_is_0600(tmp_path: Path) -> None:
     adapter = make(tmp_path, tmp_path)
     target = adapter.csv.scores_path
-    leftover = target.with_name(".scores.csv.tmp")
+    leftover = target.with_name(".scores.csv.x1y2z3.tmp")
     leftover.write_text("half a file from a killed run")
     leftover.chmod(0o644)
+    os.utime(leftover, (0, 0))  # left by a run killed long ago
     adapter.push_snapshot(iter(ITEMS))
     assert not leftover.exists()
     assert (os.stat(target).st_mode & 0o777) == 0o600
+
+
+def test_a_link_planted_at_a_temp_name_is_never_written_through(tmp_path: Path) -> None:
+    adapter = make(tmp_path, tmp_path)
+    target = adapter.csv.scores_path
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / ".scores.csv.tmp").symlink_to(victim)  # the old, predictable temp name
+    os.link(victim, tmp_path / ".scores.csv.hard.tmp")
+    adapter.push_snapshot(iter(ITEMS))
+    adapter.push_snapshot(iter(ITEMS[:1]))
+    assert victim.read_text() == "keep me"
+    assert target.read_text(encoding="utf-8-sig").count("\n") == 2
 
 
 def test_formula_injection_guard(tmp_path: Path) -> None:
