@@ -16,6 +16,7 @@ from fit_core.config import Config, default_config_path, load_config
 from fit_core.errors import ConfigError, ExitCode, FitError
 from fit_core.measures import COPYRIGHT_LINES
 from fit_core.plugins import Registry, load_plugins
+from fit_core.settings import check_rule_ids
 from fit_core.store import Store
 
 from .main import echo_json, handle_errors
@@ -66,6 +67,7 @@ def check(ctx: click.Context, sources: tuple[str, ...]) -> None:
 
     config = _config(ctx)
     registry = load_plugins()
+    check_rule_ids(config.settings, registry.rules)
     secret = _secret_lookup(registry)
     names = list(sources) or list(config.sources)
     worst = ExitCode.OK
@@ -122,6 +124,7 @@ def sync(ctx: click.Context, sources: tuple[str, ...], dry_run: bool, as_json: b
     config = _config(ctx)
     _require_sources(config, sources)  # before the store is opened: a bad config creates none
     registry = load_plugins()
+    check_rule_ids(config.settings, registry.rules)
     store = Store.open(config.store_path)
     try:
         show = sys.stderr.isatty() and not ctx.obj.get("quiet")

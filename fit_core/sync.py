@@ -46,7 +46,7 @@ from .models import (
 from .plugins import Registry
 from .redact import redact
 from .scoring import ClientResult, Scorer, outbox_item
-from .settings import Settings
+from .settings import Settings, check_rule_ids
 from .store import Store, admin_row_hashed, now_text
 from .storefile import store_error
 from .validation import Validator
@@ -193,6 +193,7 @@ class SyncEngine:
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.tz = config.sync.tzinfo()
         self.rules = list(registry.rules.values())
+        check_rule_ids(self.settings, registry.rules)
         self.model = load_active_model(store)
 
     # --- the run -------------------------------------------------------------------------------
