@@ -44,7 +44,7 @@ _GROUPED = re.compile(r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+")
 _EXPONENT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][+-]?[0-9]+")
 
 NOT_A_NUMBER = "not a number"
-EXPONENT = "not plain decimal notation (no exponents such as 1e1)"
+EXPONENT = "uses exponent notation (write the plain decimal number)"
 OTHER_DIGITS = "uses digits other than 0-9"
 AMBIGUOUS = (
     "ambiguous: a comma before three digits may be a thousands separator or a decimal comma "

@@ -340,10 +340,14 @@ class Validator:
             failed = exc.messages  # type: ignore[assignment]
         out: list[Administration | dict[str, str]] = []
         for i, (record, d) in enumerate(zip(records, loaded, strict=True)):
-            if bad := inputs.key_problem(record.source_key):
-                out.append({"source_key": bad})
-            elif i in failed:
-                out.append(_flatten(failed[i]))
+            bad_key = inputs.key_problem(record.source_key)
+            if i in failed:
+                reasons = _flatten(failed[i])
+                if bad_key:
+                    reasons["source_key"] = bad_key
+                out.append(reasons)
+            elif bad_key:
+                out.append({"source_key": bad_key})
             else:
                 out.append(self._make(record, d))
         return out
