@@ -14,6 +14,7 @@ import click
 
 from fit_core.config import Config, default_config_path, load_config
 from fit_core.errors import ConfigError, ExitCode, FitError
+from fit_core.logsafe import escape_controls
 from fit_core.measures import COPYRIGHT_LINES
 from fit_core.plugins import Registry, load_plugins
 from fit_core.settings import check_rule_ids
@@ -96,9 +97,9 @@ def check(ctx: click.Context, sources: tuple[str, ...]) -> None:
                 adapter.close()
             click.echo(f"source {name} ({src.adapter}): ok")
         except FitError as exc:
-            click.echo(f"source {name} ({src.adapter}): FAILED: {exc.message}")
+            click.echo(f"source {name} ({src.adapter}): FAILED: {escape_controls(exc.message)}")
             if exc.hint:
-                click.echo(f"  hint: {exc.hint}")
+                click.echo(f"  hint: {escape_controls(exc.hint)}")
             worst = max(worst, exc.exit_code)
     sys.exit(int(worst))
 

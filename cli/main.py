@@ -15,7 +15,7 @@ import click
 
 from fit_core import __version__
 from fit_core.errors import ExitCode, FitError
-from fit_core.logsafe import SafeFormatter
+from fit_core.logsafe import SafeFormatter, escape_controls
 from fit_core.redact import install_stream_redaction
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,9 +71,9 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except FitError as exc:
-            click.echo(f"error: {_redact(exc.message)}", err=True)
+            click.echo(f"error: {_safe(exc.message)}", err=True)
             if exc.hint:
-                click.echo(f"  hint: {_redact(exc.hint)}", err=True)
+                click.echo(f"  hint: {_safe(exc.hint)}", err=True)
             sys.exit(int(exc.exit_code))
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
@@ -81,9 +81,9 @@ def handle_errors(func: F) -> F:
             from fit_core.storefile import last_opened, store_error
 
             err = store_error(last_opened() or "(the store)", exc)
-            click.echo(f"error: {_redact(err.message)}", err=True)
+            click.echo(f"error: {_safe(err.message)}", err=True)
             if err.hint:
-                click.echo(f"  hint: {_redact(err.hint)}", err=True)
+                click.echo(f"  hint: {_safe(err.hint)}", err=True)
             sys.exit(int(err.exit_code))
         except Exception as exc:
             logging.getLogger("fit").debug("internal error", exc_info=True)
@@ -95,6 +95,12 @@ def handle_errors(func: F) -> F:
             sys.exit(int(ExitCode.INTERNAL))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _safe(text: str) -> str:
+    """An error text for the terminal: secrets masked, control characters escaped (a message
+    may quote a file name or a server's answer)."""
+    return escape_controls(_redact(text))
 
 
 def _redact(text: str) -> str:

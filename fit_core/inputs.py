@@ -10,7 +10,8 @@ Numbers
     decimal point or decimal comma with digits (``7``, ``7.5``, ``7,5``, ``.5``). Not accepted:
     exponents (``1e1``), ``inf``/``nan``, other digit sets (Arabic-Indic ``٥``, full-width
     ``５``), inner spaces or underscores, both a comma and a point, and the ambiguous
-    ``1,000`` / ``12,500`` (a comma before exactly three digits may be a thousands separator).
+    ``1,000`` / ``12,500`` (commas before groups of exactly three digits may be thousands
+    separators; ``0,125`` is not ambiguous).
 Identifiers (client, clinician, episode, rater, site)
     After trimming surrounding spaces: 1 to :data:`MAX_ID_LENGTH` characters, all printable
     (letters, marks, digits, punctuation, symbols and the ASCII space). Control characters
@@ -40,7 +41,7 @@ MAX_KEY_LENGTH = 1024
 MAX_SESSION = 9999
 
 _PLAIN = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)")
-_GROUPED = re.compile(r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+")
+_GROUPED = re.compile(r"[+-]?[1-9][0-9]{0,2}(?:,[0-9]{3})+")  # 0,125 is never a thousand
 _EXPONENT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][+-]?[0-9]+")
 
 NOT_A_NUMBER = "not a number"
@@ -75,12 +76,11 @@ def parse_number(value: Any) -> float | None:
     text = value.strip() if isinstance(value, str) else str(value).strip()
     if not text:
         return None
+    if "," in text and _GROUPED.fullmatch(text):
+        raise ValueError(AMBIGUOUS)
     if not _PLAIN.fullmatch(text):
         raise ValueError(_number_problem(text))
-    if "," in text:
-        if _GROUPED.fullmatch(text):
-            raise ValueError(AMBIGUOUS)
-        text = text.replace(",", ".")
+    text = text.replace(",", ".")
     f = float(text)
     if math.isinf(f):
         raise ValueError(TOO_LARGE)

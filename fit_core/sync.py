@@ -32,7 +32,7 @@ from .config import Config, SourceConfig, adapter_options
 from .episodes import client_outbox_item, context_sources
 from .errors import ConfigError, ExitCode, FitError
 from .lock import SyncLock
-from .logsafe import key_ref
+from .logsafe import escape_controls, key_ref
 from .models import (
     Administration,
     Appointment,
@@ -310,9 +310,12 @@ class SyncEngine:
         except FitError as exc:
             result.status = "failed"
             result.exit_code = exc.exit_code
-            result.error = redact(str(exc))  # it reaches `error:` lines, --json and plugins
-            hint = f" (hint: {exc.hint})" if exc.hint else ""
-            log.error("source %s: %s%s", src.name, redact(exc.message), redact(hint))
+            # it reaches `error:` lines, --json and plugins: secrets masked, control characters
+            # escaped (the message may quote a path or a server's answer); the hint on its line
+            message = escape_controls(redact(exc.message))
+            hint = escape_controls(redact(exc.hint)) if exc.hint else ""
+            result.error = f"{message}\n  hint: {hint}" if hint else message
+            log.error("source %s: %s%s", src.name, message, f" (hint: {hint})" if hint else "")
         except sqlite3.Error:
             raise  # a store problem stops the run (see run())
         except Exception as exc:
