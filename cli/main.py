@@ -27,7 +27,7 @@ EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(
         (ExitCode.OK, "success (alerts are data, never an error)"),
         (ExitCode.PARTIAL, "some records or sources failed; the rest went through"),
         (ExitCode.USAGE, "bad command line"),
-        (ExitCode.CONFIG, "bad config, missing secret, or credentials refused (401/403)"),
+        (ExitCode.CONFIG, "bad config or store, missing secret, credentials refused"),
         (ExitCode.UNAVAILABLE, "sources unreachable"),
         (ExitCode.LOCKED, "another fit sync is running"),
         (ExitCode.INTERNAL, "internal error (a bug: please report it)"),
