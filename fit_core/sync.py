@@ -365,6 +365,7 @@ class SyncEngine:
         quarantined_before: set[str],
     ) -> None:
         at = now_text()
+        verbose = log.isEnabledFor(logging.INFO)
         # the last item for a key wins within a chunk (a later RecordError replaces a Record)
         final: dict[str, Administration | RecordError] = {}
         records = [it for it in chunk if isinstance(it, Record)]
@@ -408,13 +409,13 @@ class SyncEngine:
                     for name in item.reasons:
                         result.quarantine_reasons[name] = result.quarantine_reasons.get(name, 0) + 1
                     # the key may hold a client id and a date: the warning (cron mail) names
-                    # its reference, line and fields; `fit quarantine` shows the rest
+                    # its reference and line, -v adds the fields; `fit quarantine` has it all
                     log.warning(
-                        "source %s: record %s%s quarantined (%s); see `fit quarantine`",
+                        "source %s: record %s%s quarantined%s; see `fit quarantine`",
                         src.name,
                         key_ref(key),
                         f" ({item.location})" if item.location else "",
-                        ", ".join(item.reasons),
+                        f" ({', '.join(item.reasons)})" if verbose else "",
                     )
                     reasons = {f: redact(str(r)) for f, r in item.reasons.items()}
                     self.store.quarantine(src.name, key, reasons, item.location, item.raw, at)

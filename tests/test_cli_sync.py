@@ -78,7 +78,10 @@ def test_bad_rows_are_quarantined_good_rows_scored_and_no_answers_logged(tmp_pat
     for value in ("12.5", "abc", "26.0", "XYZ", "bad-001"):
         assert value not in res.stderr
     ref = next(r["ref"] for r in q if r["source_key"] == "bad-001")
-    assert f"record {ref} (admins.csv line " in res.stderr and "(q2)" in res.stderr
+    assert f"record {ref} (admins.csv line " in res.stderr and "q2" not in res.stderr
+    (tmp_path / "v").mkdir()
+    verbose = fit(write_config(tmp_path / "v", admins), "-v", "sync")  # -v adds the fields
+    assert f"record {ref} (admins.csv line " in verbose.stderr and "(q2)" in verbose.stderr
 
 
 def test_second_sync_while_one_holds_the_lock_exits_5_at_once(tmp_path: Path) -> None:

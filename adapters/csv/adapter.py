@@ -83,9 +83,10 @@ class CsvAdapter(Adapter):
     read completely or skipped as unchanged. A file whose size, hash and reading options match
     is skipped; files with a header error, a file that cannot be decoded at all, or a conflict
     are left out so they are read (and reported) again. Errors of single lines do not keep a
-    file out: like invalid rows, they stay quarantined until the file changes. The fingerprint is taken before a file is read, so a file that changes
-    while it is read is simply read again next time. An unreadable bookmark means: read
-    everything (the core dedupes re-read records by content hash).
+    file out: like invalid rows, they stay quarantined until the file changes. The fingerprint
+    is taken before a file is read, so a file that changes while it is read is simply read
+    again next time. An unreadable bookmark means: read everything (the core dedupes re-read
+    records by content hash).
 
     Push (snapshot): the scores file is rewritten atomically (temp file, fsync, rename, mode
     0600) with the columns of :data:`fit_core.scoring.PUSH_FIELDS`; cells a spreadsheet would
