@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,8 @@ import click
 
 from fit_core import __version__
 from fit_core.errors import ExitCode, FitError
+from fit_core.logsafe import SafeFormatter, escape_controls
+from fit_core.redact import install_stream_redaction
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("fit")
@@ -24,7 +27,7 @@ EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(
         (ExitCode.OK, "success (alerts are data, never an error)"),
         (ExitCode.PARTIAL, "some records or sources failed; the rest went through"),
         (ExitCode.USAGE, "bad command line"),
-        (ExitCode.CONFIG, "bad config, missing secret, or credentials refused (401/403)"),
+        (ExitCode.CONFIG, "bad config or store, missing secret, credentials refused"),
         (ExitCode.UNAVAILABLE, "sources unreachable"),
         (ExitCode.LOCKED, "another fit sync is running"),
         (ExitCode.INTERNAL, "internal error (a bug: please report it)"),
@@ -40,13 +43,16 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
         level = logging.INFO
     elif verbose >= 2:
         level = logging.DEBUG
+    # every byte a command prints goes through the secret redaction, whatever printed it
+    install_stream_redaction()
     root = logging.getLogger()
     for h in list(root.handlers):
         if getattr(h, "_fit", False):
             root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
     handler._fit = True  # type: ignore[attr-defined]
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # control characters in a message (a client id with a line break and ANSI codes) are escaped
+    handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level)
     try:
@@ -65,12 +71,20 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except FitError as exc:
-            click.echo(f"error: {_redact(exc.message)}", err=True)
+            click.echo(f"error: {_safe(exc.message)}", err=True)
             if exc.hint:
-                click.echo(f"  hint: {_redact(exc.hint)}", err=True)
+                click.echo(f"  hint: {_safe(exc.hint)}", err=True)
             sys.exit(int(exc.exit_code))
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
+        except sqlite3.Error as exc:  # the store broke while a command used it
+            from fit_core.storefile import last_opened, store_error
+
+            err = store_error(last_opened() or "(the store)", exc)
+            click.echo(f"error: {_safe(err.message)}", err=True)
+            if err.hint:
+                click.echo(f"  hint: {_safe(err.hint)}", err=True)
+            sys.exit(int(err.exit_code))
         except Exception as exc:
             logging.getLogger("fit").debug("internal error", exc_info=True)
             click.echo(
@@ -81,6 +95,12 @@ def handle_errors(func: F) -> F:
             sys.exit(int(ExitCode.INTERNAL))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _safe(text: str) -> str:
+    """An error text for the terminal: secrets masked, control characters escaped (a message
+    may quote a file name or a server's answer)."""
+    return escape_controls(_redact(text))
 
 
 def _redact(text: str) -> str:

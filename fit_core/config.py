@@ -21,6 +21,7 @@ from marshmallow import ValidationError
 from .errors import ConfigError
 from .identity import CASE_MODES, DEFAULT_CASE
 from .settings import Settings, settings_from_config
+from .storefile import warn_world_writable
 
 SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _SECRET_NAME = re.compile(r"(^|_)(token|password|secret|api_key|apikey|private_key)$", re.I)
@@ -126,14 +127,39 @@ def load_config(path: Path | str | None = None) -> Config:
     """Read and validate the config file (adapter options are checked by :func:`check_sources`)."""
     p = Path(path).expanduser() if path else default_config_path()
     try:
-        with p.open("rb") as fh:
-            raw = tomllib.load(fh)
+        data = p.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
             f"config file {p} does not exist", hint=f"create one with `fit --config {p} init`"
         ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"config path {p} is a folder", hint="give the config file") from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the config file {p}: {exc.strerror}",
+            hint="let the user running fit read it",
+        ) from None
+    try:
+        # a byte-order mark (Notepad writes one) is not TOML: read past it
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"config file {p} is not UTF-8 text (line {line})",
+            hint="save it as UTF-8 (in Notepad: Save as, Encoding UTF-8)",
+        ) from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+    if not raw:
+        raise ConfigError(
+            f"config file {p} is empty",
+            hint='add at least a [sources.NAME] table (adapter = "csv", path, scores_path); '
+            f"`fit --config {p} init --force` writes a commented example",
+        )
+    warn_world_writable(p, "the config file")
+    warn_world_writable(p.parent, "the config file's folder", sticky_ok=True)
     return config_from_mapping(raw, path=p)
 
 
@@ -141,6 +167,11 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
     _unknown("the config file", set(raw), _TOP_KEYS)
     store = _table(raw, "store")
     _unknown("[store]", set(store), _STORE_KEYS)
+    if "path" in store and (not isinstance(store["path"], str) or not store["path"].strip()):
+        raise ConfigError(
+            "[store] path is empty or not a string",
+            hint='give a file, for example path = "~/.local/share/fit/fit.sqlite3"',
+        )
     store_path = Path(str(store["path"])).expanduser() if "path" in store else default_store_path()
     if path is not None and not store_path.is_absolute() and str(store_path) != ":memory:":
         store_path = path.parent / store_path
