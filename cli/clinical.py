@@ -15,7 +15,7 @@ import click
 
 from fit_core.agency import GROUP_BY, EpisodeSummary, agency_stats
 from fit_core.config import Config, load_config
-from fit_core.episodes import episodes_of, is_ended, summarize, trajectory_series
+from fit_core.episodes import episodes_of, is_ended, latest_views, summarize, trajectory_series
 from fit_core.errors import ConfigError, ExitCode
 from fit_core.measures import COPYRIGHT_LINES
 from fit_core.models import ClientContext
@@ -46,7 +46,13 @@ RULE_SETTINGS: dict[str, tuple[str, ...]] = {
     "ors.checkpoint": ("checkpoint_sessions", "ors_reliable_change"),
     "ors.last_chance": ("last_chance_sessions", "ors_reliable_change"),
     "ors.high_intake": ("cutoffs", "clinical_comparison"),
-    "attendance.dropout_risk": ("dropout_days", "episode_gap_days"),
+    "attendance.dropout_risk": (
+        "dropout_days",
+        "dropout_missed",
+        "dropout_window",
+        "episode_end_days",
+        "episode_gap_days",
+    ),
 }
 
 
@@ -119,11 +125,7 @@ def _scored_clients(
 
 def _views(scored: list[Any]) -> list[Any]:
     """A client's episode views, with whether each is the client's latest episode."""
-    views = list(episodes_of(scored))
-    if not views:
-        return []
-    last = max(v.last_date for v in views)
-    return [(v, v.last_date == last) for v in views]
+    return latest_views(episodes_of(scored))
 
 
 # --- trajectories -----------------------------------------------------------------------------

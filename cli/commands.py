@@ -63,13 +63,15 @@ def check(ctx: click.Context, sources: tuple[str, ...]) -> None:
     """Validate the config, the secrets and that every source answers."""
     from fit_core.adapter import SourceContext
     from fit_core.config import adapter_options
+    from fit_core.state import StoreState
 
     config = _config(ctx)
     registry = load_plugins()
     secret = _secret_lookup(registry)
     names = list(sources) or list(config.sources)
     worst = ExitCode.OK
-    Store.open(config.store_path).close()
+    store = Store.open(config.store_path)
+    ctx.call_on_close(store.close)
     click.echo(f"config: {config.path} ok")
     click.echo(f"store: {config.store_path} ok")
     for name in names:
@@ -86,12 +88,20 @@ def check(ctx: click.Context, sources: tuple[str, ...]) -> None:
                     run_started=dt.datetime.now(dt.UTC),
                     secret=lambda key, _n=name: secret(_n, key),
                     state_dir=config.store_path.parent,
+                    state=StoreState(store, name, read_only=True),
                 )
             )
             try:
                 adapter.check()
+                problems = list(adapter.problems())
             finally:
                 adapter.close()
+            if problems:
+                worst = max(worst, ExitCode.PARTIAL)
+                click.echo(f"source {name} ({src.adapter}): PARTIAL")
+                for text in problems:
+                    click.echo(f"  {text}")
+                continue
             click.echo(f"source {name} ({src.adapter}): ok")
         except FitError as exc:
             click.echo(f"source {name} ({src.adapter}): FAILED: {exc.message}")
@@ -149,6 +159,21 @@ def sync(ctx: click.Context, sources: tuple[str, ...], dry_run: bool, as_json: b
                 "(see `fit quarantine`)",
                 err=True,
             )
+        elif s.outstanding:
+            click.echo(
+                f"warning: source {s.name}: {s.outstanding} record(s) still quarantined since "
+                "its last read (see `fit quarantine`)",
+                err=True,
+            )
+        for text in s.problems if s.status != "failed" else ():
+            click.echo(f"warning: source {s.name}: {text}", err=True)
+        if s.merged_clients and not (dry_run or ctx.obj.get("verbose") or as_json):
+            click.echo(
+                f"note: source {s.name}: {s.merged_clients} client code(s) arrived in a new "
+                "spelling (case or spaces) and were merged with the same code "
+                "(`fit sync -v` lists them)",
+                err=True,
+            )
     sys.exit(int(summary.exit_code))
 
 
@@ -159,15 +184,33 @@ def _terminal_progress(source: str, stage: str, count: int) -> None:
 
 def _print_summary(summary: Any) -> None:
     for s in summary.sources:
+        repeated = f", repeated {s.repeated}" if s.repeated else ""
         line = (
             f"{s.name}: {s.status}; pulled {s.pulled} (new {s.new}, changed {s.changed}, "
-            f"unchanged {s.unchanged}), quarantined {s.quarantined}"
+            f"unchanged {s.unchanged}, quarantined {s.quarantined}{repeated})"
         )
+        if s.outstanding:
+            line += f", still quarantined {s.outstanding}"
         line += f", would push {s.would_push}" if summary.dry_run else f", pushed {s.pushed}"
         click.echo(line)
+        if s.merged_clients:
+            click.echo(
+                f"  client codes typed in more than one way, merged into one client: "
+                f"{s.merged_clients}"
+            )
+            for cid, typed in s.merged_client_ids.items():
+                click.echo(f"    {cid}: {', '.join(repr(t) for t in typed)}")
+            left = s.merged_clients - len(s.merged_client_ids)
+            if left > 0:
+                click.echo(f"    … and {left} more")
+    if summary.settings_changed:
+        click.echo(
+            f"scoring changed ({', '.join(summary.settings_changed)}): every client rescored "
+            "with the current settings"
+        )
     click.echo(
         f"clients rescored {summary.clients_rescored}; new alerts {summary.flags_raised}; "
-        f"open alerts {summary.open_flags}"
+        f"closed alerts {summary.alerts_closed}; open alerts {summary.open_flags}"
     )
 
 
@@ -306,7 +349,8 @@ def _print_demo(r: dict[str, Any], keep: Path | None) -> None:
         reasons = "; ".join(f"{k}: {v}" for k, v in q["reasons"].items())
         click.echo(f"    {q['location']}: {reasons}")
     click.echo(f"  scores written: {r['scores_rows']} rows")
-    click.echo(f"  open alerts: {r['open_alerts']}")
+    as_of = f" as of {r['as_of']} (the day after the last session)" if r.get("as_of") else ""
+    click.echo(f"  open alerts{as_of}: {r['open_alerts']}")
     for rule, n in r["alerts_by_rule"].items():
         click.echo(f"    {rule:<28} {n}")
     click.echo(f"  second sync: pulled {r['resync_pulled']}, pushed {r['resync_pushed']}")
@@ -349,13 +393,21 @@ def plugins(as_json: bool) -> None:
 
 # --- alerts -----------------------------------------------------------------------------------
 
+_STATE_HELP = (
+    "open (default), acknowledged, current (open or acknowledged), superseded, closed, "
+    "ended (superseded or closed; also accepted as resolved, its former name), or all."
+)
+
 
 @click.group(invoke_without_command=True)
 @click.option(
     "--state",
-    type=click.Choice(["open", "acknowledged", "resolved", "all"]),
+    type=click.Choice(
+        ["open", "acknowledged", "current", "superseded", "closed", "ended", "resolved", "all"]
+    ),
     default="open",
     show_default=True,
+    help=_STATE_HELP,
 )
 @click.option("--rule", default=None, help="Only this rule id.")
 @click.option("--client", default=None, help="Only this client id.")
@@ -365,13 +417,25 @@ def plugins(as_json: bool) -> None:
 def alerts(
     ctx: click.Context, state: str, rule: str | None, client: str | None, as_json: bool
 ) -> None:
-    """List alerts (open by default). `fit alerts ack ID` acknowledges one."""
+    """List alerts (open by default): what holds now, with what to discuss.
+
+    One alert per condition: it stays the same alert (same ID) while the condition holds at the
+    client's latest sessions, is superseded when a later session no longer raises it, and is
+    closed when the episode ends. `fit alerts ack ID` acknowledges one, `fit alerts show ID`
+    prints its history.
+    """
     if ctx.invoked_subcommand:
         return
     config = _config(ctx)
     store = Store.open(config.store_path)
     try:
-        rows = store.list_flags(None if state == "all" else state, rule, client)
+        rows = store.list_flags(state, rule, client)
+        if client and not rows:  # as the sync stores codes: g0001 finds G0001
+            from fit_core.identity import normalise_client_id
+
+            folded = normalise_client_id(client)
+            if folded != client:
+                rows = store.list_flags(state, rule, folded)
     finally:
         store.close()
     if as_json:
@@ -382,12 +446,48 @@ def alerts(
         return
     by_rule = Counter(r["rule_id"] for r in rows)
     for r in rows:
-        click.echo(
-            f"#{r['id']:<6} {r['severity']:<8} {r['rule_id']:<27} client {r['client_id']} "
-            f"{r['date'] or ''} ({r['state']})\n        {r['message']}"
-        )
+        click.echo(_alert_line(r))
     click.echo("")
     click.echo(", ".join(f"{k}: {v}" for k, v in sorted(by_rule.items())))
+
+
+def _alert_line(r: dict[str, Any]) -> str:
+    where = f"session {r['session']}" if r.get("session") else ""
+    if r.get("first_session") and r.get("session") and r["first_session"] != r["session"]:
+        where = f"sessions {r['first_session']}-{r['session']}"
+    when = f"{where} ({r['date']})" if where and r.get("date") else where or (r.get("date") or "")
+    state = r["state"]
+    if r.get("close_reason") and r["close_reason"] != state:
+        state += f": {r['close_reason'].replace('_', ' ')}"
+    return (
+        f"#{r['id']:<6} {r['severity']:<8} {r['rule_id']:<27} client {r['client_id']} "
+        f"{when} [{state}]\n        {r['message']}"
+    )
+
+
+@alerts.command("show")
+@click.argument("flag_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+@handle_errors
+def alerts_show(ctx: click.Context, flag_id: int, as_json: bool) -> None:
+    """Show alert ID with its history: raised, carried forward, acknowledged, closed."""
+    config = _config(ctx.find_root())
+    store = Store.open(config.store_path)
+    try:
+        alert = store.alert(flag_id)
+    finally:
+        store.close()
+    if alert is None:
+        raise ConfigError(f"no alert #{flag_id}", hint="list alerts with `fit alerts --state all`")
+    if as_json:
+        echo_json(alert)
+        return
+    click.echo(_alert_line(alert))
+    for e in alert["history"]:
+        at = f"session {e['session']}" if e.get("session") else ""
+        detail = e["detail"] if e["event"] in ("superseded", "closed") else ""
+        click.echo(f"  {e['at']}  {e['event']:<12} {at} {detail}".rstrip())
 
 
 @alerts.command("ack")
@@ -395,7 +495,8 @@ def alerts(
 @click.pass_context
 @handle_errors
 def alerts_ack(ctx: click.Context, flag_id: int) -> None:
-    """Acknowledge alert ID: it is not raised again for the same administration."""
+    """Acknowledge alert ID: it stays acknowledged while its condition holds, and leaves the
+    flags pushed to the sources at the next sync."""
     _set_state(ctx, flag_id, "acknowledged")
 
 
@@ -409,6 +510,8 @@ def alerts_reopen(ctx: click.Context, flag_id: int) -> None:
 
 
 def _set_state(ctx: click.Context, flag_id: int, state: str) -> None:
+    from fit_core.alert_store import AlertStateError
+
     config = _config(ctx.find_root())
     store = Store.open(config.store_path)
     try:
@@ -416,6 +519,8 @@ def _set_state(ctx: click.Context, flag_id: int, state: str) -> None:
             raise ConfigError(
                 f"no alert #{flag_id}", hint="list alerts with `fit alerts --state all`"
             )
+    except AlertStateError as exc:
+        raise click.UsageError(str(exc)) from None
     finally:
         store.close()
     click.echo(f"alert #{flag_id}: {state}")

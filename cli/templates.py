@@ -35,6 +35,7 @@ CONFIG_TEMPLATE = """\
 [sources.clinic_csv]
 adapter = "csv"
 # namespace = "clinic"   # sources sharing client ids declare the same namespace
+# client_id_case = "fold"  # g0001 = G0001; "keep" when codes differing in case are different
 path = "/srv/fit/exports/"          # a FIT long CSV file, or a folder of them
 scores_path = "/srv/fit/scores.csv" # written atomically on every sync that changes something
 # delimiter = "auto"                # or "," or ";"
@@ -49,6 +50,7 @@ scores_path = "/srv/fit/scores.csv" # written atomically on every sync that chan
 # [[sources.clinic_forms.forms]]
 # form_id = "<the id in the form's URL>"
 # client_id = "Client code"           # a questionId, or the exact question title
+# administered_at = "createTime"      # default: the first submission (an edit keeps the date)
 # [sources.clinic_forms.forms.measures.ORS]
 # q1 = { id = "<questionId>", scale = "range:0:10" }
 # q2 = { id = "<questionId>", scale = "range:0:10" }

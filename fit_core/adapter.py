@@ -1,9 +1,11 @@
 """The adapter interface: what a source plugin implements.
 
 An adapter is created per sync run for one configured source. The engine calls, in order,
-``check()``, ``pull(bookmark)`` (a stream), ``next_bookmark()``, then ``push`` with what changed,
-and finally ``close()``. Everything an adapter needs arrives on :class:`SourceContext`; nothing
-private to fit-sync is required.
+``check()``, ``pull(bookmark)`` (a stream), ``problems()``, ``next_bookmark()``, then ``push``
+with what changed, and finally ``close()``. Everything an adapter needs arrives on
+:class:`SourceContext` (including ``state``, values kept between runs); nothing private to
+fit-sync is required. Client ids need no cleaning: the core normalises them
+(:mod:`fit_core.identity`).
 
 Push styles:
 
@@ -26,6 +28,7 @@ from typing import Any, ClassVar, Literal
 from marshmallow import Schema
 
 from .models import Appointment, ClientInfo, OutboxItem, Record, RecordError
+from .state import SourceState
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,13 @@ class SourceContext:
     secret: Callable[[str], str] = field(repr=False)
     state_dir: Path
     dry_run: bool = False
+    #: values the adapter keeps between runs, in the store (see :mod:`fit_core.state`); None
+    #: when the context was built without a store
+    state: SourceState | None = None
+    #: ``client_page(namespace, client_id, episode_id=None)``: the client's report page (the
+    #: page of ``fit report client``, self-contained HTML) for adapters that hand files to
+    #: people; None when the ``reports`` extra is not installed (or outside a sync)
+    client_page: Callable[..., str | None] | None = field(default=None, repr=False)
 
 
 class Adapter:
@@ -78,6 +88,20 @@ class Adapter:
         """
         raise NotImplementedError
 
+    def pull_coverage(self) -> Literal["all", "partial", "none"] | None:
+        """For ``pull_mode = "full"``, after ``pull`` is exhausted: what the pull covered.
+
+        ``"all"``: everything the source holds was yielded, so stored practice data it did not
+        yield is dropped; ``"partial"``: part of the source could not be read (a damaged
+        export), so stored practice data is kept as it was; ``"none"``: nothing changed since
+        ``bookmark`` and nothing was yielded, so the quarantine entries of the last read still
+        stand (the run stays PARTIAL until they are resolved). After ``"all"`` or
+        ``"partial"`` the quarantine holds exactly the RecordErrors of this pull.
+
+        None (the default): ``"all"`` when the pull yielded anything, else ``"none"``.
+        """
+        return None
+
     def next_bookmark(self) -> str | None:
         """After ``pull`` is exhausted and the pushes have succeeded: the bookmark to save.
 
@@ -95,6 +119,13 @@ class Adapter:
     def push_snapshot(self, items: Iterator[OutboxItem]) -> None:
         """Replace the target with every current row, atomically (snapshot adapters)."""
         raise NotImplementedError
+
+    def problems(self) -> Sequence[str]:
+        """Parts of the source this run had to leave out, each saying what and what to do next
+        (e.g. one form of several whose question was deleted). Asked after ``pull`` and again
+        after the pushes; any makes the source *partial* (exit 1) while the rest still syncs.
+        No PHI: name forms, fields and keys, never answers."""
+        return ()
 
     def describe_target(self) -> str:
         """Where pushes go, for messages (no secrets)."""

@@ -46,6 +46,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, NamedTuple
 
+from . import exact
 from .scoring import rc_class
 from .settings import Comparison, Settings
 from .stats import mean, pre_post_effect_size, sample_sd
@@ -55,7 +56,6 @@ __all__ = ["GROUP_BY", "EpisodeSummary", "GroupBy", "GroupStats", "agency_stats"
 GroupBy = Literal["clinician", "site", "month", "age_band"]
 GROUP_BY: tuple[str, ...] = ("clinician", "site", "month", "age_band")
 NO_GROUP = "(none)"  # the group label for a missing clinician or site
-_EPS = 1e-9
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,7 +103,7 @@ class EpisodeSummary:
             return self.reached_target
         if self.n_ors < 2 or self.intake_ors is None or self.last_ors is None:
             return None
-        return round(self.last_ors - self.intake_ors, 2) >= self.rc - _EPS
+        return exact.at_least(exact.diff(self.last_ors, self.intake_ors), self.rc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from marshmallow import ValidationError
 
 from .errors import ConfigError
+from .identity import CASE_MODES, DEFAULT_CASE
 from .settings import Settings, settings_from_config
 
 SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -53,6 +54,8 @@ class SourceConfig:
     namespace: str
     enabled: bool = True
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: "fold": client codes differing only in letter case are one client (see fit_core.identity)
+    client_id_case: str = DEFAULT_CASE
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def local_timezone() -> dt.tzinfo:
 _TOP_KEYS = {"store", "sync", "sources", "rules"}
 _STORE_KEYS = {"path"}
 _SYNC_KEYS = {"timezone", "push_batch_size", "record_batch_size"}
-_SOURCE_COMMON = {"adapter", "namespace", "enabled"}
+_SOURCE_COMMON = {"adapter", "namespace", "enabled", "client_id_case"}
 
 
 def _unknown(where: str, keys: set[str], known: set[str]) -> None:
@@ -177,6 +180,13 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
         enabled = table.get("enabled", True)
         if not isinstance(enabled, bool):
             raise ConfigError(f"{where} enabled must be true or false")
+        case = table.get("client_id_case", DEFAULT_CASE)
+        if case not in CASE_MODES:
+            raise ConfigError(
+                f"{where} client_id_case must be one of {', '.join(map(repr, CASE_MODES))}",
+                hint='"fold" (the default) treats G0001 and g0001 as one client; "keep" when '
+                "codes differing only in case are different clients",
+            )
         options = {k: v for k, v in table.items() if k not in _SOURCE_COMMON}
         for key in options:
             if _SECRET_NAME.search(key):
@@ -185,10 +195,32 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
                     hint=f"remove it and run `fit keys set {name} {key}`, or set "
                     f"FIT_{name.upper()}_{key.upper()} or a systemd credential {name}.{key}",
                 )
-        sources[name] = SourceConfig(name, str(table["adapter"]), namespace, enabled, options)
+        sources[name] = SourceConfig(
+            name, str(table["adapter"]), namespace, enabled, options, str(case)
+        )
+    _same_case_per_namespace(sources)
 
     settings = settings_from_config(_table(raw, "rules"))
     return Config(path, store_path, sync, sources, settings, raw)
+
+
+def _same_case_per_namespace(sources: Mapping[str, SourceConfig]) -> None:
+    """Sources sharing a namespace share its clients, so they must normalise codes alike."""
+    seen: dict[str, SourceConfig] = {}
+    for src in sources.values():
+        other = seen.setdefault(src.namespace, src)
+        if other.client_id_case != src.client_id_case:
+            raise ConfigError(
+                f"[sources.{other.name}] and [sources.{src.name}] share the namespace "
+                f"{src.namespace!r} but not client_id_case ({other.client_id_case!r} vs "
+                f"{src.client_id_case!r})",
+                hint="give both the same client_id_case: one client code must mean one client",
+            )
+
+
+def namespace_cases(config: Config) -> dict[str, str]:
+    """Each namespace's ``client_id_case`` (its sources agree: see :func:`config_from_mapping`)."""
+    return {s.namespace: s.client_id_case for s in config.sources.values()}
 
 
 def check_sources(config: Config, registry: Any) -> dict[str, Mapping[str, Any]]:

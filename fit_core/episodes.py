@@ -1,11 +1,8 @@
 """From scored administrations to episodes: summaries for agency statistics and series for
 fitting expected trajectories. Pure functions over plain data.
 
-An episode is *ended* when its last administration is more than ``episode_gap_days`` before
-``as_of`` (a new administration after that gap would start a new episode). Without practice data
-(attendance, discharge notes) an ended episode counts as a *planned* ending when it reached
-the target (change from intake ≥ RC) and as *unplanned* (dropout) otherwise; adapters that know
-better (the SimplePractice bridge) supply the ending themselves.
+When an episode has ended, and whether the ending was planned, is decided by
+:mod:`fit_core.endings` (the one definition the alerts, ``fit stats`` and the reports share).
 """
 
 from __future__ import annotations
@@ -16,7 +13,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import exact
 from .agency import EpisodeSummary
+from .endings import Ending, episode_ending, latest_episode_ids, planned_ending
 from .measures import Measure
 from .models import ClientContext, OutboxItem, Scored
 from .scoring import encode_payload, payload_hash, reliable_change_for
@@ -65,25 +64,33 @@ def is_ended(
     *,
     latest: bool = True,
 ) -> bool:
-    """Has the episode ended by ``as_of``?
+    """Has the episode ended by ``as_of``? See :func:`fit_core.endings.episode_ending`."""
+    return ending_of(view, as_of, settings, context, latest=latest).ended
 
-    Without attendance data (or for an earlier episode of the client): its last administration
-    is more than ``episode_gap_days`` old. With attendance data, the client's latest episode has
-    ended when no appointment is booked from ``as_of`` on and the last session (administration
-    or attended appointment) is more than ``episode_end_days`` old.
-    """
-    if context is None or not context.appointments or not latest:
-        return (as_of - view.last_date).days > settings.episode_gap_days
-    if any(a.status == "scheduled" and a.local_date >= as_of for a in context.appointments):
-        return False
-    until = min(view.last_date + dt.timedelta(days=settings.episode_gap_days), as_of)
-    attended = [
-        a.local_date
-        for a in context.appointments
-        if a.status == "attended" and view.first_date <= a.local_date <= until
-    ]
-    last = max([view.last_date, *attended])
-    return (as_of - last).days > settings.episode_end_days
+
+def ending_of(
+    view: EpisodeView,
+    as_of: dt.date,
+    settings: Settings,
+    context: ClientContext | None = None,
+    *,
+    latest: bool = True,
+) -> Ending:
+    """The :class:`~fit_core.endings.Ending` of an episode view (the one definition the alerts,
+    ``fit stats`` and the reports share). ``latest``: this is the client's latest episode (see
+    :func:`latest_views`)."""
+    appointments = context.appointments if context is not None else ()
+    return episode_ending(
+        view.first_date, view.last_date, as_of, settings, appointments, latest=latest
+    )
+
+
+def latest_views(views: Iterable[EpisodeView]) -> list[tuple[EpisodeView, bool]]:
+    """A client's episode views, each with whether it belongs to the client's latest episode
+    (:func:`fit_core.endings.latest_episode_ids`, as scoring decides it)."""
+    views = list(views)
+    latest = latest_episode_ids((v.episode_id, v.last_date) for v in views)
+    return [(v, v.episode_id in latest) for v in views]
 
 
 def summarize(
@@ -98,8 +105,9 @@ def summarize(
 ) -> EpisodeSummary | None:
     """An :class:`EpisodeSummary` of one episode view (None when it holds no ORS).
 
-    ``context`` (practice data) and ``latest`` (this is the client's latest episode) refine when
-    the episode counts as ended, see :func:`is_ended`."""
+    ``context`` (practice data) and ``latest`` (this is the client's latest episode) decide when
+    the episode counts as ended and whether the ending was planned: see :mod:`fit_core.endings`.
+    """
     ors = view.family("ORS", measures)
     srs = view.family("SRS", measures)
     if not ors:
@@ -108,8 +116,8 @@ def summarize(
     measure = measures[first.admin.measure]
     rc = reliable_change_for(measure, settings) or 0.0
     cutoff = first.score.cutoff if first.score.cutoff is not None else 0.0
-    ended = is_ended(view, as_of, settings, context, latest=latest)
-    reached = len(ors) >= 2 and round(last.score.total - first.score.total, 2) >= rc - 1e-9
+    ending = ending_of(view, as_of, settings, context, latest=latest)
+    reached = len(ors) >= 2 and exact.at_least(exact.diff(last.score.total, first.score.total), rc)
     clinicians = [s.admin.clinician_id for s in view.items if s.admin.clinician_id]
     sites = [s.admin.site for s in view.items if s.admin.site]
     return EpisodeSummary(
@@ -129,8 +137,8 @@ def summarize(
         last_ors=last.score.total,
         intake_srs=srs[0].score.total if srs else None,
         mean_srs=round(sum(s.score.total for s in srs) / len(srs), 2) if srs else None,
-        ended=ended,
-        planned_ending=(reached if ended else None),
+        ended=ending.ended,
+        planned_ending=planned_ending(ending, reached),
         expected_last=last.score.expected if len(ors) >= 2 else None,
     )
 

@@ -88,7 +88,11 @@ def fit_scored(source: str, scored: Sequence[Scored]) -> None:
 
 @hookspec
 def fit_alert_raised(flag: Flag, administration: Administration) -> None:
-    """A rule raised a new flag during a sync (notification); route or digest it here."""
+    """A new alert opened during a sync (notification); route or digest it here.
+
+    Called once per alert, when its condition starts to hold: not again while the same alert
+    is carried forward to later sessions (see :mod:`fit_core.alerts`). Transitions after that
+    (acknowledged, superseded, closed) are in the store: ``Store.alert_events(since=...)``."""
 
 
 @hookspec

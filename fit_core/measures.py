@@ -8,9 +8,11 @@ DOMAIN.md live here, never item wording. A plugin adds a measure by registering 
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal
+
+from . import exact
 
 COPYRIGHT_LINES: tuple[str, ...] = (
     "ORS © 2000 Scott D. Miller and Barry L. Duncan.",
@@ -39,6 +41,8 @@ class Measure:
 
     ``family`` groups measures that share rules and a trajectory: ``"ORS"`` (ORS, CORS) and
     ``"SRS"`` (SRS, CSRS, GSRS). ``default_band`` names the age band used when the age is unknown.
+    Items keep the precision they were given up to ``decimals`` places (0.01); the total is their
+    exact sum (see :mod:`fit_core.exact`).
     """
 
     key: str
@@ -51,7 +55,8 @@ class Measure:
     reliable_change: float | None = None
     item_min: float = 0.0
     item_max: float = 10.0
-    resolution: float = 0.1
+    resolution: float = 0.1  # the paper form's reading precision (a ruler's mm); not a rounding
+    decimals: int = exact.ITEM_DECIMALS  # item values finer than this are a validation error
     scored: bool = True
 
     @property
@@ -169,31 +174,30 @@ def check_scale(scale: str) -> None:
 def to_points(value: float, scale: str, measure: Measure) -> float:
     """Convert one item value from ``scale`` to the measure's item scale (0-10 for ORS/SRS).
 
-    ``points`` and ``cm`` are already on the 0-10 scale (a 10 cm line read in cm); ``mm`` and
-    ``percent`` (a 0-100 slider) are divided by 10; ``range:LOW:HIGH`` maps an integer scale
-    linearly onto the item range. The result keeps the measure's resolution (0.1).
+    The float form of :func:`points_exact` (see there).
     """
+    return float(points_exact(value, scale, measure)[0])
+
+
+def points_exact(value: float | Decimal, scale: str, measure: Measure) -> tuple[Decimal, bool]:
+    """One item value on the measure's item scale, exactly: ``(points, exact)``.
+
+    ``points`` and ``cm`` are already on the 0-10 scale (a 10 cm line read in cm); ``mm`` and
+    ``percent`` (a 0-100 slider) are divided by 10; all three are exact (``exact`` True), so the
+    value keeps the precision it was given. ``range:LOW:HIGH`` maps an integer scale linearly
+    onto the item range; such a mapping rarely lands on a round number (a 0-7 scale gives
+    sevenths), so the result is rounded half up to ``measure.decimals`` places and ``exact`` is
+    False. No other rounding happens here: the caller checks range and precision on the result.
+    """
+    d = exact.dec(value)
     if scale in ("points", "cm"):
-        out = value
-    elif scale in ("mm", "percent"):
-        out = value / 10.0
-    else:
-        m = _RANGE.match(scale)
-        if not m:
-            raise ScaleError(f"unknown scale {scale!r}")
-        low, high = float(m.group(1)), float(m.group(2))
-        if value < low or value > high:
-            # out of the source range: map anyway so the range check names the problem
-            pass
-        span = measure.item_max - measure.item_min
-        out = measure.item_min + (value - low) * span / (high - low)
-    return round_to(out, measure.resolution)
-
-
-def round_to(value: float, resolution: float) -> float:
-    """Round to ``resolution`` (0.1 → one decimal)."""
-    if resolution == 0.1:
-        return round(value + (1e-9 if value >= 0 else -1e-9), 1)
-    steps = round(value / resolution + (1e-9 if value >= 0 else -1e-9))
-    digits = max(0, -math.floor(math.log10(resolution))) if resolution < 1 else 0
-    return round(steps * resolution, digits)
+        return d, True
+    if scale in ("mm", "percent"):
+        return d / 10, True
+    m = _RANGE.match(scale)
+    if not m:
+        raise ScaleError(f"unknown scale {scale!r}")
+    low, high = Decimal(m.group(1)), Decimal(m.group(2))
+    span = exact.dec(measure.item_max) - exact.dec(measure.item_min)
+    out = exact.dec(measure.item_min) + (d - low) * span / (high - low)
+    return exact.quantize(out, measure.decimals), False

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Severity = Literal["info", "warning", "alert"]
-FlagState = Literal["open", "acknowledged", "resolved"]
+FlagState = Literal["open", "acknowledged", "superseded", "closed"]
 RcClass = Literal["intake", "recovered", "improved", "no_reliable_change", "deteriorated"]
 Status = Literal["green", "orange", "red", "grey"]
 
@@ -95,7 +95,13 @@ class Administration:
 
 @dataclass(frozen=True, slots=True)
 class Flag:
-    """An alert a rule raised on one administration."""
+    """What a rule said about one administration.
+
+    ``state`` is the alert lifecycle state of that verdict (see :mod:`fit_core.alerts`):
+    ``open`` (it holds at the latest administration of its scope), ``acknowledged`` (it holds
+    and a clinician acknowledged it), ``superseded`` (a later administration no longer raises
+    it here) or ``closed`` (its episode has ended). Only ``open`` flags are pushed.
+    """
 
     rule_id: str
     version: int
@@ -180,7 +186,10 @@ class Scored:
             status=s.status,
             percent_of_expected=s.percent_of_expected,
         )
-        out["flags"] = [f.brief() for f in self.flags]
+        # what holds now (the same list a sync pushes); "raised" keeps every rule this session
+        # fired, with its state (superseded by a later session, closed with the episode)
+        out["flags"] = [f.brief() for f in self.flags if f.state == "open"]
+        out["raised"] = [{"rule_id": f.rule_id, "state": f.state} for f in self.flags]
         return out
 
 

@@ -15,10 +15,12 @@ import datetime as dt
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from . import exact
+from .endings import Ending, episode_ending, latest_episode_ids
 from .measures import Measure
 from .models import (
     Administration,
@@ -57,7 +59,8 @@ class History:
     episode and rater so far, both families; ``group`` is every administration of that episode
     and rater, later ones included (unscored), so a rule can tell whether ``current`` is the last
     one or whether a session's SRS exists. ``settings.as_of`` is "today" for date rules (None:
-    unknown, and date rules stay silent). Read-only: rules must not change what they see.
+    unknown, and date rules stay silent); ``ending`` says whether the episode has ended by then.
+    Read-only: rules must not change what they see.
 
     ``trajectory`` and ``episode`` are built when first asked for (most rules need only
     ``current`` and ``previous``), which keeps scoring linear in the length of an episode.
@@ -71,6 +74,7 @@ class History:
         "context",
         "current",
         "dates_by_family",
+        "ending",
         "group",
         "measure",
         "settings",
@@ -86,6 +90,7 @@ class History:
         group: tuple[Administration, ...] = (),
         context: ClientContext | None = None,
         dates_by_family: Mapping[str, frozenset[dt.date]] | None = None,
+        ending: Ending | None = None,
     ) -> None:
         self.current = current
         self._traj, self._n_traj = trajectory, len(trajectory)
@@ -96,6 +101,9 @@ class History:
         self.context = context  # practice data (appointments), when a source has it
         #: measure family -> the dates of ``group`` that have an administration of it
         self.dates_by_family: Mapping[str, frozenset[dt.date]] = dates_by_family or {}
+        #: whether the episode (of this rater) has ended by ``settings.as_of``, and how
+        #: (:mod:`fit_core.endings`); None when "today" is unknown
+        self.ending = ending
 
     @property
     def trajectory(self) -> tuple[Scored, ...]:
@@ -104,6 +112,11 @@ class History:
     @property
     def episode(self) -> tuple[Scored, ...]:
         return tuple(self._episode[: self._n_episode])
+
+    def recent(self) -> Iterator[Scored]:
+        """The trajectory newest first, ``current`` included (no copy: stop early when done)."""
+        for i in range(self._n_traj - 1, -1, -1):
+            yield self._traj[i]
 
     @property
     def previous(self) -> Scored | None:
@@ -119,6 +132,10 @@ class Rule(Protocol):
     """An alert rule: ``evaluate`` returns a :class:`Flag` or None. Pure; must not do I/O.
 
     ``family`` is the measure family the rule runs on (``"ORS"``, ``"SRS"``, or ``"ANY"``).
+    A rule is evaluated on every administration of its family; what it says at the *latest*
+    one is what holds now (the open alert), earlier answers are history (see
+    :mod:`fit_core.alerts`). An ``"ANY"`` rule speaks for the whole episode and rater and should
+    answer only at its latest administration (``history.is_last``).
     A rule whose answer depends on the date also has ``review_on(history) -> date | None``: the
     next clinic-local date on which its answer may change with no new data; the engine
     re-evaluates the client on that date.
@@ -142,11 +159,43 @@ class RuleFailure:
 
 
 @dataclass(frozen=True, slots=True)
+class Track:
+    """The administrations one alert scope looks at: an episode, a rater and a measure family.
+
+    ``family`` is ``"ORS"`` or ``"SRS"`` (a plugin's family, for its measures), or ``"ANY"`` for
+    rules that speak for the whole episode and rater (``items`` then holds both families).
+    ``items`` are oldest first, with their flags; the latest one is where an alert holds now.
+    ``ending`` is the episode's :class:`~fit_core.endings.Ending` (None when "today" is unknown).
+    """
+
+    episode_id: str
+    rater: str
+    family: str
+    items: tuple[Scored, ...]
+    ending: Ending | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.ending is not None and self.ending.ended
+
+    @property
+    def latest(self) -> Scored:
+        return self.items[-1]
+
+
+@dataclass(frozen=True, slots=True)
 class ClientResult:
+    """One client scored: every administration with the flags raised on it (each flag's
+    ``state`` says whether it holds now: ``open``; a later administration of its trajectory
+    replaced it: ``superseded``; or its episode has ended: ``closed``), the rule scopes
+    (:class:`Track`), rule failures and the next date a date rule or an episode's ending may
+    change without new data."""
+
     scored: tuple[Scored, ...]
     rule_failures: tuple[RuleFailure, ...] = ()
     #: the earliest date a date rule may change its answer without new data (None: never)
     review_on: dt.date | None = None
+    tracks: tuple[Track, ...] = ()
 
 
 def _sort_key(a: Administration) -> tuple[Any, ...]:
@@ -190,14 +239,16 @@ def reliable_change_for(measure: Measure, settings: Settings) -> float | None:
 def rc_class(
     intake: float, current: float, rc: float, cutoff: float, settings: Settings, *, is_intake: bool
 ) -> RcClass:
-    """Jacobson-Truax class from raw scores. An intake at or above the cutoff cannot "recover"."""
+    """Jacobson-Truax class from raw scores. An intake at or above the cutoff cannot "recover".
+
+    Exact: a change of exactly the RC (15.0 → 20.0 with RC 5) is a reliable change."""
     if is_intake:
         return "intake"
-    delta = round(current - intake, 2)
-    if delta >= rc - 1e-9:
+    delta = exact.diff(current, intake)
+    if exact.at_least(delta, rc):
         crossed = settings.is_clinical(intake, cutoff) and not settings.is_clinical(current, cutoff)
         return "recovered" if crossed else "improved"
-    if delta <= -rc + 1e-9:
+    if exact.at_most(delta, -rc):
         return "deteriorated"
     return "no_reliable_change"
 
@@ -206,9 +257,9 @@ def status_for(total: float, exp: Expectation | None, *, is_intake: bool) -> Sta
     """grey (intake, or no model for the session), green, orange or red (DOMAIN.md)."""
     if is_intake or exp is None:
         return "grey"
-    if total >= exp.low - 1e-9:
+    if exact.at_least(total, exp.low):
         return "green"
-    if exp.severe is None or total >= exp.severe - 1e-9:
+    if exp.severe is None or exact.at_least(total, exp.severe):
         return "orange"
     return "red"
 
@@ -251,6 +302,10 @@ class Scorer:
             if family != "ANY":
                 family_rules.extend(by_family.get("ANY", ()))
         self._rules: dict[str, list[tuple[Rule, Any]]] = dict(by_family)
+        #: the active rules' ids and families ("ANY" rules speak for the whole episode)
+        self.rule_families: dict[str, str] = {
+            rule.id: rule.family for rule in rules if rule_active(rule, settings)
+        }
         self._cutoffs: dict[tuple[str, int | None], tuple[str, float]] = {}
         self._rc: dict[str, float] = {}
 
@@ -279,13 +334,28 @@ class Scorer:
         by_ep_rater: dict[tuple[str, str], list[Administration]] = defaultdict(list)
         for a in admins:
             by_ep_rater[(episodes[a.key], a.rater)].append(a)
+        for group in by_ep_rater.values():
+            group.sort(key=_sort_key)
+        latest = latest_episode_ids((ep, g[-1].local_date) for (ep, _r), g in by_ep_rater.items())
+        appointments = context.appointments if context is not None else ()
 
         scored_all: list[Scored] = []
+        tracks: list[Track] = []
         failures: list[RuleFailure] = []
         review: dt.date | None = None
-        for (episode_id, _rater), group in by_ep_rater.items():
-            group.sort(key=_sort_key)
+        for (episode_id, rater), group in by_ep_rater.items():
             group_t = tuple(group)
+            ending = None
+            if settings.as_of is not None:
+                ending = episode_ending(
+                    group[0].local_date,
+                    group[-1].local_date,
+                    settings.as_of,
+                    settings,
+                    appointments,
+                    latest=episode_id in latest,
+                )
+                review = _earliest(review, ending.review_on)
             by_family: dict[str, set[dt.date]] = defaultdict(set)
             for a in group:
                 by_family[self.measures[a.measure].family].add(a.local_date)
@@ -303,19 +373,24 @@ class Scorer:
                 episode_so_far.append(item)
                 rules = self._rules.get(measure.family) or self._rules.get("ANY")
                 if not rules:
-                    scored_all.append(item)
                     continue
                 flags: list[Flag] = []
                 history = History(
-                    item, traj, episode_so_far, measure, settings, group_t, context, family_dates
+                    item,
+                    traj,
+                    episode_so_far,
+                    measure,
+                    settings,
+                    group_t,
+                    context,
+                    family_dates,
+                    ending,
                 )
                 for rule, review_on in rules:
                     try:
                         flag = rule.evaluate(history)
                         if review_on is not None:
-                            when = review_on(history)
-                            if when is not None and (review is None or when < review):
-                                review = when
+                            review = _earliest(review, review_on(history))
                     except Exception as exc:  # a plugin rule's bug must not stop the others
                         failures.append(RuleFailure(rule.id, a.source_key, type(exc).__name__))
                         continue
@@ -325,8 +400,18 @@ class Scorer:
                     item = Scored(a, score, tuple(flags))
                     traj[-1] = item
                     episode_so_far[-1] = item
-                scored_all.append(item)
-        return ClientResult(tuple(scored_all), tuple(failures), review)
+            group_tracks = [
+                Track(episode_id, rater, family, tuple(items), ending)
+                for family, items in trajectories.items()
+            ]
+            group_tracks.append(Track(episode_id, rater, "ANY", tuple(episode_so_far), ending))
+            settled = _settle(group_tracks, self.rule_families)
+            scored_all.extend(settled.get(id(s), s) for s in episode_so_far)
+            tracks.extend(
+                replace(t, items=tuple(settled.get(id(s), s) for s in t.items))
+                for t in group_tracks
+            )
+        return ClientResult(tuple(scored_all), tuple(failures), review, tuple(tracks))
 
     def _score_one(
         self,
@@ -340,7 +425,7 @@ class Scorer:
         band, cutoff = self.cutoff(measure, a.age)
         clinical = settings.is_clinical(a.total, cutoff)
         prev = traj[-1].admin.total if traj else None
-        change_prev = round(a.total - prev, 2) if prev is not None else None
+        change_prev = exact.diff(a.total, prev) if prev is not None else None
         if measure.family != "ORS":
             return Score(a.total, session, episode_id, band, cutoff, clinical, change_prev)
         intake = traj[0].admin.total if traj else a.total
@@ -359,7 +444,7 @@ class Scorer:
             clinical=clinical,
             change_from_previous=change_prev,
             intake=intake,
-            change_from_intake=round(a.total - intake, 2),
+            change_from_intake=exact.diff(a.total, intake),
             rc_class=cls,
             expected=exp.expected if exp else None,
             expected_low=exp.low if exp else None,
@@ -377,6 +462,45 @@ def _percent_of_expected(
     if exp is None or is_intake or abs(exp.expected - intake) < 1e-9:
         return None
     return round((total - intake) / (exp.expected - intake) * 100, 1)
+
+
+def _earliest(a: dt.date | None, b: dt.date | None) -> dt.date | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def _settle(tracks: Sequence[Track], families: Mapping[str, str]) -> dict[int, Scored]:
+    """Each flag's state, from scratch: ``open`` at the latest administration of its scope,
+    ``superseded`` on an earlier one, ``closed`` once the episode has ended.
+
+    Returns the re-made :class:`Scored` items by ``id()`` of the original (only those with
+    flags). A flag of a rule that is not among ``families`` keeps the scope of its measure.
+    """
+    latest: dict[str, int] = {t.family: id(t.items[-1]) for t in tracks if t.items}
+    ended = bool(tracks) and tracks[0].ended
+    by_family = {t.family: t for t in tracks}
+    out: dict[int, Scored] = {}
+    for t in tracks:
+        if t.family == "ANY":
+            continue
+        for s in t.items:
+            if not s.flags:
+                continue
+            states = []
+            for f in s.flags:
+                scope = families.get(f.rule_id, t.family)
+                if scope not in by_family:
+                    scope = t.family
+                if id(s) != latest.get(scope):
+                    state = "superseded"
+                else:
+                    state = "closed" if ended else "open"
+                states.append(f if f.state == state else replace(f, state=state))
+            out[id(s)] = Scored(s.admin, s.score, tuple(states))
+    return out
 
 
 def enrich(admins: list[Administration], context: ClientContext) -> list[Administration]:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
+from . import exact
 from .errors import ConfigError
 
 Comparison = Literal["below", "at_or_below"]
@@ -43,11 +44,13 @@ class Settings:
     as_of: dt.date | None = None
 
     def is_clinical(self, total: float, cutoff: float) -> bool:
-        """True when ``total`` is in the clinical range (below the cutoff, by default)."""
-        # scores have 0.1 resolution: a tolerance far below it absorbs float noise
+        """True when ``total`` is in the clinical range (below the cutoff, by default).
+
+        Compares the exact decimal values (:mod:`fit_core.exact`): 24.99 is below 25, 25.0 is
+        not."""
         if self.clinical_comparison == "at_or_below":
-            return total <= cutoff + 1e-6
-        return total < cutoff - 1e-6
+            return exact.at_most(total, cutoff)
+        return exact.below(total, cutoff)
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)

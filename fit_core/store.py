@@ -5,8 +5,11 @@ PRAGMAs in :func:`Store.open`) so a PostgreSQL store can implement the same inte
 
 Tables: administrations, dirty_clients (clients whose scores must be recomputed: written in the
 same transaction as the administration, so a crash between upsert and recompute loses nothing),
-quarantine, flags, outbox + push_ledger (what must be / was pushed, by content hash), bookmarks,
-runs (no PHI), meta (schema version).
+quarantine, flags + flag_events (alerts and their lifecycle, see :mod:`fit_core.alert_store`),
+outbox + push_ledger (what must be / was pushed, by content hash), bookmarks, runs (no PHI), meta
+(schema version, the scoring fingerprint), source_state (what an adapter keeps between runs, see
+:mod:`fit_core.state`), client_spellings (how each client code was typed, see
+:mod:`fit_core.identity`).
 
 The file is created readable by the owner only (0600), and so are its WAL and journal files.
 """
@@ -24,11 +27,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .models import Administration, Appointment, ClientContext, ClientInfo, Flag, OutboxItem
+from .alert_store import LIFECYCLE_MIGRATION, AlertStore
+from .models import Administration, Appointment, ClientContext, ClientInfo, OutboxItem
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 7
+#: the migration that brought the alert lifecycle (tests build stores from just before it)
+ALERT_LIFECYCLE_SCHEMA = 7
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -182,6 +188,26 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
     ),
     5: ("ALTER TABLE administrations ADD COLUMN site TEXT",),
+    6: (
+        # what an adapter keeps between runs (e.g. the mapping in force for each form)
+        """CREATE TABLE source_state (
+            source TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (source, key)
+        )""",
+        # every spelling a client code arrived in before normalisation (merges are reported)
+        """CREATE TABLE client_spellings (
+            namespace TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            spelling TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            PRIMARY KEY (namespace, client_id, spelling)
+        )""",
+    ),
+    # the alert lifecycle: one alert per condition, carried forward, superseded or closed
+    ALERT_LIFECYCLE_SCHEMA: LIFECYCLE_MIGRATION,
 }
 
 _ADMIN_COLS = (
@@ -189,9 +215,6 @@ _ADMIN_COLS = (
     "total, items, clinician_id, episode_id, rater, age, session_hint, extra, hash, updated_at, "
     "site"
 )
-
-
-_INPUTS = json.JSONEncoder(sort_keys=True, default=str).encode
 
 
 def now_text() -> str:
@@ -260,8 +283,11 @@ def admin_row_hashed(a: Administration, updated_at: str) -> tuple[tuple[Any, ...
     return (*row[:16], h, updated_at, *row[18:]), h
 
 
-class Store:
-    """A SQLite store. Use :meth:`open`; ``":memory:"`` works for tests."""
+class Store(AlertStore):
+    """A SQLite store. Use :meth:`open`; ``":memory:"`` works for tests.
+
+    The alert methods (lifecycle, history, acknowledgements) come from
+    :class:`fit_core.alert_store.AlertStore`."""
 
     def _in(self, sql: str, head: tuple[Any, ...], values: Sequence[Any]) -> Iterator[Any]:
         """Rows of ``sql`` (``{marks}`` is the IN list) over ``values`` in chunks of 500,
@@ -379,11 +405,12 @@ class Store:
         )
 
     def delete_administrations(self, source: str, keys: Sequence[str]) -> None:
-        for table in ("administrations", "flags"):
-            self.conn.executemany(
-                f"DELETE FROM {table} WHERE source = ? AND source_key = ?",
-                [(source, k) for k in keys],
-            )
+        """Remove administrations (their clients must be marked dirty: the rescore carries their
+        alerts to what remains, or closes them; alert history is never deleted)."""
+        self.conn.executemany(
+            "DELETE FROM administrations WHERE source = ? AND source_key = ?",
+            [(source, k) for k in keys],
+        )
         self.remove_outbox(source, keys)
 
     def mark_dirty(self, clients: Iterable[tuple[str, str]]) -> None:
@@ -492,145 +519,6 @@ class Store:
             }
             for s, k, loc, reasons, first, last in self.conn.execute(sql + " ORDER BY 1, 2", args)
         ]
-
-    # --- flags ---------------------------------------------------------------------------------
-
-    def replace_flags(
-        self,
-        raised: Sequence[tuple[Administration, Flag]],
-        clients: Sequence[tuple[str, str]],
-        at: str,
-    ) -> list[tuple[Administration, Flag]]:
-        """Make the stored flags of ``clients`` match ``raised``; returns the newly raised ones.
-
-        A flag no longer raised is resolved (kept, state ``resolved``); an acknowledged flag
-        stays acknowledged while the rule still fires on the same administration.
-        """
-        current: dict[tuple[str, str, str], str] = {
-            (src, k, rule): state
-            for src, k, rule, state in self._for_clients(
-                "SELECT source, source_key, rule_id, state FROM flags WHERE namespace = ? "
-                "AND client_id IN ({marks})",
-                clients,
-            )
-        }
-        new: list[tuple[Administration, Flag]] = []
-        rows = []
-        for a, f in raised:
-            key = (a.source, a.source_key, f.rule_id)
-            state = current.pop(key, None)
-            if state is None or state == "resolved":
-                new.append((a, f))
-            rows.append(
-                (
-                    a.source,
-                    a.source_key,
-                    a.namespace,
-                    a.client_id,
-                    f.rule_id,
-                    f.version,
-                    f.severity,
-                    f.message,
-                    _INPUTS(dict(f.inputs)),
-                    "acknowledged" if state == "acknowledged" else "open",
-                    at,
-                    at,
-                )
-            )
-        self.conn.executemany(
-            "INSERT INTO flags (source, source_key, namespace, client_id, rule_id, rule_version, "
-            "severity, message, inputs, state, raised_at, updated_at) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, source_key, rule_id) DO "
-            "UPDATE SET rule_version = excluded.rule_version, severity = excluded.severity, "
-            "message = excluded.message, inputs = excluded.inputs, state = excluded.state, "
-            "updated_at = excluded.updated_at, namespace = excluded.namespace, "
-            "client_id = excluded.client_id, raised_at = CASE WHEN flags.state = 'resolved' "
-            "THEN excluded.raised_at ELSE flags.raised_at END",
-            rows,
-        )
-        gone = [(at, s, k, r) for (s, k, r), state in current.items() if state != "resolved"]
-        self.conn.executemany(
-            "UPDATE flags SET state = 'resolved', updated_at = ? "
-            "WHERE source = ? AND source_key = ? AND rule_id = ?",
-            gone,
-        )
-        return new
-
-    def acknowledged(self, clients: Sequence[tuple[str, str]]) -> set[tuple[str, str, str]]:
-        return {
-            (src, k, rule)
-            for src, k, rule in self._for_clients(
-                "SELECT source, source_key, rule_id FROM flags WHERE state = 'acknowledged' "
-                "AND namespace = ? AND client_id IN ({marks})",
-                clients,
-            )
-        }
-
-    def list_flags(
-        self, state: str | None = "open", rule: str | None = None, client: str | None = None
-    ) -> list[dict[str, Any]]:
-        sql = (
-            "SELECT f.id, f.source, f.source_key, f.namespace, f.client_id, f.rule_id, "
-            "f.rule_version, f.severity, f.message, f.inputs, f.state, f.raised_at, f.updated_at, "
-            "a.clinician_id, a.local_date, a.measure FROM flags f LEFT JOIN administrations a "
-            "ON a.source = f.source AND a.source_key = f.source_key WHERE 1 = 1"
-        )
-        args: list[Any] = []
-        if state:
-            sql += " AND f.state = ?"
-            args.append(state)
-        if rule:
-            sql += " AND f.rule_id = ?"
-            args.append(rule)
-        if client:
-            sql += " AND f.client_id = ?"
-            args.append(client)
-        sql += " ORDER BY f.raised_at DESC, f.id DESC"
-        cols = (
-            "id",
-            "source",
-            "source_key",
-            "namespace",
-            "client_id",
-            "rule_id",
-            "version",
-            "severity",
-            "message",
-            "inputs",
-            "state",
-            "raised_at",
-            "updated_at",
-            "clinician_id",
-            "date",
-            "measure",
-        )
-        out = []
-        for r in self.conn.execute(sql, args):
-            d = dict(zip(cols, r, strict=True))
-            d["inputs"] = json.loads(d["inputs"])
-            out.append(d)
-        return out
-
-    def count_flags(self, state: str = "open") -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM flags WHERE state = ?", (state,)).fetchone()[
-            0
-        ]
-
-    def set_flag_state(self, flag_id: int, state: str) -> bool:
-        """Acknowledge or reopen a flag; its client is rescored (and re-pushed) next sync."""
-        with self.transaction():
-            cur = self.conn.execute(
-                "UPDATE flags SET state = ?, updated_at = ? WHERE id = ?",
-                (state, now_text(), flag_id),
-            )
-            if cur.rowcount == 0:
-                return False
-            self.conn.execute(
-                "INSERT INTO dirty_clients (namespace, client_id) SELECT namespace, client_id "
-                "FROM flags WHERE id = ? ON CONFLICT (namespace, client_id) DO NOTHING",
-                (flag_id,),
-            )
-        return True
 
     # --- outbox --------------------------------------------------------------------------------
 
@@ -748,8 +636,12 @@ class Store:
 
     # --- practice data (appointments, client info) ------------------------------------------
 
-    def upsert_appointments(self, items: Sequence[Appointment], at: str) -> set[tuple[str, str]]:
-        """Store appointments; returns the clients whose appointments changed (old and new)."""
+    def upsert_appointments(
+        self, items: Sequence[Appointment], at: str, tally: dict[str, int] | None = None
+    ) -> set[tuple[str, str]]:
+        """Store appointments; returns the clients whose appointments changed (old and new).
+
+        ``tally`` (optional) counts the items as ``new``, ``changed`` or ``unchanged``."""
         if not items:
             return set()
         source = items[0].source
@@ -780,11 +672,15 @@ class Store:
             )
             h = hashlib.blake2b(repr(row).encode(), digest_size=16).hexdigest()
             prev = old.get(a.source_key)
+            if tally is not None:
+                what = "new" if prev is None else "unchanged" if prev[0] == h else "changed"
+                tally[what] = tally.get(what, 0) + 1
             if prev is not None and prev[0] == h:
                 continue
             if prev is not None:
                 changed.add((prev[1], prev[2]))
             changed.add((a.namespace, a.client_id))
+            old[a.source_key] = (h, a.namespace, a.client_id)
             rows.append((*row, h, at))
         self.conn.executemany(
             "INSERT INTO appointments (source, source_key, namespace, client_id, starts_at, "
@@ -799,10 +695,20 @@ class Store:
         )
         return changed
 
-    def upsert_client_info(self, items: Sequence[ClientInfo], at: str) -> set[tuple[str, str]]:
-        """Store client info; returns the clients whose info changed."""
+    def upsert_client_info(
+        self, items: Sequence[ClientInfo], at: str, tally: dict[str, int] | None = None
+    ) -> set[tuple[str, str]]:
+        """Store client info; returns the clients whose info changed.
+
+        ``tally`` (optional) counts the items as ``new``, ``changed`` or ``unchanged``."""
         changed: set[tuple[str, str]] = set()
         for c in items:
+            if tally is not None:
+                known = self.conn.execute(
+                    "SELECT 1 FROM client_info WHERE source = ? AND namespace = ? "
+                    "AND client_id = ?",
+                    (c.source, c.namespace, c.client_id),
+                ).fetchone()
             row = (
                 c.source,
                 c.namespace,
@@ -823,6 +729,9 @@ class Store:
             )
             if cur.rowcount:
                 changed.add((c.namespace, c.client_id))
+            if tally is not None:
+                what = "unchanged" if not cur.rowcount else "changed" if known else "new"
+                tally[what] = tally.get(what, 0) + 1
         return changed
 
     def prune_practice(
@@ -942,6 +851,19 @@ class Store:
                 "ON CONFLICT (namespace, client_id) DO NOTHING"
             )
 
+    # --- meta values (the scoring fingerprint) ---------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
     # --- trajectory models -----------------------------------------------------------------
 
     def save_model(self, kind: str, data: Mapping[str, Any]) -> int:
@@ -965,6 +887,56 @@ class Store:
         with self.transaction():
             cur = self.conn.execute("UPDATE trajectory_models SET active = 0 WHERE active = 1")
         return cur.rowcount > 0
+
+    # --- adapter state and client spellings ----------------------------------------------------
+
+    def state_value(self, source: str, key: str) -> str | None:
+        """A value an adapter keeps between runs (see :mod:`fit_core.state`)."""
+        row = self.conn.execute(
+            "SELECT value FROM source_state WHERE source = ? AND key = ?", (source, key)
+        ).fetchone()
+        return row[0] if row else None
+
+    def set_state_value(self, source: str, key: str, value: str) -> None:
+        """Store one value in its own transaction (a crash keeps the old or the new value)."""
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO source_state (source, key, value, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (source, key) DO UPDATE SET value = excluded.value, "
+                "updated_at = excluded.updated_at",
+                (source, key, value, now_text()),
+            )
+
+    def note_spellings(
+        self, triples: Iterable[tuple[str, str, str]]
+    ) -> dict[tuple[str, str], tuple[set[str], set[str]]]:
+        """Record (namespace, client_id, spelling) triples. For each of those clients: every
+        spelling now known, and the ones this call added.
+
+        Writes without a transaction of its own: call it inside the one that stores the
+        administrations, so both are kept or both are lost."""
+        wanted = sorted(set(triples))
+        clients = sorted({(ns, cid) for ns, cid, _ in wanted})
+        out: dict[tuple[str, str], set[str]] = {c: set() for c in clients}
+        for ns, cid, typed in self._for_clients(
+            "SELECT namespace, client_id, spelling FROM client_spellings "
+            "WHERE namespace = ? AND client_id IN ({marks})",
+            clients,
+        ):
+            out[(ns, cid)].add(typed)
+        new = [(ns, cid, typed) for ns, cid, typed in wanted if typed not in out[(ns, cid)]]
+        if new:
+            at = now_text()
+            self.conn.executemany(
+                "INSERT INTO client_spellings (namespace, client_id, spelling, first_seen) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [(*t, at) for t in new],
+            )
+        added: dict[tuple[str, str], set[str]] = {c: set() for c in clients}
+        for ns, cid, typed in new:
+            out[(ns, cid)].add(typed)
+            added[(ns, cid)].add(typed)
+        return {c: (out[c], added[c]) for c in clients}
 
     # --- bookmarks and runs --------------------------------------------------------------------
 

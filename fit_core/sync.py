@@ -21,21 +21,24 @@ import contextlib
 import datetime as dt
 import gc
 import itertools
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar
 
 from .adapter import Adapter, SourceContext
-from .config import Config, SourceConfig, adapter_options
+from .alerts import Plan, reconcile
+from .config import Config, SourceConfig, adapter_options, namespace_cases
 from .episodes import client_outbox_item, context_sources
 from .errors import ConfigError, ExitCode, FitError
+from .fingerprint import changed_parts, fingerprint
+from .identity import SpellingTracker, normalise_client_id, spelling
 from .lock import SyncLock
 from .models import (
     Administration,
     Appointment,
     ClientInfo,
-    Flag,
     OutboxItem,
     Record,
     RecordError,
@@ -44,14 +47,18 @@ from .models import (
 from .plugins import Registry
 from .scoring import ClientResult, Scorer, outbox_item
 from .settings import Settings
+from .state import StoreState
 from .store import Store, admin_row_hashed, now_text
 from .validation import Validator
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = TypeVar("P", Appointment, ClientInfo)
 RESCORE_BATCH = 500
+FINGERPRINT_KEY = "scoring_fingerprint"
 ADMIN_CACHE_LIMIT = 60_000  # administrations kept in memory per run (about 45 MB at most)
+MERGES_LISTED = 100  # merged client codes named in a source's result (the count is always exact)
 
 
 class RunCache:
@@ -115,6 +122,12 @@ class SourceResult:
     changed: int = 0
     unchanged: int = 0
     quarantined: int = 0
+    #: items whose source key came again later in the same batch (the last one counts), so
+    #: pulled = new + changed + unchanged + quarantined + repeated
+    repeated: int = 0
+    #: quarantine entries of a full-pull source that still stand though nothing was read
+    #: again (nothing changed since the read that reported them)
+    outstanding: int = 0
     removed: int = 0
     pushed: int = 0
     would_push: int = 0
@@ -122,6 +135,12 @@ class SourceResult:
     bookmark_saved: bool = False
     error: str | None = None
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    #: parts of the source the adapter left out this run (see Adapter.problems)
+    problems: list[str] = field(default_factory=list)
+    #: client codes that several spellings were normalised into: count, and up to
+    #: MERGES_LISTED of them with every spelling seen (see fit_core.identity)
+    merged_clients: int = 0
+    merged_client_ids: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -129,10 +148,15 @@ class RunSummary:
     run_id: int
     dry_run: bool
     sources: list[SourceResult]
-    clients_rescored: int = 0
+    clients_rescored: int = 0  # distinct clients
     flags_raised: int = 0
+    alerts_closed: int = 0
     open_flags: int = 0
     rule_failures: dict[str, int] = field(default_factory=dict)
+    rescored: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    #: the parts of the scoring fingerprint that changed since the store was scored (every
+    #: client was rescored for it): settings, rules, measures, model, engine
+    settings_changed: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -140,6 +164,8 @@ class RunSummary:
         ran = [s for s in self.sources if s.status != "skipped"]
         if ran and len(failed) == len(ran):
             return ExitCode(max(s.exit_code for s in failed))
+        if any(s.exit_code == ExitCode.CONFIG for s in failed):
+            return ExitCode.CONFIG  # a config problem (a missing secret) needs a person
         if failed or any(s.status == "partial" for s in self.sources) or self.rule_failures:
             return ExitCode.PARTIAL
         return ExitCode.OK
@@ -151,7 +177,9 @@ class RunSummary:
             "exit_code": int(self.exit_code),
             "clients_rescored": self.clients_rescored,
             "flags_raised": self.flags_raised,
+            "alerts_closed": self.alerts_closed,
             "open_flags": self.open_flags,
+            "settings_changed": self.settings_changed,
             "rule_failures": self.rule_failures,
             "sources": [asdict(s) for s in self.sources],
         }
@@ -186,10 +214,12 @@ class SyncEngine:
         self.secret = secret or _no_secrets
         self.settings = settings or config.settings
         self._run_settings = self.settings  # with this run's "today" (as_of)
-        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.clock = clock or utc_now
         self.tz = config.sync.tzinfo()
+        self.cases = namespace_cases(config)
         self.rules = list(registry.rules.values())
         self.model = load_active_model(store)
+        self._pages: Any = None  # the report page renderer, made on first use (False: none)
 
     # --- the run -------------------------------------------------------------------------------
 
@@ -209,9 +239,11 @@ class SyncEngine:
             today = self.clock().astimezone(self.tz).date()
             as_of = self.settings.as_of or today
             self._run_settings = self.settings.with_(as_of=as_of)
+            self._pages = None
             self.store.mark_due_reviews(as_of.isoformat())
             run_id = self.store.start_run(names, dry_run)
             summary = RunSummary(run_id, dry_run, [])
+            fingerprint = self._check_fingerprint(summary)
             self.registry.notify("fit_sync_started", run_id=run_id, sources=names, dry_run=dry_run)
             outcome = "error"
             opened: list[tuple[SourceConfig, SourceResult, Adapter]] = []
@@ -226,6 +258,9 @@ class SyncEngine:
                 # practice source adds attendance flags to a CSV source's scores): rescore them
                 # and push what that changed, so no source is one sync behind
                 self._rescore(summary, "")
+                # every client is scored with these settings now (a crash before this line
+                # rescores everyone again next time, which changes nothing)
+                self.store.set_meta(FINGERPRINT_KEY, json.dumps(fingerprint, sort_keys=True))
                 for src, result, adapter in opened:
                     if result.status == "failed" or result.push_rejected:
                         continue  # unconfirmed rows are retried by the next run, not now
@@ -237,8 +272,15 @@ class SyncEngine:
                         self._guarded(
                             src, result, lambda a=adapter, s=src, r=result: self._push(a, s, r)
                         )
+                for src, result, adapter in opened:
+                    _note_problems(adapter, src.name, result)
                 for result in summary.sources:
-                    if result.status == "ok" and (result.quarantined or result.push_rejected):
+                    if result.status == "ok" and (
+                        result.quarantined
+                        or result.push_rejected
+                        or result.problems
+                        or result.outstanding
+                    ):
                         result.status = "partial"
                         result.exit_code = ExitCode.PARTIAL
                 summary.open_flags = self.store.count_flags("open")
@@ -249,6 +291,30 @@ class SyncEngine:
                 self.store.finish_run(run_id, _counts(summary), outcome)
             self.registry.notify("fit_sync_finished", run_id=run_id, summary=summary.as_dict())
             return summary
+
+    def _check_fingerprint(self, summary: RunSummary) -> dict[str, str]:
+        """Rescore every client when anything that changes scores or alerts changed."""
+        reg = self.registry
+        model = self.store.active_model()
+        current = fingerprint(
+            self.settings,
+            self.rules,
+            reg.measures,
+            owners=reg.owners,
+            versions={p.package: p.version for p in reg.plugins},
+            model=model,
+        )
+        stored = self.store.meta(FINGERPRINT_KEY)
+        old = json.loads(stored) if stored else None
+        changed = changed_parts(old, current)
+        if changed and (old is not None or self.store.count("administrations")):
+            summary.settings_changed = changed
+            log.info(
+                "scoring changed since the store was scored (%s): rescoring every client",
+                ", ".join(changed),
+            )
+            self.store.mark_all_dirty()
+        return current
 
     def _sync_source(
         self, src: SourceConfig, summary: RunSummary, dry_run: bool
@@ -271,11 +337,14 @@ class SyncEngine:
                 secret=lambda key, _s=src.name: self.secret(_s, key),
                 state_dir=_state_dir(self.store.path),
                 dry_run=dry_run,
+                state=StoreState(self.store, src.name, read_only=dry_run),
+                client_page=self._client_page,
             )
             adapter = adapter_cls(ctx)
             made.append(adapter)
             adapter.check()
             self._pull(adapter, src, result)
+            _note_problems(adapter, src.name, result)
             self._rescore(summary, src.name)
             if dry_run:
                 result.would_push = self.store.pending_count(src.name)
@@ -310,33 +379,94 @@ class SyncEngine:
             result.error = f"internal error ({type(exc).__name__}); run with -v for details"
             log.exception("source %s failed with an internal error", src.name)
 
+    def _client_page(
+        self, namespace: str, client_id: str, episode_id: str | None = None
+    ) -> str | None:
+        """A client's report page for adapters (None without the reports extra)."""
+        if self._pages is None:
+            from .reports.pages import PageRenderer
+
+            self._pages = (
+                PageRenderer.create(
+                    self.store,
+                    self.registry.measures,
+                    self._run_settings,
+                    self.model,
+                    {rid: rule.description for rid, rule in self.registry.rules.items()},
+                    self._run_settings.as_of or self.clock().astimezone(self.tz).date(),
+                )
+                or False
+            )
+        if self._pages is False:
+            return None
+        return self._pages(namespace, client_id, episode_id)
+
     # --- pull ----------------------------------------------------------------------------------
 
     def _pull(self, adapter: Adapter, src: SourceConfig, result: SourceResult) -> None:
         validator = Validator(
-            self.registry.measures, self.tz, source=src.name, namespace=src.namespace
+            self.registry.measures,
+            self.tz,
+            source=src.name,
+            namespace=src.namespace,
+            keep_case=src.client_id_case == "keep",
         )
+        spellings = SpellingTracker(self.store.note_spellings)
         quarantined_before = {q["source_key"] for q in self.store.quarantined(src.name)}
         size = self.config.sync.record_batch_size
         full = adapter.pull_mode == "full"
         seen: set[str] = set()
+        reported: set[str] = set()  # the RecordErrors of this pull
         seen_clients: set[tuple[str, str]] = set()
         for chunk in chunked(adapter.pull(self.store.bookmark(src.name)), size):
             if full:
                 for item in chunk:
                     if isinstance(item, ClientInfo):
-                        seen_clients.add((item.namespace, item.client_id))
+                        seen_clients.add((item.namespace, self._canonical(item, src)))
                     else:
                         seen.add(item.source_key)
-            self._ingest(chunk, validator, src, result, quarantined_before)
+                        if isinstance(item, RecordError):
+                            reported.add(item.source_key)
+            self._ingest(chunk, validator, src, result, quarantined_before, spellings)
             if self.progress is not None:
                 self.progress(src.name, "pulled", result.pulled)
-        if full and result.pulled:
-            with self.store.transaction():
+        if full:
+            self._settle_full_pull(
+                adapter, src, result, quarantined_before, seen, reported, seen_clients
+            )
+        _note_merges(spellings, src.name, result)
+
+    def _settle_full_pull(
+        self,
+        adapter: Adapter,
+        src: SourceConfig,
+        result: SourceResult,
+        quarantined_before: set[str],
+        seen: set[str],
+        reported: set[str],
+        seen_clients: set[tuple[str, str]],
+    ) -> None:
+        """After a full pull: drop what it no longer yields (when it covered everything) and
+        release the quarantine entries it did not report again; see Adapter.pull_coverage."""
+        coverage = adapter.pull_coverage() or ("all" if result.pulled else "none")
+        if coverage == "none":
+            # nothing was read again: what the last read reported still stands
+            result.outstanding = self.store.count("quarantine", src.name)
+            return
+        with self.store.transaction():
+            dirty: set[tuple[str, str]] = set()
+            if coverage == "all":
                 dirty = self.store.prune_practice(src.name, seen, seen_clients)
-                self.store.release_quarantine(src.name, sorted(quarantined_before - seen))
-                if dirty:
-                    self.store.mark_dirty(dirty)
+            else:
+                log.warning(
+                    "source %s: part of the source could not be read; its stored practice "
+                    "data is kept as it was",
+                    src.name,
+                )
+            # a full read reported every problem it still has: the rest are resolved
+            self.store.release_quarantine(src.name, sorted(quarantined_before - reported))
+            if dirty:
+                self.store.mark_dirty(dirty)
 
     def _ingest(
         self,
@@ -345,6 +475,7 @@ class SyncEngine:
         src: SourceConfig,
         result: SourceResult,
         quarantined_before: set[str],
+        spellings: SpellingTracker | None = None,
     ) -> None:
         at = now_text()
         # the last item for a key wins within a chunk (a later RecordError replaces a Record)
@@ -352,25 +483,31 @@ class SyncEngine:
         records = [it for it in chunk if isinstance(it, Record)]
         checked = iter(validator.validate_many(records))
         result.pulled += len(chunk)
+        distinct = 0
         appointments: list[Appointment] = []
         infos: list[ClientInfo] = []
+        typed: set[tuple[str, str, str]] = set()
         for item in chunk:
             if isinstance(item, RecordError):
                 final[item.source_key] = item
                 continue
             if isinstance(item, Appointment):
-                appointments.append(item)
+                appointments.append(self._normalised(item, src, typed))
+                distinct += 1
                 continue
             if isinstance(item, ClientInfo):
-                infos.append(item)
+                infos.append(self._normalised(item, src, typed))
+                distinct += 1
                 continue
             ok = next(checked)
             if isinstance(ok, Administration):
                 final[item.source_key] = ok
+                typed.add((ok.namespace, ok.client_id, spelling(item.data.get("client_id"))))
             else:
                 final[item.source_key] = RecordError(
                     item.source_key, ok, item.location, dict(item.data)
                 )
+        result.repeated += len(chunk) - distinct - len(final)
         existing = self.store.existing(src.name, list(final))
         cache = self._cache
         candidates = {
@@ -422,19 +559,39 @@ class SyncEngine:
                 self.store.delete_administrations(src.name, removed)
             if rows:
                 self.store.upsert_administrations(rows)
+            # an appointment stored now releases the entry its row had while it could not be
+            released += [a.source_key for a in appointments if a.source_key in quarantined_before]
             if released:
                 self.store.release_quarantine(src.name, released)
+            tally: dict[str, int] = {"new": 0, "changed": 0, "unchanged": 0}
             if appointments:
-                dirty |= self.store.upsert_appointments(appointments, at)
+                dirty |= self.store.upsert_appointments(appointments, at, tally)
             if infos:
-                dirty |= self.store.upsert_client_info(infos, at)
+                dirty |= self.store.upsert_client_info(infos, at, tally)
+            result.new += tally["new"]
+            result.changed += tally["changed"]
+            result.unchanged += tally["unchanged"]
             if dirty:
                 self.store.mark_dirty(dirty)
+            if spellings is not None and typed:
+                spellings.note(typed)
+
+    def _canonical(self, item: Appointment | ClientInfo, src: SourceConfig) -> str:
+        """A practice system's client code, normalised as its namespace does."""
+        keep = self.cases.get(item.namespace, src.client_id_case) == "keep"
+        return normalise_client_id(item.client_id, keep_case=keep)
+
+    def _normalised(self, item: P, src: SourceConfig, typed: set[tuple[str, str, str]]) -> P:
+        """``item`` with its client code normalised (its spelling noted in ``typed``)."""
+        cid = self._canonical(item, src)
+        typed.add((item.namespace, cid, spelling(item.client_id)))
+        return item if cid == item.client_id else replace(item, client_id=cid)
 
     # --- rescore -------------------------------------------------------------------------------
 
     def _rescore(self, summary: RunSummary, source: str) -> None:
         scorer = Scorer(self.registry.measures, self._run_settings, self.rules, self.model)
+        families = scorer.rule_families
         while True:
             clients = self.store.dirty_batch(RESCORE_BATCH)
             if not clients:
@@ -444,15 +601,19 @@ class SyncEngine:
             if uncached:
                 by_client.update(self.store.client_administrations(uncached))
             contexts = self.store.client_contexts(clients)
-            acked = self.store.acknowledged(clients)
+            stored = self.store.active_alerts(clients)
             at = now_text()
             outbox: list[tuple[OutboxItem, str, str]] = []
-            raised: list[tuple[Administration, Flag]] = []
+            plans: list[tuple[tuple[str, str], Plan]] = []
             scored_batch: list[Scored] = []
             reviews: list[tuple[str, str, str | None]] = []
             for client, admins in by_client.items():
                 if not admins:
                     reviews.append((client[0], client[1], None))
+                    # every administration was deleted: its alerts close (no data)
+                    plan = reconcile(ClientResult(()), stored.get(client, ()), families)
+                    if plan:
+                        plans.append((client, plan))
                     continue
                 res: ClientResult = scorer.score(admins, contexts.get(client))
                 reviews.append(
@@ -466,12 +627,14 @@ class SyncEngine:
                         f.error,
                         f.source_key,
                     )
+                plan = reconcile(res, stored.get(client, ()), families)
+                if plan:
+                    plans.append((client, plan))
+                acked = plan.acknowledged()
                 client_scored = []
                 for s in res.scored:
                     if s.flags and acked:
                         s = _apply_acks(s, acked)
-                    for fl in s.flags:
-                        raised.append((s.admin, fl))
                     outbox.append((outbox_item(s), client[0], client[1]))
                     client_scored.append(s)
                 scored_batch.extend(client_scored)
@@ -482,16 +645,20 @@ class SyncEngine:
                         item = client_outbox_item(source, client, client_scored, context)
                         outbox.append((item, client[0], client[1]))
             with self.store.transaction():
-                new_flags = self.store.replace_flags(raised, clients, at)
+                opened, closed, raced = self.store.apply_alerts(plans, at)
                 self.store.write_outbox(outbox, at)
                 self.store.set_reviews(reviews)
-                self.store.clear_dirty(clients)
-            summary.clients_rescored += len(clients)
+                # a client whose alert a person acknowledged meanwhile stays dirty: its payload
+                # was built before that, the next sync builds it again
+                self.store.clear_dirty([c for c in clients if c not in raced])
+            summary.rescored.update(clients)
+            summary.clients_rescored = len(summary.rescored)
             if self.progress is not None:
                 self.progress(source, "rescored clients", summary.clients_rescored)
-            summary.flags_raised += len(new_flags)
+            summary.flags_raised += len(opened)
+            summary.alerts_closed += closed
             self.registry.notify("fit_scored", source=source, scored=scored_batch)
-            for a, fl in new_flags:
+            for a, fl, _alert_id in opened:
                 self.registry.notify("fit_alert_raised", flag=fl, administration=a)
 
     # --- push ----------------------------------------------------------------------------------
@@ -545,12 +712,46 @@ def _batch_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
+def utc_now() -> dt.datetime:
+    """The engine's default clock (one place, so a test can set "now" for a whole command)."""
+    return dt.datetime.now(dt.UTC)
+
+
 def load_active_model(store: Store) -> Any:
     """The active trajectory model of the store, or None (then there is no on-track status)."""
     from .trajectories import model_from_dict
 
     row = store.active_model()
     return model_from_dict(row[2]) if row else None
+
+
+def _note_problems(adapter: Adapter, name: str, result: SourceResult) -> None:
+    """Take the adapter's problems into the result (each logged once)."""
+    try:
+        problems = list(adapter.problems())
+    except Exception:
+        log.exception("source %s: problems() failed", name)
+        return
+    for text in problems:
+        if text not in result.problems:
+            result.problems.append(text)
+            log.warning("source %s: %s", name, text)
+
+
+def _note_merges(spellings: SpellingTracker, name: str, result: SourceResult) -> None:
+    """Put the client codes merged by normalisation into the result (the log gets the count)."""
+    merged = spellings.merged
+    if not merged:
+        return
+    result.merged_clients = len(merged)
+    for (_ns, cid), typed in sorted(merged.items())[:MERGES_LISTED]:
+        result.merged_client_ids[cid] = sorted(typed)
+    log.info(
+        "source %s: %d client code(s) arrived in more than one spelling and were merged "
+        "(see the run summary)",
+        name,
+        len(merged),
+    )
 
 
 def _close(adapter: Adapter, name: str) -> None:
@@ -561,10 +762,11 @@ def _close(adapter: Adapter, name: str) -> None:
 
 
 def _apply_acks(s: Scored, acked: set[tuple[str, str, str]]) -> Scored:
+    """The flags that hold now and are acknowledged in the store (they are not pushed)."""
     a = s.admin
     flags = tuple(
-        Flag(f.rule_id, f.version, f.severity, f.message, f.inputs, "acknowledged")
-        if (a.source, a.source_key, f.rule_id) in acked
+        replace(f, state="acknowledged")
+        if f.state == "open" and (a.source, a.source_key, f.rule_id) in acked
         else f
         for f in s.flags
     )
@@ -578,9 +780,12 @@ def _counts(summary: RunSummary) -> dict[str, Any]:
         "changed",
         "unchanged",
         "quarantined",
+        "repeated",
+        "outstanding",
         "removed",
         "pushed",
         "would_push",
+        "merged_clients",
     )
     return {
         "sources": {
@@ -589,6 +794,8 @@ def _counts(summary: RunSummary) -> dict[str, Any]:
         },
         "clients_rescored": summary.clients_rescored,
         "flags_raised": summary.flags_raised,
+        "alerts_closed": summary.alerts_closed,
+        "settings_changed": summary.settings_changed,
     }
 
 

@@ -50,6 +50,7 @@ from .models import Administration, OutboxItem, Record, RecordError
 from .rules.builtin import BUILTIN_RULES
 from .scoring import Rule, group_by_client, outbox_item, score_client
 from .settings import Settings
+from .state import MemoryState, SourceState
 from .validation import Validator
 
 #: a fixed "now" for contexts, so bookmarks and tests are reproducible
@@ -67,13 +68,15 @@ def make_context(
     run_started: dt.datetime = RUN_STARTED,
     secrets: Mapping[str, str] | None = None,
     dry_run: bool = False,
+    state: SourceState | None = None,
 ) -> SourceContext:
     """A :class:`SourceContext` for tests.
 
     With ``adapter``, ``options`` are first loaded through its ``options_schema`` as the engine
     does (:func:`fit_core.config.adapter_options`; a bad option raises ConfigError). ``secrets``
     answers ``context.secret(key)``; a missing key raises ConfigError, like the real lookup. The
-    state directory is ``tmp_path/state/<name>`` (created).
+    state directory is ``tmp_path/state/<name>`` (created); ``context.state`` is ``state``, or
+    kept in memory.
     """
     if adapter is not None:  # as the engine does: a bad option is a ConfigError naming it
         src = SourceConfig(name, adapter.name, namespace or name, True, dict(options))
@@ -97,6 +100,7 @@ def make_context(
         secret=secret,
         state_dir=state_dir,
         dry_run=dry_run,
+        state=state if state is not None else MemoryState(),
     )
 
 

@@ -5,6 +5,11 @@ total alone. A partial item set, items with a total that disagrees by more than 
 out-of-range or non-numeric values are errors. An empty cell is missing; 0 is a real score.
 A decimal comma is accepted. Error messages name the field and never repeat the value.
 
+Values are exact (:mod:`fit_core.exact`): an item or total keeps the precision it was given, up to
+the measure's ``decimals`` (0.01), and a finer value is an error rather than silently rounded;
+range checks apply to the value as given (10.04 is out of range); the stored total is the exact
+sum of the items.
+
 Each record is validated exactly once, by one marshmallow schema.
 """
 
@@ -14,6 +19,7 @@ import contextlib
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from sys import intern
 from types import MappingProxyType
 from typing import Any
@@ -21,12 +27,14 @@ from zoneinfo import ZoneInfo
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
 
-from .measures import Measure, ScaleError, round_to, to_points
+from . import exact
+from .identity import normalise_client_id
+from .measures import Measure, ScaleError, points_exact
 from .models import Administration, Record
 
 ITEM_FIELDS = ("q1", "q2", "q3", "q4")
 ANSWER_FIELDS = (*ITEM_FIELDS, "total")
-TOTAL_TOLERANCE = 0.05
+TOTAL_TOLERANCE = Decimal("0.05")
 
 
 def parse_number(value: Any) -> float | None:
@@ -249,32 +257,24 @@ class AdministrationSchema(Schema):
         data: dict[str, Any],
         errors: dict[str, str],
     ) -> None:
+        """Items and total, exactly: range and precision on the value as given, exact sum."""
         raw = answers[: measure.n_items]
         total = answers[4]
         present = [v is not None for v in raw]
         if all(present):
-            items: list[float] = []
-            for key, value in zip(ITEM_FIELDS, raw, strict=False):
-                try:
-                    points = to_points(value, scale, measure)  # type: ignore[arg-type]
-                except ScaleError as exc:
-                    errors[key] = str(exc)
+            if scale in ("points", "cm"):
+                item_sum = self._plain_items(measure, raw, data, errors)  # type: ignore[arg-type]
+                if item_sum is None:
                     return
-                if not measure.item_min <= points <= measure.item_max:
-                    errors[key] = (
-                        f"out of range (items are {measure.item_min:g}-{measure.item_max:g}"
-                        + ("" if scale == "points" else f" after converting from {scale}")
-                        + ")"
-                    )
-                items.append(points)
-            if errors:
-                return
-            item_sum = round(sum(items), 4)
-            if total is not None and abs(item_sum - total) > TOTAL_TOLERANCE + 1e-9:
+            else:
+                item_sum = self._converted_items(measure, raw, scale, data, errors)
+                if item_sum is None:
+                    return
+            if total is not None and abs(item_sum - exact.dec(total)) > TOTAL_TOLERANCE:
                 errors["total"] = "disagrees with the sum of the items by more than 0.05"
+                data.pop("_items", None)
                 return
-            data["_items"] = tuple(items)
-            data["_total"] = round_to(item_sum, measure.resolution)
+            data["_total"] = float(item_sum)
             return
         if any(present):
             for key, ok in zip(ITEM_FIELDS, present, strict=False):
@@ -289,8 +289,68 @@ class AdministrationSchema(Schema):
                 f"out of range (totals are {measure.total_min:g}-{measure.total_max:g})"
             )
             return
+        if not exact.within(total, measure.decimals):
+            errors["total"] = _too_precise(measure, "")
+            return
         data["_items"] = None
-        data["_total"] = round_to(total, measure.resolution)
+        data["_total"] = total
+
+    @staticmethod
+    def _plain_items(
+        measure: Measure,
+        raw: tuple[float, ...],
+        data: dict[str, Any],
+        errors: dict[str, str],
+    ) -> Decimal | None:
+        """Items already on the item scale: checked and summed as given (floats that stand for
+        short decimals compare exactly; see :func:`fit_core.exact.within`)."""
+        low, high, places = measure.item_min, measure.item_max, measure.decimals
+        for key, value in zip(ITEM_FIELDS, raw, strict=False):
+            if not low <= value <= high:
+                errors[key] = f"out of range (items are {low:g}-{high:g})"
+            elif not exact.within(value, places):
+                errors[key] = _too_precise(measure, "")
+        if errors:
+            return None
+        data["_items"] = tuple(raw)
+        return sum(map(exact.dec, raw), Decimal(0))
+
+    @staticmethod
+    def _converted_items(
+        measure: Measure,
+        raw: tuple[float | None, ...],
+        scale: str,
+        data: dict[str, Any],
+        errors: dict[str, str],
+    ) -> Decimal | None:
+        """Items on another scale, converted exactly (see :func:`points_exact`), then checked."""
+        items: list[Decimal] = []
+        after = f" after converting from {scale}"
+        for key, value in zip(ITEM_FIELDS, raw, strict=False):
+            try:
+                points, is_exact = points_exact(value, scale, measure)  # type: ignore[arg-type]
+            except ScaleError as exc:
+                errors[key] = str(exc)
+                return None
+            if not exact.dec(measure.item_min) <= points <= exact.dec(measure.item_max):
+                errors[key] = (
+                    f"out of range (items are {measure.item_min:g}-{measure.item_max:g}{after})"
+                )
+            elif is_exact and exact.decimals(points) > measure.decimals:
+                errors[key] = _too_precise(measure, after)
+            items.append(points)
+        if errors:
+            return None
+        data["_items"] = tuple(float(v) for v in items)
+        return sum(items, Decimal(0))
+
+
+def _too_precise(measure: Measure, after: str) -> str:
+    step = f"{Decimal(1).scaleb(-measure.decimals)}"
+    return (
+        f"more than {measure.decimals} decimals{after}: fit-sync keeps values to {step} "
+        "(round it at the source)"
+    )
 
 
 class Validator:
@@ -303,9 +363,11 @@ class Validator:
         *,
         source: str,
         namespace: str | None = None,
+        keep_case: bool = False,
     ) -> None:
         self.tz = ZoneInfo(tz) if isinstance(tz, str) else tz
         self.source = source
+        self.keep_case = keep_case  # client codes: see fit_core.identity
         self.namespace = namespace or source
         self._measures = {k.upper(): m for k, m in measures.items()}
         self._schema = AdministrationSchema(self._measures, self.tz)
@@ -340,7 +402,7 @@ class Validator:
             source=self.source,
             source_key=record.source_key,
             namespace=self.namespace,
-            client_id=d["client_id"],
+            client_id=normalise_client_id(d["client_id"], keep_case=self.keep_case),
             measure=intern(d["measure"]),
             administered_at=utc,
             local_date=local_date,

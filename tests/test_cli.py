@@ -7,6 +7,7 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from fit_cli.main import cli
@@ -51,8 +52,8 @@ def test_score_json_hand_checked_totals_sessions_and_flags(tmp_path: Path) -> No
     assert a[0]["rc_class"] == "intake" and a[0]["items"] == [5.0, 5.0, 5.0, 5.0]
     assert a[2]["rc_class"] == "deteriorated" and a[2]["change_from_intake"] == -5.0
     assert a[4]["rc_class"] == "recovered" and a[4]["clinical"] is False
-    flags = [[f["rule_id"] for f in r["flags"]] for r in a]
-    assert flags == [
+    raised = [[f["rule_id"] for f in r["raised"]] for r in a]
+    assert raised == [
         [],
         [],
         ["ors.reliable_deterioration"],
@@ -60,8 +61,15 @@ def test_score_json_hand_checked_totals_sessions_and_flags(tmp_path: Path) -> No
         [],
         ["srs.below_cutoff"],
     ]  # 35.0 → 35.1 is a rise, not a drop
+    # what holds now: only the latest session's verdicts; the earlier ones were superseded
+    assert [[f["rule_id"] for f in r["flags"]] for r in a] == [[], [], [], [], [], raised[5]]
+    assert [f["state"] for r in a[:4] for f in r["raised"]] == ["superseded"] * 3
     b2_intake = by[("B2", "2026-01-06", "ORS", "client")]
-    assert {f["rule_id"] for f in b2_intake["flags"]} == {"ors.high_intake", "srs.missing"}
+    assert {f["rule_id"]: f["state"] for f in b2_intake["raised"]} == {
+        "ors.high_intake": "superseded",  # session 2 is no intake
+        "srs.missing": "superseded",  # session 2 has its SRS
+    }
+    assert b2_intake["flags"] == []
     b2 = by[("B2", "2026-01-13", "ORS", "client")]
     assert b2["intake"] == 25.0 and b2["rc_class"] == "improved"  # 25 is not clinical
     assert by[("B2", "2026-01-13", "SRS", "client")]["flags"] == []  # exactly 36
@@ -138,7 +146,11 @@ def test_init_writes_a_private_commented_config_that_loads(tmp_path: Path) -> No
     assert again.exit_code == 3 and "already exists" in again.stderr
 
 
-def test_config_errors_name_the_key_and_exit_3(tmp_path: Path) -> None:
+def test_config_errors_name_the_key_and_exit_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # configs without [store]: keep the default store in tmp_path, not in the user's data dir
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
     cfg = tmp_path / "c.toml"
     cfg.write_text('[sync]\ntimezon = "UTC"\n', encoding="utf-8")
     res = CliRunner().invoke(cli, ["--config", str(cfg), "sync"])
@@ -166,7 +178,13 @@ def test_check_reports_each_source(tmp_path: Path) -> None:
     assert "source good (csv): ok" in res.stdout and "source bad (csv): FAILED" in res.stdout
 
 
-def test_alerts_list_and_ack(tmp_path: Path) -> None:
+def test_alerts_list_and_ack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    import fit_core.sync
+
+    now = [dt.datetime(2026, 1, 20, 12, tzinfo=dt.UTC)]
+    monkeypatch.setattr(fit_core.sync, "utc_now", lambda: now[0])
     data = tmp_path / "in.csv"
     data.write_text(HAND_CHECKED, encoding="utf-8")
     cfg = tmp_path / "c.toml"
@@ -181,31 +199,40 @@ def test_alerts_list_and_ack(tmp_path: Path) -> None:
     assert runner.invoke(cli, [*base, "sync"]).exit_code == 0
     alerts = json.loads(runner.invoke(cli, [*base, "alerts", "--json"]).stdout)
     three = {"ors.reliable_deterioration", "srs.below_cutoff", "srs.drop"}
-    assert sorted(a["rule_id"] for a in alerts if a["rule_id"] in three) == [
-        "ors.reliable_deterioration",
-        "ors.reliable_deterioration",
-        "srs.below_cutoff",
-        "srs.below_cutoff",
-        "srs.drop",
+    # what holds now: A1's alliance is still low (35 → 35.1), C3's parent rates 30 → 24.9;
+    # A1's deterioration (session 2) was superseded by the recovery at session 3
+    assert sorted((a["client_id"], a["rule_id"]) for a in alerts if a["rule_id"] in three) == [
+        ("A1", "srs.below_cutoff"),
+        ("C3", "ors.reliable_deterioration"),
     ]
-    target = next(a for a in alerts if a["rule_id"] == "srs.drop")
+    target = next(a for a in alerts if a["rule_id"] == "srs.below_cutoff")
+    assert (target["first_session"], target["session"], target["rater"]) == (2, 3, "client")
     res = runner.invoke(cli, [*base, "alerts", "ack", str(target["id"])])
     assert res.exit_code == 0
-    # a re-sync does not raise it again for the same administration
-    (tmp_path / "in.csv").write_text(HAND_CHECKED + "E5,2026-01-05,ORS,,,,,20,client\n")
+    # a week later A1's alliance is low again: the same alert is carried forward, still
+    # acknowledged, and no longer pushed
+    now[0] = dt.datetime(2026, 1, 27, 12, tzinfo=dt.UTC)
+    (tmp_path / "in.csv").write_text(
+        HAND_CHECKED
+        + "A1,2026-01-26,ORS,,,,,26,client\nA1,2026-01-26,SRS,9,9,9,8.2,,client\n"
+        + "E5,2026-01-26,ORS,,,,,20,client\n"
+    )
     assert runner.invoke(cli, [*base, "sync"]).exit_code == 0
     open_ids = {a["id"] for a in json.loads(runner.invoke(cli, [*base, "alerts", "--json"]).stdout)}
     assert target["id"] not in open_ids
     acked = json.loads(
         runner.invoke(cli, [*base, "alerts", "--state", "acknowledged", "--json"]).stdout
     )
-    assert [a["id"] for a in acked] == [target["id"]]
+    assert [(a["id"], a["session"], a["date"]) for a in acked] == [(target["id"], 4, "2026-01-26")]
     scores = (tmp_path / "o.csv").read_text(encoding="utf-8-sig")
-    line = next(
-        ln for ln in scores.splitlines() if "A1" in ln and "2026-01-12" in ln and "SRS" in ln
-    )
-    assert "srs.below_cutoff" in line and "srs.drop" not in line
+    a1_srs = [ln for ln in scores.splitlines() if ln.startswith("nk:A1|") and "|SRS|" in ln]
+    assert len(a1_srs) == 4 and not any("srs." in ln for ln in a1_srs)
     assert runner.invoke(cli, [*base, "alerts", "ack", "99999"]).exit_code == 3
+    # the whole history is there: raised at session 3, acknowledged, carried to session 4
+    shown = runner.invoke(cli, [*base, "alerts", "show", str(target["id"]), "--json"])
+    assert shown.exit_code == 0, shown.output
+    history = json.loads(shown.stdout)["history"]
+    assert [e["event"] for e in history] == ["raised", "acknowledged", "carried"]
 
 
 def test_help_lists_exit_codes_and_usage_errors_exit_2() -> None:

@@ -120,3 +120,43 @@ def test_inspect_errors_say_what_to_do(
     assert res.exit_code == 3 and EMAIL in res.stderr
     res = invoke(cfg, ["inspect", "gforms"])
     assert res.exit_code == 3 and "--form FORM_ID" in res.stderr
+
+
+def test_inspect_proposes_ors_for_an_ors_form_titled_session(
+    tmp_path: Path, fake: GoogleFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FIT_GFORMS_SERVICE_ACCOUNT", service_account_json(EMAIL))
+    doc, _layout = measure_form("orsForm00001", ["ORS"], title="Session feedback")
+    scales = [i for i in doc["items"] if "scaleQuestion" in str(i)]
+    for n, item in enumerate(scales, start=1):  # the clinic titled its questions "ORS 1 — …"
+        item["title"] = f"ORS {n} — {item['title']}"
+    for item in doc["items"]:
+        if "pageBreakItem" in item:
+            item["title"] = "Part two"  # no measure named in the section
+    fake.add_form("orsForm00001", doc)
+    res = invoke(write_config(tmp_path, fake), ["inspect", "gforms", "--form", "orsForm00001"])
+    assert res.exit_code == 0, res.output
+    proposal = res.stdout[res.stdout.index("# Session feedback") :]
+    (form,) = tomllib.loads(proposal)["sources"]["gforms"]["forms"]
+    assert list(form["measures"]) == ["ORS"]
+    header = next(line for line in proposal.splitlines() if "measures.ORS]" in line)
+    assert "# check: measure from the question titles" in header
+    for key in ("client_id", "clinician", "administered_at"):
+        line = next(x for x in proposal.splitlines() if x.startswith(f"{key} ="))
+        assert "# check" in line, line
+
+
+def test_inspect_refuses_when_the_questions_and_the_section_disagree(
+    tmp_path: Path, fake: GoogleFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FIT_GFORMS_SERVICE_ACCOUNT", service_account_json(EMAIL))
+    doc, _layout = measure_form("mixForm00001", ["SRS"], title="Weekly")  # section "SRS section"
+    for item in doc["items"]:
+        if "scaleQuestion" in item.get("questionItem", {}).get("question", {}):
+            item["title"] = "ORS item"
+    fake.add_form("mixForm00001", doc)
+    res = invoke(write_config(tmp_path, fake), ["inspect", "gforms", "--form", "mixForm00001"])
+    assert res.exit_code == 0, res.output
+    assert "# check: not proposed: the evidence disagrees" in res.stdout
+    proposal = res.stdout[res.stdout.index("# Weekly") :]
+    assert "measures" not in tomllib.loads(proposal)["sources"]["gforms"]["forms"][0]

@@ -1,4 +1,4 @@
-"""The loopback Google fake behaves as INTEGRATIONS.md says the real APIs do."""
+"""The loopback Google fake behaves as the real APIs do, data changing over time included."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fakes import google_fake as fake_module
-from fakes.google_fake import Formula, GoogleFake, measure_form
+from fakes.google_fake import FORMS_SCOPE, RESPONSES_SCOPE, Formula, GoogleFake, measure_form
 
 google_fake = fake_module.google_fake  # the fixture the fake module ships, used below
 
@@ -164,3 +164,85 @@ def test_the_shipped_fixture_serves_on_loopback(google_fake: GoogleFake) -> None
         timeout=5,
     )
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+
+
+# --- data that changes over time --------------------------------------------------------------
+
+
+def items_of(fake: GoogleFake) -> dict[str, dict[str, Any]]:
+    doc = get(fake, "/v1/forms/formA000001").json()
+    return {
+        i["questionItem"]["question"]["questionId"]: i["questionItem"]["question"]
+        for i in doc["items"]
+        if "questionItem" in i
+    }
+
+
+def test_a_form_edited_after_setup_shows_only_its_current_state(fake: GoogleFake) -> None:
+    before = get(fake, "/v1/forms/formA000001").json()
+    answers_before = get(fake, LIST).json()["responses"]
+    q1, q2, _q3, _q4 = (q for q, v in items_of(fake).items() if "scaleQuestion" in v)
+    fake.set_scale("formA000001", q1, 1, 10)
+    fake.delete_question("formA000001", q2)
+    fake.add_question(
+        "formA000001",
+        {"itemId": "inew", "title": "New", "questionItem": {"question": {"questionId": "0new"}}},
+    )
+    after = get(fake, "/v1/forms/formA000001").json()
+    now = items_of(fake)
+    assert now[q1]["scaleQuestion"]["low"] == 1 and q2 not in now and "0new" in now
+    assert after["revisionId"] != before["revisionId"]
+    assert get(fake, LIST).json()["responses"] == answers_before  # answers keep their values
+    fake.set_scale("formA000001", q1, 0, 10)
+    assert "low" not in items_of(fake)[q1]["scaleQuestion"]  # proto3 leaves a 0 out
+
+
+def test_an_edit_keeps_create_time_and_a_deleted_response_is_no_longer_listed(
+    fake: GoogleFake,
+) -> None:
+    first, second = get(fake, LIST).json()["responses"][:2]
+    fake.edit_response("formA000001", first["responseId"], {}, submitted=T0 + dt.timedelta(days=9))
+    fake.delete_response("formA000001", second["responseId"])
+    listed = {r["responseId"]: r for r in get(fake, LIST).json()["responses"]}
+    edited = listed[first["responseId"]]
+    assert edited["createTime"] == first["createTime"]
+    assert edited["lastSubmittedTime"] == "2025-01-15T09:00:00.000000Z"
+    assert second["responseId"] not in listed and len(listed) == 4
+
+
+def token(fake: GoogleFake, **form: str) -> requests.Response:
+    return requests.post(fake.token_uri, data=form, timeout=5)
+
+
+def test_a_token_without_the_scope_gets_googles_403(fake: GoogleFake) -> None:
+    fake.refresh_tokens["rt"] = "user@example.org"
+    fake.granted["rt"] = {FORMS_SCOPE}
+    minted = token(fake, grant_type="refresh_token", refresh_token="rt").json()
+    assert minted["scope"] == FORMS_SCOPE  # no scope asked: the consented ones
+    access = minted["access_token"]
+    assert get(fake, "/v1/forms/formA000001", token=access).status_code == 200
+    denied = get(fake, LIST, token=access)
+    assert denied.status_code == 403
+    err = denied.json()["error"]
+    assert err["status"] == "PERMISSION_DENIED"
+    assert err["message"] == "Request had insufficient authentication scopes."
+    assert err["errors"][0]["reason"] == "insufficientPermissions"
+    (info,) = err["details"]
+    assert info["reason"] == "ACCESS_TOKEN_SCOPE_INSUFFICIENT"
+    assert info["metadata"]["service"] == "forms.googleapis.com"
+    assert 'error="insufficient_scope"' in denied.headers["WWW-Authenticate"]
+    assert RESPONSES_SCOPE in denied.headers["WWW-Authenticate"]
+    more = token(fake, grant_type="refresh_token", refresh_token="rt", scope=RESPONSES_SCOPE)
+    assert more.status_code == 400 and more.json()["error"] == "invalid_scope"
+
+
+def test_refused_grants_say_what_google_says(fake: GoogleFake) -> None:
+    fake.refresh_tokens["rt"] = "user@example.org"
+    fake.revoked.add("user@example.org")
+    r = token(fake, grant_type="refresh_token", refresh_token="rt")
+    assert r.status_code == 400 and r.json() == {
+        "error": "invalid_grant",
+        "error_description": "Token has been expired or revoked.",
+    }
+    odd = token(fake, grant_type="password")
+    assert odd.status_code == 400 and odd.json()["error"] == "unsupported_grant_type"

@@ -212,7 +212,7 @@ def test_options_defaults_and_reload_is_stable() -> None:
     assert o.connection.sheets_endpoint == SHEETS and o.connection.token_uri == TOKEN
     assert (o.connection.sheets_calls_per_minute, o.page_size) == (60, 1000)
     form = o.forms[0]
-    assert form.administered_at == "lastSubmittedTime" and form.rater == "client"
+    assert form.administered_at == "createTime" and form.rater == "client"
     assert form.measures[0].items[0] == QuestionRef(ref="000000a1")
 
 
@@ -252,7 +252,7 @@ def test_resolve_by_id_or_exact_title_ids_win() -> None:
                             "q1": " Individually ",
                             "q2": "000000a2",
                             "q3": {"id": "000000a3", "title": "Overall"},
-                            "q4": {"title": "Overall", "scale": "range:0:100"},
+                            "q4": {"title": "Overall", "scale": "points"},
                         }
                     },
                 }
@@ -266,7 +266,7 @@ def test_resolve_by_id_or_exact_title_ids_win() -> None:
         ("000000a1", "range:0:10"),
         ("000000a2", "range:0:10"),
         ("000000a3", "range:0:10"),
-        ("000000a4", "range:0:100"),
+        ("000000a4", "points"),
     )
     assert r.measures[0].shared_scale is None
 
@@ -317,7 +317,8 @@ def test_records_keep_strings_zero_and_missing() -> None:
     form = resolved()
     resp = {
         "responseId": "R1",
-        "lastSubmittedTime": "2025-01-06T09:00:01.123456789Z",
+        "createTime": "2025-01-06T09:00:01.123456789Z",
+        "lastSubmittedTime": "2025-02-10T10:00:00Z",  # edited later: the date stays
         "answers": answers(
             **{"0000c1d0": " C7 ", "000000a1": "0", "000000a2": "", "000000a3": "10"}
         ),
@@ -347,25 +348,27 @@ def test_several_measures_per_form_key_by_measure_and_skip_unanswered() -> None:
 
 
 def test_items_on_different_scales_become_fractions() -> None:
-    form = resolved(
-        measures={
-            "SRS": {
-                "q1": "000000a1",
-                "q2": "000000b1",
-                "q3": "000000b2",
-                "q4": {"id": "000000b3", "scale": "points"},
-            }
+    doc = json.loads(json.dumps(FORM_DOC))
+    doc["items"].append(q("000000b5", "Approach, typed", textQuestion={}))
+    raw = options()
+    raw["forms"][0]["measures"] = {
+        "SRS": {
+            "q1": "000000a1",
+            "q2": "000000b1",
+            "q3": "000000b2",
+            "q4": {"id": "000000b5", "scale": "points"},
         }
-    )
+    }
+    form = resolve(GoogleOptions.load(raw, "c").forms[0], parse_form("form0000001", doc), "c")
     resp = {
         "responseId": "R3",
         "lastSubmittedTime": "2025-01-06T09:00:00Z",
-        "answers": answers(**{"000000a1": "5", "000000b1": "1", "000000b2": "5", "000000b3": "x"}),
+        "answers": answers(**{"000000a1": "5", "000000b1": "1", "000000b2": "5", "000000b5": "x"}),
     }
     (err,) = list(response_records(resp, form))
     assert isinstance(err, RecordError) and err.reasons == {"q4": "not a number"}
     resp["answers"] = answers(
-        **{"000000a1": "5", "000000b1": "1", "000000b2": "5", "000000b3": "7"}
+        **{"000000a1": "5", "000000b1": "1", "000000b2": "5", "000000b5": "7"}
     )
     (rec,) = list(response_records(resp, form))
     assert isinstance(rec, Record) and rec.scale == "range:0:1"

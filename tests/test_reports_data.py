@@ -122,15 +122,22 @@ def test_srs_chart_has_the_36_line_and_an_axis_that_shows_every_score() -> None:
 
 
 def test_flags_are_numbered_per_rule_and_marked_on_the_sessions_that_raised_them() -> None:
-    items = scored()
-    (page,) = client_pages(items, MEASURES, SETTINGS)
+    # the client stays worse (12, 13, 11) and the alliance low from session 2 on: both alerts
+    # hold now, each on the sessions of its unbroken run
+    worse = [
+        {**r, "total": "11"} if (r["measure"], r["total"]) == ("ORS", "24") else r for r in ROWS
+    ]
+    worse = [
+        {**r, "total": "34"} if r["measure"] == "SRS" and r["total"] != "35" else r for r in worse
+    ]
+    (page,) = client_pages(scored(worse), MEASURES, SETTINGS)
     by_rule = {g.rule_id: g for g in page.flags}
     assert {"srs.below_cutoff", "ors.reliable_deterioration"} <= set(by_rule)
     det = by_rule["ors.reliable_deterioration"]
-    assert det.chart == "ORS" and det.severity == "alert" and 2 in det.sessions
+    assert det.chart == "ORS" and det.severity == "alert" and det.sessions == (2, 3, 4)
     assert det.notes[0].on_point and "deteriorated" in det.latest.message
     below = by_rule["srs.below_cutoff"]
-    assert below.chart == "SRS" and below.sessions == (1,)
+    assert below.chart == "SRS" and below.sessions == (1, 2, 3, 4)
     # numbers follow the session the rule first fired in
     assert below.number < det.number
     assert page.ors is not None and page.srs is not None
@@ -142,13 +149,22 @@ def test_flags_are_numbered_per_rule_and_marked_on_the_sessions_that_raised_them
     assert all(n.chart == "SRS" for notes in page.srs.flags_by_session().values() for n in notes)
 
 
+def test_alerts_that_no_longer_hold_are_not_on_the_page() -> None:
+    # 18 → 12 → 13 → 24: the deterioration of sessions 2-3 was superseded by session 4, the
+    # low alliance of session 1 by session 2; neither is an alert now
+    (page,) = client_pages(scored(), MEASURES, SETTINGS)
+    shown = {g.rule_id for g in page.flags}
+    assert not shown & {"ors.reliable_deterioration", "srs.below_cutoff", "srs.drop"}
+
+
 def test_only_open_and_acknowledged_flags_are_shown() -> None:
     items = scored(ROWS[:2])
     key = (items[0].admin.source, items[0].admin.source_key)
     flags = [
         FlagRecord(*key, "ors.high_intake", "info", "open one", "open"),
         FlagRecord(*key, "ors.checkpoint", "warning", "acknowledged one", "acknowledged"),
-        FlagRecord(*key, "ors.last_chance", "alert", "resolved one", "resolved"),
+        FlagRecord(*key, "ors.last_chance", "alert", "superseded one", "superseded"),
+        FlagRecord(*key, "ors.reliable_deterioration", "alert", "closed one", "closed"),
         FlagRecord("t", "unknown-key", "ors.not_on_track", "warning", "elsewhere", "open"),
     ]
     (page,) = client_pages(items, MEASURES, SETTINGS, flags=flags)

@@ -116,14 +116,51 @@ def test_note_abbreviates_many_long_flags_and_stays_within_600_chars() -> None:
             "rule_id": f"x.rule{i}",
             "severity": "alert",
             "date": "2026-03-16",
-            "message": "Discuss this at length " * 12,
+            "message": "Discuss this at length " * 5,
         }
         for i in range(8)
     ]
+    flags[0] = dict(flags[0], date="2026-03-09", message="An older alert to discuss.")
     note = render_note(summary(flags=flags, status="green"))
     assert len(note) <= MAX_NOTE
-    assert "more open alerts)" in note and "…" in note
     assert note.splitlines()[-2:] == list(COPYRIGHT_LINES)
+    # whole sentences only: what does not fit is left out and counted, never cut
+    listed = [ln for ln in note.splitlines() if ln.startswith("- ")]
+    assert listed and all(
+        ln == "- " + ("Discuss this at length " * 5).strip() + "." for ln in listed
+    )
+    assert "…" not in note and "An older alert" not in note
+    assert f"({8 - len(listed)} more open alerts, older or less urgent, not shown.)" in note
+
+
+def test_a_note_never_cuts_a_sentence_whatever_the_alerts() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    words = st.lists(
+        st.sampled_from(["Ask", "about", "the", "alliance", "ORS", "12.5"]), min_size=1
+    )
+    sentence = words.map(lambda w: " ".join(w)[:300] + ".")
+    flag = st.fixed_dictionaries(
+        {
+            "rule_id": st.sampled_from(["a.one", "b.two", "c.three", "d.four", "e.five"]),
+            "severity": st.sampled_from(["alert", "warning", "info"]),
+            "date": st.sampled_from(["2026-03-02", "2026-03-09", "2026-03-16"]),
+            "message": sentence,
+        }
+    )
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(flag, max_size=6))
+    def check(flags: list[dict]) -> None:
+        note = render_note(summary(flags=flags))
+        assert len(note) <= MAX_NOTE and note.splitlines()[-2:] == list(COPYRIGHT_LINES)
+        messages = {f["message"] for f in flags}
+        for line in note.splitlines():
+            if line.startswith("- "):
+                assert line[2:] in messages  # a whole message, as raised
+
+    check()
 
 
 def test_note_without_scores_flags_or_model_and_with_a_colour() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 import sys
 from collections.abc import Sequence
@@ -336,8 +337,8 @@ def test_link_column_in_the_export_needs_no_link(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "a.csv").write_text(
         "Date,Client,Status,External ID\n"
-        "03/02/2026 09:00,Alex Example,Show,R-17\n"
-        "03/03/2026 09:00,Blair Sample,Show,\n",
+        "03/20/2026 09:00,Alex Example,Show,R-17\n"
+        "03/23/2026 09:00,Blair Sample,Show,\n",
         encoding="utf-8",
     )
     appts, _, errors = by_kind(pull(adapter(tmp_path, folder, link_column="External ID")))
@@ -483,7 +484,8 @@ def test_billing_codes_complete_a_status_report_without_codes(tmp_path: Path) ->
     )
     shutil.copy(syn.HERE / syn.BILLING_REPORT, folder / syn.BILLING_REPORT)
     syn.link_all(tmp_path / "links.csv")
-    appts, _, _ = by_kind(pull(adapter(tmp_path, folder)))
+    # 03/02 and 03/09 could be day first too: the source says they are month first
+    appts, _, _ = by_kind(pull(adapter(tmp_path, folder, date_order="MDY")))
     alex = sorted((a for a in appts if a.client_id == "C001"), key=lambda a: a.starts_at)
     # the status report's statuses win; the billing report adds the codes (90791: intake)
     assert [(a.status, a.service_code, a.intake) for a in alex] == [
@@ -491,7 +493,7 @@ def test_billing_codes_complete_a_status_report_without_codes(tmp_path: Path) ->
         ("no_show", "90834", False),
     ]
     assert {a.client_id for a in appts} == {"C001", "C003", "C004"}  # billing-only rows
-    appts, _, _ = by_kind(pull(adapter(tmp_path, folder, billing_rows="codes")))
+    appts, _, _ = by_kind(pull(adapter(tmp_path, folder, billing_rows="codes", date_order="MDY")))
     assert {a.client_id for a in appts} == {"C001"}
 
 
@@ -504,7 +506,11 @@ def test_future_show_date_only_is_scheduled(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     syn.link_all(tmp_path / "links.csv")
-    appts, _, _ = by_kind(pull(adapter(tmp_path, folder)))  # now: 04/02 10:00 in Chicago
+    # every date could be day first as well: refused whole until the source says which
+    appts, _, errors = by_kind(pull(adapter(tmp_path, folder)))
+    assert not appts and [e.source_key for e in errors] == ["a.csv:file"]
+    assert "date_order" in errors[0].reasons["date"]
+    appts, _, _ = by_kind(pull(adapter(tmp_path, folder, date_order="MDY")))  # now: 04/02 10:00
     got = sorted((a.starts_at, a.status) for a in appts)
     assert [s for _, s in got] == ["attended", "attended", "scheduled", "scheduled"]
 
@@ -537,3 +543,29 @@ def test_a_garbled_link_book_is_a_config_error_naming_the_row(tmp_path: Path) ->
     path.write_text("who,what\n")
     with pytest.raises(ConfigError, match="header"):
         LinkBook.load(path)
+
+
+def test_every_option_is_documented() -> None:
+    from fit_adapters.simplepractice.options import SimplePracticeOptionsSchema
+
+    doc = (Path(__file__).parent.parent / "docs" / "simplepractice.md").read_text("utf-8")
+    documented = set(re.findall(r"^\| `(\w+)` \|", doc, flags=re.M))
+    assert set(SimplePracticeOptionsSchema().fields) <= documented
+
+
+def test_a_status_report_missing_a_column_is_never_another_kind() -> None:
+    status = ["Date", "Start Time", "Client", "Client ID", "Clinician", "Service Code", "Status"]
+    without = [h for h in status if h != "Status"]
+    with pytest.raises(HeaderError, match="missing column 'status'"):
+        detect(without, {}, None)  # dates and codes but no payment columns
+    with pytest.raises(HeaderError, match="missing column 'status'"):
+        detect([*without, "Paid"], {}, None, "appointment_status.csv Appointment Status Report")
+    assert detect([*without, "Paid"], {}, None).kind == "billing"  # payment columns: billing
+    assert detect(without, {}, None, "billing_2026.csv").kind == "billing"
+    # without its date it is still a status report, not a client list with a client id
+    with pytest.raises(HeaderError, match="missing column 'date'"):
+        detect([h for h in status if h not in ("Date", "Start Time")], {}, None)
+    # a billing report without its codes says so
+    with pytest.raises(HeaderError, match="missing column 'code'"):
+        detect([h for h in BILLING_HEADER if h != "Billing Code"], {}, None)
+    assert detect(list(syn.CLIENT_HEADER), {}, None).kind == "clients"

@@ -135,9 +135,10 @@ def test_exports_enrich_scores_raise_attendance_flags_and_fill_the_outbox(
     blair = [s for (c, _), s in scored.items() if c == "C002" and s.admin.measure == "ORS"]
     assert {s.score.age_band for s in blair} == {"adolescent"} and blair[0].score.cutoff == 28
     assert {s.admin.clinician_id for s in blair} == {"Sam Okafor, PhD"}
-    # flags: two of the last three appointments missed -> dropout risk; one missed -> none
+    # flags: Alex missed his last two appointments but is booked again (04/06): a booking is a
+    # plan, no dropout risk; Blair missed one and came back -> none either
     flags = harness.flags()
-    assert "attendance.dropout_risk" in flags["C001"]
+    assert "attendance.dropout_risk" not in flags.get("C001", set())
     assert "attendance.dropout_risk" not in flags.get("C002", set())
     assert "ors.missing" in flags["C002"] and "ors.missing" not in flags.get("C001", set())
     (missing,) = [
@@ -148,7 +149,8 @@ def test_exports_enrich_scores_raise_attendance_flags_and_fill_the_outbox(
     assert missing["inputs"]["dates"] == ["2026-03-17"]
     # the outbox: one folder per clinician and client, a note and a summary each
     note = harness.note("C001")
-    assert len(note) <= 600 and "Dropout risk" in note and "ORS 24.5 on 2026-03-16" in note
+    assert len(note) <= 600 and "ORS 24.5 on 2026-03-16" in note
+    assert "Next appointment: 2026-04-06." in note and "Dropout risk" not in note
     assert "(intake 18, change +6.5: improved)" in note and "© 2000" in note
     assert (harness.outbox / "T07" / "C001" / "summary.csv").is_file()
     blair_note = harness.note("C002")
@@ -202,15 +204,14 @@ def test_a_new_export_with_renamed_columns_adds_a_late_cancel_and_an_unscored_se
     try:
         again.run()
         flags = again.flags()
-        # Blair: no-show 03/24, late cancel 03/27, show 03/31 -> 2 of the last 3 missed
-        assert "attendance.dropout_risk" in flags["C002"]
+        # Blair: no-show 03/24, late cancel 03/27, then she came on 03/31 (and is booked for
+        # 04/07): 2 of the last 3 missed, but the latest was attended -> no dropout risk
+        assert "attendance.dropout_risk" not in flags.get("C002", set())
         # Alex attended on 03/26 without an ORS
         assert "ors.missing" in flags["C001"]
         index = list(csv.DictReader(io.StringIO((again.outbox / "index.csv").read_text())))
-        assert {(r["client_id"], r["state"]) for r in index} == {
-            ("C001", "changed"),
-            ("C002", "changed"),
-        }
+        # only Alex's note changed (a new alert); Blair's late cancel changes no line of hers
+        assert {(r["client_id"], r["state"]) for r in index} == {("C001", "changed")}
     finally:
         again.store.close()
 

@@ -9,17 +9,20 @@ from typing import ClassVar, Literal
 import requests
 
 from fit_core.adapter import Adapter, SourceContext
+from fit_core.errors import ConfigError
 from fit_core.models import OutboxItem, Record, RecordError
+from fit_core.state import MemoryState
 
 from .auth import Identity, authorized_session, load_identity
 from .bookmark import FormMark, FormTracker, dump_bookmark, load_bookmark
 from .client import GoogleApi, Timing
 from .formdef import FormInfo, parse_form
+from .history import FormHistory, Histories, Review, describe_changes, review
 from .mapping import ResolvedForm, resolve
 from .options import FormMap, GoogleFormsSchema, GoogleOptions
 from .records import response_records
 from .sheet import ScoresSheet
-from .timestamps import format_filter_time
+from .timestamps import format_filter_time, parse_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +32,17 @@ class GoogleFormsAdapter(Adapter):
 
     See docs/google_forms.md for the options, the setup and the details. In short:
 
-    - ``check()`` reads each form (``forms.get``: access, and every mapped question exists) and
-      the Scores tab's key column (access to the spreadsheet).
+    - ``check()`` reads each form (``forms.get``) and compares every mapped question (id,
+      type, scale low/high) and the config's mapping with the mapping in force (see
+      :mod:`.history`): a changed scale or a changed config stops the source (ConfigError, exit
+      3, nothing written; ``fit google remap`` applies a change), a deleted question stops its
+      form only (:meth:`problems`, exit 1). Then it reads the Scores tab's key column.
     - ``pull(bookmark)`` lists each form's responses with ``filter=timestamp >= <since>``, page
       by page, and yields one record per mapped measure of each response not already read
-      (see :mod:`.bookmark`). Source keys are response ids (``<responseId>:<MEASURE>`` when a
-      form holds several measures), so an edited response replaces its administration.
+      (see :mod:`.bookmark`), read with the mapping in force when it was last submitted.
+      Source keys are response ids (``<responseId>:<MEASURE>`` when a form holds several
+      measures), so an edited response replaces its administration (its answers, never its
+      date: ``administered_at`` is ``createTime`` by default).
     - ``push(items)`` upserts rows in the Scores tab keyed on the response id (see :mod:`.sheet`).
 
     Logs name form, spreadsheet, response and question ids, never answers or names.
@@ -66,6 +74,9 @@ class GoogleFormsAdapter(Adapter):
         self._forms: dict[str, ResolvedForm] = {}
         self._sheet: ScoresSheet | None = None
         self._bookmark: str | None = None
+        self.histories = Histories(context.state or MemoryState(), context.name)
+        self._plans: dict[str, FormHistory] | None = None  # forms to read this run
+        self._problems: list[str] = []
 
     # --- connections ---------------------------------------------------------------------------
 
@@ -85,6 +96,7 @@ class GoogleFormsAdapter(Adapter):
                 source=self.context.name,
                 account=identity.account,
                 timing=self._timing,
+                kind=identity.kind,
             )
         return self._api
 
@@ -101,55 +113,135 @@ class GoogleFormsAdapter(Adapter):
         return parse_form(form_id, self.api.get_form(form_id))
 
     def resolved(self, mapping: FormMap) -> ResolvedForm:
-        """The form's mapping in questionIds (read once per run)."""
+        """The config's mapping of a form in questionIds, on the form as it is now."""
         found = self._forms.get(mapping.form_id)
         if found is None:
             found = resolve(mapping, self.form_info(mapping.form_id), self.context.name)
             self._forms[mapping.form_id] = found
         return found
 
+    def _prepare(self) -> dict[str, FormHistory]:
+        """Review every form against the mapping in force (once per run; see :mod:`.history`).
+
+        Returns the histories of the forms to read. A form met for the first time gets the
+        config's mapping as its first epoch. A changed form or config raises ConfigError (the
+        whole source stops before anything is written); a deleted question stops its form only.
+        """
+        if self._plans is not None:
+            return self._plans
+        plans: dict[str, FormHistory] = {}
+        differing: list[Review] = []
+        problems: list[str] = []
+        for mapping in self.google.forms:
+            info = self.form_info(mapping.form_id)
+            history = self.histories.load(mapping.form_id)
+            found = review(mapping, info, history, self.context.name)
+            if found.differs:
+                differing.append(found)
+            elif found.stopped:
+                problems.append(self._stopped_text(found))
+            elif history is None:
+                history = found.first_epoch(self.context.run_started.isoformat())
+                self.histories.save(history)
+                log.info("form %s: mapping put in force", mapping.form_id)
+                plans[mapping.form_id] = history
+            else:
+                plans[mapping.form_id] = history
+            if found.current is not None:
+                self._forms[mapping.form_id] = found.current
+        if differing:
+            raise self._differs_error(differing)
+        self._problems = problems
+        self._plans = plans
+        return plans
+
+    def _differs_error(self, reviews: list[Review]) -> ConfigError:
+        source = self.context.name
+        parts = []
+        for r in reviews:
+            assert r.history is not None
+            since = r.history.latest.accepted_at[:10] or "an earlier sync"
+            if r.changed:
+                parts.append(
+                    f"form {r.form_id} changed since its mapping was put in force ({since}): "
+                    f"{describe_changes(r.changed + r.gone)}"
+                )
+            if r.remapped and not r.changed:
+                parts.append(
+                    f"the config maps form {r.form_id} differently from the mapping in force "
+                    f"since {since}: {describe_changes(r.remapped)}"
+                )
+        return ConfigError(
+            "; ".join(parts) + f". Nothing was read or written for source {source!r}",
+            hint=f"`fit google remap {source}` shows what would change and applies it (answers "
+            "already read keep the scale they were given on); or undo the change",
+        )
+
+    def _stopped_text(self, r: Review) -> str:
+        source = self.context.name
+        gone = describe_changes(r.gone)
+        return (
+            f"form {r.form_id} was not synced: {gone} no longer on the form. Restore it, or map "
+            f"another question in the config and run `fit google remap {source} --form "
+            f"{r.form_id}`; the source's other forms were synced"
+        )
+
     # --- the adapter interface -----------------------------------------------------------------
 
     def check(self) -> None:
-        """Every form readable and its mapping resolvable; the spreadsheet readable."""
-        for mapping in self.google.forms:
-            self.resolved(mapping)
+        """Every form readable and as mapped (see :meth:`_prepare`); the spreadsheet readable."""
+        self._prepare()
         self.sheet.load()
+
+    def problems(self) -> list[str]:
+        """Forms this run did not read (a mapped question was deleted), with what to do."""
+        return list(self._problems)
 
     def pull(self, bookmark: str | None) -> Iterator[Record | RecordError]:
         """Responses new or edited since ``bookmark`` (all of them for None), form by form."""
         self._bookmark = None
+        plans = self._prepare()
         previous = load_bookmark(bookmark)
         marks: dict[str, FormMark] = {}
         for mapping in self.google.forms:
-            form = self.resolved(mapping)
-            mark = previous.get(form.form_id)
-            if mark is not None and mark.mapping != form.fingerprint:
+            history = plans.get(mapping.form_id)
+            mark = previous.get(mapping.form_id)
+            if history is None:  # stopped: keep where it was
+                if mark is not None:
+                    marks[mapping.form_id] = mark
+                continue
+            stamp = history.fingerprint
+            if mark is not None and mark.mapping != stamp:
                 log.info(
-                    "form %s: the mapping changed; reading all its responses again", form.form_id
+                    "form %s: the mapping changed; reading all its responses again",
+                    mapping.form_id,
                 )
                 mark = None
-            tracker = FormTracker(
-                mark, form.fingerprint, self.context.run_started, self.google.overlap
-            )
-            yield from self._pull_form(form, tracker)
+            tracker = FormTracker(mark, stamp, self.context.run_started, self.google.overlap)
+            yield from self._pull_form(history, tracker)
             new_mark = tracker.mark()
             if new_mark is not None:
-                marks[form.form_id] = new_mark
+                marks[mapping.form_id] = new_mark
+            if tracker.newest is not None and (
+                history.newest_read is None or tracker.newest > history.newest_read
+            ):
+                history.newest_read = tracker.newest
+                self.histories.save(history)
             log.info(
                 "form %s: %d responses listed, %d already read",
-                form.form_id,
+                mapping.form_id,
                 tracker.listed,
                 tracker.skipped,
             )
         self._bookmark = dump_bookmark(marks)
 
     def _pull_form(
-        self, form: ResolvedForm, tracker: FormTracker
+        self, history: FormHistory, tracker: FormTracker
     ) -> Iterator[Record | RecordError]:
         since = tracker.previous.since if tracker.previous is not None else None
         filter_text = f"timestamp >= {format_filter_time(since)}" if since else None
-        for page in self.api.list_responses(form.form_id, filter_text, self.google.page_size):
+        form_id = history.form_id
+        for page in self.api.list_responses(form_id, filter_text, self.google.page_size):
             for response in page:
                 rid = str(response.get("responseId") or "")
                 submitted = response.get("lastSubmittedTime")
@@ -159,7 +251,9 @@ class GoogleFormsAdapter(Adapter):
                 if rid and tracker.already_read(rid, submitted):
                     tracker.skipped += 1
                     continue
-                yield from response_records(response, form)
+                # each answer with the mapping (and scale) in force when it was given
+                epoch = history.epoch_for(parse_rfc3339(submitted))
+                yield from response_records(response, epoch.mapping)
 
     def next_bookmark(self) -> str | None:
         """Per form: the time bookmark and the responses read at its edge (None before a pull)."""

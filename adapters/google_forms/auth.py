@@ -7,7 +7,8 @@ plugins, keyring; see ``fit keys``):
   service_account --from-file key.json``). The form and the spreadsheet must be shared with the
   account's email.
 - ``oauth``: an authorized-user JSON (``client_id``, ``client_secret``, ``refresh_token``), as
-  written by ``gcloud auth application-default login`` or an OAuth consent flow.
+  written by ``gcloud auth application-default login --scopes=…`` or an OAuth consent flow. The
+  consent must include the three :data:`SCOPES`.
 
 The token endpoint is the ``token_uri`` setting (Google's by default), so a proxy or a loopback
 fake can mint tokens. Tokens and keys are never logged.
@@ -108,13 +109,15 @@ def oauth_identity(text: str, source: str, token_uri: str) -> Identity:
         )
     from google.oauth2 import credentials as user_credentials
 
+    # no scopes on the refresh request: the access token then carries every scope the user
+    # consented to, and a call that needs one more is refused with a 403 naming the scope
+    # (asking for more than was granted would only make the token endpoint say invalid_scope)
     creds = user_credentials.Credentials(
         token=None,
         refresh_token=info["refresh_token"],
         client_id=info["client_id"],
         client_secret=info["client_secret"],
         token_uri=token_uri,
-        scopes=list(SCOPES),
     )
     account = str(info.get("account") or "the Google account that granted access")
     return Identity(creds, account, "oauth")

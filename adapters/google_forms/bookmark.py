@@ -1,6 +1,6 @@
 """The bookmark: a high-water mark per form, and the responses already read at its edge.
 
-A pull lists ``timestamp >= since``, where ``since`` is DESIGN.md's time bookmark
+A pull lists ``timestamp >= since``, where ``since`` is the core's time bookmark
 (:func:`fit_core.adapter.time_bookmark`: the newest ``lastSubmittedTime`` seen, or the run start
 if earlier, minus the overlap), rounded down to a whole second. Responses inside the overlap are
 listed again on the next run; the bookmark keeps their (responseId, lastSubmittedTime) pairs so

@@ -7,7 +7,12 @@ Every call goes through :func:`fit_core.http.send`. Reads and idempotent writes 
 checks the sheet before it appends again (see :mod:`.sheet`).
 
 400/401/403/404 are never retried: they become a ConfigError (401, 403, 404: fix the
-credentials, the id or the sharing) or a SourceError (400) whose message says what to fix.
+credentials, the scopes, the id or the sharing) or a SourceError (400) whose message names the
+real cause and the next step. A 403 is told apart by Google's ErrorInfo reason: missing OAuth
+scopes (``ACCESS_TOKEN_SCOPE_INSUFFICIENT``), an API not enabled (``SERVICE_DISABLED``), or no
+access to the file. A refused token grant (``invalid_grant``, ``invalid_scope``, ...) is
+explained for the kind of credential in use: a refresh token is re-consented, a service
+account's key replaced.
 Per-minute call budgets (Forms 180, Sheets 60 by default) are kept by sliding-window throttles.
 Logs name the call and the HTTP status, never a query string, a body or a token.
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 import collections
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,11 +36,17 @@ from fit_core.errors import ConfigError, FitError, SourceError, SourceUnavailabl
 from fit_core.http import DEFAULT_TIMEOUT, RetryPolicy, Throttle, send
 from fit_core.redact import redact
 
+from .auth import SCOPES
 from .options import Connection
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: the scope each call needs (the one fit-sync asks for)
+CALL_SCOPES = {
+    "forms.get": SCOPES[0],
+    "forms.responses.list": SCOPES[1],
+}
 
 
 @dataclass
@@ -99,11 +111,13 @@ class GoogleApi:
         source: str,
         account: str,
         timing: Timing | None = None,
+        kind: str = "service_account",
     ) -> None:
         self.session = session
         self.conn = connection
         self.source = source
         self.account = account
+        self.kind = kind  # service_account | oauth | token: decides what error hints say
         self.timing = timing or Timing()
         self.stats = CallStats()
         t = self.timing
@@ -289,16 +303,19 @@ class GoogleApi:
                 **kwargs,
             )
         except google.auth.exceptions.RefreshError as exc:
-            raise ConfigError(
-                f"the token endpoint refused the credentials of source {self.source!r}: "
-                f"{_short(exc)}",
-                hint="the key may be deleted or disabled, or the OAuth grant revoked: store a "
-                f"new one with `fit keys set {self.source} service_account --from-file key.json`",
+            raise grant_error(exc, self.kind, self.source, self.account) from None
+        except google.auth.exceptions.TransportError:
+            raise SourceUnavailable(
+                f"{what}: cannot reach Google's token endpoint ({self.conn.token_uri}) to get an "
+                "access token",
+                hint="check the network or a proxy, or the token_uri setting; the next run tries "
+                "again",
             ) from None
-        except (google.auth.exceptions.TransportError, requests.RequestException) as exc:
+        except requests.RequestException as exc:
             raise SourceUnavailable(
                 f"{what}: cannot reach Google ({name}: {type(exc).__name__})",
-                hint="check the network, a proxy, or forms_endpoint/sheets_endpoint/token_uri",
+                hint="check the network, a proxy, or forms_endpoint/sheets_endpoint; the next "
+                "run tries again",
             ) from None
         log.debug("%s %s: HTTP %d", name, what, response.status_code)
         return response
@@ -314,37 +331,122 @@ class GoogleApi:
             raise SourceError(f"{what}: Google answered with an unexpected JSON value")
         return doc
 
-    def error(self, response: requests.Response, what: str) -> FitError:
+    def error(self, response: requests.Response, what: str, call: str = "") -> FitError:
         """The FitError for a failed call, saying what to fix."""
-        return api_error(response, what, self.account, self.source, self.conn.max_retry_seconds)
+        return api_error(
+            response,
+            what,
+            self.account,
+            self.source,
+            self.conn.max_retry_seconds,
+            kind=self.kind,
+            call=call or _call_name(response),
+        )
+
+
+def _call_name(response: requests.Response) -> str:
+    """Which call a response answers, from its URL (for the scope a 403 is missing)."""
+    path = response.request.path_url if response.request is not None else ""
+    path = path.split("?", 1)[0]
+    if path.startswith("/v1/forms/"):
+        return "forms.responses.list" if path.endswith("/responses") else "forms.get"
+    return "sheets" if path.startswith("/v4/") else ""
+
+
+def _new_credential_hint(kind: str, source: str) -> str:
+    """How to store new credentials of the kind in use."""
+    if kind == "oauth":
+        return (
+            "run the OAuth consent flow again (with the scopes "
+            f"{', '.join(SCOPES)}) and store the new authorized-user JSON with "
+            f"`fit keys set {source} oauth --from-file credentials.json`"
+        )
+    if kind == "token":
+        return "mint a new access token (with the scopes " + ", ".join(SCOPES) + ")"
+    return (
+        "create a new JSON key for the service account (IAM & Admin → Service accounts → Keys) "
+        f"and store it with `fit keys set {source} service_account --from-file key.json`"
+    )
+
+
+def grant_error(
+    exc: google.auth.exceptions.RefreshError, kind: str, source: str, account: str
+) -> ConfigError:
+    """The token endpoint refused to mint an access token: say why, for this kind of credential.
+
+    google-auth raises ``RefreshError(text, response_body)``; only the OAuth error code and its
+    description are shown, never the exception's tuple or a token.
+    """
+    body = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], Mapping) else {}
+    code = str(body.get("error") or "")
+    said = str(body.get("error_description") or "")
+    if not code:
+        text = str(exc.args[0]) if exc.args else ""
+        code, _, rest = text.partition(":")
+        code, said = (code.strip(), rest.strip()) if rest else ("", text)
+    reason = _short(f"{code}: {said}" if code and said else code or said or "no reason given")
+    who = f"source {source!r}"
+    lowered = said.lower()
+    if code == "invalid_scope":
+        return ConfigError(
+            f"Google's token endpoint refused the scopes fit-sync asks for ({reason}): the OAuth "
+            f"grant of {who} does not include them",
+            hint=_new_credential_hint(kind, source),
+        )
+    if code == "invalid_grant" and kind == "oauth":
+        return ConfigError(
+            f"Google's token endpoint refused the refresh token of {who} ({reason})",
+            hint="the refresh token was revoked or has expired (access removed in the Google "
+            "account, a password change, six months unused, or 7 days for an app whose OAuth "
+            f"consent screen is in 'Testing'): {_new_credential_hint(kind, source)}",
+        )
+    if code == "invalid_grant" and ("timeframe" in lowered or re.search(r"\b(iat|exp)\b", lowered)):
+        return ConfigError(
+            f"Google's token endpoint refused the credentials of {who} ({reason}): this "
+            "machine's clock is off",
+            hint="set the clock right (enable NTP time sync), then run again",
+        )
+    if code == "invalid_grant":
+        return ConfigError(
+            f"Google's token endpoint refused the credentials of {who} ({reason}): the "
+            f"service account key of {account} was deleted or disabled, or the account itself",
+            hint=_new_credential_hint(kind, source),
+        )
+    if code in ("invalid_client", "unauthorized_client"):
+        return ConfigError(
+            f"Google's token endpoint refused the OAuth client of {who} ({reason})",
+            hint="the client id or secret in the stored JSON is wrong or the OAuth client was "
+            f"deleted: {_new_credential_hint(kind, source)}",
+        )
+    return ConfigError(
+        f"Google's token endpoint refused the credentials of {who} ({reason})",
+        hint=_new_credential_hint(kind, source),
+    )
 
 
 def api_error(
-    response: requests.Response, what: str, account: str, source: str, retry_seconds: int
+    response: requests.Response,
+    what: str,
+    account: str,
+    source: str,
+    retry_seconds: int,
+    *,
+    kind: str = "service_account",
+    call: str = "",
 ) -> FitError:
     """Map a Google error response onto fit-sync's errors (and so its exit codes)."""
     code = response.status_code
     status, message = _status(response), _message(response)
     detail = f" ({code} {status})" if status else f" ({code})"
     said = f": {message}" if message else ""
+    reasons = _reasons(response)
     if code == 401:
         return ConfigError(
-            f"{what}: Google refused the credentials{detail}",
-            hint="the key may be deleted or disabled, or the OAuth grant revoked: store a new "
-            f"one with `fit keys set {source} service_account --from-file key.json`",
+            f"{what}: Google refused the access token of {account}{detail}",
+            hint=f"the credentials may have been revoked: {_new_credential_hint(kind, source)}",
         )
     if code == 403:
-        if "disabled" in message.lower() or "has not been used" in message.lower():
-            return ConfigError(
-                f"{what}: an API is not enabled for the credentials' Google Cloud project{detail}",
-                hint="enable the Google Forms API and the Google Sheets API (APIs & Services → "
-                "Library) in the project of the service account, wait a minute, then retry",
-            )
-        return ConfigError(
-            f"{what}: {account} has no access{detail}",
-            hint=f"share the form and the spreadsheet with {account}: add it as a collaborator "
-            "(editor) on the form, and as an Editor of the spreadsheet",
-        )
+        return _forbidden(response, what, account, source, kind, call, detail, reasons, message)
     if code == 404:
         return ConfigError(
             f"{what} was not found{detail}",
@@ -371,6 +473,70 @@ def api_error(
             hint="a Google outage or a proxy problem; the next run tries again",
         )
     return SourceError(f"{what}: unexpected HTTP {code} from Google{said}")
+
+
+def _forbidden(
+    response: requests.Response,
+    what: str,
+    account: str,
+    source: str,
+    kind: str,
+    call: str,
+    detail: str,
+    reasons: set[str],
+    message: str,
+) -> ConfigError:
+    """A 403, by its real cause: missing scopes, an API not enabled, or no access."""
+    low = message.lower()
+    if (
+        reasons & {"ACCESS_TOKEN_SCOPE_INSUFFICIENT", "insufficientPermissions"}
+        or "insufficient authentication scopes" in low
+        or 'error="insufficient_scope"' in response.headers.get("WWW-Authenticate", "")
+    ):
+        needed = CALL_SCOPES.get(call, SCOPES[2] if call == "sheets" else ", ".join(SCOPES))
+        return ConfigError(
+            f"{what}: the access token of {account} lacks the OAuth scope {needed}{detail}: "
+            "Google refused the call for its scopes, not for sharing",
+            hint=_new_credential_hint(kind, source)
+            if kind != "service_account"
+            else "fit-sync asks for "
+            + ", ".join(SCOPES)
+            + " itself; if a proxy or an admin policy (domain-wide delegation) limits the "
+            "service account's scopes, allow these",
+        )
+    if reasons & {"SERVICE_DISABLED", "accessNotConfigured"} or (
+        "disabled" in low or "has not been used" in low
+    ):
+        api = "Google Sheets API" if call == "sheets" else "Google Forms API"
+        return ConfigError(
+            f"{what}: the {api} is not enabled for the credentials' Google Cloud project{detail}",
+            hint="enable the Google Forms API and the Google Sheets API (APIs & Services → "
+            "Library) in the project the credentials belong to, wait a minute, then retry",
+        )
+    if kind == "oauth":
+        return ConfigError(
+            f"{what}: {account} has no access{detail}",
+            hint="the Google account that granted fit-sync access cannot open it: share the "
+            "form (as a collaborator) and the spreadsheet (as an Editor) with that account, or "
+            "grant access again as an account that can",
+        )
+    return ConfigError(
+        f"{what}: {account} has no access{detail}",
+        hint=f"share the form and the spreadsheet with {account}: add it as a collaborator "
+        "(editor) on the form, and as an Editor of the spreadsheet",
+    )
+
+
+def _reasons(response: requests.Response) -> set[str]:
+    """Google's machine-readable reasons: ErrorInfo ``details[].reason`` and the legacy
+    ``errors[].reason``."""
+    err = _error_doc(response)
+    out = set()
+    for key in ("details", "errors"):
+        for entry in err.get(key) or []:
+            if isinstance(entry, Mapping) and entry.get("reason"):
+                out.add(str(entry["reason"]))
+    return out
 
 
 def _error_doc(response: requests.Response) -> Mapping[str, Any]:

@@ -3,12 +3,19 @@
 A reference given as a plain string is looked up as a questionId first and as an exact title
 (surrounding spaces ignored) second, so ids win; a table names ``id`` (which wins) or ``title``.
 A title that two questions share is an error: the message lists their ids to use instead.
-Every problem of a form is reported at once, as a ConfigError naming the form and the question.
+An explicit scale must agree with the form's own scale (``range:0:10`` on a question the form
+now asks on 1-10 is an error). Every problem of a form is reported at once, as a ConfigError
+naming the form and the question.
+
+A :class:`ResolvedForm` is also what the adapter keeps, per form, as the mapping in force (see
+:mod:`.history`): :meth:`ResolvedForm.to_json` and :func:`form_from_json` round-trip it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from fit_core.errors import ConfigError
 
@@ -52,17 +59,61 @@ class ResolvedForm:
     @property
     def fingerprint(self) -> str:
         """Changes whenever the mapping reads the form differently (bookmarks are per mapping)."""
-        return fingerprint(
-            [
-                self.form_id,
-                [[m.measure, list(m.items), m.total] for m in self.measures],
-                self.client_id,
-                self.clinician,
-                self.age,
-                self.time_source,
-                self.rater,
-            ]
-        )
+        return fingerprint(self.to_json())
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict (see :func:`form_from_json`)."""
+        return {
+            "form_id": self.form_id,
+            "measures": [
+                {"measure": m.measure, "items": [list(i) for i in m.items], "total": m.total}
+                for m in self.measures
+            ],
+            "client_id": self.client_id,
+            "clinician": self.clinician,
+            "age": self.age,
+            "time_source": self.time_source,
+            "time_is_question": self.time_is_question,
+            "rater": self.rater,
+        }
+
+    def questions(self) -> Iterator[tuple[str, str, str | None]]:
+        """Every mapped question as (label, questionId, scale): ``measures.ORS.q1``, ..."""
+        for m in self.measures:
+            for n, (qid, scale) in enumerate(m.items, start=1):
+                yield f"measures.{m.measure}.q{n}", qid, scale
+            if m.total:
+                yield f"measures.{m.measure}.total", m.total, None
+        for label, qid in (
+            ("client_id", self.client_id),
+            ("clinician", self.clinician),
+            ("age", self.age),
+        ):
+            if qid:
+                yield label, qid, None
+        if self.time_is_question and self.time_source:
+            yield "administered_at", self.time_source, None
+
+
+def form_from_json(doc: Mapping[str, Any]) -> ResolvedForm:
+    """The :class:`ResolvedForm` of :meth:`ResolvedForm.to_json` (KeyError/TypeError if not)."""
+    return ResolvedForm(
+        form_id=str(doc["form_id"]),
+        measures=tuple(
+            ResolvedMeasure(
+                str(m["measure"]),
+                tuple((str(q), str(scale)) for q, scale in m["items"]),
+                m.get("total"),
+            )
+            for m in doc["measures"]
+        ),
+        client_id=str(doc["client_id"]),
+        clinician=doc.get("clinician"),
+        age=doc.get("age"),
+        time_source=str(doc["time_source"]),
+        time_is_question=bool(doc["time_is_question"]),
+        rater=str(doc["rater"]),
+    )
 
 
 class _Resolver:
@@ -96,6 +147,12 @@ class _Resolver:
     def item_scale(self, q: Question, ref: QuestionRef, m: MeasureMap, what: str) -> str:
         scale = ref.scale or m.scale
         if scale != "auto":
+            span = scale_span(scale)
+            if q.numeric and span is not None and span != (q.low, q.high):
+                self.problems.append(
+                    f"{what}: the mapping says {scale} but question {q.question_id} is a "
+                    f"{q.low}-{q.high} {q.kind} on the form now"
+                )
             return scale
         if q.auto_scale:
             return q.auto_scale
@@ -125,6 +182,24 @@ class _Resolver:
             return None
         q = self.find(ref, what)
         return q.question_id if q else None
+
+
+def scale_span(scale: str) -> tuple[int, int] | None:
+    """The whole-number answers a scale expects (``range:1:5`` → (1, 5); ``points`` → (0, 10));
+    None when it is not a span of whole numbers."""
+    if scale in ("points", "cm"):
+        return (0, 10)
+    if scale in ("mm", "percent"):
+        return (0, 100)
+    parts = scale.split(":")
+    if len(parts) == 3 and parts[0] == "range":
+        try:
+            low, high = float(parts[1]), float(parts[2])
+        except ValueError:
+            return None
+        if low.is_integer() and high.is_integer():
+            return (int(low), int(high))
+    return None
 
 
 def resolve(mapping: FormMap, form: FormInfo, source: str) -> ResolvedForm:

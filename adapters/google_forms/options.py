@@ -27,8 +27,9 @@ DEFAULT_FORMS_ENDPOINT = "https://forms.googleapis.com"
 DEFAULT_SHEETS_ENDPOINT = "https://sheets.googleapis.com"
 DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
 DEFAULT_TAB = "Scores"
-#: the response timestamps that can serve as the administration time
-TIME_FIELDS = ("lastSubmittedTime", "createTime")
+#: the response timestamps that can serve as the administration time (the first is the default:
+#: the first submission, so an edit changes the answers and never the date or the session)
+TIME_FIELDS = ("createTime", "lastSubmittedTime")
 ITEM_KEYS = ("q1", "q2", "q3", "q4")
 AUTH_MODES = ("auto", "service_account", "oauth")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
@@ -125,7 +126,7 @@ class QuestionRefField(fields.Field[Any]):
 
 
 class TimeSourceField(QuestionRefField):
-    """``lastSubmittedTime`` (default), ``createTime``, or a date question (a question ref)."""
+    """``createTime`` (default), ``lastSubmittedTime``, or a date question (a question ref)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, str) and value in TIME_FIELDS:
@@ -177,7 +178,7 @@ class FormSchema(Schema):
     client_id = QuestionRefField(required=True)
     clinician = QuestionRefField()
     age = QuestionRefField()
-    administered_at = TimeSourceField(load_default="lastSubmittedTime")
+    administered_at = TimeSourceField(load_default=TIME_FIELDS[0])
     rater = fields.String(load_default="client", validate=_nonempty)
 
     @validates_schema
@@ -348,7 +349,7 @@ def _form(d: Mapping[str, Any]) -> FormMap:
         items = tuple(QuestionRef.parse(m[k]) for k in ITEM_KEYS if k in m)
         total = QuestionRef.parse(m["total"]) if "total" in m else None
         measures.append(MeasureMap(key.strip().upper(), items, total, m.get("scale", "auto")))
-    when = d.get("administered_at", "lastSubmittedTime")
+    when = d.get("administered_at", TIME_FIELDS[0])
     return FormMap(
         form_id=d["form_id"],
         measures=tuple(measures),

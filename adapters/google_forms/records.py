@@ -1,8 +1,9 @@
 """Turn one Forms API response into fit-sync records (one per mapped measure).
 
 Every answer arrives as a string (``textAnswers.answers[].value``) and an unanswered question is
-absent: both an absent answer and an empty string are missing, never 0 (DOMAIN.md). Values are
-passed to the core as strings; the core parses them and reports bad ones by field name.
+absent: both an absent answer and an empty string are missing, never 0 (0 is a real score).
+Values are passed to the core as strings; the core parses them and reports bad ones by field
+name.
 
 Scales: when a measure's items share one scale, the record carries it (``range:0:10`` for a 0-10
 linear scale) and the core converts. When items use different scales, each answer is turned into
@@ -90,9 +91,15 @@ def response_records(
 def _administered_at(
     response: Mapping[str, Any], answers: Mapping[str, Any], form: ResolvedForm
 ) -> str | None:
+    """The session date question's answer, or else the response's timestamp (by default
+    ``createTime``, the first submission: an edit never moves a response to another date)."""
+    name = form.time_source
     if form.time_is_question:
-        return answer(answers, form.time_source)
-    raw = response.get(form.time_source)
+        given = answer(answers, form.time_source)
+        if given is not None:
+            return given
+        name = "createTime"  # the date question was left empty: the first submission
+    raw = response.get(name)
     moment = parse_rfc3339(raw)
     if moment is not None:
         return iso_utc(moment)

@@ -1,5 +1,5 @@
-"""The SimplePractice bridge plugin (``adapter = "simplepractice"``), ``fit clients`` and
-``fit outbox``.
+"""The SimplePractice bridge plugin (``adapter = "simplepractice"``), ``fit clients``,
+``fit exports`` and ``fit outbox``.
 
 Registered through the ``fit`` entry-point group like any third-party adapter; the adapter and
 command modules are imported only when the hooks run, so loading plugins stays cheap. See
@@ -20,7 +20,8 @@ def fit_register_adapters(register: Any) -> None:
 
 @hookimpl
 def fit_register_commands(cli: Any) -> None:
-    from .cli import clients, outbox
+    from .cli import clients, exports, outbox
 
     cli.add_command(clients)
+    cli.add_command(exports)
     cli.add_command(outbox)

@@ -25,9 +25,10 @@ Options (``[sources.<name>]``; unknown keys are errors):
 ``kinds`` (optional table)
     File-name pattern -> report kind (``appointments``, ``billing``, ``clients``), when the
     header alone does not tell, e.g. ``kinds = {"*clients*.csv" = "clients"}``.
-``date_formats`` (default US formats, then ISO)
+``date_formats`` (default: built-in ``MM/DD/YYYY`` formats with and without a time, read
+    day first when ``date_order`` says so, then ISO)
     strftime formats tried in order, ``"iso"`` for ISO 8601; times without an offset are
-    clinic-local (``[sync] timezone``).
+    clinic-local (``[sync] timezone``). Set, they are used as they are (no ``date_order``).
 ``statuses`` (optional table)
     Extra status spellings -> ``attended``, ``no_show``, ``late_cancel``, ``cancelled``,
     ``clinician_cancelled``, ``scheduled`` or ``ignore`` (skip the row).
@@ -36,22 +37,36 @@ Options (``[sources.<name>]``; unknown keys are errors):
 ``intake_codes`` (default ``["90791", "90792"]``)
     Billing codes of a diagnostic evaluation (an intake: a new episode).
 ``billing_rows`` (default ``"attended"``)
-    What a billing-report row means when no appointment status report has the same client and
-    day: ``"attended"`` (a billed service; note that SimplePractice also bills no-shows and late
-    cancels to the client, so export the status report for attendance) or ``"codes"`` (only
-    complete the status report's appointments with their billing codes).
+    What a billing-report row means for a client no appointment status report knows:
+    ``"attended"`` (a billed service; SimplePractice also bills no-shows and late cancels, so
+    export the status report for attendance) or ``"codes"`` (only complete the status
+    report's appointments with their billing codes). Never attended in a run that refused an
+    export.
 ``unlinked`` (default ``"error"``)
     ``"error"``: each row of an unlinked or ambiguous client is a RecordError (the sync is
     PARTIAL, exit 1, until it is linked or ignored); ``"skip"``: only counted in the log.
 ``encoding`` (default ``"utf-8-sig"``), ``delimiter`` (default ``"auto"``), ``sheet``
     (default: the first sheet of an ``.xlsx``).
+``date_order`` (default ``"auto"``)
+    How numeric dates (``NN/NN/YYYY``) of the built-in formats are read: ``"auto"`` (per
+    file, from the dates only one order can read; a file whose dates allow both orders, or
+    mix them, is refused), ``"MDY"`` (month first, as in the US) or ``"DMY"`` (day first).
+``report_page`` (default true)
+    Put the client's report page (``report.html``) in the outbox, when the ``reports`` extra
+    is installed.
 
-Bookmark: the fingerprints (size, SHA-256) of every export, of the link book, of the options
-and of the name key, and the clinic-local date. When any of them changed, every export is read
-again (the reports are joined, and a new link changes rows of unchanged files); unchanged
-rows are deduplicated by the core. Otherwise the pull yields nothing.
+Bookmark: the fingerprints (size, SHA-256) of every export, of the link book, of the options,
+of the name key and of the accepted exports, and the clinic-local date; and what the status
+reports held when last read (file names and row counts: no PHI). When a fingerprint or the day
+changed, every export is read again (the reports are joined, and a new link changes rows of
+unchanged files); unchanged rows are deduplicated by the core. Otherwise the pull yields
+nothing and the problems of the last read still stand (:meth:`pull_coverage` is ``"none"``).
 
-Push (batch): one client summary per linked client with scores, written to the outbox.
+A damaged export is refused whole and keeps what is stored (see :mod:`.exports`).
+
+Push (batch): one client summary per linked client with scores, written to the outbox, with
+the client's report page when the ``reports`` extra is installed (``report_page = false``
+leaves it out).
 """
 
 from __future__ import annotations
@@ -59,7 +74,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -99,6 +114,7 @@ class SimplePracticeAdapter(Adapter):
             context.options, context.name, context.namespace, context.state_dir
         )
         self._bookmark: str | None = None
+        self._coverage: Literal["all", "partial", "none"] | None = None
         self._hasher: NameHasher | None = None
 
     # --- checks ----------------------------------------------------------------------------
@@ -149,29 +165,48 @@ class SimplePracticeAdapter(Adapter):
         """Everything again when an export, the links, the options, the key or the day
         changed since ``bookmark``; nothing otherwise."""
         self._bookmark = None
+        self._coverage = None
         hasher = self.hasher()
         book = LinkBook.load(self.sp.mapping_file)
         book.verify_key(hasher.check_value())
         files = self.files()
         today = self.context.run_started.astimezone(self.context.timezone).date()
+        accepted = read_accepted(self.sp.accepted_file)
         state = {
             "files": {name: _fingerprint(p) for name, p in files},
             "links": book.fingerprint(),
             "options": self.sp.fingerprint,
             "key": hasher.check_value(),
             "day": today.isoformat(),
+            "accepted": accepted,
         }
-        text = json.dumps(state, sort_keys=True, separators=(",", ":"))
-        if bookmark == text:
+        before, memory = _read_bookmark(bookmark)
+        if before == state:
             log.debug("%s: no export, link or option changed", self.context.name)
-            self._bookmark = text
+            self._bookmark = bookmark
+            self._coverage = "none"
             return
+        now = {name: fp.get("sha256") for name, fp in state["files"].items()}
         reader = ExportReader(
-            self.sp, hasher, book, self.context.timezone, self.context.run_started
+            self.sp,
+            hasher,
+            book,
+            self.context.timezone,
+            self.context.run_started,
+            memory=memory,
+            accepted=accepted is not None and accepted == now,
         )
         yield from reader.classify(files)
         yield from reader.items()
-        self._bookmark = text
+        self._coverage = reader.coverage()
+        self._bookmark = json.dumps(
+            {"state": state, "attendance": reader.memory}, sort_keys=True, separators=(",", ":")
+        )
+
+    def pull_coverage(self) -> Literal["all", "partial", "none"] | None:
+        """``"partial"`` when an export was refused as damaged (the stored data is kept),
+        ``"none"`` when nothing changed since the bookmark, else ``"all"``."""
+        return self._coverage
 
     def next_bookmark(self) -> str | None:
         """The fingerprints after a complete pull (None before one)."""
@@ -180,7 +215,8 @@ class SimplePracticeAdapter(Adapter):
     # --- push ------------------------------------------------------------------------------
 
     def outbox(self) -> Outbox:
-        return Outbox(self.sp.outbox, self.context.run_started.isoformat())
+        page = self.context.client_page if self.sp.report_page else None
+        return Outbox(self.sp.outbox, self.context.run_started.isoformat(), page)
 
     def push(self, items: Sequence[OutboxItem]) -> Iterable[str]:
         """Write each client summary's note and summary files; confirm every key written."""
@@ -188,6 +224,33 @@ class SimplePracticeAdapter(Adapter):
 
     def describe_target(self) -> str:
         return str(self.sp.outbox)
+
+
+def _read_bookmark(bookmark: str | None) -> tuple[Any, Mapping[str, Any] | None]:
+    """(the fingerprints, what the status reports held) of a bookmark (None, None if none)."""
+    if not bookmark:
+        return None, None
+    try:
+        data = json.loads(bookmark)
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict) or "state" not in data:
+        return data, None  # a bookmark of an older version: fingerprints only
+    memory = data.get("attendance")
+    return data["state"], memory if isinstance(memory, dict) else None
+
+
+def read_accepted(path: Path) -> dict[str, str] | None:
+    """The exports accepted with `fit exports accept` (file name -> SHA-256), or None."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        log.warning("%s is unreadable; no export is accepted as it is", path)
+        return None
+    files = data.get("files") if isinstance(data, dict) else None
+    return {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else None
 
 
 def _fingerprint(path: Path) -> Any:

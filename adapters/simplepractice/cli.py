@@ -202,19 +202,33 @@ def _store_link(ctx: click.Context, source: str | None, arg: str, client_id: str
     _warn_unknown_client(bridge, client_id)
 
 
-def _warn_unknown_client(bridge: Bridge, client_id: str) -> None:
-    """Warn when the store holds no ORS/SRS for the client id (a typo?)."""
+def _known_ids(bridge: Bridge, client_ids: set[str]) -> set[str] | None:
+    """The client ids of ``client_ids`` with ORS/SRS in the store (None: no store yet)."""
     path = bridge.config.store_path
     if str(path) == ":memory:" or not Path(path).exists():
-        return
+        return None
+    from fit_core.config import namespace_cases
+    from fit_core.identity import normalise_client_id
     from fit_core.store import Store
 
+    keep = namespace_cases(bridge.config).get(bridge.sp.namespace) == "keep"
+    # as the sync stores codes: g0001 is G0001
+    stored_as = {cid: normalise_client_id(cid, keep_case=keep) for cid in client_ids}
     store = Store.open(path)
     try:
-        found = store.client_administrations([(bridge.sp.namespace, client_id)])
+        found = store.client_administrations(
+            [(bridge.sp.namespace, c) for c in set(stored_as.values())]
+        )
     finally:
         store.close()
-    if not any(found.values()):
+    known = {cid for (_ns, cid), admins in found.items() if admins}
+    return {cid for cid, stored in stored_as.items() if stored in known}
+
+
+def _warn_unknown_client(bridge: Bridge, client_id: str) -> None:
+    """Warn when the store holds no ORS/SRS for the client id (a typo?)."""
+    known = _known_ids(bridge, {client_id})
+    if known is not None and client_id not in known:
         click.echo(
             f"warning: no ORS/SRS for client {client_id!r} in namespace "
             f"{bridge.sp.namespace!r} yet (a typo? `fit clients unlink` undoes the link)",
@@ -270,6 +284,69 @@ def unlink(ctx: click.Context, name_or_sp_id: str, source: str | None) -> None:
     book.save()
     assert old is not None
     click.echo(f"unlinked {shown} (was {old.client_id or 'ignored'})")
+
+
+@clients.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Say what would be linked; change nothing.")
+@_source_option
+@click.pass_context
+@_fit_errors
+def import_links(ctx: click.Context, file: Path, dry_run: bool, source: str | None) -> None:
+    """Link many clients at once from FILE (CSV or .xlsx) with two columns: the client as in
+    SimplePractice (name, SimplePractice id or n:<hash>) and the client id of the ORS/SRS
+    namespace. A header row is skipped.
+
+    Names are read from the file and never printed: rows are shown by line and n:<hash>. Rows
+    that cannot be linked (an ambiguous name, two client ids for one client, no client id) are
+    listed and left out; the rest are linked in one write. Exit 1 when a row was left out.
+    The file holds names: delete it when the links are made.
+    """
+    from .link_import import LinkFileError, plan, read_rows
+
+    bridge = _bridge(ctx, source)
+    hasher = bridge.hasher()
+    book = bridge.book(hasher)
+    entries, _ = bridge.scan(hasher, book)
+    in_exports = {e.ident for e in entries} | {f"id:{e.number}" for e in entries if e.number}
+    shared = {e.ident[2:]: e.shared for e in entries if e.shared and e.ident.startswith("n:")}
+    sp = bridge.sp
+    try:
+        rows = list(read_rows(file, encoding=sp.encoding, delimiter=sp.delimiter, sheet=sp.sheet))
+    except LinkFileError as exc:
+        raise ConfigError(
+            f"cannot read the link file: {exc}",
+            hint="two columns: the client as in SimplePractice, the client id",
+        ) from None
+    result = plan(rows, hasher, book, in_exports=in_exports, shared=shared)
+    ids = {r.client_id for r in result.to_link}
+    known = _known_ids(bridge, ids)
+    unknown = sorted(ids - known) if known is not None else []
+    verb = "would link" if dry_run else "linked"
+    click.echo(
+        f"{file.name}: {result.rows} row(s); {verb} {len(result.to_link)} client(s) in "
+        f"namespace {sp.namespace} ({len(result.new)} new, {len(result.changed)} changed; "
+        f"{len(result.same)} already linked as in the file)"
+    )
+    for row, was in result.changed:
+        click.echo(f"  {row.line}: {row.shown} -> {row.client_id} (was {was})")
+    if unknown:
+        click.echo(
+            f"unknown client ids (no ORS/SRS in namespace {sp.namespace} yet; typos?): "
+            + ", ".join(unknown)
+        )
+    if result.not_in_exports:
+        shown = ", ".join(f"{r.line.rsplit(' ', 1)[-1]} ({r.shown})" for r in result.not_in_exports)
+        click.echo(f"not in the current exports (linked all the same; typos?): lines {shown}")
+    for where, why in result.refused:
+        click.echo(f"left out: {where}: {why}", err=True)
+    if dry_run:
+        click.echo("dry run: nothing changed; run again without --dry-run to link")
+    elif result.to_link:
+        book.key_check = book.key_check or hasher.check_value()
+        result.apply(book, bridge.today())
+        book.save()
+    sys.exit(int(ExitCode.PARTIAL if result.refused else ExitCode.OK))
 
 
 @clients.command("list")
@@ -363,6 +440,42 @@ def _print_entries(entries: list[RefEntry], as_json: bool, show_names: bool, bad
             click.echo(f"    name: {e.name or '(none in the export)'}")
     if bad:
         click.echo(f"warning: {bad} export file(s) could not be read (see `fit sync`)", err=True)
+
+
+# --- fit exports ------------------------------------------------------------------------------
+
+
+@click.group("exports")
+def exports() -> None:
+    """The SimplePractice export files the bridge reads."""
+
+
+@exports.command(
+    "accept", short_help="Use the exports as they are now, though shorter than before."
+)
+@_source_option
+@click.pass_context
+@_fit_errors
+def exports_accept(ctx: click.Context, source: str | None) -> None:
+    """Accept the exports exactly as they are now, though they hold fewer status-report rows
+    than when last read, or no status report at all.
+
+    fit sync refuses such exports (they look cut short, and would drop appointments) and keeps
+    the attendance it has. Once accepted, the next sync reads these files (a change to any
+    of them ends the acceptance). Damaged files (cut-off rows, unreadable dates, missing
+    columns) are never accepted: export them again.
+    """
+    from .links import write_private
+    from .tables import fingerprint
+
+    bridge = _bridge(ctx, source)
+    files = list_exports(bridge.sp.path)
+    now = {name: fingerprint(path)["sha256"] for name, path in files}
+    data = {"accepted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "files": now}
+    write_private(bridge.sp.accepted_file, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    names = ", ".join(now) or "(none)"
+    click.echo(f"accepted {len(now)} export(s) of source {bridge.source.name} as they are: {names}")
+    click.echo("the next `fit sync` reads them", err=True)
 
 
 # --- fit outbox -------------------------------------------------------------------------------

@@ -6,12 +6,18 @@ source options replaces a field's candidates for one report kind. A candidate ``
 means the second column named ``Charge`` (exports repeat header names); without ``#N`` the
 first one is used.
 
-Three kinds are detected from the header:
+Three kinds are detected from the header (and, where it leaves a doubt, from the file name
+and the title lines above the header):
 
 - ``appointments``: the appointment status / attendance report (date, client, status);
 - ``billing``: the billing "appointment report" (Date of Service, Client, Clinician, Billing
-  Code; its payment statuses are not attendance and are never read);
+  Code, and payment columns such as Client Payment Status, Paid, Unpaid; its payment statuses
+  are not attendance and are never read);
 - ``clients``: the client list (client id and/or name, date of birth, status, clinician).
+
+A report that looks like a status report but lacks a column it needs (the status, the date) is
+an error naming the column, never a billing report or a client list: billed rows would count
+as attended sessions.
 
 Header names are not PHI, but a file without a header row would show data as "columns": such a
 row (one holding a date or a number) is never quoted in a message.
@@ -52,7 +58,26 @@ _CLINICIAN = (
     "Rendering Provider",
 )
 _CODE = ("Billing Code", "CPT Code", "CPT", "Service Code", "Procedure Code", "Code", "Service")
-_TIME = ("Time", "Appointment Time")
+_TIME = (
+    "Time",
+    "Start Time",
+    "Appointment Time",
+    "Appointment Start Time",
+    "Start",
+    "Time of Service",
+)
+#: payment columns: they mark a billing report (a status report does not say what was paid)
+BILLING_EVIDENCE = (
+    "Client Payment Status",
+    "Insurance Payment Status",
+    "Payment Status",
+    "Paid",
+    "Unpaid",
+    "Uninvoiced",
+)
+#: words of a file name or title line that tell the report kind when the header does not
+_STATUS_WORDS = re.compile(r"status|attendance|attended|no.?show", re.IGNORECASE)
+_BILLING_WORDS = re.compile(r"billing|invoice|payment|income|charges", re.IGNORECASE)
 
 #: kind -> field -> default candidate header names (first match wins)
 DEFAULT_COLUMNS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
@@ -179,6 +204,8 @@ def build_layout(
         i = locate(header, kind, field, columns)
         if i is not None:
             index[field] = i
+    if index.get("time") is not None and index.get("time") == index.get("date"):
+        del index["time"]  # one "Start Time" column holding date and time
     link = find(header, link_column) if link_column else None
     layout = Layout(kind, index, link, len(header))
     for field in REQUIRED[kind]:
@@ -198,17 +225,37 @@ def detect(
     raw_header: Sequence[object],
     columns: Mapping[str, Mapping[str, Sequence[str]]],
     link_column: str | None,
+    hints: str = "",
 ) -> Layout:
-    """Tell the report kind from the header (see the module doc); HeaderError if none fits."""
+    """Tell the report kind from the header (see the module doc); HeaderError if none fits.
+
+    ``hints`` (the file name and any title lines above the header) break the tie when a report
+    with dates has no status column: a name or title that speaks of status or attendance makes
+    it a status report (then the missing status column is the error), one that speaks of
+    billing or payments a billing report. Without hints, only a header with payment columns
+    (:data:`BILLING_EVIDENCE`) is a billing report: a status report that lost its status
+    column must never be read as billed, that is attended, sessions.
+    """
     header = [norm(h) for h in raw_header]
 
     def has(kind: str, field: str) -> bool:
         return locate(header, kind, field, columns) is not None
 
     if has("appointments", "date") or has("billing", "date"):
-        if has("appointments", "status") or not has("billing", "code"):
+        if has("appointments", "status"):
             return build_layout(raw_header, "appointments", columns, link_column)
-        return build_layout(raw_header, "billing", columns, link_column)
+        if is_billing(header, hints):
+            return build_layout(raw_header, "billing", columns, link_column)
+        raise HeaderError(
+            _missing("appointments", "status", columns, raw_header)
+            + ". Without it attended and missed appointments look the same, so the file is "
+            "not read (if it is the billing report, say so with kinds, e.g. kinds = "
+            '{"billing*.csv" = "billing"})'
+        )
+    status_report = has("billing", "code") or _STATUS_WORDS.search(hints)
+    if has("appointments", "status") and status_report and not has("clients", "date_of_birth"):
+        # a status report that lost its date column (not a client list with a status)
+        return build_layout(raw_header, "appointments", columns, link_column)
     if has("clients", "date_of_birth") or has("clients", "client_number"):
         return build_layout(raw_header, "clients", columns, link_column)
     if has("appointments", "status"):  # an appointment report with an unknown date column
@@ -222,6 +269,16 @@ def detect(
         f"(looked for {looked}, ...), a client list a date of birth ({born}, ...) or client id "
         f"column; {found_text(raw_header)} (map yours with columns, or set kinds)"
     )
+
+
+def is_billing(header: Sequence[str], hints: str = "") -> bool:
+    """Whether a report with dates and billing codes but no status column is the billing
+    report: its name or title says so, or its header has payment columns."""
+    if _STATUS_WORDS.search(hints):
+        return False
+    if _BILLING_WORDS.search(hints):
+        return True
+    return any(find(header, name) is not None for name in BILLING_EVIDENCE)
 
 
 def _missing(

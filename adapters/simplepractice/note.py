@@ -1,8 +1,11 @@
 """Render a client summary (:func:`fit_core.episodes.client_summary`) as the outbox files.
 
 - :func:`render_note`: a plain-text progress-note snippet of at most :data:`MAX_NOTE`
-  characters (latest ORS and SRS, change from intake, status colour, open flags with what to
-  discuss, next appointment, the ORS/SRS copyright lines), to paste into a SimplePractice note.
+  characters (latest ORS and SRS, change from intake, status colour, the open alerts with what
+  to discuss, next appointment, the ORS/SRS copyright lines), to paste into a SimplePractice
+  note. Only alerts that hold now are listed (the summary carries no others), each as its whole
+  sentence: when they do not all fit, the older ones are left out and counted, and no sentence
+  is ever cut.
 - :func:`render_summary_csv`: the client's scores of the latest episode as CSV, to upload to
   the client's Files tab.
 
@@ -17,10 +20,10 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fit_core import exact
 from fit_core.measures import COPYRIGHT_LINES
 
 MAX_NOTE = 600
-MAX_FLAG_LINE = 170
 _SEVERITY = {"alert": 0, "warning": 1, "info": 2}
 _RC_TEXT = {
     "intake": "intake",
@@ -45,11 +48,11 @@ SUMMARY_COLUMNS = (
 
 
 def num(value: Any) -> str:
-    """``20.0`` -> ``20``, ``24.5`` -> ``24.5``."""
+    """``20.0`` -> ``20``, ``24.5`` -> ``24.5``, ``15.25`` -> ``15.25``: a score as given."""
     if isinstance(value, bool) or value is None:
         return "?"
-    f = float(value)
-    return str(int(f)) if f.is_integer() else f"{f:.1f}".rstrip("0").rstrip(".")
+    text = f"{exact.dec(float(value)):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def signed(value: Any) -> str:
@@ -89,25 +92,34 @@ def _srs_line(srs: Mapping[str, Any] | None) -> str:
 
 
 def _flags(flags: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Open flags, one per rule (the latest), most severe first."""
+    """Open alerts, one per rule (the latest), newest first (most severe first on one date)."""
     latest: dict[str, Mapping[str, Any]] = {}
     for f in flags:
         rid = str(f.get("rule_id"))
         if rid not in latest or str(f.get("date")) >= str(latest[rid].get("date")):
             latest[rid] = f
-    return sorted(
+    by_severity = sorted(
         latest.values(),
         key=lambda f: (_SEVERITY.get(str(f.get("severity")), 9), str(f.get("rule_id"))),
     )
+    return sorted(by_severity, key=lambda f: str(f.get("date") or ""), reverse=True)
 
 
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: max(limit - 1, 0)].rstrip() + "…"
+def _sentence(flag: Mapping[str, Any]) -> str:
+    text = " ".join(str(flag.get("message") or flag.get("rule_id")).split())
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
+def _more(n: int) -> str:
+    return f"({n} more open alert{'s' if n != 1 else ''}, older or less urgent, not shown.)"
 
 
 def render_note(summary: Mapping[str, Any]) -> str:
-    """The progress-note snippet (at most :data:`MAX_NOTE` characters, ending in a newline)."""
+    """The progress-note snippet (at most :data:`MAX_NOTE` characters, ending in a newline).
+
+    The open alerts are whole sentences, most severe first; when they do not all fit, the
+    newest (and on one date the most severe) are kept and the rest counted in a last line.
+    """
     head = f"FIT summary, client {summary.get('client_id')}"
     if summary.get("sessions"):
         head += f": session {summary['sessions']}"
@@ -119,29 +131,41 @@ def render_note(summary: Mapping[str, Any]) -> str:
         lines.append(f"Next appointment: {nxt}." if nxt else "No future appointment booked.")
     tail = list(COPYRIGHT_LINES)
     flags = _flags(summary.get("flags") or ())
-    fixed = len("\n".join(lines + tail)) + 2  # the final newline and one separator
-    budget = MAX_NOTE - fixed
-    body: list[str] = []
+    while lines:
+        note = _fit(lines, flags, tail)
+        if note is not None:
+            return note
+        lines.pop()  # a header that leaves no room: its last optional line goes first
+    return "\n".join(tail) + "\n"
+
+
+def _fit(lines: list[str], flags: list[Mapping[str, Any]], tail: list[str]) -> str | None:
+    """The note with as many of the newest alerts as fit whole; None if the head does not."""
+
+    def note(body: list[str]) -> str:
+        return "\n".join(lines + body + tail) + "\n"
+
     if not flags:
-        body.append("No open alerts.")
-    else:
-        body.append("To discuss:")
-        budget -= len(body[0]) + 1
-        for i, flag in enumerate(flags):
-            left = len(flags) - i - 1
-            reserve = 24 if left else 0  # room for "- (+N more open alerts)"
-            room = min(MAX_FLAG_LINE, budget - reserve - 1)
-            if room < 40:
-                body.append(f"- (+{len(flags) - i} more open alerts)")
-                break
-            line = "- " + _clip(str(flag.get("message") or flag.get("rule_id")), room - 2)
-            body.append(line)
-            budget -= len(line) + 1
-    note = "\n".join(lines + body + tail) + "\n"
-    if len(note) > MAX_NOTE:  # a very long header: keep the copyright lines whole
-        keep = MAX_NOTE - len("\n".join(tail)) - 2
-        note = _clip("\n".join(lines + body), keep) + "\n" + "\n".join(tail) + "\n"
-    return note
+        text = note(["No open alerts."])
+        return text if len(text) <= MAX_NOTE else None
+    kept: list[Mapping[str, Any]] = []
+    for i, flag in enumerate(flags):
+        left = len(flags) - i - 1
+        trial = [*kept, flag]
+        body = ["To discuss:", *(f"- {_sentence(f)}" for f in _display(trial))]
+        if len(note(body + ([_more(left)] if left else []))) > MAX_NOTE:
+            break
+        kept = trial
+    dropped = len(flags) - len(kept)
+    body = ["To discuss:", *(f"- {_sentence(f)}" for f in _display(kept))] if kept else []
+    body += [_more(dropped)] if dropped else []
+    text = note(body)
+    return text if len(text) <= MAX_NOTE else None
+
+
+def _display(flags: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Shown most severe first."""
+    return sorted(flags, key=lambda f: _SEVERITY.get(str(f.get("severity")), 9))
 
 
 def render_summary_csv(summary: Mapping[str, Any]) -> str:

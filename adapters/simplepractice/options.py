@@ -19,7 +19,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
 from fit_core.errors import ConfigError
 
 from .columns import DEFAULT_COLUMNS, KINDS
-from .values import DEFAULT_DATE_FORMATS, IGNORE, ISO, STATUSES, status_word
+from .values import DATE_ORDERS, DEFAULT_DATE_FORMATS, IGNORE, ISO, STATUSES, status_word
 
 UNLINKED_MODES = ("error", "skip")
 BILLING_MODES = ("attended", "codes")
@@ -45,6 +45,14 @@ def _delimiter(value: str) -> None:
 def _date_format(value: str) -> None:
     if value != ISO and "%" not in value:
         raise ValidationError(f'{value!r} is neither "iso" nor a strftime format like %m/%d/%Y')
+
+
+def _date_order(value: str) -> None:
+    if value not in DATE_ORDERS:
+        raise ValidationError(
+            f"must be one of {', '.join(DATE_ORDERS)} (MDY: month first, as in the US; DMY: "
+            "day first)"
+        )
 
 
 def _billing(value: str) -> None:
@@ -76,9 +84,8 @@ class SimplePracticeOptionsSchema(Schema):
     kinds = fields.Dict(
         keys=fields.String(validate=_nonempty), values=fields.String(), load_default=dict
     )
-    date_formats = fields.List(
-        fields.String(validate=_date_format), load_default=lambda: list(DEFAULT_DATE_FORMATS)
-    )
+    date_formats = fields.List(fields.String(validate=_date_format))
+    date_order = fields.String(load_default="auto", validate=_date_order)
     statuses = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
     clinicians = fields.Dict(
         keys=fields.String(validate=_nonempty),
@@ -93,6 +100,7 @@ class SimplePracticeOptionsSchema(Schema):
     encoding = fields.String(load_default="utf-8-sig", validate=_encoding)
     delimiter = fields.String(load_default="auto", validate=_delimiter)
     sheet = fields.String(validate=_nonempty)
+    report_page = fields.Boolean(load_default=True)
 
     @validates_schema
     def _check(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -129,6 +137,12 @@ class SimplePracticeOptionsSchema(Schema):
                 )
         if not data.get("date_formats", True):
             raise ValidationError("give at least one format", "date_formats")
+        if data.get("date_formats") and data.get("date_order", "auto") != "auto":
+            raise ValidationError(
+                "date_order reads the built-in formats; with date_formats set, the formats "
+                "decide the order (leave one of them out)",
+                "date_order",
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,10 +154,12 @@ class SpOptions:
     namespace: str
     outbox: Path
     mapping_file: Path
+    accepted_file: Path  # `fit exports accept`: the exports a person accepted as they are
     link_column: str | None
     columns: Mapping[str, Mapping[str, tuple[str, ...]]]
     kinds: tuple[tuple[str, str], ...]
     date_formats: tuple[str, ...]
+    date_order: str  # auto | MDY | DMY (of the built-in formats; "MDY" with date_formats set)
     statuses: Mapping[str, str]
     clinicians: Mapping[str, str]
     intake_codes: frozenset[str]
@@ -152,6 +168,7 @@ class SpOptions:
     encoding: str
     delimiter: str
     sheet: str | None
+    report_page: bool
     fingerprint: str  # hash of the options that change what a pull yields
 
     @classmethod
@@ -179,6 +196,7 @@ class SpOptions:
                 "columns",
                 "kinds",
                 "date_formats",
+                "date_order",
                 "statuses",
                 "clinicians",
                 "intake_codes",
@@ -200,10 +218,12 @@ class SpOptions:
             mapping_file=Path(d["mapping_file"]).expanduser()
             if d.get("mapping_file")
             else state_dir / f"{source}.links.csv",
+            accepted_file=state_dir / f"{source}.accepted-exports.json",
             link_column=d.get("link_column"),
             columns=columns,
             kinds=tuple(d["kinds"].items()),
-            date_formats=tuple(d["date_formats"]),
+            date_formats=tuple(d.get("date_formats") or DEFAULT_DATE_FORMATS),
+            date_order="MDY" if d.get("date_formats") else d["date_order"],
             statuses={status_word(k): v for k, v in d["statuses"].items()},
             clinicians={
                 " ".join(k.split()).casefold(): v.strip() for k, v in d["clinicians"].items()
@@ -214,6 +234,7 @@ class SpOptions:
             encoding=d["encoding"],
             delimiter=d["delimiter"],
             sheet=d.get("sheet"),
+            report_page=d["report_page"],
             fingerprint=hashlib.sha256(blob.encode()).hexdigest()[:16],
         )
 

@@ -8,6 +8,8 @@ rename)::
     <outbox>/.manifest.json                   every client's folder, content hash, state
     <outbox>/<clinician>/<client_id>/note.txt     progress-note snippet (<= 600 characters)
     <outbox>/<clinician>/<client_id>/summary.csv  the client's scores (latest episode)
+    <outbox>/<clinician>/<client_id>/report.html  the client's report page (latest episode),
+                                                  when the reports extra is installed
 
 Folder names are the ids with anything but letters, digits, ``.``, ``_`` and ``-`` replaced (plus
 a short hash when something was replaced, so two ids never share a folder). A client whose
@@ -25,7 +27,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,10 +41,11 @@ log = logging.getLogger(__name__)
 
 NOTE = "note.txt"
 SUMMARY = "summary.csv"
+REPORT = "report.html"
 INDEX = "index.csv"
 MANIFEST = ".manifest.json"
 UNASSIGNED = "unassigned"
-INDEX_COLUMNS = ("state", "changed_at", "clinician", "client_id", "note", "summary")
+INDEX_COLUMNS = ("state", "changed_at", "clinician", "client_id", "note", "summary", "report")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -65,14 +68,20 @@ class Entry:
     hash: str
     state: str  # new | changed
     changed_at: str
+    report: bool = False  # the folder has a report page
+
+
+PageFn = Callable[[str, str, str | None], str | None]
 
 
 class Outbox:
-    """An outbox folder; ``run`` (the run's start, ISO) stamps what a run changes."""
+    """An outbox folder; ``run`` (the run's start, ISO) stamps what a run changes; ``page``
+    (namespace, client id, episode id) -> the client's report page, or None (no page)."""
 
-    def __init__(self, root: Path, run: str) -> None:
+    def __init__(self, root: Path, run: str, page: PageFn | None = None) -> None:
         self.root = root
         self.run = run
+        self.page = page
 
     # --- manifest ----------------------------------------------------------------------------
 
@@ -131,12 +140,17 @@ class Outbox:
             digest = hashlib.sha256(f"{note}\0{summary}".encode()).hexdigest()[:32]
             prev = entries.get(item.source_key)
             target = self.root / folder
+            namespace = str(item.extra.get("namespace") or "")
+            episode = payload.get("episode_id")
             if prev is not None and prev.hash == digest and prev.folder == folder:
                 if not (target / NOTE).is_file() or not (target / SUMMARY).is_file():
                     self._write_files(target, note, summary)  # restore what was deleted by hand
+                if not (target / REPORT).is_file():
+                    self._write_page(target, namespace, client, episode)
                 done.append(item.source_key)
                 continue
             self._write_files(target, note, summary)
+            report = self._write_page(target, namespace, client, episode)
             if prev is not None and prev.folder != folder:
                 self._remove_files(prev.folder)
             entries[item.source_key] = Entry(
@@ -147,6 +161,7 @@ class Outbox:
                 digest,
                 "new" if prev is None else "changed",
                 self.run,
+                report,
             )
             changed = True
             done.append(item.source_key)
@@ -163,10 +178,29 @@ class Outbox:
         write_private(folder / NOTE, note)
         write_private(folder / SUMMARY, summary)
 
+    def _write_page(self, folder: Path, namespace: str, client: str, episode: str | None) -> bool:
+        """Write the client's report page (True), or remove a stale one (False)."""
+        html = None
+        if self.page is not None:
+            try:
+                html = self.page(namespace, client, str(episode) if episode else None)
+            except Exception as exc:  # a page is extra: the note and scores still go out
+                log.warning(
+                    "outbox: the report page of client %s failed (%s); note and scores written",
+                    client,
+                    type(exc).__name__,
+                )
+        if html is None:
+            with contextlib.suppress(FileNotFoundError):
+                (folder / REPORT).unlink()
+            return False
+        write_private(folder / REPORT, html)
+        return True
+
     def _remove_files(self, folder: str) -> None:
         """Remove a client's files and the folders left empty (never anything else)."""
         target = self.root / folder
-        for name in (NOTE, SUMMARY):
+        for name in (NOTE, SUMMARY, REPORT):
             with contextlib.suppress(FileNotFoundError):
                 (target / name).unlink()
         for part in (target, target.parent):
@@ -204,6 +238,7 @@ def _index(last_run: str | None, entries: Mapping[str, Entry]) -> str:
                 safe_cell(e.client_id),
                 f"{e.folder}/{NOTE}",
                 f"{e.folder}/{SUMMARY}",
+                f"{e.folder}/{REPORT}" if e.report else "",
             )
         )
     return out.getvalue()

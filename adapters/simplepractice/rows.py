@@ -56,10 +56,16 @@ class ClientRow:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """A row that cannot be read: its key (when one could be made) and the reasons."""
+    """A row that cannot be read: its key (when one could be made) and the reasons.
+
+    ``damage``: the row is unreadable as written (a date, time or status that does not parse,
+    no client, a row cut off), which counts towards refusing its file as damaged; False for
+    rows that are readable but say something unusable (a past appointment without status).
+    """
 
     key: str | None
     reasons: dict[str, str]
+    damage: bool = True
 
 
 SKIP = None  # a blank row, a footer ("Total") row, or a status mapped to "ignore"
@@ -95,6 +101,14 @@ def is_blank(row: Sequence[Cell]) -> bool:
     return not any(text(c) for c in row)
 
 
+def cut_off(row: Sequence[Cell], layout: Layout) -> str | None:
+    """The reason when ``row`` ends before a column the layout reads (a file cut short)."""
+    used = [*layout.index.values(), *([layout.link] if layout.link is not None else [])]
+    if used and len(row) <= max(used):
+        return f"cut off: the row has {len(row)} of {layout.width} columns (is the file cut short?)"
+    return None
+
+
 class RowReader:
     """Parses rows with the source's options, the clinic timezone and the run's start."""
 
@@ -107,14 +121,19 @@ class RowReader:
         self.now = now
         self.today = now.astimezone(tz).date()
 
-    def appointment(self, row: Sequence[Cell], layout: Layout) -> ApptRow | Problem | None:
-        """Parse an appointment (status report) or billing row."""
+    def appointment(
+        self, row: Sequence[Cell], layout: Layout, formats: Sequence[str] | None = None
+    ) -> ApptRow | Problem | None:
+        """Parse an appointment (status report) or billing row; ``formats``: the date formats
+        of its file (default: the source's)."""
         if is_blank(row):
             return SKIP
         reasons: dict[str, str] = {}
         ref = client_ref(row, layout, self.hasher)
         try:
-            when, has_time = parse_when(cell(row, layout, "date"), self.opts.date_formats)
+            when, has_time = parse_when(
+                cell(row, layout, "date"), formats or self.opts.date_formats
+            )
         except ValueProblem as exc:
             if ref is None:
                 return SKIP  # a footer such as "Total": no client, no date
@@ -122,6 +141,9 @@ class RowReader:
             when, has_time = None, False
         if ref is None:
             reasons["client"] = "empty: the row names no client"
+        short = cut_off(row, layout)
+        if short:
+            return Problem(None, {"row": short})
         if when is not None and not has_time and layout.has("time"):
             try:
                 t = parse_time(cell(row, layout, "time"))
@@ -145,10 +167,15 @@ class RowReader:
             stamp = local.isoformat(timespec="minutes") if has_time else local.date().isoformat()
             key = f"appt:{self.hasher.derive('appt', ref.ident, stamp)}"
             day = local_date(when, self.tz)
-            if status == "scheduled" and day < self.today:
-                reasons["status"] = (
-                    "no attendance status for a past appointment (set it in SimplePractice and "
-                    'export again; statuses = {"" = "ignore"} skips such rows)'
+            if status == "scheduled" and day < self.today and not reasons:
+                return Problem(
+                    key,
+                    {
+                        "status": "no attendance status for a past appointment (set it in "
+                        'SimplePractice and export again; statuses = {"" = "ignore"} skips '
+                        "such rows)"
+                    },
+                    damage=False,
                 )
         if reasons or when is None or ref is None or key is None:
             return Problem(key, reasons)
@@ -170,10 +197,15 @@ class RowReader:
             upcoming,
         )
 
-    def client(self, row: Sequence[Cell], layout: Layout) -> ClientRow | Problem | None:
-        """Parse a client-list row."""
+    def client(
+        self, row: Sequence[Cell], layout: Layout, formats: Sequence[str] | None = None
+    ) -> ClientRow | Problem | None:
+        """Parse a client-list row; ``formats``: the date formats of its file."""
         if is_blank(row):
             return SKIP
+        short = cut_off(row, layout)
+        if short:
+            return Problem(None, {"row": short})
         ref = client_ref(row, layout, self.hasher)
         if ref is None:
             return Problem(None, {"client": "empty: the row names no client"})
@@ -183,26 +215,30 @@ class RowReader:
         if layout.has("date_of_birth") and text(cell(row, layout, "date_of_birth")):
             try:
                 value, _ = parse_when(
-                    cell(row, layout, "date_of_birth"), self.opts.date_formats, "date_of_birth"
+                    cell(row, layout, "date_of_birth"),
+                    formats or self.opts.date_formats,
+                    "date_of_birth",
                 )
             except ValueProblem as exc:
                 return Problem(key, {exc.field: exc.reason})
             born = value.date()
             if born > self.today:
-                return Problem(key, {"date_of_birth": "in the future"})
+                return Problem(key, {"date_of_birth": "in the future"}, damage=False)
         status = text(cell(row, layout, "status")).casefold()[:40] or None
         clinician = self.opts.clinician(text(cell(row, layout, "clinician")))
         return ClientRow(ref, key, born, clinician, status)
 
     def census_entry(
-        self, row: Sequence[Cell], layout: Layout
+        self, row: Sequence[Cell], layout: Layout, formats: Sequence[str] | None = None
     ) -> tuple[str | None, str | None, str | None]:
         """(name hash, SimplePractice id, date of birth text) of a client-list row."""
         name_hash = self.hasher.name(client_name(row, layout))
         number = clean_code(cell(row, layout, "client_number"))
         birth_cell = cell(row, layout, "date_of_birth")
         try:
-            birth: str | None = parse_when(birth_cell, self.opts.date_formats)[0].date().isoformat()
+            birth: str | None = (
+                parse_when(birth_cell, formats or self.opts.date_formats)[0].date().isoformat()
+            )
         except ValueProblem:
             birth = text(birth_cell) or None
         return name_hash, number, birth

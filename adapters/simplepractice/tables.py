@@ -37,6 +37,9 @@ class Table:
     header_at: int
     rows: Iterator[tuple[int, list[Cell]]]
     unit: str  # "line" (CSV) or "row" (Excel)
+    titles: str = ""  # the title lines above the header (report names, never data)
+    #: False for a CSV file whose last line has no line break: its last row may be cut off
+    ends_cleanly: bool = True
 
     def where(self, number: int) -> str:
         return f"{self.name} {self.unit} {number}"
@@ -74,13 +77,28 @@ def _filled(row: list[Cell]) -> int:
     return sum(1 for c in row if (c.strip() if isinstance(c, str) else c is not None))
 
 
-def _find_header(numbered: Iterator[tuple[int, list[Cell]]], name: str) -> tuple[int, list[Cell]]:
+def _find_header(
+    numbered: Iterator[tuple[int, list[Cell]]], name: str
+) -> tuple[int, list[Cell], str]:
+    """(line, header, title text above it)."""
+    titles: list[str] = []
     for n, (number, row) in enumerate(numbered):
         if _filled(row) >= 2:
-            return number, row
+            return number, row, " ".join(titles)
+        titles.extend(c for c in row if isinstance(c, str) and c.strip())
         if n >= _MAX_TITLE_ROWS:
             break
     raise TableError(f"{name}: no header row (a row with two or more column names) found")
+
+
+def _ends_cleanly(path: Path) -> bool:
+    """True when the file is empty or its last byte is a line break."""
+    with path.open("rb") as f:
+        f.seek(0, 2)
+        if f.tell() == 0:
+            return True
+        f.seek(-1, 2)
+        return f.read(1) in (b"\n", b"\r")
 
 
 # --- CSV -----------------------------------------------------------------------------------------
@@ -103,14 +121,18 @@ def _open_csv(path: Path, name: str, encoding: str, delimiter: str) -> Iterator[
             )
             reader = csv.reader(f, delimiter=sep)
             numbered = _csv_rows(reader)
-            number, header = _find_header(numbered, name)
+            number, header, titles = _find_header(numbered, name)
+            clean = _ends_cleanly(path)
         except UnicodeDecodeError:
             raise TableError(
                 f"{name}: not valid {encoding} text (set encoding, for example cp1252)"
             ) from None
         except csv.Error as exc:
             raise TableError(f"{name}: unreadable CSV ({exc})") from None
-        yield Table(name, header, number, _guard_csv(numbered, name, encoding), "line")
+        except OSError as exc:
+            raise TableError(f"{name}: cannot read ({type(exc).__name__})") from None
+        rows = _guard_csv(numbered, name, encoding)
+        yield Table(name, header, number, rows, "line", titles, clean)
 
 
 def _csv_rows(reader: Any) -> Iterator[tuple[int, list[Cell]]]:
@@ -155,8 +177,8 @@ def _open_xlsx(path: Path, name: str, sheet: str | None) -> Iterator[Table]:
         else:
             ws = book.worksheets[0]
         numbered = _xlsx_rows(ws)
-        number, header = _find_header(numbered, name)
-        yield Table(name, header, number, numbered, "row")
+        number, header, titles = _find_header(numbered, name)
+        yield Table(name, header, number, numbered, "row", titles)
     finally:
         book.close()
 

@@ -22,11 +22,20 @@ DEFAULT_DATE_FORMATS: tuple[str, ...] = (
     "%m/%d/%Y",
     ISO,
 )
-#: regular expressions equivalent to the commonest strptime formats (strptime is slow)
-_FAST: Mapping[str, re.Pattern[str]] = {
-    "%m/%d/%Y %H:%M": re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4}) (\d{1,2}):(\d{2})$"),
-    "%m/%d/%Y": re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})$"),
+#: how numeric dates (``NN/NN/YYYY``) are read: ``auto`` (detected per file), month first
+#: (US) or day first
+DATE_ORDERS = ("auto", "MDY", "DMY")
+_DATE_TIME = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4}) (\d{1,2}):(\d{2})$")
+_DATE_ONLY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})$")
+#: regular expressions equivalent to the commonest strptime formats (strptime is slow), and
+#: whether the month comes first
+_FAST: Mapping[str, tuple[re.Pattern[str], bool]] = {
+    "%m/%d/%Y %H:%M": (_DATE_TIME, True),
+    "%m/%d/%Y": (_DATE_ONLY, True),
+    "%d/%m/%Y %H:%M": (_DATE_TIME, False),
+    "%d/%m/%Y": (_DATE_ONLY, False),
 }
+_NUMERIC = re.compile(r"\s*(\d{1,2})/(\d{1,2})/(\d{4})(?!\d)")
 TIME_FORMATS: tuple[str, ...] = ("%H:%M", "%I:%M %p", "%I:%M%p", "%H:%M:%S", "%I %p")
 
 STATUSES = ("attended", "no_show", "late_cancel", "cancelled", "clinician_cancelled", "scheduled")
@@ -151,6 +160,11 @@ def parse_when(
     value = text(cell)
     if not value:
         raise ValueProblem(field, "empty")
+    month_first = _BUILT_IN.get(tuple(formats))
+    if month_first is not None:  # the built-in formats' numeric shapes without strptime
+        fast = _numeric(value, month_first)
+        if fast is not None:
+            return _sane(fast[0], field), fast[1]
     for fmt in formats:
         if fmt == ISO:
             try:
@@ -160,10 +174,12 @@ def parse_when(
             return _sane(parsed, field), len(value) > 10
         fast = _FAST.get(fmt)
         if fast is not None:
-            m = fast.match(value)
+            m = fast[0].match(value)
             if m is None:
                 continue
             month, day, year, *clock = (int(g) for g in m.groups())
+            if not fast[1]:
+                month, day = day, month
             hour, minute = clock if clock else (0, 0)
             try:
                 parsed = dt.datetime(year, month, day, hour, minute)
@@ -176,11 +192,71 @@ def parse_when(
                 continue
         return _sane(parsed, field), "%H" in fmt or "%I" in fmt
     shown = ", ".join(f for f in formats)
-    raise ValueProblem(field, f"not a date in a known format (tried: {shown}; see date_formats)")
+    raise ValueProblem(
+        field, f"not a date in a known format (tried: {shown}; see date_formats and date_order)"
+    )
+
+
+def _numeric(value: str, month_first: bool) -> tuple[dt.datetime, bool] | None:
+    """``NN/NN/YYYY`` with an optional time (24 h, seconds, AM/PM); None for other shapes or
+    impossible dates (the formats then say why)."""
+    m = _DATE_AND_CLOCK.match(value)
+    if m is None:
+        return None
+    a, b, year = int(m[1]), int(m[2]), int(m[3])
+    month, day = (a, b) if month_first else (b, a)
+    clock = None
+    if m[4]:
+        try:
+            clock = parse_time(m[4])
+        except ValueProblem:
+            return None
+    try:
+        return dt.datetime.combine(dt.date(year, month, day), clock or dt.time()), bool(m[4])
+    except ValueError:
+        return None
+
+
+def day_first(formats: Sequence[str]) -> tuple[str, ...]:
+    """``formats`` read day first: ``%m/%d/%Y`` -> ``%d/%m/%Y`` (other formats as they are)."""
+    return tuple(f.replace("%m/%d", "%d/%m") for f in formats)
+
+
+def order_evidence(cell: Cell | None) -> str | None:
+    """What a date cell says about the order of a file's numeric dates.
+
+    ``"MDY"`` when it can only be month first (``03/25/2026``), ``"DMY"`` when it can only be
+    day first (``25/03/2026``), ``"either"`` when both readings are valid dates and differ
+    (``03/04/2026``); None when the order does not matter (not a numeric date, ``03/03/2026``,
+    or no valid reading at all).
+    """
+    if not isinstance(cell, str):
+        return None
+    m = _NUMERIC.match(cell)
+    if m is None:
+        return None
+    a, b, year = (int(g) for g in m.groups())
+    month_first, day_first_ = _valid(year, a, b), _valid(year, b, a)
+    if month_first and day_first_:
+        return "either" if a != b else None
+    if month_first:
+        return "MDY"
+    if day_first_:
+        return "DMY"
+    return None
+
+
+def _valid(year: int, month: int, day: int) -> bool:
+    try:
+        dt.date(year, month, day)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_time(cell: Cell | None) -> dt.time | None:
-    """A separate time cell (``14:30``, ``2:30 PM``, an Excel time); None when empty."""
+    """A separate time cell (``14:30``, ``2:30 PM``, an Excel time; of a range such as
+    ``10:00 AM - 10:50 AM`` the start); None when empty."""
     if isinstance(cell, dt.time):
         return cell
     if isinstance(cell, dt.datetime):
@@ -188,12 +264,29 @@ def parse_time(cell: Cell | None) -> dt.time | None:
     value = text(cell)
     if not value:
         return None
+    value = _RANGE.split(value, maxsplit=1)[0].strip()
+    m = _CLOCK.match(value)
+    if m is not None:  # the common shapes without strptime (slow)
+        hour, minute, second = int(m[1]), int(m[2]), int(m[3] or 0)
+        if m[4]:
+            if not 1 <= hour <= 12:
+                raise ValueProblem("time", "not a time (expected HH:MM or H:MM AM/PM)")
+            hour = hour % 12 + (12 if m[4] in "pP" else 0)
+        if hour < 24 and minute < 60 and second < 60:
+            return dt.time(hour, minute, second)
     for fmt in TIME_FORMATS:
         try:
             return dt.datetime.strptime(value.upper(), fmt).time()
         except ValueError:
             continue
     raise ValueProblem("time", "not a time (expected HH:MM or H:MM AM/PM)")
+
+
+_DATE_AND_CLOCK = re.compile(
+    r"(\d{1,2})/(\d{1,2})/(\d{4})(?: (\d{1,2}:\d{2}(?::\d{2})?(?: ?[AaPp][Mm])?))?$"
+)
+_RANGE = re.compile(r"\s+(?:-|–|to)\s+")
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?[Mm]\.?)?$")
 
 
 def _sane(value: dt.datetime, field: str) -> dt.datetime:
@@ -214,3 +307,10 @@ def local_date(moment: dt.datetime, tz: dt.tzinfo) -> dt.date:
     if moment.tzinfo is None:
         return moment.date()
     return moment.astimezone(tz).date()
+
+
+#: the built-in format lists -> whether they read month first (they have a fast path)
+_BUILT_IN: Mapping[tuple[str, ...], bool] = {
+    DEFAULT_DATE_FORMATS: True,
+    day_first(DEFAULT_DATE_FORMATS): False,
+}

@@ -52,7 +52,9 @@ SRS_AXIS_FLOOR = 30.0  # the SRS axis starts here unless a score is lower
 
 @dataclass(frozen=True, slots=True)
 class FlagRecord:
-    """A flag as stored (or raised by scoring with rules): which administration, which rule."""
+    """An alert as stored (or raised by scoring with rules): the administration it is attached
+    to now, its rule, and ``first_session``, the session where its unbroken run began (None:
+    that administration's session only). The page marks every session of the run."""
 
     source: str
     source_key: str
@@ -60,6 +62,7 @@ class FlagRecord:
     severity: str
     message: str
     state: str = "open"
+    first_session: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,12 +277,39 @@ def _model_note(model: TrajectoryModel | None, ors: ChartData | None) -> str:
     return describe_model(model)
 
 
-def flags_from_scored(scored: Iterable[Scored]) -> list[FlagRecord]:
-    """The flags attached to scored administrations (scoring with rules), as records."""
+def flags_from_scored(
+    scored: Iterable[Scored], measures: Mapping[str, Measure] | None = None
+) -> list[FlagRecord]:
+    """The alerts that hold now in scored administrations (scoring with rules), as records,
+    each with the session where its unbroken run began (found with ``measures``' families)."""
+    scored = list(scored)
+    runs: dict[tuple[str, str, str], list[Scored]] = defaultdict(list)
+    for s in sorted(scored, key=_when):
+        family = measures[s.admin.measure].family if measures else s.admin.measure
+        runs[(s.score.episode_id, s.admin.rater, family)].append(s)
+    first: dict[tuple[str, str, str], int] = {}
+    for items in runs.values():
+        for i, s in enumerate(items):
+            for f in s.flags:
+                if f.state not in SHOWN_STATES:
+                    continue
+                j = i
+                while j > 0 and any(g.rule_id == f.rule_id for g in items[j - 1].flags):
+                    j -= 1
+                first[(s.admin.source, s.admin.source_key, f.rule_id)] = items[j].score.session
     return [
-        FlagRecord(s.admin.source, s.admin.source_key, f.rule_id, f.severity, f.message, f.state)
+        FlagRecord(
+            s.admin.source,
+            s.admin.source_key,
+            f.rule_id,
+            f.severity,
+            f.message,
+            f.state,
+            first.get((s.admin.source, s.admin.source_key, f.rule_id)),
+        )
         for s in scored
         for f in s.flags
+        if f.state in SHOWN_STATES
     ]
 
 
@@ -322,23 +352,24 @@ def _flag_notes(
     found: list[tuple[tuple[object, ...], FlagRecord, Scored]] = []
     seen: set[tuple[str, str, str]] = set()
     for f in flags:
-        s = by_key.get((f.source, f.source_key))
+        anchor = by_key.get((f.source, f.source_key))
         key = (f.source, f.source_key, f.rule_id)
-        if s is None or f.state not in SHOWN_STATES or key in seen:
+        if anchor is None or f.state not in SHOWN_STATES or key in seen:
             continue
         seen.add(key)
         chart = _flag_chart(f.rule_id)
         if chart == "SRS" and not include_srs:
             continue
-        order = (
-            s.score.session,
-            0 if chart == "ORS" else 1,
-            SEVERITY_ORDER.get(f.severity, 9),
-            f.rule_id,
-            s.admin.rater != "client",
-            s.admin.rater,
-        )
-        found.append((order, f, s))
+        for s in _run(anchor, f.first_session, items, measures):
+            order = (
+                s.score.session,
+                0 if chart == "ORS" else 1,
+                SEVERITY_ORDER.get(f.severity, 9),
+                f.rule_id,
+                s.admin.rater != "client",
+                s.admin.rater,
+            )
+            found.append((order, f, s))
     found.sort(key=lambda t: t[0])
     numbers: dict[str, int] = {}
     for _order, f, _s in found:
@@ -382,6 +413,26 @@ def _flag_notes(
     ]
     groups.sort(key=lambda g: g.number)
     return groups, point_flags
+
+
+def _run(
+    anchor: Scored,
+    first_session: int | None,
+    items: Sequence[Scored],
+    measures: Mapping[str, Measure],
+) -> list[Scored]:
+    """The administrations an alert has held on: its rater's and family's sessions from
+    ``first_session`` to the one it is attached to (only that one without a first session)."""
+    if first_session is None or first_session >= anchor.score.session:
+        return [anchor]
+    family = measures[anchor.admin.measure].family
+    return [
+        s
+        for s in items
+        if s.admin.rater == anchor.admin.rater
+        and measures[s.admin.measure].family == family
+        and first_session <= s.score.session <= anchor.score.session
+    ]
 
 
 def _line(
@@ -563,14 +614,15 @@ def client_pages(
 ) -> list[ClientPage]:
     """One :class:`ClientPage` per episode of ONE client, oldest episode first.
 
-    ``flags`` are the stored flags (None: the flags attached to ``scored``); only open and
-    acknowledged flags are shown. ``model`` (optional) projects the expected band a few sessions
-    past the last one. ``client_label`` replaces the client id on the page; with
-    ``pseudonymous=True`` episodes are labelled "Episode 1", "Episode 2"... instead of their ids
-    (source episode ids often embed the client id). ``episode`` keeps only that episode id.
+    ``flags`` are the stored alerts (None: the alerts that hold in ``scored``); only open and
+    acknowledged ones are shown, each on the sessions it has held on. ``model`` (optional)
+    projects the expected band a few sessions past the last one. ``client_label`` replaces the
+    client id on the page; with ``pseudonymous=True`` episodes are labelled "Episode 1",
+    "Episode 2"... instead of their ids (source episode ids often embed the client id).
+    ``episode`` keeps only that episode id.
     """
     scored = list(scored)
-    flag_list = list(flags) if flags is not None else flags_from_scored(scored)
+    flag_list = list(flags) if flags is not None else flags_from_scored(scored, measures)
     by_episode: dict[str, list[EpisodeView]] = defaultdict(list)
     for view in episodes_of(scored):
         by_episode[view.episode_id].append(view)

@@ -2,8 +2,10 @@
 
 The store is read, never written (the pseudonym key file beside it is the one exception, created
 on first use). Scoring is the same as ``fit stats`` and ``fit trajectories``: a
-:class:`fit_core.scoring.Scorer` with the store's active trajectory model and no rules; the flags
-shown are the stored ones (what ``fit alerts`` lists), so acknowledgements show too.
+:class:`fit_core.scoring.Scorer` with the store's active trajectory model, no rules, and the
+client's practice data (an age from the date of birth gives the adolescent cutoff, as in the
+alerts); the flags shown are the stored current alerts (what ``fit alerts`` lists), so
+acknowledgements show too.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
+from ..identity import normalise_client_id
 from ..measures import Measure
 from ..models import Administration
 from ..scoring import Scorer, TrajectoryModel
@@ -31,14 +34,23 @@ class ClientNotFound(ConfigError):
 def find_client(
     store: Store, client_id: str, namespaces: Sequence[str]
 ) -> tuple[str, list[Administration]]:
-    """(namespace, administrations) of the client; an error when absent or ambiguous."""
-    found = {
-        ns: admins
-        for (ns, _cid), admins in store.client_administrations(
-            [(ns, client_id) for ns in namespaces]
-        ).items()
-        if admins
-    }
+    """(namespace, administrations) of the client; an error when absent or ambiguous.
+
+    The id is looked up as typed, then as the sync stores codes (trimmed, case-folded: see
+    :mod:`fit_core.identity`), so ``g0001`` finds ``G0001``."""
+    found: dict[str, list[Administration]] = {}
+    for candidate in dict.fromkeys(
+        [client_id, normalise_client_id(client_id, keep_case=True), normalise_client_id(client_id)]
+    ):
+        found = {
+            ns: admins
+            for (ns, _cid), admins in store.client_administrations(
+                [(ns, candidate) for ns in namespaces]
+            ).items()
+            if admins
+        }
+        if found:
+            break
     if not found:
         where = ", ".join(namespaces) or "none configured"
         raise ClientNotFound(
@@ -56,13 +68,19 @@ def find_client(
 
 
 def stored_flags(store: Store, namespace: str, client_id: str) -> list[FlagRecord]:
-    """The client's stored flags (every state; the page shows open and acknowledged ones)."""
+    """The client's current alerts (open and acknowledged: what ``fit alerts`` lists), each
+    with the session where it began."""
     return [
         FlagRecord(
-            f["source"], f["source_key"], f["rule_id"], f["severity"], f["message"], f["state"]
+            f["source"],
+            f["source_key"],
+            f["rule_id"],
+            f["severity"],
+            f["message"],
+            f["state"],
+            f["first_session"],
         )
-        for f in store.list_flags(None, client=client_id)
-        if f["namespace"] == namespace
+        for f in store.list_flags("current", client=client_id, namespace=namespace)
     ]
 
 
@@ -100,7 +118,10 @@ class ClientReportSource:
     ) -> list[ClientPage]:
         """The report pages of one client (one per episode, or only ``episode``)."""
         namespace, admins = find_client(self.store, client_id, self.namespaces)
-        scored = self._scorer.score(admins).scored
+        client_id = admins[0].client_id  # as stored (the lookup may have normalised it)
+        # the practice data (date of birth → age band and cutoff, clinician) as scoring uses it
+        context = self.store.client_contexts([(namespace, client_id)]).get((namespace, client_id))
+        scored = self._scorer.score(admins, context).scored
         pages = client_pages(
             scored,
             self.measures,

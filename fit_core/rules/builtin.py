@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from .. import exact
 from ..hookspecs import hookimpl
 from ..models import MISSED_STATUSES, Flag, Severity
 from ..scoring import History, reliable_change_for
@@ -59,8 +60,8 @@ class SrsDrop:
         if prev is None:
             return None
         threshold = history.settings.srs_drop
-        drop = round(prev.score.total - history.current.score.total, 2)
-        if drop < threshold - 1e-9:
+        drop = exact.diff(prev.score.total, history.current.score.total)
+        if not exact.at_least(drop, threshold):
             return None
         return Flag(
             self.id,
@@ -172,7 +173,10 @@ def _expected_inputs(s: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class _NoChangeWindow:
-    """Fires on ORS sessions within a window while change from intake is below the RC."""
+    """Fires on ORS sessions within a window while change from intake is below the RC.
+
+    The message says which: no reliable change, or a reliable deterioration (a client who got
+    worse is never told "no reliable change")."""
 
     id: str
     severity: Severity
@@ -189,20 +193,29 @@ class _NoChangeWindow:
         if s.rc_class is None or s.rc_class == "intake" or not first <= s.session <= last:
             return None
         rc = reliable_change_for(history.measure, history.settings)
-        if rc is None or s.change_from_intake is None or s.change_from_intake >= rc - 1e-9:
+        if rc is None or s.change_from_intake is None or exact.at_least(s.change_from_intake, rc):
             return None
+        numbers = f"change {fmt(s.change_from_intake)}, RC {fmt(rc)}"
+        if s.rc_class == "deteriorated":
+            # worse than no change: say so (ors.reliable_deterioration fires beside it)
+            what = (
+                f"ORS has reliably deteriorated by session {s.session} ({fmt(s.intake)} at "
+                f"intake → {fmt(s.total)}, {numbers}): {self.what}"
+            )
+        else:
+            what = f"No reliable change by session {s.session} ({numbers}): {self.what}"
         return Flag(
             self.id,
             self.version,
             self.severity,
-            f"No reliable change by session {s.session} (change {fmt(s.change_from_intake)}, "
-            f"RC {fmt(rc)}): {self.what}",
+            what,
             {
                 "session": s.session,
                 "intake": s.intake,
                 "total": s.total,
                 "change_from_intake": s.change_from_intake,
                 "reliable_change": rc,
+                "rc_class": s.rc_class,
                 "window": [first, last],
             },
         )
@@ -266,7 +279,7 @@ class SrsLowItem:
         low = [
             (key, value)
             for key, value in zip(history.measure.item_keys, a.items, strict=False)
-            if value < threshold - 1e-9
+            if exact.below(value, threshold)
         ]
         if not low:
             return None
@@ -284,29 +297,55 @@ class SrsLowItem:
 @dataclass(frozen=True)
 class SrsMissing:
     id: str = "srs.missing"
-    version: int = 1
+    version: int = 2
     family: str = "ORS"
     severity: Severity = "info"
     opt_in: bool = False
-    description: str = "An ORS session with no SRS, once the session's day is over"
+    description: str = "The latest ORS sessions have no SRS (a session counts once its day is over)"
 
     def evaluate(self, history: History) -> Flag | None:
-        a = history.current.admin
         today = history.settings.as_of
-        if today is None or a.local_date >= today:
+        if today is None:
             return None
-        if a.local_date in history.dates_by_family.get("SRS", ()):
+        srs_dates = history.dates_by_family.get("SRS", frozenset())
+        current = history.current.admin.local_date
+        if current in srs_dates:
             return None
-        previous = history.previous
-        if previous is not None and previous.admin.local_date == a.local_date:
-            return None  # only the first ORS of a session date
+        # the ORS sessions without an SRS that end the trajectory so far, newest first; today's
+        # session is skipped (its SRS comes at the end of it)
+        missing: list[tuple[int, dt.date]] = []
+        for s in history.recent():
+            day = s.admin.local_date
+            if (missing and missing[-1][1] == day) or (day == current and day >= today):
+                continue
+            if day in srs_dates:
+                break
+            missing.append((s.score.session, day))
+        if not missing:
+            return None
+        missing.reverse()
+        sessions = [n for n, _ in missing]
+        if len(missing) == 1:
+            text = (
+                f"No SRS for session {sessions[0]}: ask for the alliance rating at the end of "
+                "the next session."
+            )
+        else:
+            text = (
+                f"No SRS for the last {len(missing)} sessions ({sessions[0]} to {sessions[-1]}): "
+                "ask for the alliance rating at the end of every session."
+            )
         return Flag(
             self.id,
             self.version,
             self.severity,
-            f"No SRS for session {history.current.score.session}: ask for the alliance rating "
-            "at the end of the next session.",
-            {"session": history.current.score.session, "date": a.local_date.isoformat()},
+            text,
+            {
+                "session": sessions[-1],
+                "date": missing[-1][1].isoformat(),
+                "sessions": sessions,
+                "dates": [d.isoformat() for _, d in missing],
+            },
         )
 
     def review_on(self, history: History) -> dt.date | None:
@@ -323,92 +362,68 @@ _SRS_FAMILY = frozenset({"SRS", "CSRS", "GSRS"})
 @dataclass(frozen=True)
 class DropoutRisk:
     id: str = "attendance.dropout_risk"
-    version: int = 1
+    version: int = 2
     family: str = "ANY"
     severity: Severity = "warning"
     opt_in: bool = False
     description: str = (
-        "No session for dropout_days (30) in an open episode, or dropout_missed (2) no-shows or "
-        "late cancellations among the last dropout_window (3) appointments"
+        "An open episode with nothing booked and either no session for dropout_days (30), or "
+        "the latest appointment missed with dropout_missed (2) of the last dropout_window (3) "
+        "missed (no-shows, late cancellations; needs attendance data)"
     )
 
     def evaluate(self, history: History) -> Flag | None:
         a = history.current.admin
         today = history.settings.as_of
-        if today is None or a.rater != "client" or not history.is_last:
+        ending = history.ending
+        if today is None or ending is None or a.rater != "client" or not history.is_last:
             return None
+        if ending.ended or ending.next_booked is not None:
+            return None  # an ended episode is no risk any more; a booking is a plan
         settings = history.settings
-        last = _last_seen(history)
+        last = ending.last_session
         days = (today - last).days
-        if days > settings.episode_gap_days:
-            return None  # the episode has ended
-        ctx = history.context
-        recent = _recent_appointments(history, today)
-        missed = [ap for ap in recent if ap.status in MISSED_STATUSES]
-        booked = ctx is not None and any(
-            ap.status == "scheduled" and ap.local_date >= today for ap in ctx.appointments
-        )
+        recent = ending.held[-settings.dropout_window :]
+        missed = sum(1 for ap in recent if ap.status in MISSED_STATUSES)
         reasons = []
-        if days >= settings.dropout_days and not booked:
+        if days >= settings.dropout_days:
             reasons.append(f"no session for {days} days (last on {last.isoformat()})")
-        if len(missed) >= settings.dropout_missed:
-            reasons.append(f"{len(missed)} of the last {len(recent)} appointments missed")
+        if ending.missed_at_end and missed >= settings.dropout_missed:
+            reasons.append(
+                f"{missed} of the last {len(recent)} appointments missed, the latest on "
+                f"{recent[-1].local_date.isoformat()}"
+            )
         if not reasons:
             return None
         return Flag(
             self.id,
             self.version,
             self.severity,
-            f"Dropout risk: {'; '.join(reasons)}: reach out to the client and ask whether and "
-            "how to continue.",
+            f"Dropout risk: {'; '.join(reasons)}, and nothing booked: reach out to the client "
+            "and ask whether and how to continue.",
             {
                 "days_since_last": days,
                 "dropout_days": settings.dropout_days,
                 "last": last.isoformat(),
-                "missed": len(missed),
+                "missed": missed,
+                "missed_at_end": ending.missed_at_end,
                 "window": len(recent),
                 "dropout_missed": settings.dropout_missed,
-                "next_booked": booked,
+                "next_booked": False,
+                "episode_ends_on": ending.ended_on.isoformat() if ending.ended_on else None,
+                "basis": ending.basis,
             },
         )
 
     def review_on(self, history: History) -> dt.date | None:
+        """When the no-session pattern starts (the scorer reviews the episode's end itself)."""
         a = history.current.admin
         today = history.settings.as_of
-        if today is None or a.rater != "client" or not history.is_last:
+        ending = history.ending
+        if today is None or ending is None or a.rater != "client" or not history.is_last:
             return None
-        last = _last_seen(history)
-        start = last + dt.timedelta(days=history.settings.dropout_days)
-        end = last + dt.timedelta(days=history.settings.episode_gap_days + 1)
-        if today < start:
-            return start
-        if today < end:
-            return end
-        return None
-
-
-def _last_seen(history: History) -> dt.date:
-    """The latest of the last administration and the last attended appointment (up to today)."""
-    last = history.current.admin.local_date
-    ctx, today = history.context, history.settings.as_of
-    if ctx is not None and today is not None:
-        for ap in ctx.appointments:
-            if ap.status == "attended" and last < ap.local_date <= today:
-                last = ap.local_date
-    return last
-
-
-def _recent_appointments(history: History, today: dt.date) -> list[Any]:
-    ctx = history.context
-    if ctx is None:
-        return []
-    first = history.group[0].local_date if history.group else history.current.admin.local_date
-    held = [
-        ap
-        for ap in ctx.appointments
-        if first <= ap.local_date <= today and ap.status in ("attended", "no_show", "late_cancel")
-    ]
-    return held[-history.settings.dropout_window :]
+        start = ending.last_session + dt.timedelta(days=history.settings.dropout_days)
+        return start if today < start else None
 
 
 @dataclass(frozen=True)

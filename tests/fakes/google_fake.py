@@ -1,12 +1,28 @@
 """A loopback fake of Google's Forms API v1, Sheets API v4 and OAuth token endpoint.
 
-It follows ../shared/docs/INTEGRATIONS.md ("Google Forms API v1 and Sheets API v4"), oddities
-included: every answer is a string, unanswered questions are absent, ``filter`` supports only
-``timestamp >`` and ``timestamp >=``, a page token is valid only with the filter (and form) it
+It follows the documented behaviour of the real APIs, oddities included: every answer is a
+string, unanswered questions are absent, ``filter`` supports only ``timestamp >`` and
+``timestamp >=``, a page token is valid only with the filter (and form) it
 came from, an empty list has no ``responses`` key, a ``values.get`` of an empty range has no
 ``values`` key, a range on a missing tab is a 400 "Unable to parse range", ``RAW`` stores text
 as text while ``USER_ENTERED`` turns ``=...`` into a formula, and errors carry Google's bodies
 (``{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": ...}}``).
+
+Data changes over time as it does at Google: a form can be edited after responses exist
+(:meth:`GoogleFake.set_scale`, :meth:`GoogleFake.delete_question`, :meth:`GoogleFake.add_question`;
+``forms.get`` then returns only the current form, a new ``revisionId``, and responses keep the
+answers they were given), a respondent can edit a response (``createTime`` stays the first
+submission, ``lastSubmittedTime`` moves), and a deleted response simply stops being listed
+(:meth:`GoogleFake.delete_response`).
+
+Scopes: every access token carries the scopes it was granted (a service account's JWT asks for
+them; a refresh token keeps the ones its user consented to, :attr:`GoogleFake.granted`), and a
+call whose token holds none of the scopes the method accepts gets Google's 403
+``PERMISSION_DENIED`` with the ``ACCESS_TOKEN_SCOPE_INSUFFICIENT`` ErrorInfo and a
+``WWW-Authenticate: Bearer … error="insufficient_scope"`` header. A refresh request asking for
+scopes beyond the grant gets ``400 invalid_scope``; a revoked or expired refresh token gets
+``400 invalid_grant`` "Token has been expired or revoked.", a service account whose key was
+deleted ``400 invalid_grant`` "Invalid JWT Signature.".
 
 One :class:`GoogleFake` serves everything on ``http://127.0.0.1:<port>`` (a
 ``ThreadingHTTPServer`` in a thread): point ``forms_endpoint`` and ``sheets_endpoint`` at
@@ -47,6 +63,56 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 
 SHEETS_WRITES = ("values.batchUpdate", "values.append", "values.update", "spreadsheets.batchUpdate")
+FORMS_SCOPE = "https://www.googleapis.com/auth/forms.body.readonly"
+RESPONSES_SCOPE = "https://www.googleapis.com/auth/forms.responses.readonly"
+SHEETS_SCOPE = "https://www.googleapis.com/auth/spreadsheets"
+_DRIVE = (
+    "https://www.googleapis.com/auth/drive",
+    "https://www.googleapis.com/auth/drive.file",
+)
+#: the scopes each method accepts (any one of them will do), service and RPC name for errors
+METHOD_SCOPES: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "forms.get": (
+        (FORMS_SCOPE, "https://www.googleapis.com/auth/forms.body", *_DRIVE),
+        "forms.googleapis.com",
+        "google.apps.forms.v1.FormsService.GetForm",
+    ),
+    "forms.responses.list": (
+        (RESPONSES_SCOPE, *_DRIVE),
+        "forms.googleapis.com",
+        "google.apps.forms.v1.FormsService.ListFormResponses",
+    ),
+    "spreadsheets.get": (
+        (SHEETS_SCOPE, "https://www.googleapis.com/auth/spreadsheets.readonly", *_DRIVE),
+        "sheets.googleapis.com",
+        "google.apps.sheets.v4.SpreadsheetsService.GetSpreadsheet",
+    ),
+    "values.get": (
+        (SHEETS_SCOPE, "https://www.googleapis.com/auth/spreadsheets.readonly", *_DRIVE),
+        "sheets.googleapis.com",
+        "google.apps.sheets.v4.SpreadsheetsService.GetValues",
+    ),
+    "spreadsheets.batchUpdate": (
+        (SHEETS_SCOPE, *_DRIVE),
+        "sheets.googleapis.com",
+        "google.apps.sheets.v4.SpreadsheetsService.BatchUpdateSpreadsheet",
+    ),
+    "values.update": (
+        (SHEETS_SCOPE, *_DRIVE),
+        "sheets.googleapis.com",
+        "google.apps.sheets.v4.SpreadsheetsService.UpdateValues",
+    ),
+    "values.batchUpdate": (
+        (SHEETS_SCOPE, *_DRIVE),
+        "sheets.googleapis.com",
+        "google.apps.sheets.v4.SpreadsheetsService.BatchUpdateValues",
+    ),
+    "values.append": (
+        (SHEETS_SCOPE, *_DRIVE),
+        "sheets.googleapis.com",
+        "google.apps.sheets.v4.SpreadsheetsService.AppendValues",
+    ),
+}
 STATUS_TEXT = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -74,21 +140,61 @@ DEFAULT_MESSAGES = {
 
 
 class GoogleHttpError(Exception):
-    """An error answer: HTTP status, Google's status name and message."""
+    """An error answer: HTTP status, Google's status name and message (and optional extras:
+    the legacy ``errors`` list, ``details`` such as an ErrorInfo, response headers)."""
 
-    def __init__(self, code: int, message: str | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        message: str | None = None,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message or DEFAULT_MESSAGES.get(code, "error"))
         self.code = code
         self.message = message or DEFAULT_MESSAGES.get(code, "error")
+        self.errors = errors
+        self.details = details
+        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "code": self.code,
-                "message": self.message,
-                "status": STATUS_TEXT.get(self.code, "UNKNOWN"),
+        err: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.errors:
+            err["errors"] = self.errors
+        err["status"] = STATUS_TEXT.get(self.code, "UNKNOWN")
+        if self.details:
+            err["details"] = self.details
+        return {"error": err}
+
+
+def scope_error(op: str, scopes: tuple[str, ...]) -> GoogleHttpError:
+    """Google's answer to a token that lacks every scope ``op`` accepts."""
+    _accepted, service, method = METHOD_SCOPES[op]
+    return GoogleHttpError(
+        403,
+        "Request had insufficient authentication scopes.",
+        errors=[
+            {
+                "message": "Insufficient Permission",
+                "domain": "global",
+                "reason": "insufficientPermissions",
             }
-        }
+        ],
+        details=[
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+                "domain": "googleapis.com",
+                "metadata": {"service": service, "method": method},
+            }
+        ],
+        headers={
+            "WWW-Authenticate": 'Bearer realm="https://accounts.google.com/", '
+            f'error="insufficient_scope", scope="{" ".join(scopes)}"'
+        },
+    )
 
 
 @dataclass
@@ -231,7 +337,10 @@ class GoogleFake:
         self.denied: set[str] = set()  # form or spreadsheet ids answering 403
         self.revoked: set[str] = set()  # principals whose token grant fails (400 invalid_grant)
         self.refresh_tokens: dict[str, str] = {}  # refresh token → principal
+        #: scopes a user consented to, per refresh token (absent: every scope)
+        self.granted: dict[str, set[str]] = {}
         self.tokens: dict[str, str] = {}  # access token → principal
+        self.token_scopes: dict[str, frozenset[str]] = {}  # access token → scopes (absent: all)
         self.quota: dict[str, int] = {}  # "forms"/"sheets" → calls per minute (429 beyond)
         self._quota_log: dict[str, deque[float]] = {}
         self._page_tokens: dict[str, tuple[str, str, int]] = {}
@@ -331,6 +440,56 @@ class GoogleFake:
             resp["answers"] = _answers(merged)
             resp["lastSubmittedTime"] = rfc3339(submitted)
 
+    def delete_response(self, form_id: str, response_id: str) -> None:
+        """The form owner deletes a response: it is simply no longer listed."""
+        with self._lock:
+            del self.forms[form_id].responses[response_id]
+
+    def _question(self, form_id: str, question_id: str) -> dict[str, Any]:
+        for item in self.forms[form_id].doc.get("items", []):
+            question = (item.get("questionItem") or {}).get("question") or {}
+            if question.get("questionId") == question_id:
+                return question
+        raise KeyError(question_id)
+
+    def _revise(self, form_id: str) -> None:
+        doc = self.forms[form_id].doc
+        doc["revisionId"] = f"{int(doc.get('revisionId') or '0', 16) + 1:08x}"
+
+    def set_scale(self, form_id: str, question_id: str, low: int, high: int) -> None:
+        """The owner edits a linear scale's range; answers already given keep their values."""
+        with self._lock:
+            scale = self._question(form_id, question_id)["scaleQuestion"]
+            scale["high"] = high
+            if low:
+                scale["low"] = low
+            else:
+                scale.pop("low", None)  # proto3 JSON leaves a 0 out
+            self._revise(form_id)
+
+    def delete_question(self, form_id: str, question_id: str) -> None:
+        """The owner deletes a question: ``forms.get`` no longer has it (responses keep what
+        they were given)."""
+        with self._lock:
+            doc = self.forms[form_id].doc
+            items = doc["items"]
+            keep = [
+                i
+                for i in items
+                if ((i.get("questionItem") or {}).get("question") or {}).get("questionId")
+                != question_id
+            ]
+            if len(keep) == len(items):
+                raise KeyError(question_id)
+            doc["items"] = keep
+            self._revise(form_id)
+
+    def add_question(self, form_id: str, item: Mapping[str, Any]) -> None:
+        """The owner adds a question item at the end of the form."""
+        with self._lock:
+            self.forms[form_id].doc["items"].append(json.loads(json.dumps(item)))
+            self._revise(form_id)
+
     def add_spreadsheet(self, spreadsheet_id: str, tabs: Sequence[str] = ("Sheet1",)) -> None:
         with self._lock:
             self.spreadsheets[spreadsheet_id] = FakeSpreadsheet(
@@ -413,7 +572,7 @@ class GoogleFake:
             try:
                 if op == "token":
                     return self._token(call, body)
-                call.principal = self._auth(headers)
+                call.principal = self._auth(headers, op)
                 self._check_quota(op)
                 fault = self._fault(op)
                 if fault is not None and not fault.apply:
@@ -424,7 +583,8 @@ class GoogleFake:
                 return _reply(200, result)
             except GoogleHttpError as exc:
                 call.status = exc.code
-                return _reply(exc.code, exc.body())
+                status, hdrs, payload = _reply(exc.code, exc.body())
+                return status, {**hdrs, **exc.headers}, payload
             except Exception as exc:  # a bug in the fake: answer 500 and say so
                 call.status = 500
                 return _reply(500, GoogleHttpError(500, f"fake: {exc!r}").body())
@@ -465,12 +625,19 @@ class GoogleFake:
             raise GoogleHttpError(429)
         stamps.append(now)
 
-    def _auth(self, headers: Mapping[str, str]) -> str:
+    def _auth(self, headers: Mapping[str, str], op: str) -> str:
         value = headers.get("authorization", "")
         token = value[7:] if value.lower().startswith("bearer ") else ""
         principal = self.tokens.get(token)
         if principal is None:
-            raise GoogleHttpError(401)
+            raise GoogleHttpError(
+                401,
+                headers={"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'},
+            )
+        scopes = self.token_scopes.get(token)
+        accepted = METHOD_SCOPES[op][0]
+        if scopes is not None and not scopes.intersection(accepted):
+            raise scope_error(op, accepted)
         return principal
 
     def _token(self, call: Call, body: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -480,24 +647,49 @@ class GoogleFake:
         if fault is not None:
             return self._fail(call, fault)
         grant = form.get("grant_type")
+        scopes: frozenset[str] | None = None
         if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
             claims = _jwt_claims(form.get("assertion", ""))
             principal = str(claims.get("iss", ""))
+            scopes = frozenset(str(claims.get("scope") or "").split())
             call.body["scope"] = claims.get("scope")
+            if principal in self.revoked:  # the key was deleted or disabled
+                return self._grant_error(call, "invalid_grant", "Invalid JWT Signature.")
         elif grant == "refresh_token":
-            principal = self.refresh_tokens.get(form.get("refresh_token", ""), "")
+            refresh = form.get("refresh_token", "")
+            principal = self.refresh_tokens.get(refresh, "")
+            if not principal or principal in self.revoked:
+                return self._grant_error(
+                    call, "invalid_grant", "Token has been expired or revoked."
+                )
+            consented = self.granted.get(refresh)
+            asked = frozenset(form.get("scope", "").split())
+            call.body["scope"] = form.get("scope")
+            if consented is not None:
+                if asked - consented:  # RFC 6749 6: never more than the user granted
+                    return self._grant_error(call, "invalid_scope", "Bad Request")
+                scopes = asked or frozenset(consented)
+            elif asked:
+                scopes = asked
         else:
-            principal = ""
-        if not principal or principal in self.revoked:
-            call.status = 400
-            return _reply(
-                400,
-                {"error": "invalid_grant", "error_description": "Invalid grant: account not found"},
-            )
+            return self._grant_error(call, "unsupported_grant_type", "Invalid grant_type: ")
+        if not principal:
+            return self._grant_error(call, "invalid_grant", "Invalid grant: account not found")
         token = f"ya29.fake-{next(self._counter)}"
         self.tokens[token] = principal
+        if scopes is not None:
+            self.token_scopes[token] = scopes
         call.principal = principal
-        return _reply(200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
+        out: dict[str, Any] = {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
+        if scopes is not None:
+            out["scope"] = " ".join(sorted(scopes))
+        return _reply(200, out)
+
+    def _grant_error(
+        self, call: Call, error: str, description: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        call.status = 400
+        return _reply(400, {"error": error, "error_description": description})
 
     def _resource(self, kind: str, key: str, table: Mapping[str, Any]) -> Any:
         if key not in table:
@@ -844,7 +1036,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 # --- synthetic forms --------------------------------------------------------------------------
 
-#: neutral item labels (DOMAIN.md: never the measures' item wording)
+#: neutral item labels (short domain labels, never the measures' item wording)
 LABELS = {
     "ORS": ("Individually", "Interpersonally", "Socially", "Overall"),
     "SRS": ("Relationship", "Goals and topics", "Approach or method", "Overall"),

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -135,3 +136,222 @@ def sp_options(tmp: Path, folder: Path, **extra: object) -> dict[str, object]:
     }
     options.update(extra)
     return options
+
+
+# --- a larger practice: 40 invented clients over three months -------------------------------
+
+FIRST_NAMES = ("Avery", "Bailey", "Cameron", "Dakota", "Emerson", "Finley", "Harper", "Jessie")
+LAST_NAMES = ("Example", "Sample", "Specimen", "Mockup", "Fictive")
+PRACTICE_CLINICIANS = ("Jamie Rivera, LCSW", "Sam Okafor, PhD", "Robin Lee, LMFT")
+PRACTICE_START = dt.date(2026, 1, 5)  # a Monday; twelve weekly appointments each
+PRACTICE_WEEKS = 12
+#: a practice's statuses, most appointments attended (weights out of 20)
+_STATUS_MIX = (
+    ("Show", 14),
+    ("No Show", 2),
+    ("Late Canceled", 2),
+    ("Canceled", 1),
+    ("Clinician Canceled", 1),
+)
+
+
+@dataclass(frozen=True)
+class PracticeClient:
+    name: str  # invented
+    sp_id: int
+    client_id: str  # the ORS/SRS client id
+    born: dt.date
+    clinician: str
+
+
+@dataclass(frozen=True)
+class PracticeAppt:
+    client: PracticeClient
+    starts: dt.datetime  # clinic-local
+    status: str  # as SimplePractice writes it
+    code: str
+
+
+@dataclass
+class Practice:
+    """The exports of a synthetic practice, and what they hold (for the assertions)."""
+
+    clients: list[PracticeClient]
+    appointments: list[PracticeAppt]
+
+    def statuses(self, client_id: str) -> list[str]:
+        return [a.status for a in self.appointments if a.client.client_id == client_id]
+
+
+def practice(n_clients: int = 40, seed: int = 13) -> Practice:
+    """A practice of ``n_clients`` invented clients with weekly appointments (deterministic)."""
+    import random
+
+    rng = random.Random(seed)
+    names = [f"{f} {last}" for last in LAST_NAMES for f in FIRST_NAMES][:n_clients]
+    clients = [
+        PracticeClient(
+            name,
+            2001 + i,
+            f"R{i + 1:03d}",
+            dt.date(1960 + rng.randrange(45), 1 + rng.randrange(12), 1 + rng.randrange(28)),
+            PRACTICE_CLINICIANS[i % len(PRACTICE_CLINICIANS)],
+        )
+        for i, name in enumerate(names)
+    ]
+    words = [w for w, n in _STATUS_MIX for _ in range(n)]
+    appts = []
+    for i, c in enumerate(clients):
+        hour = 9 + i % 8  # 9 AM .. 4 PM
+        first = PRACTICE_START + dt.timedelta(days=i % 5)
+        for week in range(PRACTICE_WEEKS):
+            day = first + dt.timedelta(weeks=week)
+            status = "Show" if week == 0 else rng.choice(words)
+            code = "90791" if week == 0 else rng.choice(("90834", "90837"))
+            appts.append(PracticeAppt(c, dt.datetime.combine(day, dt.time(hour)), status, code))
+    return Practice(clients, appts)
+
+
+def _date(d: dt.date, day_first: bool) -> str:
+    return d.strftime("%d/%m/%Y" if day_first else "%m/%d/%Y")
+
+
+def write_status_report(path: Path, p: Practice, *, day_first: bool = False) -> Path:
+    """The appointment status report, by date: a separate 12-hour "Start Time" column."""
+    import csv
+
+    with path.open("w", encoding="utf-8", newline="") as f:
+        f.write("Appointment Status Report\r\n\r\n")
+        w = csv.writer(f)
+        w.writerow(
+            ["Date", "Start Time", "End Time", "Client", "Clinician", "Service Code", "Status"]
+        )
+        for a in sorted(p.appointments, key=lambda a: (a.starts, a.client.sp_id)):
+            end = a.starts + dt.timedelta(minutes=50)
+            w.writerow(
+                [
+                    _date(a.starts.date(), day_first),
+                    a.starts.strftime("%I:%M %p"),
+                    end.strftime("%I:%M %p"),
+                    a.client.name,
+                    a.client.clinician,
+                    a.code + " ",
+                    a.status,
+                ]
+            )
+    return path
+
+
+#: SimplePractice bills shows, no-shows and late cancels
+BILLED = ("Show", "No Show", "Late Canceled")
+
+
+def write_billing_report(path: Path, p: Practice, *, day_first: bool = False) -> Path:
+    """The billing appointment report: 24 h date-times, duplicate payment headers."""
+    import csv
+
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(
+            [
+                "Date of Service",
+                "Client",
+                "Clinician",
+                "Billing Code",
+                "Primary Insurance",
+                "Secondary Insurance",
+                "Rate per Unit",
+                "Units",
+                "Total Fee",
+                "Client Payment Status",
+                "Charge",
+                "Uninvoiced",
+                "Paid",
+                "Unpaid",
+                "Insurance Payment Status",
+                "Charge",
+                "Paid",
+                "Unpaid",
+            ]
+        )
+        for a in sorted(p.appointments, key=lambda a: (a.starts, a.client.sp_id)):
+            if a.status not in BILLED:
+                continue
+            when = f"{_date(a.starts.date(), day_first)} {a.starts:%H:%M}"
+            w.writerow(
+                [
+                    when,
+                    a.client.name,
+                    a.client.clinician,
+                    a.code + " ",
+                    "Acme Health",
+                    "",
+                    "$150.00",
+                    "1",
+                    "$150.00",
+                    "PAID",
+                    "$30.00",
+                    "$0.00",
+                    "$30.00",
+                    "$0.00",
+                    "PAID",
+                    "$120.00",
+                    "$120.00",
+                    "$0.00",
+                ]
+            )
+    return path
+
+
+def write_practice_clients(path: Path, p: Practice, *, day_first: bool = False) -> Path:
+    """The client list as CSV, dates of birth as text."""
+    import csv
+
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(list(CLIENT_HEADER))
+        for c in p.clients:
+            first, last = c.name.split(" ", 1)
+            w.writerow([c.sp_id, first, last, _date(c.born, day_first), "Active", c.clinician])
+    return path
+
+
+def practice_scores(p: Practice) -> str:
+    """ORS and SRS of every attended session but each client's fourth (an unscored one)."""
+    lines = ["client_id,administered_at,measure,total"]
+    for c in p.clients:
+        shows = [a for a in p.appointments if a.client is c and a.status == "Show"]
+        for n, a in enumerate(shows):
+            if n == 3:
+                continue
+            ors = min(40.0, 14 + 2.5 * n + (c.sp_id % 5))
+            lines.append(f"{c.client_id},{a.starts.date().isoformat()},ORS,{ors}")
+            lines.append(f"{c.client_id},{a.starts.date().isoformat()},SRS,{36 + n % 4}")
+    return "\n".join(lines) + "\n"
+
+
+def write_link_file(path: Path, clients: list[PracticeClient]) -> Path:
+    """A two-column link file (name, client id) as a clinic would make it in a spreadsheet."""
+    import csv
+
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["Name", "Client ID"])
+        for c in clients:
+            w.writerow([c.name, c.client_id])
+    return path
+
+
+def link_practice(mapping_file: Path, clients: list[PracticeClient]) -> None:
+    """Link ``clients`` by name in the link book, as `fit clients link` does."""
+    from fit_adapters.simplepractice.links import LinkBook
+    from fit_adapters.simplepractice.names import NameHasher
+
+    hasher = NameHasher(NAME_KEY, "sp")
+    book = LinkBook.load(mapping_file)
+    book.key_check = hasher.check_value()
+    for c in clients:
+        key = hasher.name(c.name)
+        assert key is not None
+        book.set("name", key, c.client_id, NOW.date())
+    book.save()
