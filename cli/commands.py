@@ -490,8 +490,32 @@ def _alert_line(r: dict[str, Any]) -> str:
     )
 
 
+class AlertId(click.ParamType):
+    """An alert ID as `fit alerts` prints it (`#7`) or without the `#` (`7`)."""
+
+    name = "ID"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().removeprefix("#")
+        if not text.isascii() or not text.isdigit():
+            self.fail(f"{value!r} is not an alert ID (like #7 or 7; see `fit alerts`)", param, ctx)
+        return int(text)
+
+
+ALERT_ID = AlertId()
+
+
+def _no_alert(flag_id: int) -> click.BadParameter:
+    """An ID that names no alert: a usage error (exit 2), like any other bad argument."""
+    return click.BadParameter(
+        f"no alert #{flag_id} (list them with `fit alerts --state all`)", param_hint="'ID'"
+    )
+
+
 @alerts.command("show")
-@click.argument("flag_id", type=int)
+@click.argument("flag_id", type=ALERT_ID, metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_context
 @handle_errors
@@ -504,7 +528,7 @@ def alerts_show(ctx: click.Context, flag_id: int, as_json: bool) -> None:
     finally:
         store.close()
     if alert is None:
-        raise ConfigError(f"no alert #{flag_id}", hint="list alerts with `fit alerts --state all`")
+        raise _no_alert(flag_id)
     if as_json:
         echo_json(alert)
         return
@@ -516,7 +540,7 @@ def alerts_show(ctx: click.Context, flag_id: int, as_json: bool) -> None:
 
 
 @alerts.command("ack")
-@click.argument("flag_id", type=int)
+@click.argument("flag_id", type=ALERT_ID, metavar="ID")
 @click.pass_context
 @handle_errors
 def alerts_ack(ctx: click.Context, flag_id: int) -> None:
@@ -526,7 +550,7 @@ def alerts_ack(ctx: click.Context, flag_id: int) -> None:
 
 
 @alerts.command("reopen")
-@click.argument("flag_id", type=int)
+@click.argument("flag_id", type=ALERT_ID, metavar="ID")
 @click.pass_context
 @handle_errors
 def alerts_reopen(ctx: click.Context, flag_id: int) -> None:
@@ -541,9 +565,7 @@ def _set_state(ctx: click.Context, flag_id: int, state: str) -> None:
     store = Store.open(config.store_path)
     try:
         if not store.set_flag_state(flag_id, state):
-            raise ConfigError(
-                f"no alert #{flag_id}", hint="list alerts with `fit alerts --state all`"
-            )
+            raise _no_alert(flag_id)
     except AlertStateError as exc:
         raise click.UsageError(str(exc)) from None
     finally:

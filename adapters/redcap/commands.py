@@ -223,7 +223,13 @@ class _SyncFailed(FitError):
     show_default=True,
     help="Bind address. Keep loopback and put a reverse proxy in front.",
 )
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="TCP port to listen on (0: any free port, printed at start).",
+)
 @click.option(
     "--path",
     "path",
