@@ -27,7 +27,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from . import storefile
 from .alert_store import LIFECYCLE_MIGRATION, AlertStore
+from .inputs import storable, storable_text
 from .models import Administration, Appointment, ClientContext, ClientInfo, OutboxItem
 
 log = logging.getLogger(__name__)
@@ -311,26 +313,49 @@ class Store(AlertStore):
 
     @classmethod
     def open(cls, path: Path | str) -> Store:
+        """Open (and create or migrate) the store at ``path``; ``":memory:"`` for tests.
+
+        The path is resolved to the real file first (see :mod:`fit_core.storefile`). Any
+        problem with the file is a :class:`~fit_core.storefile.StoreError` (exit 3) that names
+        it and says what to do.
+        """
         p = str(path)
-        if p != ":memory:":
-            target = Path(p)
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if not target.exists():
-                fd = os.open(target, os.O_CREAT | os.O_RDWR, 0o600)
-                os.close(fd)
+        if p == ":memory:":
+            return cls._connect(p)
+        target = storefile.prepare(p)
+        if not os.access(target, os.R_OK | os.W_OK):
+            # SQLite would open it read-only without a word and fail at the first write
+            raise storefile.store_error(target, PermissionError(13, "read-only"))
+        try:
+            return cls._connect(str(target))
+        except (OSError, sqlite3.Error) as exc:
+            raise storefile.store_error(target, exc) from None
+
+    @classmethod
+    def _connect(cls, p: str) -> Store:
         old_umask = os.umask(0o077)  # WAL and SHM files are created owner-only too
         try:
             conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            except BaseException:
+                conn.close()
+                raise
         finally:
             os.umask(old_umask)
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=5000")
-        store = cls(conn, p)
-        store.migrate()
-        if p != ":memory:":
-            os.chmod(p, 0o600)
+        try:
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            store = cls(conn, p)
+            store.migrate()
+            if p != ":memory:":
+                mode = os.stat(p).st_mode & 0o777
+                if mode & 0o077:  # owner-only: take rights away, never add any
+                    os.chmod(p, mode & 0o600)
+        except BaseException:
+            conn.close()
+            raise
         return store
 
     def close(self) -> None:
@@ -374,7 +399,9 @@ class Store(AlertStore):
     # --- administrations -------------------------------------------------------------------------
 
     def existing(self, source: str, keys: Sequence[str]) -> dict[str, tuple[str, str, str]]:
-        """source_key → (hash, namespace, client_id) for the keys already stored."""
+        """source_key → (hash, namespace, client_id) for the keys already stored (a key that
+        is not valid text cannot have been stored, and is not looked up)."""
+        keys = [k for k in keys if storable(k)]
         return {
             k: (h, ns, cid)
             for k, h, ns, cid in self._in(
@@ -487,8 +514,8 @@ class Store(AlertStore):
             "last_seen = excluded.last_seen",
             (
                 source,
-                source_key,
-                location,
+                storable_text(source_key),  # a key that cannot be stored is quarantined too
+                storable_text(location or ""),
                 json.dumps(dict(reasons), sort_keys=True),
                 json.dumps(dict(raw), default=str) if raw is not None else None,
                 seen_at,
