@@ -126,7 +126,7 @@ def summarize(
         rater=view.rater,
         clinician_id=clinicians[-1] if clinicians else None,
         site=site or (sites[-1] if sites else None),
-        age_band=first.score.age_band if first.admin.age is not None else _band(measure),
+        age_band=first.score.age_band if _has_age(view) else _band(measure),
         first_date=view.first_date,
         last_date=view.last_date,
         n_sessions=max(s.score.session for s in view.items),
@@ -141,6 +141,12 @@ def summarize(
         planned_ending=planned_ending(ending, reached),
         expected_last=last.score.expected if len(ors) >= 2 else None,
     )
+
+
+def _has_age(view: EpisodeView) -> bool:
+    """Whether any administration of the episode view states an age (scoring then uses the
+    episode's age band, see :mod:`fit_core.scoring`)."""
+    return any(s.admin.age is not None for s in view.items)
 
 
 def _band(measure: Measure) -> str:

@@ -33,7 +33,7 @@ from .settings import Settings
 __all__ = ["PARTS", "SCORING_REVISION", "changed_parts", "fingerprint"]
 
 #: raised when scoring, rules or the alert lifecycle change what a store must hold
-SCORING_REVISION = 2
+SCORING_REVISION = 3
 PARTS = ("settings", "rules", "measures", "model", "engine")
 
 

@@ -7,6 +7,15 @@ Pure functions over plain data: no I/O, no clock (``Settings.as_of`` fixes "toda
 - Sessions are numbered by clinic-local date within client + episode + rater: ORS and SRS on the
   same date are one session.
 - A trajectory is client + episode + rater + measure family; the intake is its first ORS.
+- **One age band per episode**: every administration of an episode is scored with the age band
+  (and so the clinical cutoff) of the episode's first administration that states an age (given,
+  or from the practice system's date of birth); the measure's default band when none does. A
+  client who turns 18 during an episode keeps the adolescent cutoff until the episode ends, so
+  the intake is never re-tested against another cutoff, and ``fit stats`` (which reads the
+  intake's cutoff) classifies the episode the same way.
+- A trajectory model speaks only for the raters it was fitted on (:func:`model_covers`; by
+  default the client): a parent's ratings get no expected band and no on-track status from a
+  model fitted on clients' ratings.
 """
 
 from __future__ import annotations
@@ -46,9 +55,31 @@ class Expectation:
 
 
 class TrajectoryModel(Protocol):
-    """Anything that can say what to expect: a clinic-fitted model or a supplied table."""
+    """Anything that can say what to expect: a clinic-fitted model or a supplied table.
+
+    A model may also say whose ratings it speaks for, with a ``raters`` attribute (a tuple of
+    rater names) or a ``covers(measure, rater) -> bool`` method; without either it speaks for
+    the client's own ratings only (see :func:`model_covers`).
+    """
 
     def expect(self, measure: str, intake: float, session: int) -> Expectation | None: ...
+
+
+DEFAULT_MODEL_RATERS: tuple[str, ...] = ("client",)
+
+
+def model_covers(model: TrajectoryModel | None, measure: str, rater: str) -> bool:
+    """Does ``model`` give expectations for ``rater``'s ratings on ``measure``?
+
+    Never mixes raters: a model fitted on clients' ratings does not colour a parent's. A model's
+    ``covers(measure, rater)`` decides when it has one, else its ``raters`` (default: client).
+    """
+    if model is None:
+        return False
+    covers = getattr(model, "covers", None)
+    if callable(covers):
+        return bool(covers(measure, rater))
+    return rater in tuple(getattr(model, "raters", DEFAULT_MODEL_RATERS))
 
 
 class History:
@@ -308,6 +339,15 @@ class Scorer:
         }
         self._cutoffs: dict[tuple[str, int | None], tuple[str, float]] = {}
         self._rc: dict[str, float] = {}
+        self._covers: dict[tuple[str, str], bool] = {}
+
+    def covers(self, measure: str, rater: str) -> bool:
+        """Whether the trajectory model speaks for this measure and rater (cached)."""
+        key = (measure, rater)
+        hit = self._covers.get(key)
+        if hit is None:
+            hit = self._covers[key] = model_covers(self.model, measure, rater)
+        return hit
 
     def cutoff(self, measure: Measure, age: int | None) -> tuple[str, float]:
         key = (measure.key, age)
@@ -337,6 +377,7 @@ class Scorer:
         for group in by_ep_rater.values():
             group.sort(key=_sort_key)
         latest = latest_episode_ids((ep, g[-1].local_date) for (ep, _r), g in by_ep_rater.items())
+        episode_age = episode_ages(admins, episodes)
         appointments = context.appointments if context is not None else ()
 
         scored_all: list[Scored] = []
@@ -367,7 +408,9 @@ class Scorer:
             for a in group:
                 measure = self.measures[a.measure]
                 traj = trajectories[measure.family]
-                score = self._score_one(a, measure, traj, session_of[a.local_date], episode_id)
+                score = self._score_one(
+                    a, measure, traj, session_of[a.local_date], episode_id, episode_age[episode_id]
+                )
                 item = Scored(a, score)
                 traj.append(item)
                 episode_so_far.append(item)
@@ -420,9 +463,10 @@ class Scorer:
         traj: list[Scored],
         session: int,
         episode_id: str,
+        age: int | None,
     ) -> Score:
         settings = self.settings
-        band, cutoff = self.cutoff(measure, a.age)
+        band, cutoff = self.cutoff(measure, age)
         clinical = settings.is_clinical(a.total, cutoff)
         prev = traj[-1].admin.total if traj else None
         change_prev = exact.diff(a.total, prev) if prev is not None else None
@@ -433,8 +477,11 @@ class Scorer:
         rc = self.reliable_change(measure)
         cls = rc_class(intake, a.total, rc, cutoff, settings, is_intake=is_intake)
         model = self.model
-        exp = None if model is None else model.expect(measure.key, intake, session)
-        status = None if model is None else status_for(a.total, exp, is_intake=is_intake)
+        exp: Expectation | None = None
+        status: Status | None = None
+        if model is not None and self.covers(measure.key, a.rater):
+            exp = model.expect(measure.key, intake, session)
+            status = status_for(a.total, exp, is_intake=is_intake)
         return Score(
             total=a.total,
             session=session,
@@ -453,6 +500,19 @@ class Scorer:
             status=status,
             percent_of_expected=_percent_of_expected(intake, a.total, exp, is_intake),
         )
+
+
+def episode_ages(
+    admins: Iterable[Administration], episodes: Mapping[tuple[str, str], str]
+) -> dict[str, int | None]:
+    """The age each episode is scored with: that of its first administration (by time) that
+    states one, None when none does (then the measure's default band applies)."""
+    out: dict[str, int | None] = {}
+    for a in sorted(admins, key=_sort_key):
+        ep = episodes[a.key]
+        if out.get(ep) is None:
+            out[ep] = a.age
+    return out
 
 
 def _percent_of_expected(
