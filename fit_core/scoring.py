@@ -68,18 +68,28 @@ class TrajectoryModel(Protocol):
 DEFAULT_MODEL_RATERS: tuple[str, ...] = ("client",)
 
 
-def model_covers(model: TrajectoryModel | None, measure: str, rater: str) -> bool:
-    """Does ``model`` give expectations for ``rater``'s ratings on ``measure``?
+def model_for(model: TrajectoryModel | None, measure: str, rater: str) -> TrajectoryModel | None:
+    """The model that speaks for ``rater``'s ratings on ``measure``, or None.
 
-    Never mixes raters: a model fitted on clients' ratings does not colour a parent's. A model's
-    ``covers(measure, rater)`` decides when it has one, else its ``raters`` (default: client).
+    Never mixes raters: a model fitted on clients' ratings does not colour a parent's. A set of
+    models (:class:`fit_core.trajectories.ModelSet`) picks one with ``select(measure, rater)``;
+    a single model answers with ``covers(measure, rater)`` when it has one, else its ``raters``
+    (default: the client).
     """
     if model is None:
-        return False
+        return None
+    select = getattr(model, "select", None)
+    if callable(select):
+        return select(measure, rater)  # type: ignore[no-any-return]
     covers = getattr(model, "covers", None)
     if callable(covers):
-        return bool(covers(measure, rater))
-    return rater in tuple(getattr(model, "raters", DEFAULT_MODEL_RATERS))
+        return model if covers(measure, rater) else None
+    return model if rater in tuple(getattr(model, "raters", DEFAULT_MODEL_RATERS)) else None
+
+
+def model_covers(model: TrajectoryModel | None, measure: str, rater: str) -> bool:
+    """Does ``model`` speak for ``rater``'s ratings on ``measure``? See :func:`model_for`."""
+    return model_for(model, measure, rater) is not None
 
 
 class History:
@@ -339,15 +349,14 @@ class Scorer:
         }
         self._cutoffs: dict[tuple[str, int | None], tuple[str, float]] = {}
         self._rc: dict[str, float] = {}
-        self._covers: dict[tuple[str, str], bool] = {}
+        self._models: dict[tuple[str, str], TrajectoryModel | None] = {}
 
-    def covers(self, measure: str, rater: str) -> bool:
-        """Whether the trajectory model speaks for this measure and rater (cached)."""
+    def model_for(self, measure: str, rater: str) -> TrajectoryModel | None:
+        """The trajectory model for this measure and rater, or None (cached)."""
         key = (measure, rater)
-        hit = self._covers.get(key)
-        if hit is None:
-            hit = self._covers[key] = model_covers(self.model, measure, rater)
-        return hit
+        if key not in self._models:
+            self._models[key] = model_for(self.model, measure, rater)
+        return self._models[key]
 
     def cutoff(self, measure: Measure, age: int | None) -> tuple[str, float]:
         key = (measure.key, age)
@@ -476,10 +485,10 @@ class Scorer:
         is_intake = not traj
         rc = self.reliable_change(measure)
         cls = rc_class(intake, a.total, rc, cutoff, settings, is_intake=is_intake)
-        model = self.model
+        model = self.model_for(measure.key, a.rater) if self.model is not None else None
         exp: Expectation | None = None
         status: Status | None = None
-        if model is not None and self.covers(measure.key, a.rater):
+        if model is not None:
             exp = model.expect(measure.key, intake, session)
             status = status_for(a.total, exp, is_intake=is_intake)
         return Score(

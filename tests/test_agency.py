@@ -389,8 +389,12 @@ def test_month_groups_use_the_episode_start() -> None:
 
 
 def test_missing_clinician_and_bad_arguments() -> None:
-    rows = agency_stats([summary(clinician_id=None)], by="clinician")
-    assert [r.group for r in rows] == ["all", "(none)"]
+    mixed = [summary(clinician_id=None), summary(client_key=2, clinician_id="T1")]
+    rows = agency_stats(mixed, by="clinician")
+    assert [r.group for r in rows] == ["all", "(none)", "T1"]
+    # nobody has a site: a "(none)" group would only repeat "all", so there is none
+    rows = agency_stats([summary(site=None), summary(client_key=2, site=None)], by="site")
+    assert [r.group for r in rows] == ["all"]
     with pytest.raises(ValueError, match="by must be"):
         agency_stats([], by="therapist")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="sd_reference"):

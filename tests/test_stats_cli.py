@@ -102,7 +102,8 @@ def test_trajectory_fit_show_and_statuses_after_resync(clinic) -> None:
     shown = json.loads(
         runner.invoke(cli, ["--config", str(cfg), "trajectories", "show", "--json"]).stdout
     )
-    assert shown["sessions"] == model["sessions"]
+    assert [m["sessions"] for m in shown] == [model["sessions"]]
+    assert shown[0]["measures"] == ["ORS"] and shown[0]["raters"] == ["client"]
     assert runner.invoke(cli, ["--config", str(cfg), "sync"]).exit_code == 0
     scores = list(csv.DictReader((cfg.parent / "scores.csv").open(encoding="utf-8-sig")))
     statuses = {r["status"] for r in scores if r["measure"] == "ORS"}
