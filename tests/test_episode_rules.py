@@ -110,3 +110,24 @@ def test_a_model_that_names_its_raters_colours_them() -> None:
     }
     assert scored["c2"].status is None
     assert scored["p2"].status == "red"
+
+
+def test_messages_name_the_measure_and_whose_rating_it_is() -> None:
+    from fit_core.rules.builtin import BUILTIN_RULES
+
+    admins = [
+        adm("c1", 0, 33.0, age=9, measure="CORS"),
+        adm("p1", 0, 34.0, age=9, measure="CORS", rater="parent"),
+        adm("p2", 1, 27.0, age=9, measure="CORS", rater="parent"),
+    ]
+    scored = score_client(admins, MEASURES, SETTINGS, BUILTIN_RULES).scored
+    flags = {(s.admin.source_key, f.rule_id): f.message for s in scored for f in s.flags}
+    child = flags[("c1", "ors.high_intake")]
+    assert child.startswith("Intake CORS 33.0 is at or above the cutoff 32.0")
+    assert "brings the client now" in child
+    parent = flags[("p1", "ors.high_intake")]
+    assert parent.startswith("The parent's intake CORS 34.0")
+    assert "brings the client now" not in parent and "client's own rating" in parent
+    worse = flags[("p2", "ors.reliable_deterioration")]
+    assert worse.startswith("The parent's CORS has reliably deteriorated")
+    assert "with the parent and the client" in worse
