@@ -9,18 +9,43 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: status → (colour, matplotlib marker, words shown in legends and tables)
-STATUS_STYLE: dict[str, tuple[str, str, str]] = {
+#: a point's marker (see :attr:`fit_core.reports.client_data.Point.marker`) → (colour,
+#: matplotlib marker, words shown in legends and tables). With a trajectory model: the three
+#: statuses; the intake; and past the model's last session (no expectation), squares filled by
+#: the reliable change from intake, which the point's place against the blue zone also shows
+MARKER_STYLE: dict[str, tuple[str, str, str]] = {
     "green": ("#009E73", "o", "On track"),
     "orange": ("#E69F00", "v", "Not on track (below range)"),
     "red": ("#D55E00", "X", "Well off track (below severe line)"),
+    "intake": ("#8C8C8C", "D", "Intake"),
+    "rc_improved": ("#56B4E9", "s", "No expectation: reliably improved"),
+    "rc_none": ("#FFFFFF", "s", "No expectation: no reliable change"),
+    "rc_deteriorated": ("#D55E00", "s", "No expectation: reliably deteriorated"),
+}
+#: kept for plugins that read it: the three statuses and grey
+STATUS_STYLE: dict[str, tuple[str, str, str]] = {
+    **{k: MARKER_STYLE[k] for k in ("green", "orange", "red")},
     "grey": ("#8C8C8C", "D", "Intake / no expectation"),
 }
+#: the status tile's words for a marker
 STATUS_WORD: dict[str, str] = {
     "green": "on track",
     "orange": "not on track",
     "red": "well off track",
     "grey": "—",
+    "intake": "—",
+    "rc_improved": "reliably improved",
+    "rc_none": "no reliable change",
+    "rc_deteriorated": "reliably deteriorated",
+}
+#: the status tile's colour class for a marker
+STATUS_CSS: dict[str, str] = {
+    "green": "st-green",
+    "orange": "st-orange",
+    "red": "st-red",
+    "rc_improved": "st-green",
+    "rc_none": "st-grey",
+    "rc_deteriorated": "st-red",
 }
 
 #: severity → (tag face colour, tag text colour, word)

@@ -31,7 +31,8 @@ h2 { font-size: 1.22rem; margin: 1.1em 0 .3em; padding-bottom: .15em;
   border-left: 7px solid var(--grey); }
 .card .label { font-size: .8rem; color: var(--muted); }
 .card .value { font-size: 1.55rem; font-weight: 700; line-height: 1.2; }
-.card .value.words { font-size: 1.15rem; padding: .15em 0; }
+.card .value.words { font-size: 1.05rem; padding: .15em 0; overflow-wrap: anywhere;
+  hyphens: auto; }
 .card .note { font-size: .85rem; }
 .st-green { border-left-color: var(--green); } .st-orange { border-left-color: var(--orange); }
 .st-red { border-left-color: var(--red); } .st-blue { border-left-color: var(--blue); }
@@ -89,6 +90,9 @@ footer { margin-top: 1.8em; font-size: .85rem; color: var(--muted);
   border-top: 2px solid var(--line); padding-top: .6em; }
 footer p { margin: .25em 0; }
 .copyright { color: var(--fg); font-weight: 600; }
+.print-only { display: none; }
+td.low { font-weight: 700; color: #A33D00; }
+.table-note { font-size: .8rem; color: var(--muted); margin: .2em 0 0; }
 @media (max-width: 600px) {
   html { font-size: 17px; }
   main { padding: 12px 12px 24px; }
@@ -136,13 +140,16 @@ CLIENT_CSS = """
 @media print {
   .lower { display: grid; grid-template-columns: minmax(0, 57fr) minmax(0, 43fr); gap: 0 4mm;
     align-items: start;
-    grid-template-areas: "flags data" "flags foot"; grid-template-rows: auto 1fr; }
+    grid-template-areas: "flags data" "foot data"; grid-template-rows: auto 1fr; }
   .lower .flags { grid-area: flags; } .lower .data { grid-area: data; }
   .lower footer { grid-area: foot; margin-top: 1em; }
   .flags { font-size: 7.6pt; }
   .data table { width: 100%; font-size: 6.8pt; }
   .data th, .data td { padding: .1em .2em; }
+  .data td:last-child { white-space: normal; }
   .ors-chart svg { max-height: 62mm; }
+  .data tr.older { display: none; }
+  .print-only { display: block; }
 }
 """
 CLIENT_SRS_CSS = """
@@ -224,8 +231,10 @@ CLIENT_TEMPLATE = (
 (below it is the clinical range). Blue zone: intake ± the reliable change; a score outside it is
 a reliable change.{% if page.ors.band %} Green band: the range expected at each session for
 clients with this intake; markers show the status (circle on track, triangle below the range,
-cross below the severe line).{% endif %}
-Numbered tags above a session: flags raised there, listed below.</p>
+cross below the severe line; squares where the model expects nothing, by reliable
+change).{% endif %}
+Numbered tags above the chart: one per flag, at the session where it holds now, with a bracket
+back to the session where it began; listed below.</p>
 <p class="note-box">{{ page.model_note }}</p>
 </section>{% else %}<p class="note-box">No {{ 'ORS-family' }} administrations in this
 episode.</p>{% endif %}
@@ -240,10 +249,25 @@ episode.</p>{% endif %}
 change about the work together. A low first rating that is discussed and rises is good news.</p>
 </section>{% endif %}
 
+{% if page.srs_items %}<section class="srs-items noprint" aria-labelledby="h-srs-items">
+<h2 id="h-srs-items">{{ page.srs_items.measure }} by domain</h2>
+<div class="scroll"><table>
+<thead><tr><th scope="col">Session</th><th scope="col">Date</th>
+{% for label in page.srs_items.labels %}<th scope="col">{{ label }}</th>{% endfor %}</tr></thead>
+<tbody>
+{% for k, d, items in page.srs_items.rows %}<tr><th scope="row">{{ k }}</th>
+<td>{{ d|shortdate }}</td>
+{%- for v in items %}<td{% if v < page.srs_items.low %} class="low"{% endif %}>
+{%- if v < page.srs_items.low %}▼ {% endif %}{{ v|score }}</td>{% endfor %}</tr>
+{% endfor %}</tbody></table></div>
+<p class="howto">Each domain 0–10, by its short label (the form's wording is not shown). ▼ below
+{{ page.srs_items.low|score }}: check in about that part of the session.</p>
+</section>{% endif %}
+
 <div class="lower">
 <section class="flags" aria-labelledby="h-flags">
-<h2 id="h-flags">Flags ({{ page.flags|length }} rule{{ '' if page.flags|length == 1 else 's' }},
-{{ n_flags }} flag{{ '' if n_flags == 1 else 's' }})</h2>
+<h2 id="h-flags">Flags ({{ n_flags }} open or acknowledged{% if page.flags|length != n_flags %},
+{{ page.flags|length }} rule{{ '' if page.flags|length == 1 else 's' }}{% endif %})</h2>
 {% if page.flags %}<ol>
 {% for g in page.flags %}<li class="flag" id="flag-{{ g.number }}">
 <span class="key sev-{{ g.severity }}">{{ g.number }}</span>
@@ -267,9 +291,11 @@ change about the work together. A low first rating that is discussed and rises i
 <div class="scroll"><table>
 <thead><tr>{% for h in table.columns %}<th scope="col">{{ h }}</th>{% endfor %}</tr></thead>
 <tbody>
-{% for row in table.rows %}<tr><th scope="row">{{ row[0] }}</th>
+{% for row in table.rows %}<tr{% if table.print_hidden[loop.index0] %} class="older"{% endif %}>
+<th scope="row">{{ row[0] }}</th>
 {%- for cell in row[1:] %}<td>{{ cell }}</td>{% endfor %}</tr>
 {% endfor %}</tbody></table></div>
+{% if table.print_note %}<p class="print-only table-note">{{ table.print_note }}</p>{% endif %}
 </section>
 """
     + _FOOTER
