@@ -26,6 +26,7 @@ from fit_core.settings import Settings
 from fit_core.store import Store
 from fit_core.sync import load_active_model
 
+from .asof import as_of_option, models_for, resolve_as_of
 from .main import echo_json, handle_errors
 
 
@@ -37,33 +38,8 @@ def _today(config: Config) -> dt.date:
     return dt.datetime.now(config.sync.tzinfo()).date()
 
 
-AS_OF_HELP = (
-    "Compute as of this date (YYYY-MM-DD): 'today' is that day, later data are left out and the "
-    "trajectory models in force that day are used, so a past figure is reproduced."
-)
-
-
-def as_of_option(f: Any) -> Any:
-    """The ``--as-of DATE`` option of ``fit stats``, ``fit trajectories fit`` and ``fit report``."""
-    return click.option(
-        "--as-of",
-        "as_of",
-        type=click.DateTime(formats=["%Y-%m-%d"]),
-        default=None,
-        help=AS_OF_HELP,
-    )(f)
-
-
 def _as_of(config: Config, given: dt.datetime | None) -> tuple[dt.date, dt.date | None]:
-    """(the date to compute as of, the date given or None)."""
-    if given is None:
-        return _today(config), None
-    return given.date(), given.date()
-
-
-def models_for(store: Store, config: Config, as_of: dt.date | None) -> Any:
-    """The trajectory models in force now, or at the end of ``as_of``."""
-    return load_active_model(store, as_of, config.sync.tzinfo())
+    return resolve_as_of(config, given)
 
 
 # --- rules ------------------------------------------------------------------------------------

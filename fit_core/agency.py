@@ -95,7 +95,8 @@ class EpisodeSummary:
     ``ending_basis`` says what decided the ending (``"attendance"`` or ``"gap"``, see
     :mod:`fit_core.endings`); ``dropout`` whether attendance data show the client missed the last
     appointment(s) before it ended (None: no attendance data, or not ended). ``srs_items`` maps an
-    SRS-family measure key to the mean of each of its items over this episode (item order).
+    SRS-family measure key to the mean of each of its items over this episode (item order);
+    ``measures`` lists the measure keys the episode view holds (for copyright notices).
     """
 
     client_key: Hashable
@@ -121,6 +122,7 @@ class EpisodeSummary:
     ending_basis: str | None = None
     dropout: bool | None = None
     srs_items: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    measures: tuple[str, ...] = ()
 
     @property
     def episode_key(self) -> tuple[Hashable, str]:

@@ -143,6 +143,7 @@ def summarize(
         ending_basis=ending.basis,
         dropout=bool(ending.missed_at_end) if ending.ended and _has_attendance(context) else None,
         srs_items=_srs_item_means(srs),
+        measures=tuple(dict.fromkeys(s.admin.measure for s in view.items)),
     )
 
 

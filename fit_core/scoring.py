@@ -73,8 +73,8 @@ def model_for(model: TrajectoryModel | None, measure: str, rater: str) -> Trajec
 
     Never mixes raters: a model fitted on clients' ratings does not colour a parent's. A set of
     models (:class:`fit_core.trajectories.ModelSet`) picks one with ``select(measure, rater)``;
-    a single model answers with ``covers(measure, rater)`` when it has one, else its ``raters``
-    (default: the client).
+    a single model answers with ``covers(measure, rater)`` when it has one, else its
+    ``measures`` (when it lists them) and ``raters`` (default: the client).
     """
     if model is None:
         return None
@@ -84,6 +84,9 @@ def model_for(model: TrajectoryModel | None, measure: str, rater: str) -> Trajec
     covers = getattr(model, "covers", None)
     if callable(covers):
         return model if covers(measure, rater) else None
+    measures = getattr(model, "measures", None)
+    if measures is not None and measure not in measures:
+        return None  # a model of the ORS says nothing about the CORS: no status, not grey
     return model if rater in tuple(getattr(model, "raters", DEFAULT_MODEL_RATERS)) else None
 
 

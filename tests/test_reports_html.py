@@ -168,7 +168,8 @@ def test_clinic_report_marks_small_groups(demo: tuple[Path, str], tmp_path: Path
     assert not EXTERNAL.search(html) and "<script" not in html.lower()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert html.count("<svg") == 10  # six charts, four of them with a phone variant
-    assert html.count("<table") == 2
+    # classes, effect sizes, alliance, endings, and the demo's parents in their own table
+    assert html.count("<table") == 5 and "Collateral raters (their own ratings)" in html
     assert 'class="small-badge"' in html and "small)" in html  # 40 clients: every group small
     for line in COPYRIGHT_LINES:
         assert line.replace("&", "&amp;") in html

@@ -123,7 +123,7 @@ def layout(chart: ChartData, v: Variant, *, legend_items: int = 0, title: bool =
         ("SRS", "print"): 1.05,
     }[(chart.family, v.name)]
     rows = tag_rows(flag_tags(chart, v))
-    top = 0.2 + rows * _row_in(v) if rows else 0.18
+    top = 0.2 + rows * _row_in(v) if rows else 0.3  # room for a value label at 40
     top += 0.42 if title else 0.0
     bottom = (0.5 if dated(chart, v) else 0.32) + 0.3
     if legend_items:
@@ -196,12 +196,14 @@ def _draw_line(ax: Axes, line: Line, index: int, v: Variant, scale: float = 1.0)
             ax.annotate(
                 _total(p.total),
                 (p.session, p.total),
-                xytext=(0, 9),
+                # above the ring of a flagged point, not on it
+                xytext=(0, 9 + (4 * scale if p.flags else 0)),
                 textcoords="offset points",
                 ha="center",
                 va="bottom",
                 fontsize=v.font_size * 0.85,
                 color="#1A1A1A",
+                bbox={"boxstyle": "round,pad=0.08", "fc": "white", "ec": "none", "alpha": 0.75},
                 zorder=7,
             )
 
@@ -306,7 +308,7 @@ def _cutoff_lines(
     for c in chart.cutoffs:
         ax.axhline(c.value, color=CUTOFF_COLOUR, linestyle=(0, (6, 3)), linewidth=1.7, zorder=3)
         text = f"cutoff {_num(c.value)}"
-        side, where = cutoff_spot(
+        left, where = cutoff_spot(
             chart,
             c.value,
             text,
@@ -316,16 +318,15 @@ def _cutoff_lines(
             font_pt=v.font_size,
             value_labels=v.value_labels,
         )
-        right = side == "right"
         ax.annotate(
             text,
-            xy=(1 if right else 0, c.value),
+            xy=(left, c.value),
             xycoords=("axes fraction", "data"),
-            xytext=(-4 if right else 4, 3 if where == "above" else -3),
+            xytext=(4, 3 if where == "above" else -3),
             textcoords="offset points",
-            ha="right" if right else "left",
+            ha="left",
             va="bottom" if where == "above" else "top",
-            gid=f"cutoff-label-{side}-{where}",
+            gid=f"cutoff-label-{where}",
             fontsize=v.font_size * 0.88,
             fontweight="bold",
             color=CUTOFF_COLOUR,

@@ -346,7 +346,9 @@ def _model_note(
             f"expectation for {ors.title_measure} at these sessions, so there is no on-track "
             "status."
         )
-    text = describe_model(model)
+    text = describe_model(
+        model_for(model, primary.points[0].measure, primary.rater) if primary else model
+    )
     past = [p for p in primary.points if p.marker and p.marker.startswith("rc_")] if primary else []
     if past and last_expected is not None:
         text += (

@@ -136,10 +136,12 @@ def cutoff_spot(
     ylim: tuple[float, float],
     font_pt: float,
     value_labels: bool,
-) -> tuple[str, str]:
-    """Where to write a cutoff's label: (``"right"`` or ``"left"``, ``"above"`` or
-    ``"below"``), the first of right-above, right-below, left-above, left-below whose box is
-    clear of every point and of the primary line's value labels (right-above when none is)."""
+) -> tuple[float, str]:
+    """Where to write a cutoff's label: (its left edge as a fraction of the plot's width,
+    ``"above"`` or ``"below"`` the line). The first clear spot of: the right end above, below,
+    the left end above, below, then every half session from right to left; a spot is clear when
+    its box misses every point and the primary line's value labels. When none is, the spot that
+    touches the fewest."""
     x_in = axes_width_in / chart.x_max  # inches per session
 
     def xi(session: float) -> float:
@@ -161,17 +163,28 @@ def cutoff_spot(
             obstacles.append(_Box(x - marker, x + marker, y - marker, y + marker))
             if line.primary and value_labels:
                 label_w = (5 * CHAR_WIDTH * font_pt * 0.85) / 72
-                base = y + 9 / 72
+                base = y + (13 if p.flags else 9) / 72
                 obstacles.append(
                     _Box(x - label_w / 2, x + label_w / 2, base, base + font_pt * 0.85 * 1.3 / 72)
                 )
     y = yi(value)
     margin = 4 / 72
-    for side in ("right", "left"):
-        x0 = axes_width_in - margin - width if side == "right" else margin
+    right = axes_width_in - margin - width
+    lefts = [right, margin]
+    step = x_in / 2
+    x0 = right - step
+    while x0 > margin:
+        lefts.append(x0)
+        x0 -= step
+    best: tuple[int, float, str] | None = None
+    for left in lefts:
         for where in ("above", "below"):
             y0 = y + 2 / 72 if where == "above" else y - 2 / 72 - height
-            box = _Box(x0, x0 + width, y0, y0 + height)
-            if not any(box.hits(o) for o in obstacles):
-                return side, where
-    return "right", "above"
+            box = _Box(left, left + width, y0, y0 + height)
+            hits = sum(box.hits(o) for o in obstacles)
+            if hits == 0:
+                return left / axes_width_in, where
+            if best is None or hits < best[0]:
+                best = (hits, left, where)
+    assert best is not None
+    return best[1] / axes_width_in, best[2]

@@ -33,6 +33,7 @@ GLYPHS: dict[str, tuple[str, str]] = {
     "D": ("◆", "◇"),
     "X": ("✖", "✖"),
     "P": ("✚", "✚"),
+    "h": ("⬢", "⬡"),
 }
 MPL_DASH = {"solid": "-", "dashed": "--", "dotted": ":", "dashdot": "-."}
 _RATER_DASH = {"-": "solid", "--": "dashed", "-.": "dashdot", ":": "dotted"}

@@ -56,11 +56,12 @@ SEVERITY_STYLE: dict[str, tuple[str, str, str]] = {
 }
 
 #: one style per rater, in order of appearance (the primary rater first)
+#: (markers unlike the status ones: squares, diamonds and down-triangles mean a status)
 RATER_STYLES: tuple[tuple[str, str, str], ...] = (
     ("#0072B2", "-", "o"),  # blue, solid, circle
-    ("#7B3F99", "--", "s"),  # purple, dashed, square
-    ("#5C4033", "-.", "^"),  # brown, dash-dot, triangle
-    ("#333333", ":", "P"),  # near-black, dotted, plus
+    ("#7B3F99", "--", "^"),  # purple, dashed, triangle
+    ("#5C4033", "-.", "P"),  # brown, dash-dot, plus
+    ("#333333", ":", "h"),  # near-black, dotted, hexagon
 )
 
 CUTOFF_COLOUR = "#333333"
@@ -77,10 +78,12 @@ CLASS_STYLE: dict[str, tuple[str, str, str]] = {
     "no_change": ("#BBBBBB", "", "No reliable change"),
     "deteriorated": ("#D55E00", "xx", "Deteriorated"),
 }
+#: how ended episodes ended, as the data show it (see fit_core.agency) → (colour, hatch, label)
 ENDING_STYLE: dict[str, tuple[str, str, str]] = {
-    "planned": ("#0072B2", "", "Planned ending"),
-    "unplanned": ("#D55E00", "xx", "Unplanned (dropout)"),
-    "unknown": ("#BBBBBB", "..", "Ending unknown"),
+    "reached": ("#0072B2", "", "Target reached"),
+    "not_reached": ("#E69F00", "//", "Target not reached"),
+    "dropout": ("#D55E00", "xx", "Dropout: missed the last appointment"),
+    "unknown": ("#BBBBBB", "..", "Target unknown (1 ORS)"),
 }
 
 FONT_FAMILY = ["DejaVu Sans", "Liberation Sans", "Arial", "Helvetica", "sans-serif"]
