@@ -1,4 +1,4 @@
-"""Agency statistics: the indices agencies report (DOMAIN.md "Aggregate indices"), per group.
+"""Agency statistics: the indices agencies report (the ICCE list), per group.
 
 Pure functions over plain data: the caller (the store, or a notebook) summarises each rated
 episode into an :class:`EpisodeSummary`, and :func:`agency_stats` turns them into one

@@ -1,7 +1,7 @@
 """Measure specifications as data, and item-scale conversion.
 
-The ORS/SRS family is copyrighted: only neutral item keys and the short domain labels of
-DOMAIN.md live here, never item wording. A plugin adds a measure by registering a
+The ORS/SRS family is copyrighted: only neutral item keys and the short domain labels
+live here, never item wording. A plugin adds a measure by registering a
 :class:`Measure` through ``fit_register_measures`` (for example a PHQ-9 with ``scored=True``,
 ``family="PHQ"``); nothing in the core needs to change.
 """

@@ -298,7 +298,7 @@ def rc_class(
 
 
 def status_for(total: float, exp: Expectation | None, *, is_intake: bool) -> Status:
-    """grey (intake, or no model for the session), green, orange or red (DOMAIN.md)."""
+    """grey (intake, or no model for the session), green, orange or red."""
     if is_intake or exp is None:
         return "grey"
     if exact.at_least(total, exp.low):

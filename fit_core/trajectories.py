@@ -1,6 +1,6 @@
 """Expected treatment response, by open methods only.
 
-Commercial expected-treatment-response curves for the ORS are proprietary (DOMAIN.md): this module
+Commercial expected-treatment-response curves for the ORS are proprietary: this module
 never ships or imitates them. It offers the two open alternatives, both implementing
 :class:`fit_core.scoring.TrajectoryModel`:
 
@@ -406,7 +406,7 @@ def fit_clinic_model(
 
     ``episodes`` are :class:`EpisodeSeries`, ``{session_number: ors_total}`` mappings or
     sequences of ``(session_number, ors_total)`` pairs, with session 1 the intake. Feed one
-    rater's trajectories (normally the client's): DOMAIN.md says never to mix raters in one
+    rater's trajectories (normally the client's): never mix raters in one
     trajectory. ``measure`` names the measure key(s) the model answers for (``"ORS"``, or
     ``("ORS", "CORS")`` if the caller pooled both); ``rater`` the rater whose episodes these are
     (the model then speaks for that rater's ratings only).

@@ -2,7 +2,7 @@
 
 Colours come from the Okabe–Ito palette, which stays distinguishable with the common colour
 vision deficiencies; status is never shown by colour alone: each status also has its own marker
-shape and a word in the tables (DOMAIN.md: grey / green / orange / red).
+shape and a word in the tables (grey / green / orange / red).
 """
 
 from __future__ import annotations
