@@ -232,3 +232,46 @@ def test_a_20_session_episode_prints_on_one_page(tmp_path: Path) -> None:
     pdf = browser.print_pdf(src, tmp_path / "long.pdf").read_bytes()
     assert pdf.startswith(b"%PDF")
     assert len(re.findall(rb"/Type\s*/Page\b(?!s)", pdf)) == 1
+
+
+SCROLL_SCRIPT = """<script>
+window.addEventListener('load', () => {
+  const out = [...document.querySelectorAll('.scroll')].map(d => ({
+    title: (d.closest('section')?.querySelector('h2')?.textContent || '').trim(),
+    scroll: d.scrollWidth, client: d.clientWidth}));
+  const pre = document.createElement('pre');
+  pre.id = 'boxes';
+  pre.textContent = JSON.stringify({width: document.documentElement.clientWidth,
+    page: document.querySelector('main').scrollWidth, tables: out});
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_clinic_tables_are_never_cut_off(
+    demo: tuple[Path, str], tmp_path: Path, width: int
+) -> None:
+    """No clinic table needs a horizontal scroll (which a PNG or a print would cut off): at
+    desktop width every column fits, on a phone each group is a card."""
+    cfg, _client = demo
+    res = CliRunner().invoke(
+        report, ["clinic", "--srs-items", "--out", str(tmp_path)], obj={"config_path": cfg}
+    )
+    assert res.exit_code == 0, res.output
+    html = Path(res.stdout.split()[0]).read_text(encoding="utf-8")
+    test_html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
+    test_html = test_html.replace(
+        "</head>", f"<style>html {{ width: {width}px; }}</style></head>"
+    ).replace("</body>", SCROLL_SCRIPT + "</body>")
+    path = tmp_path / "clinic.html"
+    path.write_text(test_html, encoding="utf-8")
+    dom = browser.dump_dom(path, width=max(width, 500))
+    found = re.search(r'<pre id="boxes">(.*?)</pre>', dom, re.S)
+    assert found
+    laid = json.loads(html_lib.unescape(found.group(1)))
+    titles = [t["title"] for t in laid["tables"]]
+    assert "Effect sizes and targets" in titles and any("by domain" in t for t in titles)
+    for t in laid["tables"]:
+        assert t["scroll"] <= t["client"] + 1, t  # the whole table is visible
+    assert laid["page"] <= width + 1

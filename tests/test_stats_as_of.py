@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,39 @@ def test_outcome_figures_say_which_episodes_they_are_of(clinic: Path) -> None:
     no_site = fit(clinic, "stats", "--by", "site", "--json")
     assert [r["group"] for r in json.loads(no_site.stdout)] == ["all"]
     assert "no episode has a site" in fit(clinic, "stats", "--by", "site").stderr
+
+
+def sessions_in(paths: list[str]) -> int:
+    """Sessions over a client's pages (each page's header says "N sessions")."""
+    total = 0
+    for p in paths:
+        found = re.search(r"(\d+) sessions?,", Path(p).read_text(encoding="utf-8"))
+        assert found
+        total += int(found.group(1))
+    return total
+
+
+def test_reports_take_as_of_and_ended_only(clinic: Path, tmp_path: Path) -> None:
+    rows = list(csv.DictReader((clinic.parent / "admins.csv").open(encoding="utf-8")))
+    day = AS_OF.isoformat()
+    before = {r["client_id"] for r in rows if r["administered_at"][:10] <= day}
+    after = {r["client_id"] for r in rows if r["administered_at"][:10] > day}
+    client = sorted(before & after)[0]
+    now = fit(clinic, "report", "client", client, "--out", str(tmp_path / "now"))
+    then = fit(clinic, "report", "client", client, "--as-of", day, "--out", str(tmp_path / "then"))
+    assert now.exit_code == 0 and then.exit_code == 0, then.output
+    assert 0 < sessions_in(then.stdout.split()) < sessions_in(now.stdout.split())
+    first = min(r["administered_at"][:10] for r in rows if r["client_id"] == client)
+    too_early = (dt.date.fromisoformat(first) - dt.timedelta(days=1)).isoformat()
+    none = fit(clinic, "report", "client", client, "--as-of", too_early, "--out", str(tmp_path))
+    assert none.exit_code == 3 and "no administrations on or before" in none.output
+    res = fit(
+        clinic, "report", "clinic", "--ended-only", "--as-of", day, "--srs-items",
+        "--out", str(tmp_path),
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    (path,) = res.stdout.split()
+    assert Path(path).name == f"fit-clinic-by-clinician-ended-as-of-{day}.html"
+    html = Path(path).read_text(encoding="utf-8")
+    assert "outcome figures of ended episodes" in html and "Alliance by domain" in html
+    assert "Goals and topics" in html  # the SRS domains under their short labels
