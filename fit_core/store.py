@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 8
 #: the migration that brought the alert lifecycle (tests build stores from just before it)
 ALERT_LIFECYCLE_SCHEMA = 7
+#: the migration that keeps one trajectory model per measure and rater, with retirement times
+TRAJECTORY_MODELS_SCHEMA = 8
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -208,7 +210,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     # the alert lifecycle: one alert per condition, carried forward, superseded or closed
     ALERT_LIFECYCLE_SCHEMA: LIFECYCLE_MIGRATION,
-    8: (
+    TRAJECTORY_MODELS_SCHEMA: (
         # one trajectory model per measure and rater, and when each stopped being in force (so
         # `--as-of` reproduces a past figure with the model of that day); before, a new model
         # replaced the one in force, so an old inactive model retired when the next was saved
