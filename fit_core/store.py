@@ -28,15 +28,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from . import storefile
 from .alert_store import LIFECYCLE_MIGRATION, AlertStore
+from .inputs import storable, storable_text
 from .models import Administration, Appointment, ClientContext, ClientInfo, OutboxItem
 from .notify.ledger import NOTIFY_MIGRATION
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 #: the migration that brought the alert lifecycle (tests build stores from just before it)
 ALERT_LIFECYCLE_SCHEMA = 7
+#: the migration that keeps one trajectory model per measure and rater, with retirement times
+TRAJECTORY_MODELS_SCHEMA = 8
+#: the migration that brought the notification ledger (see fit_core.notify.ledger)
+NOTIFY_SCHEMA = 9
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -210,8 +216,16 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     # the alert lifecycle: one alert per condition, carried forward, superseded or closed
     ALERT_LIFECYCLE_SCHEMA: LIFECYCLE_MIGRATION,
+    TRAJECTORY_MODELS_SCHEMA: (
+        # one trajectory model per measure and rater, and when each stopped being in force (so
+        # `--as-of` reproduces a past figure with the model of that day); before, a new model
+        # replaced the one in force, so an old inactive model retired when the next was saved
+        "ALTER TABLE trajectory_models ADD COLUMN retired_at TEXT",
+        "UPDATE trajectory_models SET retired_at = (SELECT MIN(t.created_at) FROM "
+        "trajectory_models t WHERE t.id > trajectory_models.id) WHERE active = 0",
+    ),
     # the notification ledger: each alert sent at most once per route, kill-safe
-    8: NOTIFY_MIGRATION,
+    NOTIFY_SCHEMA: NOTIFY_MIGRATION,
 }
 
 _ADMIN_COLS = (
@@ -219,6 +233,12 @@ _ADMIN_COLS = (
     "total, items, clinician_id, episode_id, rater, age, session_hint, extra, hash, updated_at, "
     "site"
 )
+
+
+def _model_pairs(data: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """The (measure, rater) pairs a stored model speaks for (no raters stored: the client)."""
+    raters = data.get("raters") or ["client"]
+    return {(str(m), str(r)) for m in data.get("measures") or () for r in raters}
 
 
 def now_text() -> str:
@@ -315,26 +335,49 @@ class Store(AlertStore):
 
     @classmethod
     def open(cls, path: Path | str) -> Store:
+        """Open (and create or migrate) the store at ``path``; ``":memory:"`` for tests.
+
+        The path is resolved to the real file first (see :mod:`fit_core.storefile`). Any
+        problem with the file is a :class:`~fit_core.storefile.StoreError` (exit 3) that names
+        it and says what to do.
+        """
         p = str(path)
-        if p != ":memory:":
-            target = Path(p)
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if not target.exists():
-                fd = os.open(target, os.O_CREAT | os.O_RDWR, 0o600)
-                os.close(fd)
+        if p == ":memory:":
+            return cls._connect(p)
+        target = storefile.prepare(p)
+        if not os.access(target, os.R_OK | os.W_OK):
+            # SQLite would open it read-only without a word and fail at the first write
+            raise storefile.store_error(target, PermissionError(13, "read-only"))
+        try:
+            return cls._connect(str(target))
+        except (OSError, sqlite3.Error) as exc:
+            raise storefile.store_error(target, exc) from None
+
+    @classmethod
+    def _connect(cls, p: str) -> Store:
         old_umask = os.umask(0o077)  # WAL and SHM files are created owner-only too
         try:
             conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            except BaseException:
+                conn.close()
+                raise
         finally:
             os.umask(old_umask)
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=5000")
-        store = cls(conn, p)
-        store.migrate()
-        if p != ":memory:":
-            os.chmod(p, 0o600)
+        try:
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            store = cls(conn, p)
+            store.migrate()
+            if p != ":memory:":
+                mode = os.stat(p).st_mode & 0o777
+                if mode & 0o077:  # owner-only: take rights away, never add any
+                    os.chmod(p, mode & 0o600)
+        except BaseException:
+            conn.close()
+            raise
         return store
 
     def close(self) -> None:
@@ -378,7 +421,9 @@ class Store(AlertStore):
     # --- administrations -------------------------------------------------------------------------
 
     def existing(self, source: str, keys: Sequence[str]) -> dict[str, tuple[str, str, str]]:
-        """source_key → (hash, namespace, client_id) for the keys already stored."""
+        """source_key → (hash, namespace, client_id) for the keys already stored (a key that
+        is not valid text cannot have been stored, and is not looked up)."""
+        keys = [k for k in keys if storable(k)]
         return {
             k: (h, ns, cid)
             for k, h, ns, cid in self._in(
@@ -491,8 +536,8 @@ class Store(AlertStore):
             "last_seen = excluded.last_seen",
             (
                 source,
-                source_key,
-                location,
+                storable_text(source_key),  # a key that cannot be stored is quarantined too
+                storable_text(location or ""),
                 json.dumps(dict(reasons), sort_keys=True),
                 json.dumps(dict(raw), default=str) if raw is not None else None,
                 seen_at,
@@ -563,6 +608,13 @@ class Store(AlertStore):
             pairs,
         )
         self.conn.executemany("DELETE FROM outbox WHERE source = ? AND source_key = ?", pairs)
+
+    def mark_all_pending(self, source: str) -> int:
+        """Every outbox row of ``source`` is pushed again (the target is being rewritten)."""
+        cur = self.conn.execute(
+            "UPDATE outbox SET pending = 1 WHERE source = ? AND pending = 0", (source,)
+        )
+        return cur.rowcount
 
     def pending_count(self, source: str) -> int:
         """Rows the target has not confirmed yet (an indexed count)."""
@@ -871,26 +923,66 @@ class Store(AlertStore):
     # --- trajectory models -----------------------------------------------------------------
 
     def save_model(self, kind: str, data: Mapping[str, Any]) -> int:
-        """Store a model and make it the active one (the others stay, inactive)."""
+        """Store a model and put it in force for its measures and raters: a model in force for
+        any of the same (measure, rater) pairs retires; models of other measures or raters
+        stay (a clinic keeps its ORS model when it fits a CORS one)."""
+        pairs = _model_pairs(data)
+        now = now_text()
         with self.transaction():
-            self.conn.execute("UPDATE trajectory_models SET active = 0")
+            for model_id, _kind, other in self._model_rows("WHERE active = 1"):
+                if pairs & _model_pairs(other):
+                    self.conn.execute(
+                        "UPDATE trajectory_models SET active = 0, retired_at = ? WHERE id = ?",
+                        (now, model_id),
+                    )
             cur = self.conn.execute(
                 "INSERT INTO trajectory_models (kind, created_at, data, active) "
                 "VALUES (?, ?, ?, 1)",
-                (kind, now_text(), json.dumps(data, sort_keys=True)),
+                (kind, now, json.dumps(data, sort_keys=True)),
             )
         return int(cur.lastrowid or 0)
 
-    def active_model(self) -> tuple[int, str, dict[str, Any]] | None:
-        row = self.conn.execute(
-            "SELECT id, kind, data FROM trajectory_models WHERE active = 1 ORDER BY id DESC"
-        ).fetchone()
-        return (row[0], row[1], json.loads(row[2])) if row else None
+    def _model_rows(self, where: str, args: Sequence[Any] = ()) -> list[tuple[int, str, Any]]:
+        rows = self.conn.execute(
+            f"SELECT id, kind, data FROM trajectory_models {where} ORDER BY id", tuple(args)
+        )
+        return [(r[0], r[1], json.loads(r[2])) for r in rows]
 
-    def clear_model(self) -> bool:
+    def active_models(self) -> list[tuple[int, str, dict[str, Any]]]:
+        """Every model in force, oldest first, as ``(id, kind, data)``."""
+        return self._model_rows("WHERE active = 1")
+
+    def active_model(self) -> tuple[int, str, dict[str, Any]] | None:
+        """The newest model in force (see :meth:`active_models` for all of them)."""
+        rows = self.active_models()
+        return rows[-1] if rows else None
+
+    def models_as_of(self, until: str) -> list[tuple[int, str, dict[str, Any]]]:
+        """The models that were in force at ``until`` (an ISO 8601 UTC time, as the store
+        writes them): saved before it, and not yet retired then. Oldest first."""
+        return self._model_rows(
+            "WHERE created_at <= ? AND (active = 1 AND retired_at IS NULL OR retired_at > ?)",
+            (until, until),
+        )
+
+    def clear_model(self, measure: str | None = None, rater: str | None = None) -> int:
+        """Take models out of force (they stay stored): all of them, or those for ``measure``
+        and/or ``rater``. Returns how many were in force."""
+        now = now_text()
+        n = 0
         with self.transaction():
-            cur = self.conn.execute("UPDATE trajectory_models SET active = 0 WHERE active = 1")
-        return cur.rowcount > 0
+            for model_id, _kind, data in self._model_rows("WHERE active = 1"):
+                pairs = _model_pairs(data)
+                if measure is not None and all(m != measure for m, _r in pairs):
+                    continue
+                if rater is not None and all(r != rater for _m, r in pairs):
+                    continue
+                self.conn.execute(
+                    "UPDATE trajectory_models SET active = 0, retired_at = ? WHERE id = ?",
+                    (now, model_id),
+                )
+                n += 1
+        return n
 
     # --- adapter state and client spellings ----------------------------------------------------
 

@@ -23,6 +23,7 @@ import gc
 import itertools
 import json
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar
@@ -35,6 +36,7 @@ from .errors import ConfigError, ExitCode, FitError
 from .fingerprint import changed_parts, fingerprint
 from .identity import SpellingTracker, normalise_client_id, spelling
 from .lock import SyncLock
+from .logsafe import escape_controls, key_ref
 from .models import (
     Administration,
     Appointment,
@@ -45,10 +47,12 @@ from .models import (
     Scored,
 )
 from .plugins import Registry
+from .redact import redact
 from .scoring import ClientResult, Scorer, outbox_item
-from .settings import Settings
+from .settings import Settings, check_rule_ids
 from .state import StoreState
 from .store import Store, admin_row_hashed, now_text
+from .storefile import store_error
 from .validation import Validator
 
 log = logging.getLogger(__name__)
@@ -218,6 +222,7 @@ class SyncEngine:
         self.tz = config.sync.tzinfo()
         self.cases = namespace_cases(config)
         self.rules = list(registry.rules.values())
+        check_rule_ids(self.settings, registry.rules)
         self.model = load_active_model(store)
         self._pages: Any = None  # the report page renderer, made on first use (False: none)
 
@@ -226,7 +231,10 @@ class SyncEngine:
     def run(self, sources: Sequence[str] | None = None, *, dry_run: bool = False) -> RunSummary:
         """Sync ``sources`` (default: every enabled source) and return what happened."""
         with _batch_gc():
-            return self._run(sources, dry_run=dry_run)
+            try:
+                return self._run(sources, dry_run=dry_run)
+            except sqlite3.Error as exc:  # the store, not a source: the run stops (exit 3)
+                raise store_error(self.store.path, exc) from None
 
     def _run(self, sources: Sequence[str] | None, *, dry_run: bool) -> RunSummary:
         names = (
@@ -295,7 +303,7 @@ class SyncEngine:
     def _check_fingerprint(self, summary: RunSummary) -> dict[str, str]:
         """Rescore every client when anything that changes scores or alerts changed."""
         reg = self.registry
-        model = self.store.active_model()
+        model = self.store.active_models()
         current = fingerprint(
             self.settings,
             self.rules,
@@ -349,6 +357,10 @@ class SyncEngine:
             if dry_run:
                 result.would_push = self.store.pending_count(src.name)
                 return
+            if adapter.wants_full_push():
+                with self.store.transaction():
+                    again = self.store.mark_all_pending(src.name)
+                log.info("source %s: pushing all %d rows again (the target asked)", src.name, again)
             self._push(adapter, src, result)
             # the bookmark is read after the push (an adapter may fold its own writes into it)
             if result.push_rejected == 0:
@@ -369,15 +381,23 @@ class SyncEngine:
         try:
             work()
         except FitError as exc:
+            # reported once, by whoever runs the engine (`fit sync` prints result.error; `fit
+            # serve` logs it): logging it here too printed every source error twice
             result.status = "failed"
             result.exit_code = exc.exit_code
-            result.error = str(exc)
-            log.error("source %s: %s", src.name, exc)
+            # it reaches `error:` lines, --json and plugins: secrets masked, control characters
+            # escaped (the message may quote a path or a server's answer); the hint on its line
+            message = escape_controls(redact(exc.message))
+            hint = escape_controls(redact(exc.hint)) if exc.hint else ""
+            result.error = f"{message}\n  hint: {hint}" if hint else message
+            log.debug("source %s failed: %s", src.name, message)
+        except sqlite3.Error:
+            raise  # a store problem stops the run (see run())
         except Exception as exc:
             result.status = "failed"
             result.exit_code = ExitCode.INTERNAL
             result.error = f"internal error ({type(exc).__name__}); run with -v for details"
-            log.exception("source %s failed with an internal error", src.name)
+            log.info("source %s failed with an internal error", src.name, exc_info=True)
 
     def _client_page(
         self, namespace: str, client_id: str, episode_id: str | None = None
@@ -410,6 +430,7 @@ class SyncEngine:
             source=src.name,
             namespace=src.namespace,
             keep_case=src.client_id_case == "keep",
+            today=self.clock().astimezone(self.tz).date(),
         )
         spellings = SpellingTracker(self.store.note_spellings)
         quarantined_before = {q["source_key"] for q in self.store.quarantined(src.name)}
@@ -478,6 +499,7 @@ class SyncEngine:
         spellings: SpellingTracker | None = None,
     ) -> None:
         at = now_text()
+        verbose = log.isEnabledFor(logging.INFO)
         # the last item for a key wins within a chunk (a later RecordError replaces a Record)
         final: dict[str, Administration | RecordError] = {}
         records = [it for it in chunk if isinstance(it, Record)]
@@ -526,14 +548,17 @@ class SyncEngine:
                     result.quarantined += 1
                     for name in item.reasons:
                         result.quarantine_reasons[name] = result.quarantine_reasons.get(name, 0) + 1
+                    # the key may hold a client id and a date: the warning (cron mail) names
+                    # its reference and line, -v adds the fields; `fit quarantine` has it all
                     log.warning(
-                        "source %s: record %s%s quarantined: %s",
+                        "source %s: record %s%s quarantined%s; see `fit quarantine`",
                         src.name,
-                        key,
+                        key_ref(key),
                         f" ({item.location})" if item.location else "",
-                        "; ".join(f"{f}: {r}" for f, r in item.reasons.items()),
+                        f" ({', '.join(item.reasons)})" if verbose else "",
                     )
-                    self.store.quarantine(src.name, key, item.reasons, item.location, item.raw, at)
+                    reasons = {f: redact(str(r)) for f, r in item.reasons.items()}
+                    self.store.quarantine(src.name, key, reasons, item.location, item.raw, at)
                     if old is not None:
                         removed.append(key)
                         dirty.add((old[1], old[2]))
@@ -717,12 +742,20 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def load_active_model(store: Store) -> Any:
-    """The active trajectory model of the store, or None (then there is no on-track status)."""
-    from .trajectories import model_from_dict
+def load_active_model(store: Store, as_of: dt.date | None = None, tz: Any = None) -> Any:
+    """The trajectory models in force (a :class:`~fit_core.trajectories.ModelSet`: one per
+    measure and rater), or None: then there is no on-track status.
 
-    row = store.active_model()
-    return model_from_dict(row[2]) if row else None
+    With ``as_of`` (a clinic-local date, ``tz`` the clinic's time zone), the models that were in
+    force at the end of that day, so a past figure is reproduced with the model of its day.
+    """
+    from .trajectories import ModelSet
+
+    if as_of is None:
+        return ModelSet.from_rows(store.active_models())
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=tz or dt.UTC)
+    until = end.astimezone(dt.UTC).isoformat(timespec="seconds")
+    return ModelSet.from_rows(store.models_as_of(until))
 
 
 def _note_problems(adapter: Adapter, name: str, result: SourceResult) -> None:

@@ -23,6 +23,11 @@ from fit_core.reports.caseload_html import sparkline_svg
 from fit_core.reports.caseload_write import regenerate, write_caseload
 
 
+def without_pseudonyms(text: str) -> str:
+    """The text with every P-XXXXX-XXXXX taken out (a pseudonym may contain "G2" by chance)."""
+    return re.sub(r"P-[A-Z2-7]{5}-[A-Z2-7]{5}", "P-…", text)
+
+
 def order(html: str) -> list[tuple[str, str]]:
     return re.findall(r'data-attention="(\w+)"\s+data-client="([^"]+)"', html)
 
@@ -104,10 +109,11 @@ def test_the_pseudonym_option_hides_client_ids_everywhere(
     out = tmp_path / "caseload"
     write(clinic, out, pseudonymous=True)
     for path in out.rglob("*.html"):
-        text = path.read_text(encoding="utf-8")
+        text = without_pseudonyms(path.read_text(encoding="utf-8"))
+        name = without_pseudonyms(path.name)
         for client in ("R1", "O1", "S1", "G1", "G2", "X9"):
             assert not re.search(rf"\b{client}\b", text), (path.name, client)
-            assert client not in path.name
+            assert client not in name
     page = (out / "caseload-T01.html").read_text(encoding="utf-8")
     assert len(re.findall(r'data-client="P-[A-Z2-7]{5}-[A-Z2-7]{5}"', page)) == 5
 
@@ -170,7 +176,8 @@ def test_switching_to_pseudonyms_redraws_every_report(tmp_path: Path) -> None:
     again = regenerate(c.config, c.registry, c.store, clock=lambda: now)
     assert len(again.client_pages) == 6 and again.kept == 0
     for page in again.client_pages:
-        assert not re.search(r"\b(R1|O1|S1|G1|G2|X9)\b", page.read_text(encoding="utf-8"))
+        text = without_pseudonyms(page.read_text(encoding="utf-8"))
+        assert not re.search(r"\b(R1|O1|S1|G1|G2|X9)\b", text)
     c.close()
 
 

@@ -355,8 +355,9 @@ def test_no_item_values_names_or_ids_in_any_message(
     assert "8.37" in low_item["message"]
     assert "Item values are not sent in messages" in everything
     # pseudonyms by default: the clinic's client codes are not in the messages
+    plain = re.sub(r"P-[A-Z2-7]{5}-[A-Z2-7]{5}", "P-…", everything)  # may hold "A1" by chance
     for client in ("A1", "B2", "C3"):
-        assert not re.search(rf"\b{client}\b", everything)
+        assert not re.search(rf"\b{client}\b", plain)
     assert re.search(r"client P-[A-Z2-7]{5}-[A-Z2-7]{5}", everything)
     # scores only where asked for, with the copyright lines wherever alerts are listed
     scores = by_rcpt(smtp.accepted)["research@clinic.example"][0].parts()["text/plain"]
