@@ -9,9 +9,13 @@ quarantine, flags + flag_events (alerts and their lifecycle, see :mod:`fit_core.
 outbox + push_ledger (what must be / was pushed, by content hash), bookmarks, runs (no PHI), meta
 (schema version, the scoring fingerprint), source_state (what an adapter keeps between runs, see
 :mod:`fit_core.state`), client_spellings (how each client code was typed, see
-:mod:`fit_core.identity`).
+:mod:`fit_core.identity`), audit_log, tombstones and client_files (see
+:mod:`fit_core.privacy_store`).
 
 The file is created readable by the owner only (0600), and so are its WAL and journal files.
+Deleted rows are overwritten (``secure_delete``), so an erased client leaves no trace in free
+pages. A store encrypted with SQLCipher is opened with the key from the secret chain (see
+:mod:`fit_core.encryption`).
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ from typing import Any
 
 from .alert_store import LIFECYCLE_MIGRATION, AlertStore
 from .models import Administration, Appointment, ClientContext, ClientInfo, OutboxItem
+from .privacy_store import PRIVACY_MIGRATION, PrivacyStore
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 #: the migration that brought the alert lifecycle (tests build stores from just before it)
 ALERT_LIFECYCLE_SCHEMA = 7
 
@@ -208,6 +213,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     # the alert lifecycle: one alert per condition, carried forward, superseded or closed
     ALERT_LIFECYCLE_SCHEMA: LIFECYCLE_MIGRATION,
+    # privacy: the append-only audit log, tombstones of erased clients and purged records,
+    # report files written for clients
+    8: PRIVACY_MIGRATION,
 }
 
 _ADMIN_COLS = (
@@ -283,11 +291,12 @@ def admin_row_hashed(a: Administration, updated_at: str) -> tuple[tuple[Any, ...
     return (*row[:16], h, updated_at, *row[18:]), h
 
 
-class Store(AlertStore):
+class Store(AlertStore, PrivacyStore):
     """A SQLite store. Use :meth:`open`; ``":memory:"`` works for tests.
 
     The alert methods (lifecycle, history, acknowledgements) come from
-    :class:`fit_core.alert_store.AlertStore`."""
+    :class:`fit_core.alert_store.AlertStore`, the audit log, tombstones and a client's rows
+    from :class:`fit_core.privacy_store.PrivacyStore`."""
 
     def _in(self, sql: str, head: tuple[Any, ...], values: Sequence[Any]) -> Iterator[Any]:
         """Rows of ``sql`` (``{marks}`` is the IN list) over ``values`` in chunks of 500,
@@ -306,28 +315,45 @@ class Store(AlertStore):
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self.conn = conn
         self.path = path
+        self.encrypted = False  # opened through SQLCipher (see fit_core.encryption)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path | str) -> Store:
+    def open(cls, path: Path | str, *, key: str | None = None) -> Store:
+        """Open (or create) the store at ``path``. An encrypted store (see
+        :mod:`fit_core.encryption`) is opened with ``key``, else with the store key from the
+        secret chain; a missing or wrong key is a ConfigError (exit 3)."""
+        from . import encryption
+
         p = str(path)
+        encrypted = False
         if p != ":memory:":
             target = Path(p)
             target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            encrypted = encryption.is_encrypted(target)
             if not target.exists():
                 fd = os.open(target, os.O_CREAT | os.O_RDWR, 0o600)
                 os.close(fd)
+        if encrypted and key is None:
+            key, _where = encryption.find_key()
+            if key is None:
+                raise encryption.missing_key_error(p)
         old_umask = os.umask(0o077)  # WAL and SHM files are created owner-only too
         try:
-            conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
+            if encrypted and key is not None:
+                conn = encryption.connect(p, key)
+            else:
+                conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
         finally:
             os.umask(old_umask)
+        conn.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left free
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
         store = cls(conn, p)
+        store.encrypted = encrypted
         store.migrate()
         if p != ":memory:":
             os.chmod(p, 0o600)
