@@ -156,6 +156,11 @@ class Adapter:
         PHI: say what, not whose). The default keeps nothing, so there is nothing to drop."""
         return []
 
+    def client_files(self, namespace: str, client_id: str) -> list[Path]:
+        """``fit client export``: files the adapter wrote for the client outside the store (an
+        outbox's note, scores file, report page), copied into the export. Default: none."""
+        return []
+
     def problems(self) -> Sequence[str]:
         """Parts of the source this run had to leave out, each saying what and what to do next
         (e.g. one form of several whose question was deleted). Asked after ``pull`` and again
