@@ -519,11 +519,27 @@ def _set_state(ctx: click.Context, flag_id: int, state: str) -> None:
             raise ConfigError(
                 f"no alert #{flag_id}", hint="list alerts with `fit alerts --state all`"
             )
+        _audit_alert(store, config, flag_id, state)
     except AlertStateError as exc:
         raise click.UsageError(str(exc)) from None
     finally:
         store.close()
     click.echo(f"alert #{flag_id}: {state}")
+
+
+def _audit_alert(store: Store, config: Config, flag_id: int, state: str) -> None:
+    """An acknowledgement (or its undoing) in the audit log, naming the client by hash."""
+    from fit_core.audit import auditor_for
+
+    alert = store.alert(flag_id) or {}
+    auditor = auditor_for(store, config, _secret_lookup(load_plugins()))
+    client = (alert.get("namespace", ""), alert.get("client_id", ""))
+    auditor.record(
+        "acknowledge" if state == "acknowledged" else "reopen",
+        target=f"alert #{flag_id} {alert.get('rule_id', '')}".strip(),
+        subjects=auditor.client_subjects([client]),
+        wanted_subjects=True,
+    )
 
 
 # --- quarantine -------------------------------------------------------------------------------

@@ -12,8 +12,9 @@ anything that can say what it holds about a client and remove it:
 - ``report files``: report pages ``fit report client`` wrote for the client;
 - any place a plugin registers (a notification ledger, caseload pages ...).
 
-Registering a place: implement :class:`Place` (``name``, ``survey(job)``, ``erase(job)``,
-optionally ``export(job, folder)``) and register a factory that makes the places for a job,
+Registering a place: implement :class:`Place` (``name``, ``order``, ``survey(job)``,
+``erase(job)``, optionally ``files(job)``: name in the export -> path, for ``fit client
+export``) and register a factory that makes the places for a job,
 either in code (:func:`register_place`) or from a plugin's ``fit_register_privacy_places``
 hook::
 
@@ -238,6 +239,33 @@ class TargetPlace:
                 adapter.close()
         return lines
 
+    def files(self, job: PrivacyJob) -> dict[str, Path]:
+        """Files the adapter wrote for the client (an outbox), for the export."""
+        if not any(k.startswith("client:") for k in job.target_keys.get(self.source) or []):
+            return {}
+        try:
+            adapter = open_adapter(job, self.source)
+        except FitError as exc:
+            log.warning("export: the files of source %s were left out (%s)", self.source, exc)
+            return {}
+        try:
+            paths = adapter.client_files(job.namespace, job.client_id)
+        finally:
+            with contextlib.suppress(Exception):
+                adapter.close()
+        return {f"outbox/{self.source}/{p.parent.name}/{p.name}": p for p in paths}
+
+
+def export_files(job: PrivacyJob) -> dict[str, Path]:
+    """Every place's files for the client's export (places with a ``files(job)`` method)."""
+    prepare(job)
+    out: dict[str, Path] = {}
+    for place in places_for(job):
+        files = getattr(place, "files", None)
+        if callable(files):
+            out.update(files(job))
+    return out
+
 
 def _not_now(n: int, exc: FitError) -> str:
     return (
@@ -348,6 +376,8 @@ def find_client(store: Any, client_id: str, namespace: str | None, config: Any) 
 
 def prepare(job: PrivacyJob) -> None:
     """Read, before anything changes, which target rows the client has per source."""
+    if job.target_keys:
+        return
     for row in job.store.client_table_rows("outbox", *job.client):
         job.target_keys.setdefault(row["source"], []).append(row["source_key"])
 

@@ -211,7 +211,7 @@ class PrivacyStore:
         """Every row of ``table`` for one client, as dicts of the stored columns."""
         assert table in {*CLIENT_TABLES, "flags", "outbox"}
         cur = self.conn.execute(
-            f"SELECT * FROM {table} WHERE namespace = ? AND client_id = ? ORDER BY 1, 2, 3",
+            f"SELECT * FROM {table} WHERE namespace = ? AND client_id = ? ORDER BY 1, 2",
             (namespace, client_id),
         )
         cols = [d[0] for d in cur.description]
@@ -220,11 +220,15 @@ class PrivacyStore:
     def quarantine_of_client(
         self, client_id: str, keys: Iterable[tuple[str, str]] = ()
     ) -> list[dict[str, Any]]:
-        """Quarantine entries whose raw row names ``client_id`` (as given, any case or
-        spacing that normalises to it), or whose (source, key) is in ``keys``."""
-        from .identity import normalise_client_id
+        """Quarantine entries of a client: those whose (source, key) is in ``keys``, and those
+        whose key or any raw value names ``client_id`` as a whole code (any letter case, and
+        inside a value such as an episode id ``C001-E1``, never inside a longer code)."""
+        import re
 
         wanted = set(keys)
+        names = re.compile(
+            rf"(?<![A-Za-z0-9]){re.escape(client_id.strip())}(?![A-Za-z0-9])", re.IGNORECASE
+        )
         out = []
         cur = self.conn.execute(
             "SELECT source, source_key, location, reasons, raw, first_seen, last_seen "
@@ -233,17 +237,16 @@ class PrivacyStore:
         cols = [d[0] for d in cur.description]
         for r in cur:
             row = dict(zip(cols, r, strict=True))
-            match = (row["source"], row["source_key"]) in wanted
+            match = (row["source"], row["source_key"]) in wanted or bool(
+                names.search(row["source_key"])
+            )
             if not match and row["raw"]:
                 try:
                     raw = json.loads(row["raw"])
                 except ValueError:
-                    raw = {}
-                given = raw.get("client_id") if isinstance(raw, dict) else None
-                if isinstance(given, str) and given.strip():
-                    match = given == client_id or normalise_client_id(given) == (
-                        normalise_client_id(client_id)
-                    )
+                    raw = row["raw"]
+                values = raw.values() if isinstance(raw, dict) else [raw]
+                match = any(isinstance(v, str) and names.search(v) for v in values)
             if match:
                 out.append(row)
         return out

@@ -28,6 +28,7 @@ import gc
 import itertools
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar
@@ -535,6 +536,11 @@ class SyncEngine:
             if not isinstance(item, ClientInfo):
                 gone.pop(item.source_key, None)
             if isinstance(item, RecordError):
+                if tomb is not None and _names_erased(tomb, src.namespace, item.raw):
+                    result.refused += 1
+                    refused.append(item.location or f"a record of {src.name}")
+                    distinct += 1
+                    continue
                 final[item.source_key] = item
                 continue
             if isinstance(item, Appointment):
@@ -563,6 +569,10 @@ class SyncEngine:
                     continue
                 final[item.source_key] = ok
                 typed.add((ok.namespace, ok.client_id, spelling(item.data.get("client_id"))))
+            elif tomb is not None and _names_erased(tomb, src.namespace, item.data):
+                result.refused += 1  # a bad record of an erased client: not even quarantined
+                refused.append(item.location or f"a record of {src.name}")
+                distinct += 1
             else:
                 final[item.source_key] = RecordError(
                     item.source_key, ok, item.location, dict(item.data)
@@ -917,6 +927,29 @@ def remove_at_target(
             log.error("source %s: %s", source, text)
             if result is not None and text not in result.problems:
                 result.problems.append(text)
+
+
+_PARTS = re.compile(r"[^A-Za-z0-9]+")
+
+
+def _names_erased(tomb: Tombstones, namespace: str, raw: Mapping[str, Any] | None) -> bool:
+    """Whether a raw row (of a record that failed validation) names an erased client: its
+    client id, or a value that starts with one (an episode id such as ``C001-E1``)."""
+    if not raw or not tomb.clients:
+        return False
+    for value in raw.values():
+        if not isinstance(value, str) or not value.strip():
+            continue
+        text = value.strip()
+        candidates = {text}
+        cuts = [m.start() for m in _PARTS.finditer(text)]
+        candidates.update(text[:i] for i in cuts if i)
+        for candidate in candidates:
+            for keep in (True, False):
+                code = normalise_client_id(candidate, keep_case=keep)
+                if code and tomb.client_erased(namespace, code):
+                    return True
+    return False
 
 
 def _target(adapter: Adapter) -> str:
