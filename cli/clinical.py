@@ -7,7 +7,7 @@ import datetime as dt
 import io
 import itertools
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from fit_core.agency import GROUP_BY, EpisodeSummary, agency_stats
 from fit_core.config import Config, load_config
 from fit_core.episodes import episodes_of, is_ended, latest_views, summarize, trajectory_series
 from fit_core.errors import ConfigError, ExitCode
-from fit_core.measures import COPYRIGHT_LINES
+from fit_core.measures import COPYRIGHT_LINES, Measure
 from fit_core.models import ClientContext
 from fit_core.plugins import load_plugins
 from fit_core.scoring import Scorer, rule_active
@@ -79,6 +79,9 @@ def rules_cmd(ctx: click.Context, as_json: bool) -> None:
                 "description": rule.description,
                 "package": registry.owners.get(("rule", rule_id)),
                 "settings": {k: _jsonable(getattr(settings, k)) for k in keys},
+                "effective": {
+                    k: effective_setting(k, settings, registry.measures, rule.family) for k in keys
+                },
             }
         )
     if as_json:
@@ -89,8 +92,46 @@ def rules_cmd(ctx: click.Context, as_json: bool) -> None:
         click.echo(
             f"{state} {r['id']:<27} v{r['version']} {r['severity'] or '':<8} {r['description']}"
         )
-        if r["settings"]:
-            click.echo("      " + ", ".join(f"{k}={v}" for k, v in r["settings"].items()))
+        if r["effective"]:
+            click.echo("      " + ", ".join(f"{k}={_show(v)}" for k, v in r["effective"].items()))
+
+
+def effective_setting(
+    key: str, settings: Settings, measures: Mapping[str, Measure], family: str
+) -> Any:
+    """The value a rule really uses for ``key``: a setting left unset (None, {}) is shown as
+    the measures' own defaults, per measure (and age band for cutoffs)."""
+    from fit_core.scoring import cutoff_for, reliable_change_for
+
+    value = getattr(settings, key)
+    of_family = [m for m in measures.values() if m.scored and (family in ("ANY", m.family))]
+    if key in ("ors_reliable_change", "reliable_change"):
+        return {m.key: reliable_change_for(m, settings) for m in of_family if m.family == "ORS"}
+    if key in ("cutoffs", "srs_cutoff"):
+        out: dict[str, float] = {}
+        for m in of_family:
+            if key == "srs_cutoff" and m.family != "SRS":
+                continue
+            for band in m.bands:
+                name = m.key if len(m.bands) == 1 else f"{m.key} {band.name}"
+                age = band.min_age if band.min_age is not None else band.max_age
+                out[name] = cutoff_for(m, age, settings)[1]
+        return out
+    return _jsonable(value)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return (
+            "{"
+            + ", ".join(
+                f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items()
+            )
+            + "}"
+        )
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 def _default_config_exists() -> bool:

@@ -14,8 +14,10 @@ import click
 
 from fit_core.config import Config, default_config_path, load_config
 from fit_core.errors import ConfigError, ExitCode, FitError
+from fit_core.logsafe import escape_controls
 from fit_core.measures import COPYRIGHT_LINES
 from fit_core.plugins import Registry, load_plugins
+from fit_core.settings import check_rule_ids
 from fit_core.store import Store
 
 from .main import echo_json, handle_errors
@@ -67,6 +69,7 @@ def check(ctx: click.Context, sources: tuple[str, ...]) -> None:
 
     config = _config(ctx)
     registry = load_plugins()
+    check_rule_ids(config.settings, registry.rules)
     secret = _secret_lookup(registry)
     names = list(sources) or list(config.sources)
     worst = ExitCode.OK
@@ -104,9 +107,9 @@ def check(ctx: click.Context, sources: tuple[str, ...]) -> None:
                 continue
             click.echo(f"source {name} ({src.adapter}): ok")
         except FitError as exc:
-            click.echo(f"source {name} ({src.adapter}): FAILED: {exc.message}")
+            click.echo(f"source {name} ({src.adapter}): FAILED: {escape_controls(exc.message)}")
             if exc.hint:
-                click.echo(f"  hint: {exc.hint}")
+                click.echo(f"  hint: {escape_controls(exc.hint)}")
             worst = max(worst, exc.exit_code)
     sys.exit(int(worst))
 
@@ -130,7 +133,9 @@ def sync(ctx: click.Context, sources: tuple[str, ...], dry_run: bool, as_json: b
     from fit_core.sync import SyncEngine
 
     config = _config(ctx)
+    _require_sources(config, sources)  # before the store is opened: a bad config creates none
     registry = load_plugins()
+    check_rule_ids(config.settings, registry.rules)
     store = Store.open(config.store_path)
     try:
         show = sys.stderr.isatty() and not ctx.obj.get("quiet")
@@ -175,6 +180,26 @@ def sync(ctx: click.Context, sources: tuple[str, ...], dry_run: bool, as_json: b
                 err=True,
             )
     sys.exit(int(summary.exit_code))
+
+
+def _require_sources(config: Config, names: tuple[str, ...]) -> None:
+    """ConfigError unless the config has the named sources, or some enabled source."""
+    for name in names:
+        config.source(name)
+    if names:
+        return
+    where = config.path or "the config"
+    if not config.sources:
+        raise ConfigError(
+            f"{where} has no sources: there is nothing to sync",
+            hint='add a [sources.NAME] table (adapter = "csv", path, scores_path ...); '
+            "`fit init` writes a commented example",
+        )
+    if not any(s.enabled for s in config.sources.values()):
+        raise ConfigError(
+            f"every source in {where} has enabled = false: there is nothing to sync",
+            hint="enable one, or name it with --source",
+        )
 
 
 def _terminal_progress(source: str, stage: str, count: int) -> None:
@@ -465,8 +490,32 @@ def _alert_line(r: dict[str, Any]) -> str:
     )
 
 
+class AlertId(click.ParamType):
+    """An alert ID as `fit alerts` prints it (`#7`) or without the `#` (`7`)."""
+
+    name = "ID"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().removeprefix("#")
+        if not text.isascii() or not text.isdigit():
+            self.fail(f"{value!r} is not an alert ID (like #7 or 7; see `fit alerts`)", param, ctx)
+        return int(text)
+
+
+ALERT_ID = AlertId()
+
+
+def _no_alert(flag_id: int) -> click.BadParameter:
+    """An ID that names no alert: a usage error (exit 2), like any other bad argument."""
+    return click.BadParameter(
+        f"no alert #{flag_id} (list them with `fit alerts --state all`)", param_hint="'ID'"
+    )
+
+
 @alerts.command("show")
-@click.argument("flag_id", type=int)
+@click.argument("flag_id", type=ALERT_ID, metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_context
 @handle_errors
@@ -479,7 +528,7 @@ def alerts_show(ctx: click.Context, flag_id: int, as_json: bool) -> None:
     finally:
         store.close()
     if alert is None:
-        raise ConfigError(f"no alert #{flag_id}", hint="list alerts with `fit alerts --state all`")
+        raise _no_alert(flag_id)
     if as_json:
         echo_json(alert)
         return
@@ -491,7 +540,7 @@ def alerts_show(ctx: click.Context, flag_id: int, as_json: bool) -> None:
 
 
 @alerts.command("ack")
-@click.argument("flag_id", type=int)
+@click.argument("flag_id", type=ALERT_ID, metavar="ID")
 @click.pass_context
 @handle_errors
 def alerts_ack(ctx: click.Context, flag_id: int) -> None:
@@ -501,7 +550,7 @@ def alerts_ack(ctx: click.Context, flag_id: int) -> None:
 
 
 @alerts.command("reopen")
-@click.argument("flag_id", type=int)
+@click.argument("flag_id", type=ALERT_ID, metavar="ID")
 @click.pass_context
 @handle_errors
 def alerts_reopen(ctx: click.Context, flag_id: int) -> None:
@@ -516,9 +565,7 @@ def _set_state(ctx: click.Context, flag_id: int, state: str) -> None:
     store = Store.open(config.store_path)
     try:
         if not store.set_flag_state(flag_id, state):
-            raise ConfigError(
-                f"no alert #{flag_id}", hint="list alerts with `fit alerts --state all`"
-            )
+            raise _no_alert(flag_id)
         _audit_alert(store, config, flag_id, state)
     except AlertStateError as exc:
         raise click.UsageError(str(exc)) from None
@@ -551,11 +598,17 @@ def _audit_alert(store: Store, config: Config, flag_id: int, state: str) -> None
 @click.pass_context
 @handle_errors
 def quarantine(ctx: click.Context, source: str | None, as_json: bool) -> None:
-    """List quarantined records: source key, where, and which fields are wrong."""
+    """List quarantined records: source key, where, and which fields are wrong.
+
+    Each line starts with the record's reference (the hash `fit sync` warnings show instead of
+    the key). Control characters in keys and reasons are shown as escapes.
+    """
+    from fit_core.logsafe import escape_controls, key_ref
+
     config = _config(ctx)
     store = Store.open(config.store_path)
     try:
-        rows = store.quarantined(source)
+        rows = [{"ref": key_ref(r["source_key"]), **r} for r in store.quarantined(source)]
     finally:
         store.close()
     if as_json:
@@ -564,7 +617,7 @@ def quarantine(ctx: click.Context, source: str | None, as_json: bool) -> None:
     for r in rows:
         reasons = "; ".join(f"{k}: {v}" for k, v in r["reasons"].items())
         where = f" ({r['location']})" if r["location"] else ""
-        click.echo(f"{r['source']} {r['source_key']}{where}: {reasons}")
+        click.echo(escape_controls(f"{r['ref']} {r['source']} {r['source_key']}{where}: {reasons}"))
     if not rows:
         click.echo("nothing quarantined")
 

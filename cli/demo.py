@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 from collections import Counter
 from datetime import date, timedelta
 from itertools import chain
@@ -19,11 +20,15 @@ from fit_core.synthetic import bad_rows, generate_clinic, write_csv
 
 
 def run_demo(workdir: Path, *, clients: int = 40, seed: int = 7) -> dict[str, Any]:
-    """Generate a synthetic clinic in ``workdir``, sync it twice, and summarise what happened."""
+    """Generate a synthetic clinic in ``workdir``, sync it twice, and summarise what happened.
+
+    Every file is created readable by the owner only, like a real store and its exports."""
+    workdir = workdir.absolute()  # the config names absolute paths: no nesting, any cwd
     admins_csv = workdir / "admins.csv"
     scores_csv = workdir / "scores.csv"
     good = list(generate_clinic(clients, seed=seed))
     bad = bad_rows(good[len(good) // 2]) if good else []  # one of each kind, planted on purpose
+    _private(admins_csv)
     write_csv(admins_csv, chain(good, bad))
     raw = {
         "store": {"path": str(workdir / "fit.sqlite3")},
@@ -32,6 +37,7 @@ def run_demo(workdir: Path, *, clients: int = 40, seed: int = 7) -> dict[str, An
             "demo_csv": {"adapter": "csv", "path": str(admins_csv), "scores_path": str(scores_csv)}
         },
     }
+    _private(workdir / "config.toml")
     (workdir / "config.toml").write_text(_toml(raw), encoding="utf-8")
     config = config_from_mapping(raw, path=workdir / "config.toml")
     registry = load_plugins()
@@ -98,3 +104,10 @@ def _toml(raw: dict[str, Any]) -> str:
 
     table("", raw)
     return "\n".join(lines)
+
+
+def _private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 (or take group and other rights from it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)

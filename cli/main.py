@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,8 @@ import click
 
 from fit_core import __version__
 from fit_core.errors import ExitCode, FitError
+from fit_core.logsafe import SafeFormatter, escape_controls
+from fit_core.redact import install_stream_redaction
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("fit")
@@ -24,7 +27,7 @@ EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(
         (ExitCode.OK, "success (alerts are data, never an error)"),
         (ExitCode.PARTIAL, "some records or sources failed; the rest went through"),
         (ExitCode.USAGE, "bad command line"),
-        (ExitCode.CONFIG, "bad config, missing secret, or credentials refused (401/403)"),
+        (ExitCode.CONFIG, "bad config or store, missing secret, credentials refused"),
         (ExitCode.UNAVAILABLE, "sources unreachable"),
         (ExitCode.LOCKED, "another fit sync is running"),
         (ExitCode.INTERNAL, "internal error (a bug: please report it)"),
@@ -40,13 +43,16 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
         level = logging.INFO
     elif verbose >= 2:
         level = logging.DEBUG
+    # every byte a command prints goes through the secret redaction, whatever printed it
+    install_stream_redaction()
     root = logging.getLogger()
     for h in list(root.handlers):
         if getattr(h, "_fit", False):
             root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
     handler._fit = True  # type: ignore[attr-defined]
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # control characters in a message (a client id with a line break and ANSI codes) are escaped
+    handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level)
     try:
@@ -65,12 +71,26 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except FitError as exc:
-            click.echo(f"error: {_redact(exc.message)}", err=True)
+            click.echo(f"error: {_safe(exc.message)}", err=True)
             if exc.hint:
-                click.echo(f"  hint: {_redact(exc.hint)}", err=True)
+                click.echo(f"  hint: {_safe(exc.hint)}", err=True)
             sys.exit(int(exc.exit_code))
-        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+        except (
+            click.ClickException,
+            click.exceptions.Exit,
+            click.Abort,
+            SystemExit,
+            BrokenPipeError,
+        ):
             raise
+        except sqlite3.Error as exc:  # the store broke while a command used it
+            from fit_core.storefile import last_opened, store_error
+
+            err = store_error(last_opened() or "(the store)", exc)
+            click.echo(f"error: {_safe(err.message)}", err=True)
+            if err.hint:
+                click.echo(f"  hint: {_safe(err.hint)}", err=True)
+            sys.exit(int(err.exit_code))
         except Exception as exc:
             logging.getLogger("fit").debug("internal error", exc_info=True)
             click.echo(
@@ -81,6 +101,12 @@ def handle_errors(func: F) -> F:
             sys.exit(int(ExitCode.INTERNAL))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _safe(text: str) -> str:
+    """An error text for the terminal: secrets masked, control characters escaped (a message
+    may quote a file name or a server's answer)."""
+    return escape_controls(_redact(text))
 
 
 def _redact(text: str) -> str:
@@ -101,10 +127,102 @@ def echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
 
 
+#: options of the root group that may also follow the sub-command (`fit sync -v`)
+_GLOBAL_FLAGS = frozenset({"--verbose", "-q", "--quiet"})
+_GLOBAL_VALUED = frozenset({"--config"})
+
+
+def _is_global(arg: str) -> bool:
+    return (
+        arg in _GLOBAL_FLAGS
+        or (len(arg) > 1 and arg[0] == "-" and set(arg[1:]) == {"v"})  # -v, -vv, -vvv
+        or any(arg.startswith(f"{o}=") for o in _GLOBAL_VALUED)
+    )
+
+
+def hoist_global_options(group: click.Group, ctx: click.Context, args: list[str]) -> list[str]:
+    """Move the root options that follow the sub-command in front of it.
+
+    `fit sync -v` then means `fit -v sync`, as people type it. An option the sub-command (or a
+    nested group on the way) defines itself is left where it is, and so are the values of the
+    sub-command's own options and everything after `--`.
+    """
+    head: list[str] = []
+    rest = list(args)
+    # the root group's own options and their values, up to the sub-command's name
+    while rest and rest[0].startswith("-") and rest[0] != "--":
+        arg = rest.pop(0)
+        head.append(arg)
+        if arg in _GLOBAL_VALUED and rest:
+            head.append(rest.pop(0))
+    if not rest or rest[0] == "--":
+        return args
+    # the chain of commands named on the line, and the options they define themselves
+    own: set[str] = set()
+    valued: set[str] = set()
+    cmd: click.Command | None = group
+    i = 0
+    chain_end = 0
+    while isinstance(cmd, click.Group) and i < len(rest):
+        if rest[i].startswith("-"):
+            break
+        sub = cmd.get_command(ctx, rest[i])
+        if sub is None:
+            break
+        cmd = sub
+        i += 1
+        chain_end = i
+        for param in cmd.params:
+            if isinstance(param, click.Option):
+                names = [*param.opts, *param.secondary_opts]
+                own.update(names)
+                if not param.is_flag and not param.count:
+                    valued.update(param.opts)
+    if chain_end == 0:
+        return args
+    hoisted: list[str] = []
+    kept: list[str] = rest[:chain_end]
+    tail = rest[chain_end:]
+    j = 0
+    while j < len(tail):
+        arg = tail[j]
+        if arg == "--":
+            kept.extend(tail[j:])
+            break
+        if arg in own or arg.split("=", 1)[0] in own:
+            kept.append(arg)
+            if arg in valued and j + 1 < len(tail):
+                kept.append(tail[j + 1])
+                j += 1
+        elif arg in _GLOBAL_VALUED and j + 1 < len(tail):
+            hoisted.extend((arg, tail[j + 1]))
+            j += 1
+        elif _is_global(arg):
+            hoisted.append(arg)
+        else:
+            kept.append(arg)
+        j += 1
+    return [*head, *hoisted, *kept]
+
+
 class FitGroup(click.Group):
-    """Adds plugin commands (fit_register_commands) lazily, so --help stays fast and safe."""
+    """Adds plugin commands (fit_register_commands) lazily, so --help stays fast and safe.
+
+    The root options (``-v``, ``-q``, ``--config``) may also follow the sub-command.
+    """
 
     _plugins_loaded = False
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:
+            args = hoist_global_options(self, ctx, args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:  # click itself would exit 1 (PARTIAL) here
+            _quiet_broken_pipe()
 
     def _load_plugin_commands(self) -> None:
         if self._plugins_loaded:
@@ -174,7 +292,42 @@ def _register_builtin_commands() -> None:
 _register_builtin_commands()
 
 
+#: the exit status of a program stopped by a closed pipe (128 + SIGPIPE), as `yes | head` gives
+EXIT_PIPE = 141
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader of our output went away (`fit stats | head`): stop quietly, like other tools.
+
+    Python would otherwise print the error again when it flushes stdout at exit, so stdout is
+    pointed at /dev/null first (the recipe in Python's signal module documentation).
+    """
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - stdout already closed or replaced
+        pass
+    sys.exit(EXIT_PIPE)
+
+
 def main() -> None:
+    code: Any = 0
+    try:
+        _main()
+    except SystemExit as exc:
+        code = exc.code
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+    try:  # what is still buffered goes out now, not in the interpreter's shutdown
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+    sys.exit(code)
+
+
+def _main() -> None:
     try:
         # standalone_mode=False returns ctx.exit(n)'s code instead of exiting: pass it on
         code = cli.main(prog_name="fit", standalone_mode=False)

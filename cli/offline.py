@@ -10,7 +10,7 @@ from fit_core.adapter import SourceContext
 from fit_core.config import SourceConfig, adapter_options, local_timezone
 from fit_core.models import Administration, RecordError, Scored
 from fit_core.plugins import load_plugins
-from fit_core.settings import Settings
+from fit_core.settings import Settings, check_rule_ids
 from fit_core.sync import rescore_only
 from fit_core.validation import Validator
 
@@ -32,6 +32,8 @@ def score_file(
 ) -> OfflineResult:
     """Score every valid row of ``path``; invalid rows become messages naming line and field."""
     registry = load_plugins()
+    if settings is not None:
+        check_rule_ids(settings, registry.rules)
     adapter_cls = registry.adapter("csv")
     tzinfo = tz or local_timezone()
     src = SourceConfig(

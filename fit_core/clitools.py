@@ -10,6 +10,7 @@ from typing import ParamSpec, TypeVar
 import click
 
 from .errors import FitError
+from .logsafe import escape_controls
 from .redact import redact
 
 P = ParamSpec("P")
@@ -29,9 +30,9 @@ def fit_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except FitError as exc:
-            click.echo(f"error: {redact(exc.message)}", err=True)
+            click.echo(f"error: {escape_controls(redact(exc.message))}", err=True)
             if exc.hint:
-                click.echo(f"  hint: {redact(exc.hint)}", err=True)
+                click.echo(f"  hint: {escape_controls(redact(exc.hint))}", err=True)
             sys.exit(int(exc.exit_code))
 
     return wrapper

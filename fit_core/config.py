@@ -10,17 +10,20 @@ import datetime as dt
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from marshmallow import ValidationError
+from marshmallow import ValidationError, fields
 
 from .errors import ConfigError
 from .identity import CASE_MODES, DEFAULT_CASE
 from .settings import Settings, settings_from_config
+from .storefile import warn_world_writable
 
 SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _SECRET_NAME = re.compile(r"(^|_)(token|password|secret|api_key|apikey|private_key)$", re.I)
@@ -56,6 +59,50 @@ class SourceConfig:
     options: Mapping[str, Any] = field(default_factory=dict)
     #: "fold": client codes differing only in letter case are one client (see fit_core.identity)
     client_id_case: str = DEFAULT_CASE
+    #: the folder of the config file: relative paths in the options are taken from it
+    base_dir: Path | None = None
+
+
+# --- paths in the config ----------------------------------------------------------------------
+#
+# Every relative path in the config is taken from the config file's folder, never from the
+# current directory: cron and systemd start `fit sync` in $HOME or /, not where the config is.
+
+_BASE_DIR: ContextVar[Path | None] = ContextVar("fit_config_base_dir", default=None)
+
+
+@contextmanager
+def config_base(base: Path | None) -> Iterator[None]:
+    """Relative paths resolved by :func:`config_path` inside this block start at ``base``."""
+    token = _BASE_DIR.set(base)
+    try:
+        yield
+    finally:
+        _BASE_DIR.reset(token)
+
+
+def config_path(value: str | Path, base: Path | None = None) -> Path:
+    """A path written in the config: ``~`` expanded; a relative path taken from ``base`` (default:
+    the config file's folder while an adapter's options load, see :func:`adapter_options`)."""
+    path = Path(value).expanduser()
+    base = base if base is not None else _BASE_DIR.get()
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    return path
+
+
+class PathOption(fields.String):
+    """A path option of an adapter: loads as the absolute path, relative to the config file.
+
+    Declare path keys with it in an adapter's ``options_schema`` (``path = PathOption()``), so
+    ``path = "exports/admins.csv"`` means the same file whatever directory `fit` runs in.
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not text.strip():
+            raise ValidationError("must not be empty")
+        return str(config_path(text))
 
 
 @dataclass(frozen=True)
@@ -138,14 +185,39 @@ def load_config(path: Path | str | None = None) -> Config:
     """Read and validate the config file (adapter options are checked by :func:`check_sources`)."""
     p = Path(path).expanduser() if path else default_config_path()
     try:
-        with p.open("rb") as fh:
-            raw = tomllib.load(fh)
+        data = p.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
             f"config file {p} does not exist", hint=f"create one with `fit --config {p} init`"
         ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"config path {p} is a folder", hint="give the config file") from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the config file {p}: {exc.strerror}",
+            hint="let the user running fit read it",
+        ) from None
+    try:
+        # a byte-order mark (Notepad writes one) is not TOML: read past it
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"config file {p} is not UTF-8 text (line {line})",
+            hint="save it as UTF-8 (in Notepad: Save as, Encoding UTF-8)",
+        ) from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+    if not raw:
+        raise ConfigError(
+            f"config file {p} is empty",
+            hint='add at least a [sources.NAME] table (adapter = "csv", path, scores_path); '
+            f"`fit --config {p} init --force` writes a commented example",
+        )
+    warn_world_writable(p, "the config file")
+    warn_world_writable(p.parent, "the config file's folder", sticky_ok=True)
     return config_from_mapping(raw, path=p)
 
 
@@ -153,9 +225,18 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
     _unknown("the config file", set(raw), _TOP_KEYS)
     store = _table(raw, "store")
     _unknown("[store]", set(store), _STORE_KEYS)
-    store_path = Path(str(store["path"])).expanduser() if "path" in store else default_store_path()
-    if path is not None and not store_path.is_absolute() and str(store_path) != ":memory:":
-        store_path = path.parent / store_path
+    if "path" in store and (not isinstance(store["path"], str) or not store["path"].strip()):
+        raise ConfigError(
+            "[store] path is empty or not a string",
+            hint='give a file, for example path = "~/.local/share/fit/fit.sqlite3"',
+        )
+    base_dir = path.parent.absolute() if path is not None else None
+    if "path" not in store:
+        store_path = default_store_path()
+    elif str(store["path"]) == ":memory:":
+        store_path = Path(":memory:")
+    else:
+        store_path = config_path(str(store["path"]), base_dir)
 
     sync_raw = _table(raw, "sync")
     _unknown("[sync]", set(sync_raw), _SYNC_KEYS)
@@ -208,7 +289,7 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
                     f"FIT_{name.upper()}_{key.upper()} or a systemd credential {name}.{key}",
                 )
         sources[name] = SourceConfig(
-            name, str(table["adapter"]), namespace, enabled, options, str(case)
+            name, str(table["adapter"]), namespace, enabled, options, str(case), base_dir
         )
     _same_case_per_namespace(sources)
 
@@ -265,7 +346,8 @@ def adapter_options(src: SourceConfig, adapter: Any) -> Mapping[str, Any]:
     if schema_cls is None:
         return dict(src.options)
     try:
-        return schema_cls().load(dict(src.options))
+        with config_base(src.base_dir):
+            return schema_cls().load(dict(src.options))
     except ValidationError as exc:
         key, msg = next(iter(_flat(exc.messages).items()))
         raise ConfigError(

@@ -91,10 +91,12 @@ def _plugin_resolver() -> Any:
 
 
 def missing_key_error(path: Path | str) -> ConfigError:
+    """No store key is set for a file that is not plain SQLite: encrypted, or damaged."""
     return ConfigError(
-        f"the store {path} is encrypted and its key is not set",
-        hint="set FIT_STORE_KEY, the systemd credential store.key, or run "
-        "`fit keys set store key` with the key it was encrypted with",
+        f"the store {path} is encrypted and its key is not set (or it is damaged or is not a "
+        "fit-sync store: it is no plain SQLite file)",
+        hint="set FIT_STORE_KEY, the systemd credential store.key, or run `fit keys set store "
+        "key` with the key it was encrypted with; a damaged store: restore it from a backup",
     )
 
 
@@ -118,7 +120,7 @@ def connect(path: str, key: str) -> sqlite3.Connection:
         conn.close()
         raise ConfigError(
             f"the store {path} cannot be opened with the store key: the key is wrong (or the "
-            "file is not a fit-sync store)",
+            "store is damaged or is not a fit-sync store)",
             hint="set the key the store was encrypted with (FIT_STORE_KEY, the credential "
             "store.key or `fit keys set store key`); `fit keys get store key` shows where it "
             "is read from",

@@ -2,9 +2,15 @@
 
 A process-wide registry holds every secret value this process has looked up
 (:class:`fit_core.secrets.SecretStore` registers each value it returns). :func:`redact`
-replaces each registered value with ``***``; :func:`redact_obj` does the same through nested
-dicts and lists. As a safety net, REDCap API tokens (32 or 64 hex digits) in a form-encoded
-``token=...`` body are masked even if nobody registered them.
+replaces each registered value with ``***``, whatever its letter case (a server may echo a
+token upper- or lower-cased); :func:`redact_obj` does the same through nested dicts and lists.
+As a safety net, values that are secret by their name are masked even if nobody registered
+them: ``token=...``, ``access_token=...``, ``password=...``, ``api_key=...`` (form-encoded or
+in a URL), ``"client_secret": "..."`` (JSON) and ``Bearer ...``, names matched in any case.
+
+Output: :func:`install_stream_redaction` wraps ``sys.stdout`` and ``sys.stderr`` so that
+everything a command prints (``error:`` lines, ``--json``, tables, tracebacks) is redacted on
+its way out, whichever code path printed it. The CLI installs it before anything is printed.
 
 Logging: :class:`RedactingFilter` rewrites each record's message and exception text.
 :func:`install_log_redaction` attaches it to the handlers a logger has *now*, so call it once
@@ -16,17 +22,24 @@ after the CLI has configured its logging handlers (and again if it adds another 
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
+import sys
 import threading
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
 MIN_LENGTH = 4
 
-_REDCAP_TOKEN = re.compile(r"(token=)([0-9A-Fa-f]{64}|[0-9A-Fa-f]{32})(?![0-9A-Fa-f])")
+_SECRET_NAME = r"[\w.-]*(?:token|secret|password|passwd|api[_-]?key|private[_-]?key)[\w.-]*"
+# name=value in a form body, a URL or a message; the value ends at &, space, quote or bracket
+_ASSIGNED = re.compile(rf"\b({_SECRET_NAME})(\s*=\s*)([^\s&\"'<>;,)\]]+)", re.IGNORECASE)
+# "name": "value" in JSON, the whole string value
+_JSON_ASSIGNED = re.compile(rf"(\"{_SECRET_NAME}\"\s*:\s*\")((?:[^\"\\]|\\.)*)(\")", re.IGNORECASE)
+_BEARER = re.compile(r"\b(bearer\s+)([A-Za-z0-9._~+/=-]{4,})", re.IGNORECASE)
 # JSON secrets (e.g. a Google service-account file): these members are secret on their own.
 _SECRET_MEMBER = re.compile(r"key|secret|token|password", re.IGNORECASE)
 
@@ -84,18 +97,25 @@ def _compiled() -> re.Pattern[str] | None:
         if _pattern is None and _values:
             # Longest first, so a value containing another is masked whole.
             alternatives = sorted(_values, key=len, reverse=True)
-            _pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+            _pattern = re.compile("|".join(re.escape(v) for v in alternatives), re.IGNORECASE)
         return _pattern
 
 
 def redact(text: str) -> str:
-    """``text`` with every registered secret, and every ``token=<REDCap token>``, masked."""
+    """``text`` with every registered secret (in any letter case) and every value of a
+    secret-named parameter (``token=...``, ``"password": "..."``, ``Bearer ...``) masked."""
     if not text:
         return text
     pattern = _compiled()
     if pattern is not None:
         text = pattern.sub(MASK, text)
-    return _REDCAP_TOKEN.sub(lambda m: m.group(1) + MASK, text)
+    text = _ASSIGNED.sub(_mask_value, text)
+    text = _JSON_ASSIGNED.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", text)
+    return _BEARER.sub(lambda m: m.group(1) + MASK, text)
+
+
+def _mask_value(m: re.Match[str]) -> str:
+    return f"{m.group(1)}{m.group(2)}{MASK}"
 
 
 def redact_obj(obj: Any) -> Any:
@@ -155,3 +175,56 @@ def install_log_redaction(logger: logging.Logger | None = None) -> None:
     for handler in handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(_FILTER)
+
+
+class RedactingStream(io.TextIOBase):
+    """A text stream that writes everything through :func:`redact` to another stream.
+
+    It has no ``buffer``: writers that look for one (click, for bytes) fall back to text, so
+    nothing reaches the terminal around the redaction.
+    """
+
+    def __init__(self, inner: TextIO) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def write(self, text: str) -> int:  # type: ignore[override]
+        if isinstance(text, bytes | bytearray):
+            text = bytes(text).decode(self.encoding or "utf-8", "replace")
+        self.inner.write(redact(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def isatty(self) -> bool:
+        return self.inner.isatty()
+
+    def fileno(self) -> int:
+        return self.inner.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    def close(self) -> None:  # the wrapped stream belongs to someone else
+        self.flush()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self.inner, "encoding", None) or "utf-8")
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return getattr(self.inner, "errors", None)
+
+
+def install_stream_redaction() -> None:
+    """Wrap ``sys.stdout`` and ``sys.stderr`` in :class:`RedactingStream` (idempotent).
+
+    Call it before a logging handler is created on ``sys.stderr``, so the handler writes
+    through the wrapper too.
+    """
+    if sys.stdout is not None and not isinstance(sys.stdout, RedactingStream):
+        sys.stdout = RedactingStream(sys.stdout)
+    if sys.stderr is not None and not isinstance(sys.stderr, RedactingStream):
+        sys.stderr = RedactingStream(sys.stderr)

@@ -7,7 +7,8 @@ is a default a clinic can change, never a hard-coded truth.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
@@ -57,6 +58,45 @@ class Settings:
 
 
 _NUMBER_KEYS = {"srs_cutoff", "ors_reliable_change", "srs_drop", "srs_low_item"}
+# (lowest, highest, lowest allowed itself): a NaN, an infinity or a negative value would
+# silently switch a rule off (a NaN reliable change removes every deterioration flag)
+_NUMBER_RANGES: dict[str, tuple[float, float, bool]] = {
+    "srs_cutoff": (0.0, 40.0, True),
+    "ors_reliable_change": (0.0, 40.0, False),
+    "srs_drop": (0.0, 40.0, False),
+    "srs_low_item": (0.0, 10.0, True),
+    "cutoffs": (0.0, math.inf, True),
+    "reliable_change": (0.0, math.inf, False),
+}
+
+
+def _number(where: str, value: Any, key: str) -> float:
+    """A finite number within the key's range, or ConfigError naming the key."""
+    low, high, inclusive = _NUMBER_RANGES[key]
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ConfigError(f"{where} must be a number")
+    f = float(value)
+    if math.isnan(f) or math.isinf(f):
+        raise ConfigError(f"{where} must be a finite number (not nan or inf)")
+    if f < low or (f == low and not inclusive) or f > high:
+        bounds = f"{'at least' if inclusive else 'more than'} {low:g}"
+        if high != math.inf:
+            bounds += f" and at most {high:g}"
+        raise ConfigError(f"{where} must be {bounds}")
+    return f
+
+
+def check_rule_ids(settings: Settings, known: Iterable[str]) -> None:
+    """ConfigError when ``[rules] enabled`` or ``disabled`` names a rule that does not exist
+    (a typo would otherwise leave the rule silently on, or off)."""
+    ids = set(known)
+    for key, names in (("disabled", settings.disabled_rules), ("enabled", settings.enabled_rules)):
+        unknown = sorted(set(names) - ids)
+        if unknown:
+            raise ConfigError(
+                f"[rules] {key} names unknown rule id {unknown[0]!r}",
+                hint=f"known rule ids: {', '.join(sorted(ids))} (`fit rules` lists them)",
+            )
 
 
 def settings_from_config(rules: Mapping[str, Any] | None) -> Settings:
@@ -76,9 +116,7 @@ def settings_from_config(rules: Mapping[str, Any] | None) -> Settings:
                 hint="see the README's config reference for the [rules] keys",
             )
         if key in _NUMBER_KEYS:
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                raise ConfigError(f"{where} must be a number")
-            kwargs[key] = float(value)
+            kwargs[key] = _number(where, value, key)
         elif key in (
             "episode_gap_days",
             "dropout_days",
@@ -107,9 +145,7 @@ def settings_from_config(rules: Mapping[str, Any] | None) -> Settings:
                 raise ConfigError(f"{where} must be a list of rule ids")
             kwargs[key] = frozenset(value)
         elif key in ("cutoffs", "reliable_change"):
-            if not isinstance(value, Mapping) or not all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()
-            ):
+            if not isinstance(value, Mapping):
                 raise ConfigError(f"{where} must be a table of numbers")
-            kwargs[key] = {str(k): float(v) for k, v in value.items()}
+            kwargs[key] = {str(k): _number(f"[rules.{key}] {k}", v, key) for k, v in value.items()}
     return Settings(**kwargs)

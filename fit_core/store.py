@@ -31,7 +31,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from . import storefile
 from .alert_store import LIFECYCLE_MIGRATION, AlertStore
+from .inputs import storable, storable_text
 from .models import Administration, Appointment, ClientContext, ClientInfo, OutboxItem
 from .privacy_store import PRIVACY_MIGRATION, PrivacyStore
 
@@ -321,42 +323,65 @@ class Store(AlertStore, PrivacyStore):
 
     @classmethod
     def open(cls, path: Path | str, *, key: str | None = None) -> Store:
-        """Open (or create) the store at ``path``. An encrypted store (see
-        :mod:`fit_core.encryption`) is opened with ``key``, else with the store key from the
-        secret chain; a missing or wrong key is a ConfigError (exit 3)."""
+        """Open (and create or migrate) the store at ``path``; ``":memory:"`` for tests.
+
+        The path is resolved to the real file first (see :mod:`fit_core.storefile`). Any
+        problem with the file is a :class:`~fit_core.storefile.StoreError` (exit 3) that names
+        it and says what to do. An encrypted store (see :mod:`fit_core.encryption`) is opened
+        with ``key``, else with the store key from the secret chain; a missing or wrong key is
+        a ConfigError (exit 3).
+        """
         from . import encryption
 
         p = str(path)
-        encrypted = False
-        if p != ":memory:":
-            target = Path(p)
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            encrypted = encryption.is_encrypted(target)
-            if not target.exists():
-                fd = os.open(target, os.O_CREAT | os.O_RDWR, 0o600)
-                os.close(fd)
+        if p == ":memory:":
+            return cls._connect(p)
+        target = storefile.prepare(p)
+        if not os.access(target, os.R_OK | os.W_OK):
+            # SQLite would open it read-only without a word and fail at the first write
+            raise storefile.store_error(target, PermissionError(13, "read-only"))
+        encrypted = encryption.is_encrypted(target)
         if encrypted and key is None:
             key, _where = encryption.find_key()
             if key is None:
-                raise encryption.missing_key_error(p)
+                raise encryption.missing_key_error(target)
+        try:
+            return cls._connect(str(target), key if encrypted else None)
+        except (OSError, sqlite3.Error) as exc:
+            raise storefile.store_error(target, exc) from None
+
+    @classmethod
+    def _connect(cls, p: str, key: str | None = None) -> Store:
+        from . import encryption
+
         old_umask = os.umask(0o077)  # WAL and SHM files are created owner-only too
         try:
-            if encrypted and key is not None:
+            if key is not None:
                 conn = encryption.connect(p, key)
             else:
                 conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            except BaseException:
+                conn.close()
+                raise
         finally:
             os.umask(old_umask)
-        conn.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left free
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=5000")
-        store = cls(conn, p)
-        store.encrypted = encrypted
-        store.migrate()
-        if p != ":memory:":
-            os.chmod(p, 0o600)
+        try:
+            conn.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            store = cls(conn, p)
+            store.encrypted = key is not None
+            store.migrate()
+            if p != ":memory:":
+                mode = os.stat(p).st_mode & 0o777
+                if mode & 0o077:  # owner-only: take rights away, never add any
+                    os.chmod(p, mode & 0o600)
+        except BaseException:
+            conn.close()
+            raise
         return store
 
     def close(self) -> None:
@@ -400,7 +425,9 @@ class Store(AlertStore, PrivacyStore):
     # --- administrations -------------------------------------------------------------------------
 
     def existing(self, source: str, keys: Sequence[str]) -> dict[str, tuple[str, str, str]]:
-        """source_key → (hash, namespace, client_id) for the keys already stored."""
+        """source_key → (hash, namespace, client_id) for the keys already stored (a key that
+        is not valid text cannot have been stored, and is not looked up)."""
+        keys = [k for k in keys if storable(k)]
         return {
             k: (h, ns, cid)
             for k, h, ns, cid in self._in(
@@ -513,8 +540,8 @@ class Store(AlertStore, PrivacyStore):
             "last_seen = excluded.last_seen",
             (
                 source,
-                source_key,
-                location,
+                storable_text(source_key),  # a key that cannot be stored is quarantined too
+                storable_text(location or ""),
                 json.dumps(dict(reasons), sort_keys=True),
                 json.dumps(dict(raw), default=str) if raw is not None else None,
                 seen_at,

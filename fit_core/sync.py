@@ -29,6 +29,7 @@ import itertools
 import json
 import logging
 import re
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar
@@ -42,6 +43,7 @@ from .errors import ConfigError, ExitCode, FitError
 from .fingerprint import changed_parts, fingerprint
 from .identity import SpellingTracker, normalise_client_id, spelling
 from .lock import SyncLock
+from .logsafe import escape_controls, key_ref
 from .models import (
     Administration,
     Appointment,
@@ -54,10 +56,12 @@ from .models import (
 )
 from .plugins import Registry
 from .privacy import Tombstones
+from .redact import redact
 from .scoring import ClientResult, Scorer, outbox_item
-from .settings import Settings
+from .settings import Settings, check_rule_ids
 from .state import StoreState
 from .store import Store, admin_row_hashed, now_text
+from .storefile import store_error
 from .validation import Validator
 
 log = logging.getLogger(__name__)
@@ -245,6 +249,7 @@ class SyncEngine:
         self.tz = config.sync.tzinfo()
         self.cases = namespace_cases(config)
         self.rules = list(registry.rules.values())
+        check_rule_ids(self.settings, registry.rules)
         self.model = load_active_model(store)
         self._pages: Any = None  # the report page renderer, made on first use (False: none)
         self._tombstones: Tombstones | None = None
@@ -255,7 +260,10 @@ class SyncEngine:
     def run(self, sources: Sequence[str] | None = None, *, dry_run: bool = False) -> RunSummary:
         """Sync ``sources`` (default: every enabled source) and return what happened."""
         with _batch_gc():
-            return self._run(sources, dry_run=dry_run)
+            try:
+                return self._run(sources, dry_run=dry_run)
+            except sqlite3.Error as exc:  # the store, not a source: the run stops (exit 3)
+                raise store_error(self.store.path, exc) from None
 
     def _run(self, sources: Sequence[str] | None, *, dry_run: bool) -> RunSummary:
         names = (
@@ -410,8 +418,14 @@ class SyncEngine:
         except FitError as exc:
             result.status = "failed"
             result.exit_code = exc.exit_code
-            result.error = str(exc)
-            log.error("source %s: %s", src.name, exc)
+            # it reaches `error:` lines, --json and plugins: secrets masked, control characters
+            # escaped (the message may quote a path or a server's answer); the hint on its line
+            message = escape_controls(redact(exc.message))
+            hint = escape_controls(redact(exc.hint)) if exc.hint else ""
+            result.error = f"{message}\n  hint: {hint}" if hint else message
+            log.error("source %s: %s%s", src.name, message, f" (hint: {hint})" if hint else "")
+        except sqlite3.Error:
+            raise  # a store problem stops the run (see run())
         except Exception as exc:
             result.status = "failed"
             result.exit_code = ExitCode.INTERNAL
@@ -449,6 +463,7 @@ class SyncEngine:
             source=src.name,
             namespace=src.namespace,
             keep_case=src.client_id_case == "keep",
+            today=self.clock().astimezone(self.tz).date(),
         )
         spellings = SpellingTracker(self.store.note_spellings)
         quarantined_before = {q["source_key"] for q in self.store.quarantined(src.name)}
@@ -517,6 +532,7 @@ class SyncEngine:
         spellings: SpellingTracker | None = None,
     ) -> None:
         at = now_text()
+        verbose = log.isEnabledFor(logging.INFO)
         # the last item for a key wins within a chunk (a later RecordError replaces a Record)
         final: dict[str, Administration | RecordError] = {}
         gone: dict[str, Deleted] = {}  # keys the source says it no longer holds
@@ -602,14 +618,17 @@ class SyncEngine:
                     result.quarantined += 1
                     for name in item.reasons:
                         result.quarantine_reasons[name] = result.quarantine_reasons.get(name, 0) + 1
+                    # the key may hold a client id and a date: the warning (cron mail) names
+                    # its reference and line, -v adds the fields; `fit quarantine` has it all
                     log.warning(
-                        "source %s: record %s%s quarantined: %s",
+                        "source %s: record %s%s quarantined%s; see `fit quarantine`",
                         src.name,
-                        key,
+                        key_ref(key),
                         f" ({item.location})" if item.location else "",
-                        "; ".join(f"{f}: {r}" for f, r in item.reasons.items()),
+                        f" ({', '.join(item.reasons)})" if verbose else "",
                     )
-                    self.store.quarantine(src.name, key, item.reasons, item.location, item.raw, at)
+                    reasons = {f: redact(str(r)) for f, r in item.reasons.items()}
+                    self.store.quarantine(src.name, key, reasons, item.location, item.raw, at)
                     if old is not None:
                         removed.append(key)
                         dirty.add((old[1], old[2]))

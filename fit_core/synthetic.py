@@ -74,7 +74,9 @@ COLUMNS: tuple[str, ...] = (
 ROWS_PER_CLIENT = 14
 """About how many rows (administrations) one client yields with the default settings."""
 
-DEFAULT_START = date(2025, 1, 6)
+DEFAULT_START = date(2022, 1, 3)
+"""The first arrival (a Monday). A three-year clinic ends well before today: fit-sync refuses
+administration dates after tomorrow (see :mod:`fit_core.inputs`)."""
 
 # --- model parameters (tuned so the rates land inside the DOMAIN.md sanity ranges) -------------
 
@@ -123,7 +125,7 @@ def generate_clinic(
 
     Each row is a ``dict`` with the keys of :data:`COLUMNS`, all strings (an empty string is an
     empty cell). Rows of one client come in chronological order: for each session the ORS-family
-    administration at the top of the hour (``2025-01-06T09:00:00``, clinic-local time without an
+    administration at the top of the hour (``2022-01-03T09:00:00``, clinic-local time without an
     offset) and the SRS-family one at 50 minutes past, collateral raters' rows next to the client's.
 
     ``n_clinicians`` defaults to 8-12 (drawn from the seed). Clients arrive in id order spread
@@ -248,7 +250,7 @@ def bad_rows(base: Mapping[str, str] | None = None, start: int = 1) -> list[Row]
     row that was accepted would not collide with a real session.
     """
     template = dict(base) if base is not None else _default_bad_base()
-    day = template.get("administered_at", "2025-01-06")[:10]
+    day = template.get("administered_at", DEFAULT_START.isoformat())[:10]
     template.update(
         administered_at=f"{day}T23:00:00",
         q1="5.0",

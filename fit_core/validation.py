@@ -3,7 +3,8 @@
 Rules (DOMAIN.md, OpenFIT's import rule): all four items and an optional agreeing total, or the
 total alone. A partial item set, items with a total that disagrees by more than 0.05,
 out-of-range or non-numeric values are errors. An empty cell is missing; 0 is a real score.
-A decimal comma is accepted. Error messages name the field and never repeat the value.
+A decimal comma is accepted. Error messages name the field and never repeat the value. The
+accepted forms of numbers, identifiers and dates are those of :mod:`fit_core.inputs`.
 
 Values are exact (:mod:`fit_core.exact`): an item or total keeps the precision it was given, up to
 the measure's ``decimals`` (0.01), and a finer value is an error rather than silently rounded;
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import math
+import logging
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from sys import intern
@@ -27,10 +28,12 @@ from zoneinfo import ZoneInfo
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
 
-from . import exact
+from . import exact, inputs
 from .identity import normalise_client_id
 from .measures import Measure, ScaleError, points_exact
 from .models import Administration, Record
+
+log = logging.getLogger(__name__)
 
 ITEM_FIELDS = ("q1", "q2", "q3", "q4")
 ANSWER_FIELDS = (*ITEM_FIELDS, "total")
@@ -38,39 +41,12 @@ TOTAL_TOLERANCE = Decimal("0.05")
 
 
 def parse_number(value: Any) -> float | None:
-    """A number from a cell: ``""``/None → None (missing); ``"7,5"`` → 7.5; else ValueError."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError("not a number")
-    if isinstance(value, float | int):
-        f = float(value)
-    elif "_" in value if isinstance(value, str) else False:
-        raise ValueError("not a number")
-    else:
-        try:
-            f = float(value)
-        except (TypeError, ValueError):
-            f = _parse_text_number(value)
-            if f is None:
-                return None
-    if math.isnan(f) or math.isinf(f):
-        raise ValueError("not a number")
-    return f
+    """A number from a cell: ``""``/None → None (missing); ``"7,5"`` → 7.5; else ValueError.
 
-
-def _parse_text_number(value: Any) -> float | None:
-    text = str(value).strip()
-    if not text:
-        return None
-    if "," in text:
-        if "." in text:
-            raise ValueError("not a number")
-        text = text.replace(",", ".")
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError("not a number") from None
+    The accepted forms are those of :func:`fit_core.inputs.parse_number`; the ValueError's
+    message is the reason, never the value.
+    """
+    return inputs.parse_number(value)
 
 
 def age_on(born: dt.date, day: dt.date) -> int:
@@ -106,8 +82,12 @@ def parse_when(value: Any, tz: dt.tzinfo) -> tuple[dt.datetime, dt.date, bool]:
             raise ValueError("not an ISO 8601 date or date-time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
-    utc = moment.astimezone(dt.UTC)
-    return utc, utc.astimezone(tz).date(), False
+    try:
+        utc = moment.astimezone(dt.UTC)
+        return utc, utc.astimezone(tz).date(), False
+    except (OverflowError, ValueError):  # year 1 east of UTC, year 9999 west of it
+        far = moment.year < inputs.EARLIEST_DATE.year
+        raise ValueError(inputs.TOO_EARLY if far else inputs.TOO_LATE) from None
 
 
 class _Text(fields.Field):
@@ -137,8 +117,8 @@ class _Answers(fields.Field):
         for key, raw in zip(ANSWER_FIELDS, value, strict=False):
             try:
                 out.append(parse_number(raw))
-            except ValueError:
-                errors[key] = "not a number"
+            except ValueError as exc:
+                errors[key] = str(exc)
                 out.append(None)
         return tuple(out), value[5], errors
 
@@ -155,16 +135,19 @@ class _Context(fields.Field):
         errors: dict[str, str] = {}
         get = value.get
         for key in _CONTEXT_TEXT:
-            out[key] = _text(get(key))
+            text = out[key] = _text(get(key))
+            if text is not None and key != "date_of_birth" and (bad := inputs.id_problem(text)):
+                errors[key] = bad
         for key in _CONTEXT_INT:
             try:
-                f = parse_number(get(key))
-            except ValueError:
-                f = 0.5
-            if f is not None and not f.is_integer():
-                errors[key] = "not a whole number"
-                f = None
-            out[key] = None if f is None else int(f)
+                out[key] = inputs.parse_whole(get(key))
+            except ValueError as exc:
+                errors[key] = str(exc)
+                out[key] = None
+        session = out["session"]
+        if session is not None and not 0 <= session <= inputs.MAX_SESSION:
+            errors["session"] = f"must be between 0 and {inputs.MAX_SESSION}"
+            out["session"] = None
         return out, errors
 
 
@@ -189,10 +172,13 @@ class AdministrationSchema(Schema):
     answers = _Answers(required=True)
     context = _Context(required=True)
 
-    def __init__(self, measures: Mapping[str, Measure], tz: dt.tzinfo) -> None:
+    def __init__(
+        self, measures: Mapping[str, Measure], tz: dt.tzinfo, latest: dt.date | None = None
+    ) -> None:
         super().__init__()
         self._measures = measures
         self._tz = tz
+        self._latest = latest or inputs.latest_date(dt.datetime.now(tz).date())
         self._when_cache: dict[Any, tuple[dt.datetime, dt.date, bool]] = {}
 
     def _when(self, value: Any) -> tuple[dt.datetime, dt.date, bool]:
@@ -214,8 +200,11 @@ class AdministrationSchema(Schema):
         ctx, errors = data["context"]
         errors = dict(errors)
         data["context"] = ctx
-        if not data.get("client_id"):
+        client = data.get("client_id")
+        if not client:
             errors["client_id"] = "missing"
+        elif bad := inputs.id_problem(client):
+            errors["client_id"] = bad
         measure_key = data["measure"] = (data.get("measure") or "").upper()
         measure = self._measures.get(measure_key)
         if not measure_key:
@@ -228,6 +217,9 @@ class AdministrationSchema(Schema):
             data["administered_at"] = self._when(data.get("administered_at"))
         except ValueError as exc:
             errors["administered_at"] = str(exc)
+        else:
+            if bad := inputs.date_problem(data["administered_at"][1], self._latest):
+                errors["administered_at"] = bad
         dob = ctx.pop("date_of_birth", None)
         if ctx["age"] is None and dob is not None and "administered_at" not in errors:
             try:
@@ -364,20 +356,42 @@ class Validator:
         source: str,
         namespace: str | None = None,
         keep_case: bool = False,
+        today: dt.date | None = None,
     ) -> None:
+        """``today`` (default: the current clinic-local date) ends the accepted date window
+        one day later (see :mod:`fit_core.inputs`)."""
         self.tz = ZoneInfo(tz) if isinstance(tz, str) else tz
         self.source = source
         self.keep_case = keep_case  # client codes: see fit_core.identity
         self.namespace = namespace or source
         self._measures = {k.upper(): m for k, m in measures.items()}
-        self._schema = AdministrationSchema(self._measures, self.tz)
+        latest = inputs.latest_date(today or dt.datetime.now(self.tz).date())
+        self._schema = AdministrationSchema(self._measures, self.tz, latest)
 
     def validate(self, record: Record) -> Administration | dict[str, str]:
         """An :class:`Administration`, or a mapping of field name → reason."""
         return self.validate_many([record])[0]
 
     def validate_many(self, records: Sequence[Record]) -> list[Administration | dict[str, str]]:
-        """Validate a chunk in one marshmallow ``load(many=True)``; results in input order."""
+        """Validate a chunk in one marshmallow ``load(many=True)``; results in input order.
+
+        Never raises for a bad value: a record that breaks validation in an unforeseen way
+        (the chunk is then validated record by record) gets a ``record`` error of its own.
+        """
+        try:
+            return self._validate_chunk(records)
+        except Exception:
+            log.debug("validation of a chunk failed; validating its records one by one")
+        out: list[Administration | dict[str, str]] = []
+        for record in records:
+            try:
+                out.extend(self._validate_chunk([record]))
+            except Exception as exc:
+                log.debug("record %s broke validation", record.source_key, exc_info=True)
+                out.append({"record": f"cannot be read ({type(exc).__name__})"})
+        return out
+
+    def _validate_chunk(self, records: Sequence[Record]) -> list[Administration | dict[str, str]]:
         packed = [_pack(r) for r in records]
         try:
             loaded = self._schema.load(packed, many=True)
@@ -387,10 +401,14 @@ class Validator:
             failed = exc.messages  # type: ignore[assignment]
         out: list[Administration | dict[str, str]] = []
         for i, (record, d) in enumerate(zip(records, loaded, strict=True)):
-            if not record.source_key:
-                out.append({"source_key": "missing"})
-            elif i in failed:
-                out.append(_flatten(failed[i]))
+            bad_key = inputs.key_problem(record.source_key)
+            if i in failed:
+                reasons = _flatten(failed[i])
+                if bad_key:
+                    reasons["source_key"] = bad_key
+                out.append(reasons)
+            elif bad_key:
+                out.append({"source_key": bad_key})
             else:
                 out.append(self._make(record, d))
         return out

@@ -207,8 +207,9 @@ def test_alerts_list_and_ack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     ]
     target = next(a for a in alerts if a["rule_id"] == "srs.below_cutoff")
     assert (target["first_session"], target["session"], target["rater"]) == (2, 3, "client")
-    res = runner.invoke(cli, [*base, "alerts", "ack", str(target["id"])])
-    assert res.exit_code == 0
+    # the ID as the list prints it, with its #
+    res = runner.invoke(cli, [*base, "alerts", "ack", f"#{target['id']}"])
+    assert res.exit_code == 0, res.output
     # a week later A1's alliance is low again: the same alert is carried forward, still
     # acknowledged, and no longer pushed
     now[0] = dt.datetime(2026, 1, 27, 12, tzinfo=dt.UTC)
@@ -227,7 +228,10 @@ def test_alerts_list_and_ack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     scores = (tmp_path / "o.csv").read_text(encoding="utf-8-sig")
     a1_srs = [ln for ln in scores.splitlines() if ln.startswith("nk:A1|") and "|SRS|" in ln]
     assert len(a1_srs) == 4 and not any("srs." in ln for ln in a1_srs)
-    assert runner.invoke(cli, [*base, "alerts", "ack", "99999"]).exit_code == 3
+    # an ID that names no alert, or is no ID at all, is a bad command line (2)
+    unknown = runner.invoke(cli, [*base, "alerts", "ack", "99999"])
+    assert unknown.exit_code == 2 and "no alert #99999" in unknown.output
+    assert runner.invoke(cli, [*base, "alerts", "show", "seven"]).exit_code == 2
     # the whole history is there: raised at session 3, acknowledged, carried to session 4
     shown = runner.invoke(cli, [*base, "alerts", "show", str(target["id"]), "--json"])
     assert shown.exit_code == 0, shown.output
@@ -278,3 +282,37 @@ def test_stats_by_site_groups_on_the_site_column(tmp_path: Path) -> None:
     groups = {g["group"]: g for g in json.loads(res.stdout)[1:]}
     assert groups["North"]["n_episodes"] == 8 and groups["South"]["n_episodes"] == 4
     assert groups["South"]["small"] is True
+
+
+def test_rules_show_the_values_each_rule_really_uses(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[store]\npath = "{tmp_path / "s.sqlite3"}"\n[sources.lab]\nadapter = "csv"\n'
+        f'path = "{tmp_path / "in.csv"}"\nscores_path = "{tmp_path / "o.csv"}"\n'
+        "[rules]\nsrs_cutoff = 35\n",
+        encoding="utf-8",
+    )
+    res = CliRunner().invoke(cli, ["--config", str(cfg), "rules"])
+    assert res.exit_code == 0, res.output
+    assert "None" not in res.output and "{}" not in res.output
+    assert "ors_reliable_change={ORS 5, CORS 5}" in res.output
+    assert "cutoffs={ORS adult 25, ORS adolescent 28, CORS 32}" in res.output
+    assert "srs_cutoff={SRS 35, CSRS 35, GSRS 35}" in res.output  # the configured value
+    rows = json.loads(CliRunner().invoke(cli, ["--config", str(cfg), "rules", "--json"]).stdout)
+    drop = next(r for r in rows if r["id"] == "ors.reliable_deterioration")
+    assert drop["settings"]["ors_reliable_change"] is None  # as configured: unset
+    assert drop["effective"]["ors_reliable_change"] == {"ORS": 5.0, "CORS": 5.0}
+
+
+def test_the_readme_lists_every_column_of_the_scores_file() -> None:
+    import re
+
+    from fit_core.scoring import PUSH_FIELDS
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    match = re.search(
+        r"The scores file has one row per administration and these (\d+) columns: `([^`]+)`", readme
+    )
+    assert match, "the README's scores-file sentence is gone"
+    listed = [c.strip() for c in match.group(2).split(",")]
+    assert listed == list(PUSH_FIELDS) and int(match.group(1)) == len(PUSH_FIELDS)

@@ -74,10 +74,14 @@ def test_bad_rows_are_quarantined_good_rows_scored_and_no_answers_logged(tmp_pat
     assert {r["source_key"] for r in q} == {r["source_key"] for r in bad}
     for r in q:
         assert r["reasons"] and r["location"].startswith("admins.csv line ")
-    # the logs name keys and fields, never the answers
-    for value in ("12.5", "abc", "26.0", "XYZ"):
+    # the logs name the key's reference, the line and the fields, never answers or the key
+    for value in ("12.5", "abc", "26.0", "XYZ", "bad-001"):
         assert value not in res.stderr
-    assert "bad-001" in res.stderr and "q2" in res.stderr
+    ref = next(r["ref"] for r in q if r["source_key"] == "bad-001")
+    assert f"record {ref} (admins.csv line " in res.stderr and "q2" not in res.stderr
+    (tmp_path / "v").mkdir()
+    verbose = fit(write_config(tmp_path / "v", admins), "-v", "sync")  # -v adds the fields
+    assert f"record {ref} (admins.csv line " in verbose.stderr and "(q2)" in verbose.stderr
 
 
 def test_second_sync_while_one_holds_the_lock_exits_5_at_once(tmp_path: Path) -> None:

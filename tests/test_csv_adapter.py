@@ -446,15 +446,29 @@ def test_push_snapshot_is_atomic_and_idempotent(tmp_path: Path) -> None:
     assert sorted(p.name for p in target.parent.iterdir()) == ["scores.csv"]
 
 
-def test_leftover_temp_is_overwritten_and_mode_is_0600(tmp_path: Path) -> None:
+def test_old_leftover_temp_is_removed_and_mode_is_0600(tmp_path: Path) -> None:
     adapter = make(tmp_path, tmp_path)
     target = adapter.csv.scores_path
-    leftover = target.with_name(".scores.csv.tmp")
+    leftover = target.with_name(".scores.csv.x1y2z3.tmp")
     leftover.write_text("half a file from a killed run")
     leftover.chmod(0o644)
+    os.utime(leftover, (0, 0))  # left by a run killed long ago
     adapter.push_snapshot(iter(ITEMS))
     assert not leftover.exists()
     assert (os.stat(target).st_mode & 0o777) == 0o600
+
+
+def test_a_link_planted_at_a_temp_name_is_never_written_through(tmp_path: Path) -> None:
+    adapter = make(tmp_path, tmp_path)
+    target = adapter.csv.scores_path
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / ".scores.csv.tmp").symlink_to(victim)  # the old, predictable temp name
+    os.link(victim, tmp_path / ".scores.csv.hard.tmp")
+    adapter.push_snapshot(iter(ITEMS))
+    adapter.push_snapshot(iter(ITEMS[:1]))
+    assert victim.read_text() == "keep me"
+    assert target.read_text(encoding="utf-8-sig").count("\n") == 2
 
 
 def test_formula_injection_guard(tmp_path: Path) -> None:
@@ -497,32 +511,48 @@ def test_headerless_file_does_not_echo_its_first_row(tmp_path: Path) -> None:
     assert "C001" not in err.reasons["header"] and "4.1" not in err.reasons["header"]
 
 
-def test_encoding_error_names_the_line_and_keeps_other_files(tmp_path: Path) -> None:
+def test_encoding_error_names_its_line_and_keeps_every_other_row(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     write(folder / "a.csv", [HEADER, ROWS[0]])
     good = [f"C{i:04d},2024-03-01,ORS,1,2,3,4,,".encode() for i in range(2000)]
     bad = b"C\xe9\xff01,2024-03-01,ORS,1,2,3,4,,"
-    (folder / "b.csv").write_bytes(b"\r\n".join([HEADER.encode(), *good, bad]))
+    after = b"C9999,2024-03-01,ORS,1,2,3,4,,"
+    (folder / "b.csv").write_bytes(b"\r\n".join([HEADER.encode(), *good, bad, after]))
     adapter = make(tmp_path, folder)
     items = pull(adapter)
     (err,) = errors(items)
-    assert err.source_key == "b.csv:encoding" and "text after line" in err.reasons["file"]
-    assert "\xe9" not in err.reasons["file"]
-    assert [r.location for r in records(items)][:2] == ["a.csv line 2", "b.csv line 2"]
-    assert set(json.loads(adapter.next_bookmark() or "")) == {"a.csv"}
+    # the undecodable byte is on physical line 2002 (header + 2000 rows + 1), read exactly
+    assert err.source_key == "b.csv:line:2002" and err.location == "b.csv line 2002"
+    assert "not valid utf-8-sig text" in err.reasons["row"]
+    assert "\xe9" not in err.reasons["row"]
+    kept = [r.location for r in records(items)]
+    assert len(kept) == 1 + 2000 + 1 and kept[-1] == "b.csv line 2003"
+    # a bad line is a row error like any other: the file is done and bookmarked
+    assert set(json.loads(adapter.next_bookmark() or "")) == {"a.csv", "b.csv"}
 
 
-def test_line_numbers_are_physical_with_multiline_cells(tmp_path: Path) -> None:
+def test_a_quoted_line_break_costs_its_row_and_nothing_after_it(tmp_path: Path) -> None:
     src = write(
         tmp_path / "x.csv",
         [
-            'client_id,administered_at,measure,total,"episode\nid"',
-            'C001,2024-03-01,ORS,20,"first\nepisode"',
+            "client_id,administered_at,measure,total,episode_id",
+            'C001,2024-03-01,ORS,20,"first',
+            'episode"',
             "C001,2024-03-08,ORS,22,e2",
         ],
         eol="\n",
     )
-    assert [r.location for r in records(pull(make(tmp_path, src)))] == [
-        "x.csv line 3",
-        "x.csv line 5",
-    ]
+    items = pull(make(tmp_path, src))
+    assert [r.location for r in records(items)] == ["x.csv line 4"]
+    first, rest = errors(items)
+    # the row where the field starts is quarantined under its own key, naming its line
+    assert first.source_key == "nk:C001|2024-03-01|ORS|client"
+    assert first.location == "x.csv line 2" and "does not end on it" in first.reasons["row"]
+    assert rest.location == "x.csv line 3"  # the tail of the cell, read as a row of its own
+
+
+def test_a_line_break_inside_a_header_cell_is_a_header_error(tmp_path: Path) -> None:
+    src = write(tmp_path / "x.csv", ['client_id,administered_at,measure,"to', 'tal"'], eol="\n")
+    (err,) = pull(make(tmp_path, src))
+    assert isinstance(err, RecordError) and err.source_key == "x.csv:header"
+    assert "does not end on it" in err.reasons["header"]

@@ -68,7 +68,10 @@ class CsvAdapter(Adapter):
     in wide mode) and either ``q1``-``q4`` or ``total``; optional ``clinician_id``,
     ``episode_id``, ``rater``, ``age``, ``session``, ``source_key``. A file that lacks a required
     column yields one RecordError (source key ``<file>:header``) and is skipped; other files go on.
-    A row with more cells than the header is an error (often an unquoted decimal comma).
+    A row with more cells than the header is an error (often an unquoted decimal comma). Each
+    physical line is one row (see :class:`fit_adapters.csv.reader.Lines`): a quoted cell that
+    does not end on its line, a line longer than 131,072 characters, or a line with bytes the
+    encoding cannot decode is an error of that line, and the lines after it are read.
 
     Source keys: the ``source_key`` column when present and non-empty (plus ``:<MEASURE>`` in
     wide mode); otherwise the natural key ``nk:<client_id>|<administered_at>|<MEASURE>|<rater>``
@@ -85,10 +88,12 @@ class CsvAdapter(Adapter):
 
     Bookmark: JSON ``{"<file>": {"size": n, "sha256": hex, "options": hash}}`` for every file
     read completely or skipped as unchanged. A file whose size, hash and reading options match
-    is skipped; files with a header, encoding or conflict error are left out so they are read
-    (and reported) again. The fingerprint is taken before a file is read, so a file that changes
-    while it is read is simply read again next time. An unreadable bookmark means: read
-    everything (the core dedupes re-read records by content hash).
+    is skipped; files with a header error, a file that cannot be decoded at all, or a conflict
+    are left out so they are read (and reported) again. Errors of single lines do not keep a
+    file out: like invalid rows, they stay quarantined until the file changes. The fingerprint
+    is taken before a file is read, so a file that changes while it is read is simply read
+    again next time. An unreadable bookmark means: read everything (the core dedupes re-read
+    records by content hash).
 
     Deletions: the files are snapshots of the source, so a record the core holds that is in
     none of them any more was deleted at the source. Whenever a file changed, appeared or

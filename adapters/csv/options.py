@@ -17,6 +17,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from fit_core.config import PathOption
 from fit_core.errors import ConfigError
 from fit_core.measures import ScaleError, check_scale
 
@@ -76,8 +77,8 @@ class CsvOptionsSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    path = fields.String(required=True, validate=_nonempty)
-    scores_path = fields.String(required=True, validate=_nonempty)
+    path = PathOption(required=True)
+    scores_path = PathOption(required=True)
     delimiter = fields.String(load_default="auto", validate=_delimiter)
     encoding = fields.String(load_default="utf-8-sig", validate=_encoding)
     scores_encoding = fields.String(load_default="utf-8-sig", validate=_encoding)

@@ -8,7 +8,9 @@ values.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
+import re
 from collections.abc import Generator, Iterator, Mapping
 from operator import itemgetter
 from pathlib import Path
@@ -91,17 +93,25 @@ def sniff(first_line: str) -> str:
 def read_file(
     path: Path, name: str, opts: CsvOptions, ledger: KeyLedger
 ) -> Generator[Item, None, bool]:
-    """Yield the records of one file; return True when the whole file was read."""
+    """Yield the records of one file; return True when the whole file was read.
+
+    Each physical line is one row (see :class:`Lines`): a line that cannot be read is an
+    error of that line, and the lines after it are read as usual.
+    """
     file_no = len(ledger.files)
     ledger.files.append(name)
-    reader: Any = None
     try:
-        with path.open(encoding=opts.encoding, newline="") as f:
-            first = f.readline()
+        with path.open(encoding=opts.encoding, errors="surrogateescape", newline="") as f:
+            first = f.readline(MAX_LINE)
             delimiter = sniff(first) if opts.delimiter == "auto" else opts.delimiter
             f.seek(0)
-            reader = csv.reader(f, delimiter=delimiter)
-            header = next(reader, None)
+            lines = Lines(f)
+            reader = csv.reader(lines, delimiter=delimiter)
+            rows = _records(reader, lines)
+            _, header, problem = next(rows, (1, None, None))
+            if problem is not None:
+                yield _header_error(name, problem)
+                return False
             if not header:
                 yield _header_error(name, "empty file: no header line")
                 return False
@@ -110,28 +120,98 @@ def read_file(
             except HeaderError as exc:
                 yield _header_error(name, str(exc))
                 return False
-            rows = _wide_rows if layout.wide else _long_rows
-            yield from rows(reader, layout, name, opts, ledger, file_no)
-    except UnicodeDecodeError:
-        where = f"after line {reader.line_num}" if reader is not None else "in line 1"
+            read = _wide_rows if layout.wide else _long_rows
+            yield from read(rows, layout, name, opts, ledger, file_no)
+    except (UnicodeError, LookupError) as exc:
         yield RecordError(
             f"{name}:encoding",
-            {
-                "file": (
-                    f"not valid {opts.encoding} text {where} (set encoding in the source options, "
-                    "for example cp1252); the rows read before it were kept"
-                )
-            },
+            {"file": f"cannot decode as {opts.encoding} ({type(exc).__name__})"},
             name,
         )
-        return False
-    except csv.Error as exc:
-        yield RecordError(f"{name}:csv", {"file": f"unreadable CSV: {exc}"}, name)
         return False
     except OSError as exc:
         yield RecordError(f"{name}:file", {"file": f"cannot read: {type(exc).__name__}"}, name)
         return False
     return True
+
+
+#: the longest line read (characters, line break included); also the csv module's default
+#: field limit, so no single field can exceed that limit either
+MAX_LINE = 131_072
+_SURROGATE = re.compile("[\udc80-\udcff]")
+SPILLED = (
+    'a quoted field starts on this line and does not end on it (a stray " or a line break '
+    "inside a cell?); each line is read as one row, so the lines after it are read on their own"
+)
+TOO_LONG = f"longer than {MAX_LINE:,} characters; the line was skipped"
+
+
+def _undecodable(encoding: str) -> str:
+    return (
+        f"not valid {encoding} text (set encoding in the source options, for example cp1252); "
+        "the other lines were read"
+    )
+
+
+class Lines:
+    """The physical lines of a text file, fed to :func:`csv.reader` one record at a time.
+
+    ``csv.reader`` asks for another line only while a quoted field is still open at the end of
+    a line. This feed refuses that (it ends the input for that record), so a stray quote costs
+    the row it is on, never the rows after it. After each record :func:`_records` reads
+    ``line`` (the physical line number) and ``problem`` (why that line could not be read, or
+    None). A line longer than :data:`MAX_LINE` is skipped without holding it in memory; a line
+    with bytes the encoding cannot decode (the file is opened with ``surrogateescape``) is
+    reported as such. Both reach the csv reader as an empty line.
+    """
+
+    __slots__ = ("_open", "_read", "encoding", "line", "problem")
+
+    def __init__(self, f: Any) -> None:
+        self._read = functools.partial(f.readline, MAX_LINE)
+        self.encoding = str(getattr(f, "encoding", "utf-8"))
+        self.line = 0
+        self.problem: str | None = None
+        self._open = False  # a line was handed out for the record being read
+
+    def __iter__(self) -> Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self._open:  # the record wants a continuation line
+            self.problem = SPILLED
+            raise StopIteration
+        text = self._read()
+        if not text:
+            raise StopIteration
+        self.line += 1
+        self._open = True
+        if len(text) >= MAX_LINE and text[-1] not in "\r\n":
+            while (rest := self._read()) and rest[-1] not in "\r\n":
+                pass
+            self.problem = TOO_LONG
+            return "\n"
+        if not text.isascii() and _SURROGATE.search(text):
+            self.problem = _undecodable(self.encoding)
+            return "\n"
+        return text
+
+
+def _records(reader: Any, lines: Lines) -> Iterator[tuple[int, list[str], str | None]]:
+    """``(line, cells, problem)`` for each physical line; ``problem`` is None for a good one."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a field limit lowered elsewhere in the process
+            lines.problem = lines.problem or f"unreadable CSV ({exc})"
+            row = []
+        problem = lines.problem
+        if problem is not None:
+            lines.problem = None
+        lines._open = False
+        yield lines.line, row, problem
 
 
 def _header_error(name: str, reason: str) -> RecordError:
@@ -169,7 +249,12 @@ def _comma_errors(data: Mapping[str, str]) -> dict[str, str]:
 
 
 def _long_rows(
-    reader: Any, layout: Layout, name: str, opts: CsvOptions, ledger: KeyLedger, file_no: int
+    rows: Iterator[tuple[int, list[str], str | None]],
+    layout: Layout,
+    name: str,
+    opts: CsvOptions,
+    ledger: KeyLedger,
+    file_no: int,
 ) -> Iterator[Item]:
     """Long format: one Record per row. The hot loop: keep it free of per-row extras."""
     fields, width, scale = layout.fields, layout.width, opts.scale
@@ -183,9 +268,11 @@ def _long_rows(
     )
     assert mi is not None
     check_commas = not opts.decimal_comma
-    seen, base, last = ledger.seen, file_no << _LINE_BITS, reader.line_num
-    for row in reader:
-        line, last = last + 1, reader.line_num
+    seen, base = ledger.seen, file_no << _LINE_BITS
+    for line, row, problem in rows:
+        if problem is not None:
+            yield _unreadable(layout, name, line, row, problem, ledger, base)
+            continue
         if len(row) != width:
             if _is_blank(row):
                 continue
@@ -215,22 +302,83 @@ def _long_rows(
             yield Record(key, data, scale, None, f"{name} line {line}", _NO_EXTRA)
 
 
+def _unreadable(
+    layout: Layout,
+    name: str,
+    line: int,
+    row: list[str],
+    problem: str,
+    ledger: KeyLedger,
+    base: int,
+) -> RecordError:
+    """The error of a line that could not be read as a row.
+
+    When the cells before the problem still give the row's key (its ``source_key``, or client,
+    date and measure in long format), the error carries that key, so the row is quarantined
+    as itself (and a stored earlier version of it is withdrawn); otherwise it is keyed on the
+    line. The cells are not kept: they are garbled.
+    """
+    key = _key_of(layout, row)
+    if key is None:
+        return _row_error(name, line, {"row": problem})
+    packed = base | line
+    first = ledger.seen.setdefault(hash(key), packed)
+    if first != packed:
+        return ledger.duplicate(key, first, packed, not key.startswith("nk:"), None)
+    return RecordError(key, {"row": problem}, f"{name} line {line}")
+
+
+def _key_of(layout: Layout, row: list[str]) -> str | None:
+    """The key a broken long-format row still names, when every part of it is intact.
+
+    The unclosed field runs to the end of the line, so it holds the line break: a key part
+    that does is part of the broken field and the row is keyed on its line instead.
+    """
+    if layout.wide or len(row) > layout.width:
+        return None
+    row = row + [""] * (layout.width - len(row))
+    if layout.source_key is not None and (explicit := row[layout.source_key].strip()):
+        return None if _broken(explicit) else explicit
+    assert layout.measure is not None
+    parts = [row[layout.client_id], row[layout.administered_at], row[layout.measure]]
+    if layout.rater is not None:
+        parts.append(row[layout.rater])
+    if any(_broken(p) for p in parts):
+        return None
+    client, when, measure = (p.strip() for p in parts[:3])
+    if not (client and when and measure):
+        return None
+    rater = parts[3].strip().lower() if len(parts) > 3 else ""
+    return f"nk:{client}|{when}|{measure.upper()}|{rater or 'client'}"
+
+
+def _broken(cell: str) -> bool:
+    return "\n" in cell or "\r" in cell
+
+
 def _missing_key(name: str, line: int, **parts: str) -> RecordError:
     """A row without the values of its natural key (and no source_key column value)."""
     return _row_error(name, line, {field: "missing" for field, value in parts.items() if not value})
 
 
 def _wide_rows(
-    reader: Any, layout: Layout, name: str, opts: CsvOptions, ledger: KeyLedger, file_no: int
+    rows: Iterator[tuple[int, list[str], str | None]],
+    layout: Layout,
+    name: str,
+    opts: CsvOptions,
+    ledger: KeyLedger,
+    file_no: int,
 ) -> Iterator[Item]:
     """Wide format: one Record per measure whose items or total are not all empty."""
     fields, width, scale = layout.fields, layout.width, opts.scale
     get = itemgetter(*layout.indices)
     ci, wi, ri, si = layout.client_id, layout.administered_at, layout.rater, layout.source_key
     check_commas = not opts.decimal_comma
-    seen, base, last = ledger.seen, file_no << _LINE_BITS, reader.line_num
-    for row in reader:
-        line, last = last + 1, reader.line_num
+    seen, base = ledger.seen, file_no << _LINE_BITS
+    for line, row, problem in rows:
+        if problem is not None:
+            yield _unreadable(layout, name, line, row, problem, ledger, base)
+            continue
         if len(row) != width:
             if _is_blank(row):
                 continue

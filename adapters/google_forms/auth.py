@@ -49,8 +49,26 @@ class Identity:
     kind: str  # service_account | oauth | token
 
 
+#: what to install when google-auth is missing (it is an optional extra of fit-sync)
+INSTALL_HINT = "pip install 'fit-sync[google]' (google-auth) into fit-sync's environment"
+
+
+def require_google(source: str) -> None:
+    """Raise a ConfigError naming the extra to install when google-auth is not installed."""
+    try:
+        import google.auth
+        import google.oauth2  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            f"source {source!r} uses the google_forms adapter, which needs google-auth "
+            "(not installed)",
+            hint=INSTALL_HINT,
+        ) from None
+
+
 def load_identity(secret: Callable[[str], str], source: str, mode: str, token_uri: str) -> Identity:
     """Credentials for ``source``: ``mode`` is auto (service_account, else oauth) or one of them."""
+    require_google(source)
     first: ConfigError | None = None
     if mode in ("auto", "service_account"):
         try:

@@ -193,13 +193,12 @@ def make_runner(config_path: Path | None) -> Callable[[str, Sequence[str] | None
 
 
 def _stop_on_sigterm(server: Any) -> None:
-    """systemd stops services with SIGTERM: shut the receiver down cleanly (from a thread, as
-    ``shutdown()`` must not run in the thread serving)."""
+    """systemd stops services with SIGTERM: shut the receiver down cleanly (``shutdown()``
+    only asks the event loop to stop, so it is safe in a signal handler)."""
     import signal
-    import threading
 
     def handler(signum: int, frame: object) -> None:
-        threading.Thread(target=server.httpd.shutdown, daemon=True).start()
+        server.shutdown()
 
     with contextlib.suppress(ValueError):  # not the main thread (tests): nothing to do
         signal.signal(signal.SIGTERM, handler)
@@ -224,7 +223,13 @@ class _SyncFailed(FitError):
     show_default=True,
     help="Bind address. Keep loopback and put a reverse proxy in front.",
 )
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="TCP port to listen on (0: any free port, printed at start).",
+)
 @click.option(
     "--path",
     "path",
@@ -310,5 +315,5 @@ def serve(
     except KeyboardInterrupt:
         click.echo("fit serve: stopping", err=True)
     finally:
-        server.httpd.server_close()
+        server.stop()
         queue.stop()

@@ -17,21 +17,37 @@ else from a notice is.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+import h11
 
 from fit_core.errors import FitError, LockedError
 
 log = logging.getLogger(__name__)
 
+#: the largest notice body (REDCap's are a few hundred bytes)
 MAX_BODY = 64 * 1024
+#: the request line and headers together
+MAX_HEADER = 16 * 1024
+#: open connections at once (beyond: the oldest unfinished one is dropped)
+MAX_CONNECTIONS = 256
+#: seconds for a whole request to arrive (REDCap sends it at once)
+REQUEST_TIMEOUT = 10.0
+#: the longest record id queued (REDCap record names are short)
+MAX_RECORD_ID = 100
+READ_CHUNK = 4096
+READ_LIMIT = 16 * 1024  # per connection, bytes buffered before reading pauses
 #: more pending records than this for one source: run its normal incremental sync instead
 MAX_RECORDS = 1000
 
@@ -193,7 +209,25 @@ class SyncQueue:
 
 
 class DetServer:
-    """The HTTP receiver. ``path`` plus ``/<secret>`` when a secret is set; POST only."""
+    """The HTTP receiver. ``path`` plus ``/<secret>`` when a secret is set; POST only.
+
+    One asyncio event loop serves every connection (HTTP/1.1 parsed by h11, one request per
+    connection), so a thousand idle or slow clients cost a little memory each, not a thread
+    each. Everything a client can make the receiver hold is bounded:
+
+    - a request (line, headers and body) must arrive within ``request_timeout`` seconds (408);
+    - the request line and headers may take :data:`MAX_HEADER` bytes (431);
+    - the body must be announced by a valid ``Content-Length`` (400 when it is negative or not
+      a number, 411 when missing) of at most :data:`MAX_BODY` bytes (413, nothing is read);
+    - at most ``max_connections`` connections are open at once: when another one arrives, the
+      oldest unfinished one is dropped, so a flood of slow clients cannot lock out REDCap,
+      whose notice arrives whole within milliseconds;
+    - the queue of pending re-reads is bounded by :class:`SyncQueue` (at most
+      :data:`MAX_RECORDS` record ids of at most :data:`MAX_RECORD_ID` characters per source).
+
+    With the defaults the receiver holds at most about 256 x (32 + 16 + 64) KiB of client data
+    (see benchmarks/bench_serve.py for what it measures).
+    """
 
     def __init__(
         self,
@@ -204,24 +238,32 @@ class DetServer:
         port: int = 8765,
         path: str = "/",
         secret: str | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+        request_timeout: float = REQUEST_TIMEOUT,
     ) -> None:
         self.sources = list(sources)
         self.queue = queue
         base = "/" + path.strip("/")
         self.expected = (base.rstrip("/") + "/" + secret) if secret else base
-        owner = self
-
-        class Handler(_DetHandler):
-            server_owner = owner
-
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.httpd.daemon_threads = True
+        self.max_connections = max_connections
+        self.request_timeout = request_timeout
+        self.dropped = 0  # connections dropped to make room (for tests and the log)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # bound now, so the address (port 0 picks one) is known before serving starts
+        self._sock = socket.create_server((host, port), family=family, backlog=1024)
+        self._active: dict[asyncio.Task[None], None] = {}  # open connections, oldest first
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._stop_requested = False
+        self._ready = threading.Event()
+        self._done = threading.Event()
         self._thread: threading.Thread | None = None
+        self._last_drop_log = 0.0
 
     @property
     def address(self) -> tuple[str, int]:
         """The bound (host, port) (port 0 picks a free one)."""
-        host, port = self.httpd.server_address[:2]
+        host, port = self._sock.getsockname()[:2]
         return str(host), int(port)
 
     def path_ok(self, path: str) -> bool:
@@ -234,65 +276,157 @@ class DetServer:
         """Route one notice and queue its record for the matching sources."""
         fields = parse_notice(body)
         names, reason = route(fields, self.sources)
-        record = fields.get("record", "")
+        record = fields.get("record", "").strip()
+        if names and (len(record) > MAX_RECORD_ID or not record.isprintable()):
+            names, reason = [], "the record id is not a REDCap record name"
+            record = "?"
         if not names:
-            log.warning("DET ignored (record %s): %s", record or "?", reason)
+            log.warning("DET ignored (record %s): %s", record[:MAX_RECORD_ID] or "?", reason)
             return
         for name in names:
             self.queue.submit(name, record)
         log.info("DET: record %s queued for %s", record, ", ".join(names))
 
+    # --- running ----------------------------------------------------------------------------
+
     def serve_forever(self) -> None:
-        """Serve until :meth:`stop` (or ``httpd.shutdown()``) from another thread."""
-        self.httpd.serve_forever(poll_interval=0.2)
+        """Serve until :meth:`shutdown` or :meth:`stop` (from another thread or a signal)."""
+        try:
+            asyncio.run(self._serve())
+        finally:
+            self._ready.set()
+            self._done.set()
+            self._sock.close()
 
     def start(self) -> DetServer:
+        """Serve in a background thread; returns once the receiver accepts connections."""
         self._thread = threading.Thread(target=self.serve_forever, name="fit-det", daemon=True)
         self._thread.start()
+        self._ready.wait(10)
         return self
 
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def shutdown(self) -> None:
+        """Ask the receiver to stop (returns at once; safe from any thread or a signal)."""
+        self._stop_requested = True
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already closed
+                loop.call_soon_threadsafe(stop.set)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving, close every connection and the socket."""
+        self.shutdown()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        if self._loop is None:  # never served
+            self._sock.close()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        server = await asyncio.start_server(self._connected, sock=self._sock, limit=READ_LIMIT)
+        self._ready.set()
+        async with server:
+            if not self._stop_requested:
+                await self._stop.wait()
+        for task in list(self._active):
+            task.cancel()
+        await asyncio.gather(*self._active, return_exceptions=True)
+
+    # --- one connection -----------------------------------------------------------------------
+
+    async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._active[task] = None
+        if len(self._active) > self.max_connections:
+            self._drop_oldest()
+        try:
+            status, text = await self._request(reader)
+            writer.write(_response(status, text))
+            async with asyncio.timeout(self.request_timeout):
+                await writer.drain()
+        except (asyncio.CancelledError, TimeoutError, OSError):
+            pass  # dropped, stopped, too slow to read the answer, or gone: nothing to answer
+        finally:
+            self._active.pop(task, None)
+            writer.transport.abort()
+
+    def _drop_oldest(self) -> None:
+        oldest = next(iter(self._active))
+        self._active.pop(oldest)
+        oldest.cancel()
+        self.dropped += 1
+        now = time.monotonic()
+        if now - self._last_drop_log > 60:
+            self._last_drop_log = now
+            log.warning(
+                "DET receiver: more than %d connections at once; dropping the oldest unfinished "
+                "ones (slow or idle clients, or a flood)",
+                self.max_connections,
+            )
+
+    async def _request(self, reader: asyncio.StreamReader) -> tuple[int, str]:
+        """Read and handle one request; the (status, text) to answer."""
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER)
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                event = await _next_event(conn, reader)
+                if not isinstance(event, h11.Request):
+                    return 400, "bad request"
+                status, text = self._check(event)
+                if status:
+                    return status, text
+                body = bytearray()
+                while True:
+                    event = await _next_event(conn, reader)
+                    if isinstance(event, h11.Data):
+                        body += event.data
+                    elif isinstance(event, h11.EndOfMessage):
+                        break
+                    else:
+                        return 400, "incomplete body"
+        except TimeoutError:
+            return 408, "request took too long"
+        except h11.RemoteProtocolError as exc:
+            return exc.error_status_hint, "bad request"
+        self.notice(bytes(body))  # routing and queueing only: the sync runs in the worker
+        return 200, "ok"  # at once: REDCap waits at most 15 s
+
+    def _check(self, request: h11.Request) -> tuple[int, str]:
+        """(0, "") when the request may send its body; else the status to answer with."""
+        if request.method != b"POST":
+            return 405, "POST only"
+        if not self.path_ok(request.target.decode("ascii", "replace")):
+            return 404, "not found"
+        headers = {name: value for name, value in request.headers}
+        length = headers.get(b"content-length")
+        if length is None:  # h11 has refused a negative or non-numeric one (400)
+            return 411, "Content-Length required"
+        if int(length) > MAX_BODY:
+            return 413, "too large"
+        if b"application/x-www-form-urlencoded" not in headers.get(b"content-type", b""):
+            return 415, "form-encoded bodies only"
+        return 0, ""
 
 
-class _DetHandler(BaseHTTPRequestHandler):
-    server_owner: DetServer
-    timeout = 10  # seconds per connection: a slow client cannot hold a thread
+async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader) -> Any:
+    while True:
+        event = conn.next_event()
+        if event is not h11.NEED_DATA:
+            return event
+        conn.receive_data(await reader.read(READ_CHUNK))
 
-    def do_POST(self) -> None:
-        owner = self.server_owner
-        if not owner.path_ok(self.path):
-            self._answer(404, "not found")
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self._answer(413, "too large")
-            return
-        if "application/x-www-form-urlencoded" not in self.headers.get("Content-Type", ""):
-            self._answer(415, "form-encoded bodies only")
-            return
-        body = self.rfile.read(length) if length else b""
-        owner.notice(body)  # routing and queueing only: the sync runs in the worker
-        self._answer(200, "ok")  # at once: REDCap waits at most 15 s
 
-    def do_GET(self) -> None:
-        self._answer(405, "POST only")
-
-    do_PUT = do_DELETE = do_PATCH = do_GET
-
-    def _answer(self, status: int, text: str) -> None:
-        body = text.encode()
-        self.send_response(status)
-        if status == 405:
-            self.send_header("Allow", "POST")
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-        self.wfile.flush()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # the path may hold the shared secret: log the method and status only
-        log.debug("DET receiver: %s -> %s", self.command, args[1] if len(args) > 1 else "")
+def _response(status: int, text: str) -> bytes:
+    """A complete HTTP/1.1 answer that closes the connection."""
+    body = text.encode()
+    head = [
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+        "Content-Type: text/plain; charset=utf-8",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+    ]
+    if status == 405:
+        head.append("Allow: POST")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body

@@ -11,7 +11,6 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,6 +24,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from fit_core.config import config_path
 from fit_core.errors import ConfigError
 from fit_core.measures import ScaleError, check_scale
 
@@ -88,9 +88,9 @@ class _Verify(fields.Field):
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.strip():
-            path = Path(value).expanduser()
+            path = config_path(value)
             if not path.is_file():
-                raise ValidationError(f"CA bundle {value!r} does not exist (or is not a file)")
+                raise ValidationError(f"CA bundle {str(path)!r} does not exist (or is not a file)")
             return str(path)
         raise ValidationError("must be true, false or the path of a CA bundle (.pem) file")
 

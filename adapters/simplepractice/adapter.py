@@ -84,7 +84,7 @@ from fit_core.adapter import Adapter, SourceContext
 from fit_core.errors import ConfigError
 from fit_core.models import Appointment, ClientInfo, OutboxItem, Record, RecordError
 
-from .exports import ExportReader, list_exports
+from .exports import KEPT, ExportReader, list_exports
 from .links import LinkBook
 from .names import NameHasher
 from .options import SimplePracticeOptionsSchema, SpOptions
@@ -168,6 +168,7 @@ class SimplePracticeAdapter(Adapter):
         changed since ``bookmark``; nothing otherwise."""
         self._bookmark = None
         self._coverage = None
+        self._problems: list[str] = []
         hasher = self.hasher()
         book = LinkBook.load(self.sp.mapping_file)
         book.verify_key(hasher.check_value())
@@ -201,6 +202,7 @@ class SimplePracticeAdapter(Adapter):
         yield from reader.classify(files)
         yield from reader.items()
         self._coverage = reader.coverage()
+        self._problems = [f"{why}; {KEPT}" for why in reader.refusals()]
         self._bookmark = json.dumps(
             {"state": state, "attendance": reader.memory}, sort_keys=True, separators=(",", ":")
         )
@@ -209,6 +211,10 @@ class SimplePracticeAdapter(Adapter):
         """``"partial"`` when an export was refused as damaged (the stored data is kept),
         ``"none"`` when nothing changed since the bookmark, else ``"all"``."""
         return self._coverage
+
+    def problems(self) -> Sequence[str]:
+        """Each export this pull refused as damaged, and why (no names, no values)."""
+        return tuple(getattr(self, "_problems", ()))
 
     def next_bookmark(self) -> str | None:
         """The fingerprints after a complete pull (None before one)."""

@@ -140,6 +140,7 @@ class ExportReader:
         self.exports: list[Export] = []
         self.counts: Counter[str] = Counter()
         self.unreadable: list[str] = []  # files that could not be classified
+        self.unreadable_why: list[str] = []  # why, one line each (see refusals)
         self.memory: dict[str, Any] | None = dict(memory) if memory else None
         self.accepted = accepted
         self._missing: str | None = None  # why the status report is missing, if it is
@@ -158,6 +159,7 @@ class ExportReader:
                         layout = self._layout(name, table.header, table.titles)
                     except HeaderError as exc:
                         self.unreadable.append(name)
+                        self.unreadable_why.append(f"{name}: {exc}")
                         yield self._once(
                             RecordError(
                                 f"{name}:header",
@@ -168,6 +170,7 @@ class ExportReader:
                         continue
             except TableError as exc:
                 self.unreadable.append(name)
+                self.unreadable_why.append(str(exc))
                 yield self._once(
                     RecordError(f"{name}:file", {"file": str(exc), "exports": KEPT}, name)
                 )
@@ -361,6 +364,19 @@ class ExportReader:
         refused = any(e.refused is not None for e in self.exports)
         damaged = refused or self.unreadable or self._missing or self._unkeyed
         return "partial" if damaged else "all"
+
+    def refusals(self) -> list[str]:
+        """Why each refused export is not used, one line each (file names and columns only):
+        what the sync prints as the source's problems, whatever the verbosity."""
+        out = list(self.unreadable_why)
+        out += [
+            "; ".join(export.refused.values())
+            for export in self.exports
+            if export.refused is not None
+        ]
+        if self._missing:
+            out.append(self._missing)
+        return out
 
     def _refusals(self) -> Iterator[RecordError]:
         for export in self.exports:

@@ -17,12 +17,10 @@ would silently stop matching).
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import hashlib
 import io
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 from fit_core.errors import ConfigError
+from fit_core.safefile import atomic_text
 
 Kind = Literal["name", "number"]
 HEADER = ("kind", "key", "client_id", "linked_at")
@@ -169,19 +168,8 @@ class LinkBook:
 
 
 def write_private(path: Path, content: str) -> None:
-    """Replace ``path`` with ``content`` atomically; the file is mode 0600."""
+    """Replace ``path`` with ``content`` atomically (a fresh temp file no link can redirect,
+    fsync, rename); the file is mode 0600, its folder created 0700."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(tmp, flags, 0o600)
-    try:
-        with open(fd, "w", encoding="utf-8", newline="") as f:
-            os.fchmod(f.fileno(), 0o600)
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    with atomic_text(path, encoding="utf-8", newline="") as f:
+        f.write(content)

@@ -16,6 +16,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
 
+from fit_core.config import PathOption
 from fit_core.errors import ConfigError
 
 from .columns import DEFAULT_COLUMNS, KINDS
@@ -71,10 +72,10 @@ class SimplePracticeOptionsSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    path = fields.String(required=True, validate=_nonempty)
+    path = PathOption(required=True)
     namespace_target = fields.String(validate=_nonempty)
-    outbox = fields.String(validate=_nonempty)
-    mapping_file = fields.String(validate=_nonempty)
+    outbox = PathOption()
+    mapping_file = PathOption()
     link_column = fields.String(validate=_nonempty)
     columns = fields.Dict(
         keys=fields.String(),

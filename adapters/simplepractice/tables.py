@@ -163,8 +163,11 @@ def _guard_csv(
 def _open_xlsx(path: Path, name: str, sheet: str | None) -> Iterator[Table]:
     try:
         import openpyxl
-    except ImportError:  # pragma: no cover - a dependency of fit-sync
-        raise TableError(f"{name}: reading .xlsx needs openpyxl (pip install openpyxl)") from None
+    except ImportError:  # the optional `simplepractice` extra
+        raise TableError(
+            f"{name}: reading .xlsx needs openpyxl, which is not installed: "
+            "pip install 'fit-sync[simplepractice]' (or export the report as CSV)"
+        ) from None
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises zipfile/KeyError/InvalidFileException variants
