@@ -210,13 +210,18 @@ def _terminal_progress(source: str, stage: str, count: int) -> None:
 def _print_summary(summary: Any) -> None:
     for s in summary.sources:
         repeated = f", repeated {s.repeated}" if s.repeated else ""
+        repeated += f", refused {s.refused}" if s.refused else ""
         line = (
             f"{s.name}: {s.status}; pulled {s.pulled} (new {s.new}, changed {s.changed}, "
             f"unchanged {s.unchanged}, quarantined {s.quarantined}{repeated})"
         )
         if s.outstanding:
             line += f", still quarantined {s.outstanding}"
+        if s.deleted:
+            line += f", deleted at the source {s.deleted}"
         line += f", would push {s.would_push}" if summary.dry_run else f", pushed {s.pushed}"
+        if s.removed_at_target:
+            line += f", removed at the target {s.removed_at_target}"
         click.echo(line)
         if s.merged_clients:
             click.echo(
@@ -232,6 +237,12 @@ def _print_summary(summary: Any) -> None:
         click.echo(
             f"scoring changed ({', '.join(summary.settings_changed)}): every client rescored "
             "with the current settings"
+        )
+    if summary.purged:
+        verb = "would purge" if summary.dry_run else "purged"
+        click.echo(
+            f"retention: {verb} {summary.purged} record(s) of {summary.purged_episodes} ended "
+            "episode(s)"
         )
     click.echo(
         f"clients rescored {summary.clients_rescored}; new alerts {summary.flags_raised}; "
