@@ -1,10 +1,10 @@
 """The adapter interface: what a source plugin implements.
 
 An adapter is created per sync run for one configured source. The engine calls, in order,
-``check()``, ``pull(bookmark)`` (a stream), ``problems()``, ``next_bookmark()``, then ``push``
-with what changed, and finally ``close()``. Everything an adapter needs arrives on
-:class:`SourceContext` (including ``state``, values kept between runs); nothing private to
-fit-sync is required. Client ids need no cleaning: the core normalises them
+``check()``, ``pull(bookmark)`` (a stream), ``problems()``, ``wants_full_push()``, ``push``
+with what changed, ``next_bookmark()``, and finally ``close()``. Everything an adapter needs
+arrives on :class:`SourceContext` (including ``state``, values kept between runs); nothing
+private to fit-sync is required. Client ids need no cleaning: the core normalises them
 (:mod:`fit_core.identity`).
 
 Push styles:
@@ -131,6 +131,12 @@ class Adapter:
         (see :func:`time_bookmark`). Return None to keep the previous bookmark.
         """
         return None
+
+    def wants_full_push(self) -> bool:
+        """After ``pull``: True when every row of this source must be pushed again, not only
+        the changed ones (e.g. the target's layout changed and is being rewritten). The
+        engine then marks all of the source's outbox rows pending before pushing."""
+        return False
 
     def push(self, items: Sequence[OutboxItem]) -> Iterable[str]:
         """Upsert one batch at the target; return the source keys the target confirmed."""

@@ -613,6 +613,13 @@ class Store(AlertStore, PrivacyStore):
         )
         self.conn.executemany("DELETE FROM outbox WHERE source = ? AND source_key = ?", pairs)
 
+    def mark_all_pending(self, source: str) -> int:
+        """Every outbox row of ``source`` is pushed again (the target is being rewritten)."""
+        cur = self.conn.execute(
+            "UPDATE outbox SET pending = 1 WHERE source = ? AND pending = 0", (source,)
+        )
+        return cur.rowcount
+
     def pending_count(self, source: str) -> int:
         """Rows the target has not confirmed yet (an indexed count)."""
         return self.conn.execute(

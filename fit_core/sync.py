@@ -396,6 +396,10 @@ class SyncEngine:
             if dry_run:
                 result.would_push = self.store.pending_count(src.name)
                 return
+            if adapter.wants_full_push():
+                with self.store.transaction():
+                    again = self.store.mark_all_pending(src.name)
+                log.info("source %s: pushing all %d rows again (the target asked)", src.name, again)
             self._push(adapter, src, result)
             # the bookmark is read after the push (an adapter may fold its own writes into it)
             if result.push_rejected == 0:
@@ -416,6 +420,8 @@ class SyncEngine:
         try:
             work()
         except FitError as exc:
+            # reported once, by whoever runs the engine (`fit sync` prints result.error; `fit
+            # serve` logs it): logging it here too printed every source error twice
             result.status = "failed"
             result.exit_code = exc.exit_code
             # it reaches `error:` lines, --json and plugins: secrets masked, control characters
@@ -423,14 +429,14 @@ class SyncEngine:
             message = escape_controls(redact(exc.message))
             hint = escape_controls(redact(exc.hint)) if exc.hint else ""
             result.error = f"{message}\n  hint: {hint}" if hint else message
-            log.error("source %s: %s%s", src.name, message, f" (hint: {hint})" if hint else "")
+            log.debug("source %s failed: %s", src.name, message)
         except sqlite3.Error:
             raise  # a store problem stops the run (see run())
         except Exception as exc:
             result.status = "failed"
             result.exit_code = ExitCode.INTERNAL
             result.error = f"internal error ({type(exc).__name__}); run with -v for details"
-            log.exception("source %s failed with an internal error", src.name)
+            log.info("source %s failed with an internal error", src.name, exc_info=True)
 
     def _client_page(
         self, namespace: str, client_id: str, episode_id: str | None = None

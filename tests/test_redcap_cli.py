@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import tomllib
 import urllib.request
 from collections.abc import Callable
@@ -255,4 +256,44 @@ def test_notice_syncs_only_that_record_through_the_api(
         == "14.0"
     )
     exports = [h for h in fake.hits[mark:] if h.action == "export" and h.content == "record"]
-    assert [h.records for h in exports] == [1] and exports[0].since is None  # no ids query
+    # the record, then its scoring rows read back before the write: no query of changed ids
+    assert [h.records for h in exports] == [1, 1] and all(h.since is None for h in exports)
+
+
+# --- errors reach the user once, with their exit code -----------------------------------------
+
+
+def test_a_source_error_is_printed_once(
+    tmp_path: Path, redcap_fake: Callable[..., RedcapFake], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    fake = redcap_fake(clinic_project(3), token="F" * 32)
+    config = write_config(tmp_path, source_options(fake))
+    env = {**os.environ, "FIT_CLINIC_REDCAP_TOKEN": TOKEN}
+    res = subprocess.run(
+        [sys.executable, "-m", "fit_cli", "--config", str(config), "sync"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert res.returncode == 3
+    assert res.stderr.count("refused export project info (HTTP 403)") == 1, res.stderr
+    assert res.stderr.count("hint:") == 1
+
+
+def test_plain_http_to_another_host_is_refused_before_any_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FIT_CLINIC_REDCAP_TOKEN", TOKEN)
+    options = {
+        "url": "http://redcap.example.org/api/",
+        "instruments": {"ors": {"measure": "ORS", "items": ["a", "b", "c", "d"]}},
+    }
+    config = write_config(tmp_path, options)
+    res = fit(config, "check", "--source", SOURCE)
+    assert res.exit_code == 3
+    assert "unencrypted" in res.output and "allow_http" in res.output
+    res = fit(config, "sync")
+    assert res.exit_code == 3 and "unencrypted" in res.output

@@ -30,8 +30,8 @@ def post(fake: RedcapFake, data: Any, **kw: Any) -> requests.Response:
     return requests.post(fake.url, data=data, timeout=10, **kw)
 
 
-def export(fake: RedcapFake, **params: Any) -> list[dict[str, Any]]:
-    data = {"token": TOKEN, "content": "record", "format": "json", "returnFormat": "json"}
+def export(fake: RedcapFake, token: str = TOKEN, **params: Any) -> list[dict[str, Any]]:
+    data = {"token": token, "content": "record", "format": "json", "returnFormat": "json"}
     data.update(params)
     r = post(fake, data)
     assert r.status_code == 200, r.text
@@ -220,3 +220,129 @@ def test_memory_limit_redirect_and_metadata_calls(redcap_fake: Start) -> None:
         },
     )
     assert {"event_name": SESSION, "form_name": "ors", "custom_form_label": ""} in r.json()
+
+
+def test_memory_runs_out_on_rows_as_well_as_cells(redcap_fake: Start) -> None:
+    project = clinic_project(40, seed=2)
+    fake = redcap_fake(project, row_limit=100)
+    # the record ids alone: few cells, but one row per record, event and repeat instance
+    r = post(
+        fake,
+        {
+            "token": TOKEN,
+            "content": "record",
+            "format": "json",
+            "returnFormat": "json",
+            "fields[0]": "record_id",
+        },
+    )
+    assert r.status_code == 500 and r.text == OOM_TEXT
+    small = export(fake, **{"fields[0]": "record_id", "records[0]": "1001", "records[1]": "1002"})
+    assert 0 < len(small) <= 100
+    assert fake.hits[-1].rows == len(small)
+    # the data dictionary counts the same way
+    big = redcap_fake(project, row_limit=10)
+    meta = post(big, {"token": TOKEN, "content": "metadata", "format": "json"})
+    assert meta.status_code == 500
+    forms = post(
+        big,
+        {
+            "token": TOKEN,
+            "content": "metadata",
+            "format": "json",
+            "returnFormat": "json",
+            "forms[0]": "ors",
+        },
+    )
+    assert forms.status_code == 200 and {f["form_name"] for f in forms.json()} == {"ors"}
+    names = post(big, {"token": TOKEN, "content": "instrument", "format": "json"}).json()
+    assert [n["instrument_name"] for n in names] == ["demographics", "ors", "srs", "fit_scores"]
+
+
+def test_filter_logic_selects_records_and_bad_logic_is_400(redcap_fake: Start) -> None:
+    fake = redcap_fake(clinic_project(30, seed=4))
+    rows = export(
+        fake,
+        **{"fields[0]": "record_id", "filterLogic": "[record_id] >= 1010 and [record_id] < 1013"},
+    )
+    assert {r["record_id"] for r in rows} == {"1010", "1011", "1012"}
+    rows = export(
+        fake, **{"fields[0]": "record_id", "filterLogic": "[record_id] = '1001' or (1 = 2)"}
+    )
+    assert {r["record_id"] for r in rows} == {"1001"}
+    for bad in ("[record_id] >", "sum([age]) > 3", "[nope] = 1"):
+        r = post(
+            fake,
+            {
+                "token": TOKEN,
+                "content": "record",
+                "format": "json",
+                "returnFormat": "json",
+                "filterLogic": bad,
+            },
+        )
+        assert r.status_code == 400, bad
+
+
+def test_date_range_end_and_events_narrow_an_export(redcap_fake: Start) -> None:
+    project = clinic_project(5, seed=3, modified=None)  # each record changed at its last survey
+    fake = redcap_fake(project)
+    times = sorted(project.modified.values())
+    assert len(set(times)) > 1
+    cut = times[2].strftime("%Y-%m-%d %H:%M:%S")
+    rows = export(fake, **{"fields[0]": "record_id", "dateRangeEnd": cut})
+    assert {r["record_id"] for r in rows} == {
+        r for r, m in project.modified.items() if m <= times[2]
+    }
+    rows = export(fake, **{"fields[0]": "record_id", "events[0]": INTAKE})
+    assert {r["redcap_event_name"] for r in rows} == {INTAKE} and len(rows) == 5
+
+
+def test_a_data_access_group_token_sees_and_writes_only_its_group(redcap_fake: Start) -> None:
+    project = clinic_project(6, seed=5)
+    project.dags = {"north": "North clinic", "south": "South clinic"}
+    project.record_dag = {r: ("north" if int(r) % 2 else "south") for r in project.data}
+    north = "A" * 32
+    fake = redcap_fake(project, dag_tokens={north: "north"})
+    everyone = export(fake, **{"fields[0]": "record_id", "exportDataAccessGroups": "true"})
+    assert {r["redcap_data_access_group"] for r in everyone} == {"north", "south"}
+    mine = export(fake, token=north, **{"fields[0]": "record_id", "exportDataAccessGroups": "true"})
+    assert {r["record_id"] for r in mine} == {"1001", "1003", "1005"}
+    assert "redcap_data_access_group" not in mine[0]  # not exported to a user in a group
+    base = {
+        "token": north,
+        "content": "record",
+        "action": "import",
+        "format": "json",
+        "returnFormat": "json",
+        "returnContent": "ids",
+    }
+    theirs = [{"record_id": "1002", "redcap_event_name": INTAKE, "fit_ors_total": "12.0"}]
+    r = post(fake, {**base, "data": json.dumps(theirs)})
+    assert r.status_code == 400 and "Data Access Group" in r.json()["error"]
+    assert project.value("1002", "fit_ors_total", event=INTAKE) == ""
+    new = [{"record_id": "2001", "redcap_event_name": INTAKE, "age": "40"}]
+    assert post(fake, {**base, "data": json.dumps(new)}).json() == ["2001"]
+    assert project.record_dag["2001"] == "north"
+    groups = post(fake, {"token": TOKEN, "content": "dag", "format": "json"}).json()
+    assert {g["unique_group_name"] for g in groups} == {"north", "south"}
+
+
+def test_skipped_srs_shift_the_srs_instances(redcap_fake: Start) -> None:
+    project = clinic_project(200, seed=6, skip_srs=0.3)
+    shifted = 0
+    for rows in project.data.values():
+        for (event, ri, n), values in rows.items():
+            if ri != "srs" or values.get("srs_timestamp") in (None, NOT_COMPLETED):
+                continue
+            ors = rows.get((event, "ors", n), {}).get("ors_timestamp", "")
+            if ors[:10] != values["srs_timestamp"][:10]:
+                shifted += 1
+    assert shifted > 20  # instance n of srs is often not the session of instance n of ors
+
+
+def test_session_layout_of_an_existing_scoring_instrument() -> None:
+    names = [f.name for f in clinic_project(1, scoring="session").fields if f.form == "fit_scores"]
+    assert names == list(rf.SESSION_LAYOUT)
+    legacy = [f.name for f in clinic_project(1, scoring="legacy").fields if f.form == "fit_scores"]
+    assert "fit_date" not in legacy and "fit_ors_total" in legacy

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 from fit_core.adapter import Adapter, SourceContext
@@ -15,12 +17,26 @@ from fit_core.errors import ConfigError, SourceError
 from fit_core.models import OutboxItem, Record, RecordError
 from fit_core.redact import register_secret
 
-from .bookmark import WRITE_MARGIN, Bookmark, clocks_agree, next_since, server_local, settle_delay
-from .client import RedcapClient, ServerOutOfMemory, safe_url
+from .bookmark import (
+    EVIDENCE_KEY,
+    LAYOUT,
+    WRITE_MARGIN,
+    Bookmark,
+    Evidence,
+    clocks_agree,
+    next_since,
+    settle_delay,
+)
+from .client import BadRequest, RedcapClient, ServerOutOfMemory, safe_url
 from .discovery import Discovery, Placement, check_mapping
+from .exports import Exporter, IdHints, TooBigForServer, metadata_in_parts
 from .options import BAN_RATE, RedcapOptions, RedcapOptionsSchema
-from .push import ImportBuilder
+from .push import ImportBuilder, TargetRows
 from .rows import RowMapper, text
+from .zonecheck import ZoneChecker
+
+#: records of our last imports kept as evidence for the server_timezone check
+EVIDENCE_RECORDS = 5
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +48,11 @@ class RedcapAdapter(Adapter):
 
     ``url`` (required)
         The API endpoint, e.g. ``https://redcap.example.org/api/`` (a web page or 404 there
-        means the url is wrong; a redirect is reported, never followed).
+        means the url is wrong; a redirect is reported, never followed). Plain ``http://`` is
+        refused unless the host is this machine (loopback) or ``allow_http`` is true.
+    ``allow_http`` (default ``false``)
+        Allow ``http://`` to another host: the token then travels unencrypted (logged as a
+        warning on every run).
     ``project_id`` (optional)
         When set, the token must belong to this project (guards against a pasted wrong token).
     ``token_pattern`` (default ``^[0-9A-F]{32}([0-9A-F]{32})?$``)
@@ -54,7 +74,8 @@ class RedcapAdapter(Adapter):
         Seconds to wait for an answer (big exports are slow).
     ``batch_size`` (default ``500``)
         Records per export batch. A "ran out of server memory" answer halves it for the rest of
-        the run.
+        the run; the query of changed record ids is split by record id range, time and event
+        (see :mod:`.exports`).
     ``push_batch_size`` (default ``500``)
         Rows per import request (halved the same way).
     ``overlap`` (default ``300``)
@@ -76,14 +97,25 @@ class RedcapAdapter(Adapter):
         the survey timestamp), ``rater`` (optional fixed rater, e.g. ``"parent"``, instead of the
         ``fields.rater`` field), ``score_fields`` (optional overrides, see below).
     ``scores_instrument`` (default ``"fit_scores"``)
-        The separate instrument scores are written to (the survey's own data and status are
-        never touched). It must sit on the same events as the instruments it scores and repeat
-        where they repeat. ``fit redcap template <name>`` prints its data dictionary rows.
-        Its fields per mapped instrument default to ``fit_<measure>_total``, ``_session``,
+        The separate instrument scores are written to, one row per session (the survey's own
+        data and status are never touched; see :mod:`.push`). It must sit on the same events
+        as the instruments it scores and repeat where they repeat. ``fit redcap template
+        <name>`` prints its data dictionary rows. Its fields: the session date ``fit_date``
+        (shared), then per mapped instrument ``fit_<measure>_total``, ``_session``,
         ``_status`` (ORS family only), ``_flags`` and ``_message`` (``fit_<instrument>_...``
-        when two instruments map the same measure); ``score_fields`` renames them
-        (keys ``total, session, status, flags, message, change, rc_class``; ``""`` switches one
-        off; ``change`` and ``rc_class`` are off by default).
+        when two instruments map the same measure); ``score_fields`` renames them (keys
+        ``date, total, session, status, flags, message, change, rc_class``; ``""`` switches
+        one off; ``change`` and ``rc_class`` are off by default). ``date``, ``session``,
+        ``flags`` and ``message`` may name one field for several instruments.
+    ``scores_complete`` (default ``2``)
+        The ``<scores_instrument>_complete`` status written with the scores: 0 Incomplete,
+        1 Unverified, 2 Complete.
+    ``site`` (optional)
+        A fixed site (clinic or team) for every administration of this source, e.g. one source
+        per Data Access Group token.
+    ``site_from_dag`` (default ``false``)
+        The site is the record's Data Access Group (``redcap_data_access_group``); needs a
+        token whose user is in no group. ``fields.site`` maps a field instead.
     ``only_records`` (optional list; used by ``fit serve``)
         Sync only these record ids, leaving the bookmark as it is.
 
@@ -92,10 +124,12 @@ class RedcapAdapter(Adapter):
     the bookmark (``fields[0]=<record id field>``, ``dateRangeBegin``), then those records in
     batches of ``batch_size`` with only the mapped fields; every requested id must come back
     (one retry, then the run stops with nothing lost). Source keys:
-    ``<record>|<event>|<instrument>|<instance>``. See :mod:`.bookmark` for the bookmark rule.
+    ``<record>|<event>|<instrument>|<instance>``. See :mod:`.bookmark` for the bookmark rule
+    and :mod:`.zonecheck` for the check of ``server_timezone`` after a sync that wrote.
 
-    Push: ``content=record`` import, ``overwriteBehavior=normal``, ``returnContent=ids``; a
-    row counts as confirmed when its record id comes back.
+    Push: the records' scoring rows are read back (one export), then ``content=record``
+    import, ``overwriteBehavior=overwrite`` (only our score fields), ``returnContent=ids``; a
+    row counts as confirmed when its record id comes back (or REDCap already held it).
     """
 
     name: ClassVar[str] = "redcap"
@@ -108,7 +142,9 @@ class RedcapAdapter(Adapter):
     def __init__(self, context: SourceContext) -> None:
         super().__init__(context)
         self.opts = RedcapOptions.load(context.options, context.name)
-        self.push_batch_size = self.opts.push_batch_size  # type: ignore[misc]
+        # administrations per push() call: an ORS and an SRS of one session share a row, and
+        # each call reads its records back once, so a call takes rows for two imports
+        self.push_batch_size = 2 * self.opts.push_batch_size  # type: ignore[misc]
         self.server_tz: dt.tzinfo = (
             ZoneInfo(self.opts.server_timezone) if self.opts.server_timezone else context.timezone
         )
@@ -122,16 +158,31 @@ class RedcapAdapter(Adapter):
                 context.name,
                 self.opts.throttle,
             )
+        if self.opts.allow_http and self.opts.url.lower().startswith("http://"):
+            log.warning(
+                "%s: allow_http: the API token travels unencrypted to %s",
+                context.name,
+                safe_url(self.opts.url),
+            )
         self._client: RedcapClient | None = None
+        self._exporter: Exporter | None = None
         self._disc: Discovery | None = None
         self._placement: Placement | None = None
-        self._export_size = self.opts.batch_size
         self._import_size = self.opts.push_batch_size
         self._pulled = False
+        self._migrate = False
         self._begin: dt.datetime | None = None
         self._prev_writes: dt.datetime | None = None
         self._query_at: dt.datetime | None = None
         self._writes_until: dt.datetime | None = None
+        self._writes_from: dt.datetime | None = None
+        self._written: deque[str] = deque(maxlen=EVIDENCE_RECORDS)
+        self._hints = IdHints()
+
+    @property
+    def zone_label(self) -> str:
+        """The server timezone's name (``server_timezone``, else the clinic's)."""
+        return self.opts.server_timezone or str(self.context.timezone)
 
     # --- connection and discovery ------------------------------------------------------------
 
@@ -165,9 +216,10 @@ class RedcapAdapter(Adapter):
         )
 
     def discover_project(self) -> Discovery:
-        """Project info and data dictionary (two requests), without checking the mapping."""
+        """Project info and data dictionary (two requests; more when the dictionary is too big
+        for the server's memory), without checking the mapping."""
         client = self.client()
-        disc = Discovery.from_api(client.project(), client.metadata())
+        disc = Discovery.from_api(client.project(), metadata_in_parts(client, self.context.name))
         wanted = self.opts.project_id
         if wanted is not None and disc.project.project_id != wanted:
             raise ConfigError(
@@ -192,7 +244,8 @@ class RedcapAdapter(Adapter):
         return self._disc
 
     def placement(self, disc: Discovery | None = None) -> Placement:
-        """Events and repeats (one or two requests, once per run; only needed to push).
+        """Events and repeats (one or two requests, once per run; only needed to push or to
+        split a query by event).
 
         ``disc`` avoids checking the mapping first (``fit redcap inspect``)."""
         if self._placement is None:
@@ -203,9 +256,44 @@ class RedcapAdapter(Adapter):
             self._placement = Placement.from_api(project.longitudinal, mapping, repeats)
         return self._placement
 
+    def exporter(self) -> Exporter:
+        """Record exports of this run, split when the server runs out of memory."""
+        if self._exporter is None:
+            disc = self.discover()
+            self._exporter = Exporter(
+                self.client(),
+                source=self.context.name,
+                id_field=disc.id_field,
+                batch_size=self.opts.batch_size,
+                events=lambda: list(self.placement().form_events),
+                now=self._server_now,
+                created=disc.project.created,
+                hints=self._hints,
+            )
+        return self._exporter
+
     def check(self) -> None:
-        """Token format, then project info and data dictionary against the mapping."""
+        """Token format, then project info and data dictionary against the mapping; then
+        ``server_timezone`` against our last imports, when they were not checked against this
+        zone yet (two small requests, once; see :mod:`.zonecheck`)."""
         self.discover()
+        state = self.context.state
+        ev = Evidence.parse(state.get(EVIDENCE_KEY)) if state is not None else None
+        if ev is None or ev.checked == self.zone_label or self.opts.only_records is not None:
+            return
+        self.zone_checker().check(ev)
+        if state is not None:
+            state.set(EVIDENCE_KEY, dataclasses.replace(ev, checked=self.zone_label).dump())
+
+    def zone_checker(self) -> ZoneChecker:
+        """The ``server_timezone`` check (see :mod:`.zonecheck`)."""
+        return ZoneChecker(
+            self.client(),
+            id_field=self.discover().id_field,
+            server_tz=self.server_tz,
+            zone_label=self.zone_label,
+            source=self.context.name,
+        )
 
     # --- pull --------------------------------------------------------------------------------
 
@@ -213,33 +301,52 @@ class RedcapAdapter(Adapter):
         """Records of the records changed since ``bookmark`` (all when None), batch by batch."""
         self._pulled = False
         mark = Bookmark.parse(bookmark)
-        self._begin, self._prev_writes = mark.since, mark.writes_until
+        only = self.opts.only_records
+        zone_changed = mark.zone is not None and mark.zone != self.zone_label
+        if zone_changed and only is None:
+            log.info(
+                "%s: server_timezone changed (%s, was %s): reading every record again",
+                self.context.name,
+                self.zone_label,
+                mark.zone,
+            )
+        self._begin = None if zone_changed else mark.since
+        self._prev_writes = mark.writes_until
+        self._migrate = only is None and (mark.since is None or mark.layout < LAYOUT)
+        if isinstance(mark.ids, tuple):
+            self._hints.see(str(n) for n in mark.ids)
+        elif mark.ids == "text":
+            self._hints.numeric = False
         disc = self.discover()
-        client = self.client()
         mapper = RowMapper(
             id_field=disc.id_field,
             instruments=self.opts.instruments,
             statuses=self.opts.complete_statuses,
             server_tz=self.server_tz,
             context_fields=self.opts.context_fields,
+            site=self.opts.site,
+            site_from_dag=self.opts.site_from_dag,
+            source=self.context.name,
         )
-        only = self.opts.only_records
-        if only is not None:
-            ids = list(dict.fromkeys(only))
-        else:
-            ids = self._changed_ids(client, disc.id_field)
+        ids = list(dict.fromkeys(only)) if only is not None else self._changed_ids()
         log.info("%s: %d record(s) to read", self.context.name, len(ids))
-        yield from self._read(client, ids, mapper, strict=only is None)
+        yield from self._read(ids, mapper, strict=only is None)
         if mapper.skipped:
             log.info(
                 "%s: %d instrument row(s) skipped: <instrument>_complete not in complete_statuses",
                 self.context.name,
                 mapper.skipped["status"],
             )
-        log.info("%s: pull done (%d requests)", self.context.name, client.requests_sent)
+        log.info("%s: pull done (%d requests)", self.context.name, self.client().requests_sent)
         self._pulled = True
 
-    def _changed_ids(self, client: RedcapClient, id_field: str) -> list[str]:
+    def wants_full_push(self) -> bool:
+        """True when the scoring instrument is migrated to session rows: every administration
+        is written again (the first sync, or the first after an upgrade; see :mod:`.push`)."""
+        return self._migrate
+
+    def _changed_ids(self) -> list[str]:
+        client = self.client()
         delay = settle_delay(
             now=self._frame_now(),
             begin=self._begin,
@@ -254,31 +361,19 @@ class RedcapAdapter(Adapter):
             )
             self.sleep(delay)
         self._query_at = self._frame_now()
-        since = server_local(self._begin, self.server_tz) if self._begin else None
-        rows = client.export_records(fields=[id_field], since=since, survey_fields=False)
-        return list(dict.fromkeys(r for r in (text(row.get(id_field)) for row in rows) if r))
+        since = None
+        if self._begin is not None:
+            since = self._begin.astimezone(self.server_tz).replace(tzinfo=None, microsecond=0)
+        return self.exporter().changed_ids(since)
 
     def _read(
-        self, client: RedcapClient, ids: Sequence[str], mapper: RowMapper, *, strict: bool
+        self, ids: Sequence[str], mapper: RowMapper, *, strict: bool
     ) -> Iterator[Record | RecordError]:
         fields = mapper.export_fields()
         id_field = mapper.id_field
-        i = 0
-        while i < len(ids):
-            batch = list(ids[i : i + self._export_size])
-            try:
-                rows = client.export_records(fields=fields, records=batch)
-            except ServerOutOfMemory:
-                if len(batch) == 1:
-                    raise
-                self._export_size = max(1, len(batch) // 2)
-                log.warning(
-                    "%s: REDCap ran out of memory exporting %d records; trying %d a batch",
-                    self.context.name,
-                    len(batch),
-                    self._export_size,
-                )
-                continue
+        exporter = self.exporter()
+        groups = self.opts.site_from_dag
+        for batch, rows in exporter.batches(ids, fields, groups=groups):
             wanted = set(batch)
             got = {text(r.get(id_field)) for r in rows}
             missing = [x for x in batch if x not in got]
@@ -289,7 +384,8 @@ class RedcapAdapter(Adapter):
                     len(missing),
                     ", ".join(missing[:10]),
                 )
-                rows = [*rows, *client.export_records(fields=fields, records=missing)]
+                for _, more in exporter.batches(missing, fields, groups=groups):
+                    rows = [*rows, *more]
                 got = {text(r.get(id_field)) for r in rows}
                 missing = [x for x in batch if x not in got]
                 if missing and strict:
@@ -310,11 +406,10 @@ class RedcapAdapter(Adapter):
                     len(extras),
                 )
                 rows = [r for r in rows if text(r.get(id_field)) in wanted]
-            i += len(batch)
             yield from mapper.records(rows)
 
     def next_bookmark(self) -> str | None:
-        """JSON ``{"since", "writes_until"}`` after a complete pull (see :mod:`.bookmark`)."""
+        """The bookmark after a complete pull (see :mod:`.bookmark`)."""
         if not self._pulled or self.opts.only_records is not None:
             return None
         offsets = self._client.clock_offsets if self._client else []
@@ -329,30 +424,80 @@ class RedcapAdapter(Adapter):
         writes = self._writes_until
         if writes is None and self._prev_writes is not None and since <= self._prev_writes:
             writes = self._prev_writes  # not skipped yet: a later run may still skip them
-        return Bookmark(since, writes).dump()
+        hints = self._hints
+        ids: tuple[int, int] | str | None = None
+        if hints.numeric is False:
+            ids = "text"
+        elif hints.numeric and hints.low is not None and hints.high is not None:
+            ids = (hints.low, hints.high)
+        return Bookmark(since, writes, LAYOUT, self.zone_label, ids).dump()
 
     # --- push --------------------------------------------------------------------------------
 
     def push(self, items: Sequence[OutboxItem]) -> Iterable[str]:
-        """Import the scores of ``items``; return the source keys whose record ids came back."""
+        """Write the scores of ``items`` into their session rows; return the source keys whose
+        rows REDCap confirmed (or already held)."""
         disc = self.discover()
         builder = ImportBuilder(
             id_field=disc.id_field,
             scores_instrument=self.opts.scores_instrument,
             instruments=self.opts.instruments,
             placement=self.placement(),
+            timezone=self.context.timezone,
+            complete=self.opts.scores_complete,
         )
-        rows, keys = builder.build(items)
+        records = builder.records_of(items)
+        rows: list[dict[str, Any]] = []
+        for _, part in self.exporter().batches(records, builder.read_fields, survey_fields=False):
+            rows += part
+        target = TargetRows.from_export(
+            rows, disc.id_field, self.opts.scores_instrument, builder.read_fields[1:]
+        )
+        built = builder.build(items, target, migrate=self._migrate)
+        if built.missing:
+            log.warning(
+                "%s: %d record(s) no longer exist in REDCap or are outside this token's Data "
+                "Access Group (%s): their scores are not written",
+                self.context.name,
+                len(built.missing),
+                ", ".join(built.missing[:10]),
+            )
+        confirmed: list[str] = []
+        pending: list[tuple[dict[str, Any], list[str]]] = []
+        for row, row_keys, same in zip(built.rows, built.keys, built.unchanged, strict=True):
+            if same:
+                confirmed.extend(row_keys)  # REDCap already holds exactly this
+            else:
+                pending.append((row, row_keys))
+        confirmed += self._import(pending, disc.id_field)
+        self._keep_evidence()
+        return confirmed
+
+    def _keep_evidence(self) -> None:
+        """Save when our imports ran and some records they changed (for :mod:`.zonecheck`)."""
+        state = self.context.state
+        if state is None or not self._written or self._writes_from is None:
+            return
+        assert self._writes_until is not None
+        ev = Evidence(self._writes_from, self._writes_until, tuple(self._written))
+        state.set(EVIDENCE_KEY, ev.dump())
+
+    def _import(self, pending: list[tuple[dict[str, Any], list[str]]], id_field: str) -> list[str]:
         client = self.client()
         confirmed: list[str] = []
         i = 0
-        while i < len(rows):
-            chunk = rows[i : i + self._import_size]
+        while i < len(pending):
+            chunk = pending[i : i + self._import_size]
+            started = self._frame_now()
             try:
-                returned = set(client.import_records(chunk))
+                returned = set(client.import_records([r for r, _ in chunk], overwrite=True))
             except ServerOutOfMemory:
                 if len(chunk) == 1:
-                    raise
+                    raise TooBigForServer(
+                        f"REDCap runs out of server memory importing the scores of record "
+                        f"{chunk[0][0][id_field]} alone",
+                        hint="ask the REDCap administrator to raise PHP's memory_limit",
+                    ) from None
                 self._import_size = max(1, len(chunk) // 2)
                 log.warning(
                     "%s: REDCap ran out of memory importing %d rows; trying %d a batch",
@@ -361,10 +506,34 @@ class RedcapAdapter(Adapter):
                     self._import_size,
                 )
                 continue
+            except BadRequest as exc:
+                refused = refused_records(str(getattr(exc, "message", exc)), chunk, id_field)
+                if not refused:
+                    raise
+                log.error(
+                    "%s: REDCap refused the scores of record(s) %s (%s); the others are "
+                    "written, these stay pending",
+                    self.context.name,
+                    ", ".join(sorted(refused)[:10]),
+                    getattr(exc, "message", exc),
+                )
+                pending = pending[:i] + [
+                    p for p in pending[i:] if str(p[0][id_field]) not in refused
+                ]
+                continue
+            self._writes_from = self._writes_from or started
             self._writes_until = self._frame_now() + WRITE_MARGIN
-            sent = {str(r[disc.id_field]) for r in chunk}
-            for row, row_keys in zip(chunk, keys[i : i + len(chunk)], strict=True):
-                if str(row[disc.id_field]) in returned:
+            sent = {str(r[id_field]) for r, _ in chunk}
+            written = [
+                r for r in dict.fromkeys(str(r[id_field]) for r, _ in chunk) if r in returned
+            ]
+            step = max(1, len(written) // EVIDENCE_RECORDS)
+            for record in written[::step][:EVIDENCE_RECORDS]:  # spread over the import
+                if record in self._written:
+                    self._written.remove(record)
+                self._written.append(record)
+            for row, row_keys in chunk:
+                if str(row[id_field]) in returned:
                     confirmed.extend(row_keys)
             if sent - returned:
                 log.error(
@@ -388,3 +557,18 @@ class RedcapAdapter(Adapter):
     def _frame_now(self) -> dt.datetime:
         """Now, on the engine's clock: run start plus the time this adapter has existed."""
         return self.context.run_started + dt.timedelta(seconds=time.monotonic() - self._t0)
+
+    def _server_now(self) -> dt.datetime:
+        """Now in the server's local time (naive), as fit-sync believes it to be."""
+        return self._frame_now().astimezone(self.server_tz).replace(tzinfo=None)
+
+
+def refused_records(
+    message: str, chunk: Sequence[tuple[dict[str, Any], list[str]]], id_field: str
+) -> set[str]:
+    """The records of ``chunk`` that a 400 names (``record X, field ...`` lines), when they are
+    some but not all of them: the others can be imported without them."""
+    named = set(re.findall(r"record ([^,;\s]+), field", message))
+    ids = {str(r[id_field]) for r, _ in chunk}
+    refused = named & ids
+    return refused if refused and refused != ids else set()

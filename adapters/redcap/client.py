@@ -229,12 +229,21 @@ class RedcapClient:
             raise SourceError(f"{self.where}: project info is not a JSON object")
         return data
 
-    def metadata(self) -> list[dict[str, Any]]:
-        """``content=metadata``: the data dictionary (its first field is the record id)."""
-        data = self.call_json("export metadata", [("content", "metadata")])
-        if not isinstance(data, list) or not data:
+    def metadata(self, forms: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """``content=metadata``: the data dictionary (its first field is the record id), or
+        only the fields of ``forms``."""
+        params = [("content", "metadata"), *php_array("forms", forms or ())]
+        data = self.call_json("export metadata", params)
+        if not isinstance(data, list) or (not data and not forms):
             raise SourceError(f"{self.where}: the data dictionary is empty or not a list")
         return data
+
+    def instruments(self) -> list[str]:
+        """``content=instrument``: the instruments' unique names, in the project's order."""
+        data = self.call_json("export instruments", [("content", "instrument")])
+        if not isinstance(data, list):
+            raise SourceError(f"{self.where}: the instrument list is not a list")
+        return [str(r.get("instrument_name")) for r in data if isinstance(r, dict)]
 
     def form_event_mapping(self) -> list[dict[str, Any]]:
         """``content=formEventMapping``: which instruments sit on which events."""
@@ -257,10 +266,16 @@ class RedcapClient:
         fields: Sequence[str],
         records: Sequence[str] | None = None,
         since: str | None = None,
+        until: str | None = None,
+        events: Sequence[str] | None = None,
+        logic: str | None = None,
         survey_fields: bool = True,
+        groups: bool = False,
     ) -> list[dict[str, Any]]:
-        """Flat raw rows of ``records`` (default all) with ``fields``; ``since`` is
-        ``dateRangeBegin`` in server-local ``YYYY-MM-DD HH:MM:SS``."""
+        """Flat raw rows of ``records`` (default all) with ``fields``; ``since``/``until`` are
+        ``dateRangeBegin``/``dateRangeEnd`` in server-local ``YYYY-MM-DD HH:MM:SS``; ``events``
+        limits the events, ``logic`` is a ``filterLogic``; ``groups`` adds
+        ``redcap_data_access_group``."""
         params: list[tuple[str, str]] = [
             ("content", "record"),
             ("action", "export"),
@@ -269,26 +284,36 @@ class RedcapClient:
             ("rawOrLabelHeaders", "raw"),
             ("exportCheckboxLabel", "false"),
             ("exportSurveyFields", "true" if survey_fields else "false"),
-            ("exportDataAccessGroups", "false"),
+            ("exportDataAccessGroups", "true" if groups else "false"),
         ]
         params += php_array("fields", fields)
         if records is not None:
             params += php_array("records", records)
+        if events is not None:
+            params += php_array("events", events)
         if since is not None:
             params.append(("dateRangeBegin", since))
+        if until is not None:
+            params.append(("dateRangeEnd", until))
+        if logic:
+            params.append(("filterLogic", logic))
         data = self.call_json("export records", params)
         if not isinstance(data, list):
             raise SourceError(f"{self.where}: the record export is not a JSON list")
         return data
 
-    def import_records(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
-        """Import ``rows`` (``overwriteBehavior=normal``: blanks never erase); the record ids
-        REDCap reports as imported (``returnContent=ids``)."""
+    def import_records(
+        self, rows: Sequence[Mapping[str, Any]], *, overwrite: bool = False
+    ) -> list[str]:
+        """Import ``rows``; the record ids REDCap reports as imported (``returnContent=ids``).
+
+        ``overwriteBehavior`` is ``normal`` (a blank never erases) unless ``overwrite`` (a
+        blank in a row erases that field; fields not in the row are left alone)."""
         params = [
             ("content", "record"),
             ("action", "import"),
             ("type", "flat"),
-            ("overwriteBehavior", "normal"),
+            ("overwriteBehavior", "overwrite" if overwrite else "normal"),
             ("forceAutoNumber", "false"),
             ("returnContent", "ids"),
             ("data", json.dumps(list(rows), separators=(",", ":"), ensure_ascii=False)),

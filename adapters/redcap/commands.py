@@ -129,7 +129,9 @@ def template_cmd(ctx: click.Context, source: str, surveys: bool, merge: bool) ->
         if surveys:
             rows = template.survey_rows(instruments) + rows
         if merge:
-            rows = template.merge(adapter.client().metadata(), rows)
+            from .exports import metadata_in_parts
+
+            rows = template.merge(metadata_in_parts(adapter.client(), source), rows)
         click.echo(template.to_csv(rows), nl=False)
     finally:
         adapter.close()

@@ -8,6 +8,7 @@ none): it is fetched only when something is pushed, or by ``fit redcap inspect``
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,6 +108,7 @@ class ProjectInfo:
     longitudinal: bool
     repeating: bool
     in_production: bool
+    created: dt.datetime | None = None  # creation_time, server-local (naive)
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> ProjectInfo:
@@ -115,12 +117,19 @@ class ProjectInfo:
             pid: int | None = int(str(data.get("project_id")))
         except ValueError:
             pid = None
+        try:
+            created: dt.datetime | None = dt.datetime.strptime(
+                str(data.get("creation_time") or ""), "%Y-%m-%d %H:%M:%S"
+            )
+        except ValueError:
+            created = None
         return cls(
             project_id=pid,
             title=str(data.get("project_title") or ""),
             longitudinal=_truthy(data.get("is_longitudinal", 0)),
             repeating=_truthy(data.get("has_repeating_instruments_or_events", 0)),
             in_production=_truthy(data.get("in_production", 0)),
+            created=created,
         )
 
 
@@ -281,14 +290,17 @@ def check_mapping(opts: RedcapOptions, disc: Discovery, source: str) -> None:
     if problems == ["no instruments are mapped"]:
         hint = f"run `fit redcap inspect {source}` and add the [sources.{source}.instruments.*] "
         hint += "tables it proposes"
-    elif any(
-        (p.startswith(("scores_instrument", "instruments.")) and "score_fields" in p)
-        or p.startswith("scores_instrument")
-        for p in problems
-    ):
+    elif any(p.startswith("scores_instrument") for p in problems):
         hint = (
             f"add the scoring instrument: `fit redcap template {source}` prints its data "
-            "dictionary rows (see docs/redcap.md)"
+            "dictionary rows (see docs/redcap.md); if the project has one under another name, "
+            f"set scores_instrument (`fit redcap inspect {source}` looks for it)"
+        )
+    elif any("score_fields" in p for p in problems):
+        hint = (
+            f"map the fields {opts.scores_instrument} has with score_fields (`fit redcap "
+            f"inspect {source}` proposes a mapping), or add the missing ones (`fit redcap "
+            f"template {source} --merge` prints the whole dictionary with them)"
         )
     else:
         hint = f"compare with `fit redcap inspect {source}`"

@@ -8,10 +8,12 @@ adapter sees it, and tests may hand raw options straight to the adapter.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import (
@@ -33,11 +35,17 @@ DEFAULT_SCORES_INSTRUMENT = "fit_scores"
 #: REDCap variable and instrument names: lowercase letters, digits and underscores
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 #: fit field names the ``fields`` table can map (record-level context)
-CONTEXT_FIELDS = ("client_id", "clinician_id", "episode_id", "rater", "age")
+CONTEXT_FIELDS = ("client_id", "clinician_id", "episode_id", "rater", "age", "site")
 #: what the scoring instrument can receive, and the payload key each one comes from
-SCORE_KEYS = ("total", "session", "status", "flags", "message", "change", "rc_class")
+SCORE_KEYS = ("date", "total", "session", "status", "flags", "message", "change", "rc_class")
 #: score keys pushed by default (``status`` only for the ORS family)
-DEFAULT_SCORE_KEYS = ("total", "session", "status", "flags", "message")
+DEFAULT_SCORE_KEYS = ("date", "total", "session", "status", "flags", "message")
+#: score keys several instruments may write to one field (the row is one session): the date
+#: and session number are the same for every measure of a session; flags and messages are
+#: written as one labelled part per measure
+SHAREABLE_KEYS = ("date", "session", "flags", "message")
+#: the default field of the session date, shared by every mapped instrument
+DEFAULT_DATE_FIELD = "fit_date"
 ORS_FAMILY = ("ORS", "CORS")
 #: REDCap's default site-wide ban threshold is 600 hits a minute, i.e. 10 a second: a throttle
 #: above it is allowed (test servers) but logged as a warning
@@ -72,6 +80,17 @@ def _timezone(value: str) -> None:
 def _url(value: str) -> None:
     if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", value):
         raise ValidationError("must be an http(s) URL such as https://redcap.example.org/api/")
+
+
+def is_loopback(url: str) -> bool:
+    """Whether ``url`` points at this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _scale(value: str) -> None:
@@ -135,6 +154,7 @@ class RedcapOptionsSchema(Schema):
         unknown = RAISE
 
     url = fields.String(required=True, validate=_url)
+    allow_http = fields.Boolean(load_default=False)
     project_id = fields.Integer(load_default=None, allow_none=True, strict=True)
     token_pattern = fields.String(load_default=DEFAULT_TOKEN_PATTERN, validate=_pattern)
     verify = _Verify(load_default=True)
@@ -163,6 +183,11 @@ class RedcapOptionsSchema(Schema):
         load_default=dict,
     )
     scores_instrument = fields.String(load_default=DEFAULT_SCORES_INSTRUMENT, validate=_name)
+    scores_complete = fields.Integer(
+        load_default=2, strict=True, validate=validate.OneOf((0, 1, 2))
+    )
+    site = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1))
+    site_from_dag = fields.Boolean(load_default=False)
     only_records = fields.List(
         fields.String(validate=validate.Length(min=1)), load_default=None, allow_none=True
     )
@@ -176,6 +201,20 @@ class RedcapOptionsSchema(Schema):
 
     @validates_schema
     def _check(self, data: dict[str, Any], **kwargs: Any) -> None:
+        url = str(data.get("url") or "")
+        plain = url.lower().startswith("http://")
+        if plain and not data.get("allow_http") and not is_loopback(url):
+            raise ValidationError(
+                "plain http:// would send the API token unencrypted: use https://, or set "
+                "allow_http = true if this network really is private",
+                "url",
+            )
+        dag_site = data.get("site_from_dag")
+        mapped_site = "site" in (data.get("fields_") or {})
+        if sum(bool(x) for x in (data.get("site"), dag_site, mapped_site)) > 1:
+            raise ValidationError(
+                "give the site one way only: site, site_from_dag or fields.site", "site"
+            )
         instruments: Mapping[str, Any] = data.get("instruments") or {}
         scores = data.get("scores_instrument") or DEFAULT_SCORES_INSTRUMENT
         if scores in instruments:
@@ -183,24 +222,37 @@ class RedcapOptionsSchema(Schema):
                 "the scoring instrument must not be one of the mapped instruments",
                 "scores_instrument",
             )
-        seen: dict[str, str] = {}
+        seen: dict[str, tuple[str, str]] = {}
+        measures = {i: str(s.get("measure", "")).strip().upper() for i, s in instruments.items()}
         for instrument, spec in score_fields_of(instruments).items():
-            for field_name in spec.values():
-                if field_name in seen:
+            for key, field_name in spec.items():
+                if field_name not in seen:
+                    seen[field_name] = (instrument, key)
+                    continue
+                other, other_key = seen[field_name]
+                if key != other_key or key not in SHAREABLE_KEYS:
+                    shared = ", ".join(SHAREABLE_KEYS)
                     raise ValidationError(
-                        f"score field {field_name!r} is used by {seen[field_name]} and "
-                        f"{instrument}: give one of them other score_fields",
+                        f"score field {field_name!r} is used by {other} ({other_key}) and "
+                        f"{instrument} ({key}): only {shared} may be shared, each as the same "
+                        "key; give one of them other score_fields",
                         "instruments",
                     )
-                seen[field_name] = instrument
+                if measures.get(other) == measures.get(instrument) and key in ("flags", "message"):
+                    raise ValidationError(
+                        f"score field {field_name!r} is shared by {other} and {instrument}, "
+                        f"which map the same measure: their {key} could not be told apart",
+                        "instruments",
+                    )
 
 
 def score_fields_of(instruments: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, str]]:
     """Per instrument: score key -> field of the scoring instrument (empty keys are not pushed).
 
     Defaults are ``fit_<measure>_<key>`` (``fit_ors_total`` ...) when a measure is mapped by one
-    instrument only, else ``fit_<instrument>_<key>``; ``status`` only for the ORS family.
-    Explicit ``score_fields`` override a default; an empty string switches a key off.
+    instrument only, else ``fit_<instrument>_<key>``; ``status`` only for the ORS family; the
+    session date is ``fit_date``, shared by every instrument. Explicit ``score_fields`` override
+    a default; an empty string switches a key off.
     """
     measures = [str(spec.get("measure", "")).strip().upper() for spec in instruments.values()]
     out: dict[str, dict[str, str]] = {}
@@ -210,7 +262,7 @@ def score_fields_of(instruments: Mapping[str, Mapping[str, Any]]) -> dict[str, d
         if not NAME.match(prefix):
             prefix = f"fit_{instrument}"
         keys = [k for k in DEFAULT_SCORE_KEYS if k != "status" or measure in ORS_FAMILY]
-        chosen = {k: f"{prefix}_{k}" for k in keys}
+        chosen = {k: DEFAULT_DATE_FIELD if k == "date" else f"{prefix}_{k}" for k in keys}
         for key, value in (spec.get("score_fields") or {}).items():
             chosen[key] = value
         out[instrument] = {k: v for k, v in chosen.items() if v}
@@ -271,6 +323,20 @@ class RedcapOptions:
     instruments: tuple[InstrumentMap, ...]
     scores_instrument: str
     only_records: tuple[str, ...] | None
+    allow_http: bool = False
+    scores_complete: int = 2
+    site: str | None = None
+    site_from_dag: bool = False
+
+    @property
+    def score_field_names(self) -> tuple[str, ...]:
+        """Every field of the scoring instrument a push writes (each once)."""
+        names = (n for inst in self.instruments for n in inst.score_fields.values())
+        return tuple(dict.fromkeys(names))
+
+    def sharers(self, field_name: str) -> tuple[InstrumentMap, ...]:
+        """The mapped instruments that write ``field_name``."""
+        return tuple(i for i in self.instruments if field_name in i.score_fields.values())
 
     @classmethod
     def load(cls, raw: Mapping[str, Any], source: str) -> RedcapOptions:
@@ -315,6 +381,10 @@ class RedcapOptions:
             instruments=instruments,
             scores_instrument=d["scores_instrument"],
             only_records=tuple(only) if only is not None else None,
+            allow_http=d["allow_http"],
+            scores_complete=d["scores_complete"],
+            site=d.get("site"),
+            site_from_dag=d["site_from_dag"],
         )
 
 

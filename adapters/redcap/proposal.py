@@ -4,6 +4,12 @@ The whole output is valid TOML (the description is in comments), so it can be pa
 config or redirected to a file and edited. Guesses use instrument and field names only (never
 data): an instrument whose name says ORS/SRS (or outcome/session rating) and holds four numeric
 fields (sliders, or text validated as a number) is proposed with its scale from the dictionary.
+
+When the project already has a scoring instrument (the configured ``scores_instrument``, or an
+instrument whose name says scores and that holds total-like fields), the proposal maps each
+measure's ``score_fields`` onto the fields it has (``fit_session``, ``fit_flags`` ... may be
+shared by the measures of a session) instead of asking for new ones. Every guessed line ends in
+``# check``.
 """
 
 from __future__ import annotations
@@ -13,7 +19,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .discovery import Discovery, FieldInfo, Placement, mapping_problems
-from .options import RedcapOptions
+from .options import (
+    DEFAULT_DATE_FIELD,
+    DEFAULT_SCORE_KEYS,
+    ORS_FAMILY,
+    SHAREABLE_KEYS,
+    RedcapOptions,
+    score_fields_of,
+)
 
 _MEASURE_HINTS: tuple[tuple[str, str], ...] = (
     (r"(^|_)cors($|_)|child.*outcome|outcome.*child", "CORS"),
@@ -53,12 +66,13 @@ def guess_measure(name: str) -> str | None:
     return None
 
 
-def propose(disc: Discovery) -> list[Proposal]:
-    """Instruments that look like ORS/SRS-family measures, with a proposed mapping each."""
+def propose(disc: Discovery, skip: str | None = None) -> list[Proposal]:
+    """Instruments that look like ORS/SRS-family measures, with a proposed mapping each
+    (``skip``: the scoring instrument)."""
     out: list[Proposal] = []
     for form, names in disc.forms.items():
         measure = guess_measure(form)
-        if measure is None:
+        if measure is None or form == skip:
             continue
         infos = [disc.by_name[n] for n in names if n != disc.id_field]
         numeric = [f for f in infos if f.numeric]
@@ -112,6 +126,78 @@ def propose_context(disc: Discovery) -> dict[str, str]:
     return out
 
 
+_SCORE_HINTS: tuple[tuple[str, str, str], ...] = (
+    # key, a pattern the field name must match, a pattern it must not match
+    ("date", r"date|day|when", r"birth|dob"),
+    ("total", r"total|sum|score", r"change|diff"),
+    ("session", r"session|visit|number", r"date|day"),
+    ("status", r"status|colou?r|track|light", r"complete"),
+    ("flags", r"flag|alert|rule", r"message|msg|text|note"),
+    ("message", r"message|msg|note|text|comment", ""),
+    ("change", r"change|diff|improv", ""),
+    ("rc_class", r"(^|_)rc(_|$)|reliab|class", ""),
+)
+_SCORES_FORM = re.compile(r"score|result|(^|_)fit(_|$)", re.IGNORECASE)
+
+
+def scoring_form(disc: Discovery, configured: str) -> str | None:
+    """The project's scoring instrument: the configured one if it exists, else one whose name
+    says scores (or results) and that holds a total but not four item-like numeric fields."""
+    if configured in disc.forms:
+        return configured
+    for form, names in disc.forms.items():
+        if not _SCORES_FORM.search(form):
+            continue
+        numeric = [n for n in names if disc.by_name[n].numeric]
+        totals = [n for n in numeric if _TOTAL.search(n)]
+        if totals and len(numeric) - len(totals) < 4:
+            return form
+    return None
+
+
+def propose_score_fields(
+    disc: Discovery, form: str, proposals: Sequence[Proposal]
+) -> dict[str, dict[str, str]]:
+    """Per proposed instrument: score key -> a field of ``form`` (``""``: none found).
+
+    A field naming the measure (or its instrument) is that measure's; a field naming no
+    measure is shared by every measure for the shareable keys (date, session, flags,
+    message) and given to the ORS family for ``status``."""
+    fields = [
+        f for f in (disc.by_name[n] for n in disc.forms[form]) if f.field_type != "descriptive"
+    ]
+    tags = {p.instrument: {p.measure.lower(), p.instrument.lower()} for p in proposals}
+    every = {t for ts in tags.values() for t in ts}
+    out: dict[str, dict[str, str]] = {}
+    for prop in proposals:
+        mine: dict[str, str] = {}
+        for key, want, avoid in _SCORE_HINTS:
+            if key == "status" and prop.measure not in ORS_FAMILY:
+                continue
+            hits = [
+                f.name
+                for f in fields
+                if re.search(want, f.name, re.IGNORECASE)
+                and not (avoid and re.search(avoid, f.name, re.IGNORECASE))
+            ]
+            own = [n for n in hits if _names(n, tags[prop.instrument])]
+            neutral = [n for n in hits if not _names(n, every)]
+            pick = own[:1] or (neutral[:1] if key in SHAREABLE_KEYS or key == "status" else [])
+            mine[key] = pick[0] if pick else ""
+        out[prop.instrument] = mine
+    taken: dict[str, str] = {}
+    for mine in out.values():  # a field another key already has stays with it
+        for key, name in list(mine.items()):
+            if name and taken.setdefault(name, key) != key:
+                mine[key] = ""
+    return out
+
+
+def _names(field_name: str, tags: set[str]) -> bool:
+    parts = set(re.split(r"[_\d]+", field_name.lower()))
+    return bool(parts & tags)
+
+
 def render(
     source: str,
     url: str,
@@ -132,8 +218,14 @@ def render(
     for form, names in disc.forms.items():
         lines.append(f"#     {form:<24} {len(names):>3} fields{_events_of(form, placement)}")
     scores = opts.scores_instrument
-    if scores in disc.forms:
+    found = scoring_form(disc, scores)
+    if found == scores:
         lines.append(f"#   scoring instrument {scores}: found")
+    elif found is not None:
+        lines.append(
+            f"#   scoring instrument: {found} looks like one; to use it, add to "
+            f'[sources.{source}]:  scores_instrument = "{found}"  # check'
+        )
     else:
         lines.append(
             f"#   scoring instrument {scores}: MISSING; `fit redcap template {source}` prints "
@@ -143,7 +235,7 @@ def render(
         problems = mapping_problems(opts, disc)
         lines.append("#   current mapping: " + ("ok" if not problems else "PROBLEMS"))
         lines += [f"#     - {problem}" for problem in problems]
-    proposals = propose(disc)
+    proposals = propose(disc, skip=found)
     lines += ["", f"# Proposed mapping for [sources.{source}]: check every line before use."]
     if not proposals:
         lines.append(
@@ -153,21 +245,63 @@ def render(
     context = propose_context(disc)
     if context:
         lines += ["", f"[sources.{source}.fields]"]
-        lines += [f'{key} = "{name}"' for key, name in context.items()]
+        lines += [f'{key} = "{name}"  # check' for key, name in context.items()]
+    score_map = propose_score_fields(disc, found, proposals) if found else {}
+    own_layout = bool(found) and any(
+        name not in disc.by_name or disc.by_name[name].form != found
+        for inst in _defaults(proposals).values()
+        for name in inst.values()
+    )
+    sessions = {m.get("session", "") for m in score_map.values()}
+    shared_session = len(sessions) == 1 and "" not in sessions
     for prop in proposals:
         lines += ["", f"[sources.{source}.instruments.{prop.instrument}]"]
-        lines.append(f'measure = "{prop.measure}"')
+        lines.append(f'measure = "{prop.measure}"  # check')
         if prop.items:
-            lines.append("items = [" + ", ".join(f'"{i}"' for i in prop.items) + "]")
+            items = ", ".join(f'"{i}"' for i in prop.items)
+            lines.append(f"items = [{items}]  # check: in the measure's item order")
         if prop.total:
-            lines.append(f'total = "{prop.total}"')
-        lines.append(f'scale = "{prop.scale}"  # {prop.note}')
+            lines.append(f'total = "{prop.total}"  # check')
+        lines.append(f'scale = "{prop.scale}"  # check: {prop.note}')
         if prop.date:
-            lines.append(f'date = "{prop.date}"')
+            lines.append(f'date = "{prop.date}"  # check')
         else:
             lines.append("# date: none found; the survey timestamp is used")
         lines.append(f"#{_events_of(prop.instrument, placement)}")
+        if own_layout and prop.instrument in score_map:
+            lines += ["", f"[sources.{source}.instruments.{prop.instrument}.score_fields]"]
+            lines += _score_lines(
+                score_map[prop.instrument], found or "", source, shared_session=shared_session
+            )
     return "\n".join(lines) + "\n"
+
+
+def _defaults(proposals: Sequence[Proposal]) -> dict[str, dict[str, str]]:
+    spec = {p.instrument: {"measure": p.measure} for p in proposals}
+    return score_fields_of(spec)
+
+
+def _score_lines(
+    mapping: dict[str, str], form: str, source: str, *, shared_session: bool
+) -> list[str]:
+    out = []
+    for key, name in mapping.items():
+        if name:
+            out.append(f'{key} = "{name}"  # check')
+        elif key == "date" and not shared_session:
+            out.append(
+                f'{key} = "{DEFAULT_DATE_FIELD}"  # check: {form} has no session date yet; add it '
+                f"(`fit redcap template {source} --merge`): rows are kept one per session by it"
+            )
+        elif key == "date":
+            out.append(
+                f'{key} = ""  # check: {form} has no date field, so the rows of a repeating '
+                f"instrument are found by session number; a date field ({DEFAULT_DATE_FIELD}) is "
+                "safer"
+            )
+        elif key in DEFAULT_SCORE_KEYS:
+            out.append(f'{key} = ""  # check: {form} has no field for it (off)')
+    return out
 
 
 def _events_of(form: str, placement: Placement) -> str:

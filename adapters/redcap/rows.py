@@ -11,9 +11,11 @@ gives at most one Record per mapped instrument:
 - the date is the mapped date field, else the survey timestamp (``<instrument>_timestamp``,
   server-local time, given to the core with the server's UTC offset); ``"[not completed]"`` with
   no date field value is a RecordError, as is a row with no date at all;
-- context (client id if not the record id, clinician, episode, rater, age) comes from the row
-  itself, else from the first row of the same record that has it (e.g. a demographics form on
-  the first event): batches hold whole records, so this join needs no extra request.
+- context (client id if not the record id, clinician, episode, rater, age, site) comes from the
+  row itself, else from the first row of the same record that has it (e.g. a demographics form
+  on the first event): batches hold whole records, so this join needs no extra request;
+- the site is that ``fields.site`` field, or the record's Data Access Group
+  (``redcap_data_access_group``, with ``site_from_dag``), or the source's fixed ``site``.
 
 Source keys are ``<record>|<event>|<instrument>|<instance>`` with each part percent-encoded
 (``|`` cannot appear inside a part): stable across runs and unique per administration.
@@ -27,6 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from fit_core.errors import ConfigError
 from fit_core.models import Record, RecordError
 
 from .options import InstrumentMap
@@ -35,6 +38,7 @@ NOT_COMPLETED = "[not completed]"
 REPEAT_INSTRUMENT = "redcap_repeat_instrument"
 REPEAT_INSTANCE = "redcap_repeat_instance"
 EVENT = "redcap_event_name"
+DAG = "redcap_data_access_group"
 
 
 def text(value: Any) -> str:
@@ -91,8 +95,14 @@ class RowMapper:
         statuses: frozenset[str],
         server_tz: dt.tzinfo,
         context_fields: Mapping[str, str],
+        site: str | None = None,
+        site_from_dag: bool = False,
+        source: str = "",
     ) -> None:
         self.id_field = id_field
+        self.site = site
+        self.site_from_dag = site_from_dag
+        self.source = source
         self.instruments = tuple(instruments)
         self.statuses = statuses
         self.server_tz = server_tz
@@ -193,6 +203,17 @@ class RowMapper:
             data["total"] = answers[-1]
         for key_name, field_name in self.context.items():
             data[key_name] = text(row.get(field_name)) or shared.get(key_name, "")
+        if self.site_from_dag:
+            if DAG not in row:
+                raise ConfigError(
+                    f"source {self.source}: REDCap does not export the Data Access Group to "
+                    "this token (its user is in a group, and sees only that group)",
+                    hint='give each group\'s source its own site = "<name>" instead of '
+                    "site_from_dag = true (see docs/redcap.md, multi-site projects)",
+                )
+            data["site"] = text(row.get(DAG))
+        elif self.site:
+            data["site"] = self.site
         if inst.rater:
             data["rater"] = inst.rater
         extra = {

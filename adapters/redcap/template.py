@@ -75,64 +75,92 @@ def instruments_for(opts: RedcapOptions | None) -> tuple[InstrumentMap, ...]:
 
 
 def scoring_rows(instruments: Sequence[InstrumentMap], scores_instrument: str) -> list[Row]:
-    """The scoring instrument: a note, then each mapped instrument's score fields (read-only)."""
-    note = "Written by fit-sync through the API; do not edit. " + " ".join(COPYRIGHT_LINES)
+    """The scoring instrument: a note, then the score fields (read-only), each once.
+
+    A field several instruments share (the session date, by default) is labelled for the
+    session; the others name their measure."""
+    note = "Written by fit-sync through the API, one row per session; do not edit. " + " ".join(
+        COPYRIGHT_LINES
+    )
     rows = [_row(f"{scores_instrument}_about", scores_instrument, "descriptive", note)]
+    users: dict[str, list[InstrumentMap]] = {}
     for inst in instruments:
-        m = inst.measure
-        for key, name in inst.score_fields.items():
-            if key == "total":
-                row = _row(
-                    name,
-                    scores_instrument,
-                    "text",
-                    f"{m} total",
-                    text_validation_type_or_show_slider_number="number_1dp",
-                    text_validation_min="0",
-                    text_validation_max="40",
-                )
-            elif key == "session":
-                row = _row(
-                    name,
-                    scores_instrument,
-                    "text",
-                    f"{m} session number",
-                    text_validation_type_or_show_slider_number="integer",
-                    text_validation_min="1",
-                )
-            elif key == "status":
-                row = _row(
-                    name,
-                    scores_instrument,
-                    "dropdown",
-                    f"{m} status colour",
-                    select_choices_or_calculations=STATUS_CHOICES,
-                )
-            elif key == "flags":
-                row = _row(name, scores_instrument, "text", f"{m} open alerts (rule ids)")
-            elif key == "message":
-                row = _row(name, scores_instrument, "notes", f"{m} alert message")
-            elif key == "change":
-                row = _row(
-                    name,
-                    scores_instrument,
-                    "text",
-                    f"{m} change from intake",
-                    text_validation_type_or_show_slider_number="number_1dp",
-                    text_validation_min="-40",
-                    text_validation_max="40",
-                )
-            else:
-                row = _row(
-                    name,
-                    scores_instrument,
-                    "dropdown",
-                    f"{m} reliable change class",
-                    select_choices_or_calculations=RC_CHOICES,
-                )
-            row["field_annotation"] = "@READONLY"
-            rows.append(row)
+        for name in inst.score_fields.values():
+            users.setdefault(name, []).append(inst)
+    done: set[str] = set()
+    ordered = sorted(
+        ((key, name, inst) for inst in instruments for key, name in inst.score_fields.items()),
+        key=lambda t: t[0] != "date",  # the session date first
+    )
+    for key, name, inst in ordered:
+        if name in done:
+            continue
+        done.add(name)
+        shared = len(users[name]) > 1
+        m = "Session" if shared else inst.measure
+        row = _score_row(key, name, scores_instrument, m)
+        row["field_annotation"] = "@READONLY"
+        rows.append(row)
     return rows
+
+
+def _score_row(key: str, name: str, form: str, m: str) -> Row:
+    if key == "date":
+        return _row(
+            name,
+            form,
+            "text",
+            "Session date" if m == "Session" else f"{m} session date",
+            text_validation_type_or_show_slider_number="date_ymd",
+        )
+    if key == "total":
+        return _row(
+            name,
+            form,
+            "text",
+            f"{m} total",
+            text_validation_type_or_show_slider_number="number_1dp",
+            text_validation_min="0",
+            text_validation_max="40",
+        )
+    if key == "session":
+        return _row(
+            name,
+            form,
+            "text",
+            "Session number" if m == "Session" else f"{m} session number",
+            text_validation_type_or_show_slider_number="integer",
+            text_validation_min="1",
+        )
+    if key == "status":
+        return _row(
+            name,
+            form,
+            "dropdown",
+            f"{m} status colour",
+            select_choices_or_calculations=STATUS_CHOICES,
+        )
+    if key == "flags":
+        return _row(name, form, "text", f"{m} open alerts (rule ids)")
+    if key == "message":
+        return _row(name, form, "notes", f"{m} alert message")
+    if key == "change":
+        return _row(
+            name,
+            form,
+            "text",
+            f"{m} change from intake",
+            text_validation_type_or_show_slider_number="number_1dp",
+            text_validation_min="-40",
+            text_validation_max="40",
+        )
+    return _row(
+        name,
+        form,
+        "dropdown",
+        f"{m} reliable change class",
+        select_choices_or_calculations=RC_CHOICES,
+    )
 
 
 def survey_rows(

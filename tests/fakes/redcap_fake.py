@@ -12,8 +12,17 @@
 - a bad token gets **403**; errors are ``{"error": "..."}``, 400s join their messages with ``\\n``;
 - every hit counts toward a site-wide threshold (default 600 a minute); past it the client is
   **banned permanently**: every request gets 429 with a plain-text body;
-- optional memory limits: an export (import) of more cells (rows x columns) than the limit gets
-  500 "REDCap ran out of server memory...";
+- optional memory limits counted the way the server runs out: an export of more **rows** than
+  ``row_limit`` or more **cells** (rows x columns) than ``memory_limit`` gets 500 "REDCap ran out
+  of server memory..." (so an export of the record ids alone can run out too); the data
+  dictionary counts its rows (fields) against ``row_limit``; an import of more cells than
+  ``import_memory_limit`` runs out as well;
+- ``filterLogic`` (a subset of REDCap's logic, see :mod:`.redcap_logic`), evaluated per row;
+- Data Access Groups: ``content=dag``; ``exportDataAccessGroups=true`` adds
+  ``redcap_data_access_group`` (not for a user in a group); a token of a user in a group
+  (``dag_tokens``) sees and writes only that group's records: importing into another group's
+  record fails (400), a new record joins the user's group;
+- ``content=instrument`` (the instruments, in order) and ``metadata`` by ``forms``/``fields``;
 - an optional redirect (302 to another location) for every POST;
 - longitudinal projects (events, instrument designations), repeating instruments and repeating
   events, with ``redcap_repeat_instance`` as the integer 1.. (or the string, optionally) and
@@ -34,6 +43,7 @@ Synthetic data only: :func:`clinic_project` builds a longitudinal clinic with OR
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import ipaddress
@@ -53,6 +63,8 @@ from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from .redcap_logic import LogicError, compile_logic
 
 TOKEN = "0123456789ABCDEF0123456789ABCDEF"
 OOM_TEXT = (
@@ -133,6 +145,8 @@ class FakeProject:
     cleanup_status: bool = False
     data: dict[str, dict[RowKey, dict[str, str]]] = field(default_factory=dict)
     modified: dict[str, dt.datetime] = field(default_factory=dict)
+    dags: dict[str, str] = field(default_factory=dict)  # unique group name -> label
+    record_dag: dict[str, str] = field(default_factory=dict)  # record -> unique group name
 
     @property
     def id_field(self) -> str:
@@ -151,10 +165,11 @@ class FakeProject:
         return list(dict.fromkeys(f.form for f in self.fields))
 
     def field(self, name: str) -> FakeField | None:
-        for f in self.fields:
-            if f.name == name:
-                return f
-        return None
+        cache = self.__dict__.get("_by_name")
+        if cache is None or cache[0] != len(self.fields):  # fields may be added by a test
+            cache = (len(self.fields), {f.name: f for f in self.fields})
+            self.__dict__["_by_name"] = cache
+        return cache[1].get(name)
 
     def form_of(self, name: str) -> str | None:
         f = self.field(name)
@@ -215,10 +230,11 @@ class FakeProject:
 _ARRAY_KEY = re.compile(r"^([^\[\]]+)\[([^\[\]]*)\]$")
 
 
-def php_parse(body: str) -> dict[str, Any]:
-    """Parse a form body as PHP fills ``$_POST``: ``a[0]=x`` arrays; a repeated key: last wins."""
+def php_parse(body: str, pairs: Sequence[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """Parse a form body as PHP fills ``$_POST``: ``a[0]=x`` arrays; a repeated key: last wins.
+    ``pairs``: the body already split by ``parse_qsl``."""
     out: dict[str, Any] = {}
-    for key, value in parse_qsl(body, keep_blank_values=True):
+    for key, value in pairs if pairs is not None else parse_qsl(body, keep_blank_values=True):
         m = _ARRAY_KEY.match(key)
         if m:
             name, index = m.groups()
@@ -260,6 +276,10 @@ class Hit:
     keys: tuple[str, ...] = ()  # form keys in order, e.g. ("token", "content", "fields[0]")
     records: int | None = None  # records exported or imported
     since: str | None = None  # dateRangeBegin
+    until: str | None = None  # dateRangeEnd
+    rows: int | None = None  # rows exported
+    logic: str | None = None  # filterLogic
+    events: tuple[str, ...] = ()  # the events asked for
 
 
 class _FakeError(Exception):
@@ -272,9 +292,11 @@ class _FakeError(Exception):
 class RedcapFake:
     """The fake server. Use as a context manager, or :meth:`start` / :meth:`stop`.
 
-    Knobs: ``hit_limit`` (hits a minute before the permanent ban), ``memory_limit`` and
-    ``import_memory_limit`` (cells, i.e. rows x columns, an export or an import may hold before
-    a 500 "ran out of server memory"), ``redirect_to`` (answer every POST with 302),
+    Knobs: ``hit_limit`` (hits a minute before the permanent ban), ``row_limit`` (rows an
+    export may hold), ``memory_limit`` and ``import_memory_limit`` (cells, i.e. rows x columns,
+    an export or an import may hold) before a 500 "ran out of server memory", ``dag_tokens``
+    (token -> unique group name: users in a Data Access Group), ``redirect_to`` (answer every
+    POST with 302),
     ``latency`` (seconds slept per request), ``instance_as_text`` (``"1"`` instead of 1),
     ``fail_next`` (statuses to answer the next requests with, e.g. 503), ``tls`` (an SSL context:
     HTTPS), ``clock`` (epoch seconds for modification times), ``tz`` (the server's timezone).
@@ -288,15 +310,19 @@ class RedcapFake:
         tz: str = "America/Chicago",
         clock: Callable[[], float] = time.time,
         hit_limit: int = 600,
+        row_limit: int | None = None,
         memory_limit: int | None = None,
         import_memory_limit: int | None = None,
         redirect_to: str | None = None,
         latency: float = 0.0,
         instance_as_text: bool = False,
         tls: ssl.SSLContext | None = None,
+        dag_tokens: Mapping[str, str] | None = None,
     ) -> None:
         self.project = project
         self.token = token
+        self.dag_tokens = dict(dag_tokens or {})
+        self.row_limit = row_limit
         self.tz = ZoneInfo(tz)
         self.clock = clock
         self.hit_limit = hit_limit
@@ -411,7 +437,8 @@ class RedcapFake:
             text = body.decode("utf-8", "replace")
             pairs = parse_qsl(text, keep_blank_values=True)
             keys = tuple(k for k, _ in pairs)
-            params = php_parse(text) if "application/x-www-form-urlencoded" in ctype else {}
+            form = "application/x-www-form-urlencoded" in ctype
+            params = php_parse(text, pairs) if form else {}
             return_format = str(params.get("returnFormat", "xml"))
             content = str(params.get("content", ""))
             action = str(params.get("action", "export"))
@@ -424,14 +451,19 @@ class RedcapFake:
                 action,
                 keys,
                 since=params.get("dateRangeBegin"),
+                until=params.get("dateRangeEnd"),
+                logic=params.get("filterLogic"),
+                events=tuple(array_param(params, "events") or ()),
             )
             try:
-                if params.get("token") != self.token:
+                token = params.get("token")
+                if token != self.token and token not in self.dag_tokens:
                     raise _FakeError(403, "You do not have permissions to use the API")
-                status, out, out_type, n = self._dispatch(content, action, params)
+                dag = self.dag_tokens.get(str(token))
+                status, out, out_type, n, rows = self._dispatch(content, action, params, dag)
             except _FakeError as exc:
                 return self._error(exc.status, exc.message, return_format, hit)
-            hit = Hit(hit.at, method, path, status, content, action, keys, n, hit.since)
+            hit = dataclasses.replace(hit, status=status, records=n, rows=rows)
             return self._out(status, out, out_type, hit)
 
     def _out(
@@ -443,7 +475,7 @@ class RedcapFake:
     def _error(
         self, status: int, message: str, return_format: str, hit: Hit
     ) -> tuple[int, dict[str, str], bytes, Hit]:
-        hit = Hit(hit.at, hit.method, hit.path, status, hit.content, hit.action, hit.keys)
+        hit = dataclasses.replace(hit, status=status, records=None, rows=None)
         if status == 500 and message == OOM_TEXT:
             return self._out(500, OOM_TEXT, "text/plain", hit)
         if return_format == "json":
@@ -455,12 +487,13 @@ class RedcapFake:
         return self._out(status, xml, "text/xml", hit)
 
     def _dispatch(
-        self, content: str, action: str, params: Mapping[str, Any]
-    ) -> tuple[int, str, str, int | None]:
+        self, content: str, action: str, params: Mapping[str, Any], dag: str | None
+    ) -> tuple[int, str, str, int | None, int | None]:
+        """(status, body, content type, records, rows) of one authorised request."""
         p = self.project
         fmt = str(params.get("format", "xml"))
         if content == "version":
-            return 200, "14.5.0", "text/html", None
+            return 200, "14.5.0", "text/html", None, None
         if content == "project":
             info = {
                 "project_id": p.project_id,
@@ -476,7 +509,7 @@ class RedcapFake:
                 "record_autonumbering_enabled": 0,
                 "missing_data_codes": "",
             }
-            return 200, *self._format(info, fmt), None
+            return 200, *self._format(info, fmt), None, None
         if content == "metadata":
             wanted = array_param(params, "fields")
             forms = array_param(params, "forms")
@@ -485,7 +518,23 @@ class RedcapFake:
                 for f in p.fields
                 if (not wanted or f.name in wanted) and (not forms or f.form in forms)
             ]
-            return 200, *self._format(rows, fmt), None
+            self._check_memory(len(rows), 0)  # a dictionary counts its fields (rows)
+            return 200, *self._format(rows, fmt), None, len(rows)
+        if content == "instrument":
+            rows = [
+                {"instrument_name": f, "instrument_label": f.replace("_", " ")} for f in p.forms
+            ]
+            return 200, *self._format(rows, fmt), None, len(rows)
+        if content == "dag":
+            rows = [
+                {
+                    "data_access_group_name": label,
+                    "unique_group_name": name,
+                    "data_access_group_id": i,
+                }
+                for i, (name, label) in enumerate(sorted(p.dags.items()), start=1)
+            ]
+            return 200, *self._format(rows, fmt), None, len(rows)
         if content == "formEventMapping":
             if not p.longitudinal:
                 raise _FakeError(400, "You cannot export form/event mappings for classic projects")
@@ -494,11 +543,11 @@ class RedcapFake:
                 for e in p.events
                 for form in p.form_events.get(e, [])
             ]
-            return 200, *self._format(rows, fmt), None
+            return 200, *self._format(rows, fmt), None, len(rows)
         if content == "repeatingFormsEvents":
             if not p.has_repeats:
                 raise _FakeError(400, "There are no repeated instruments or events in this project")
-            rows: list[dict[str, Any]] = []
+            rows = []
             for event, form in sorted(p.repeating_forms):
                 row = {"form_name": form, "custom_form_label": ""}
                 if p.longitudinal:
@@ -508,13 +557,20 @@ class RedcapFake:
                 {"event_name": e, "form_name": "", "custom_form_label": ""}
                 for e in sorted(p.repeating_events)
             ]
-            return 200, *self._format(rows, fmt), None
+            return 200, *self._format(rows, fmt), None, len(rows)
         if content == "record" and action == "export":
-            rows = self._export(params)
-            return 200, *self._format(rows, fmt), len({r[p.id_field] for r in rows})
+            rows = self._export(params, dag)
+            return 200, *self._format(rows, fmt), len({r[p.id_field] for r in rows}), len(rows)
         if content == "record" and action == "import":
-            return self._import(params)
+            return (*self._import(params, dag), None)
         raise _FakeError(400, 'The value of the parameter "content" is not valid')
+
+    def _check_memory(self, rows: int, cells: int) -> None:
+        """REDCap runs out of memory past ``row_limit`` rows or ``memory_limit`` cells."""
+        if (self.row_limit is not None and rows > self.row_limit) or (
+            self.memory_limit is not None and cells > self.memory_limit
+        ):
+            raise _FakeError(500, OOM_TEXT)
 
     def _format(self, data: Any, fmt: str) -> tuple[str, str]:
         if fmt == "json":
@@ -535,7 +591,7 @@ class RedcapFake:
 
     # --- export ------------------------------------------------------------------------------
 
-    def _export(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def _export(self, params: Mapping[str, Any], dag: str | None) -> list[dict[str, Any]]:
         p = self.project
         wanted = array_param(params, "fields") or []
         forms = array_param(params, "forms") or []
@@ -572,11 +628,14 @@ class RedcapFake:
             selected = known
         selected.add(p.id_field)
         survey = str(params.get("exportSurveyFields", "false")).lower() == "true"
+        groups = str(params.get("exportDataAccessGroups", "false")).lower() == "true"
         ids = (
             sorted(p.data, key=_natural)
             if records is None
             else [r for r in dict.fromkeys(records) if r in p.data]
         )
+        if dag is not None:  # a user in a group sees only that group's records
+            ids = [r for r in ids if p.record_dag.get(r) == dag]
         if begin is not None or end is not None:
             ids = [
                 r
@@ -585,20 +644,43 @@ class RedcapFake:
                 and (begin is None or m >= begin)
                 and (end is None or m <= end)
             ]
-        columns = self._columns(selected, survey)
-        keys = [(r, k) for r in ids for k in self._row_order(p.data[r], events)]
-        if self.memory_limit is not None and len(keys) * len(columns) > self.memory_limit:
-            raise _FakeError(500, OOM_TEXT)
+        logic = str(params.get("filterLogic") or "").strip()
+        keep: Callable[[str, RowKey], bool] = lambda r, k: True  # noqa: E731
+        if logic:
+            try:
+                predicate, names = compile_logic(logic)
+            except LogicError:
+                raise _FakeError(400, "The filter logic is not valid (filterLogic)") from None
+            unknown = [n for n in names if p.field(n) is None and p.form_of(n) is None]
+            if unknown:
+                raise _FakeError(400, f"The filter logic uses unknown fields: {', '.join(unknown)}")
+
+            if names <= {p.id_field}:  # the record id only: one answer per record
+                ids = [r for r in ids if predicate({p.id_field: r})]
+            else:
+
+                def keep(record: str, key: RowKey) -> bool:
+                    return predicate({**p.data[record][key], p.id_field: record})
+
+        columns = self._columns(selected, survey, groups and dag is None)
+        self._applies_memo: dict[tuple[str, str, bool, str], bool] = {}
+        keys = [(r, k) for r in ids for k in self._row_order(p.data[r], events) if keep(r, k)]
+        self._check_memory(len(keys), len(keys) * len(columns))
         return [self._row(r, k, p.data[r][k], columns) for r, k in keys]
 
-    def _columns(self, selected: set[str], survey: bool) -> list[tuple[str, str, str]]:
-        """(column, kind, form) in REDCap's order: id, event, repeat keys, survey id, forms."""
+    def _columns(
+        self, selected: set[str], survey: bool, groups: bool = False
+    ) -> list[tuple[str, str, str]]:
+        """(column, kind, form) in REDCap's order: id, event, repeat keys, group, survey id,
+        forms."""
         p = self.project
         cols: list[tuple[str, str, str]] = [(p.id_field, "id", p.fields[0].form)]
         if p.longitudinal:
             cols.append(("redcap_event_name", "event", ""))
         if p.has_repeats:
             cols += [("redcap_repeat_instrument", "ri", ""), ("redcap_repeat_instance", "rn", "")]
+        if groups:
+            cols.append(("redcap_data_access_group", "dag", ""))
         if survey:
             cols.append(("redcap_survey_identifier", "sid", ""))
         for form in p.forms:
@@ -657,8 +739,13 @@ class RedcapFake:
                 )
             elif kind == "sid":
                 row[col] = ""
+            elif kind == "dag":
+                row[col] = self.project.record_dag.get(record, "")
             else:
-                applies = self._applies(event, ri, instance, form)
+                where = (event, ri, instance is None, form)
+                applies = self._applies_memo.get(where)
+                if applies is None:
+                    applies = self._applies_memo[where] = self._applies(event, ri, instance, form)
                 value = stored.get(col, "") if applies else ""
                 if kind == "complete" and applies and value == "":
                     value = "0"  # a form never started: REDCap exports its status as 0
@@ -678,7 +765,9 @@ class RedcapFake:
 
     # --- import ------------------------------------------------------------------------------
 
-    def _import(self, params: Mapping[str, Any]) -> tuple[int, str, str, int | None]:
+    def _import(
+        self, params: Mapping[str, Any], dag: str | None
+    ) -> tuple[int, str, str, int | None]:
         p = self.project
         if p.cleanup_status:
             raise _FakeError(
@@ -701,8 +790,16 @@ class RedcapFake:
         unknown: list[str] = []
         for row in data:
             planned_row = self._plan(row, errors, unknown)
-            if planned_row is not None:
-                planned.append(planned_row)
+            if planned_row is None:
+                continue
+            record = planned_row[0]
+            if dag is not None and record in p.data and p.record_dag.get(record) != dag:
+                errors.append(
+                    f'"{record}","{p.id_field}","{record}","The record belongs to a Data Access '
+                    'Group you are not assigned to"'
+                )
+                continue
+            planned.append(planned_row)
         if unknown:
             errors.insert(
                 0,
@@ -713,6 +810,8 @@ class RedcapFake:
             raise _FakeError(400, "\n".join(errors))
         now = self.now_local()
         for record, key, values in planned:
+            if dag is not None and record not in p.data:
+                p.record_dag[record] = dag  # a new record joins the user's group
             rows = p.data.setdefault(record, {})
             stored = rows.setdefault(key, {p.id_field: record})
             changed = False
@@ -838,6 +937,11 @@ class RedcapFake:
         elif f.field_type in ("dropdown", "radio"):
             if value not in f.codes():
                 return "The value is not one of the choices"
+        elif f.field_type == "text" and f.validation == "date_ymd":
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError:
+                return "The value is not a date (Y-M-D)"
         elif f.field_type == "text" and f.validation in NUMERIC:
             try:
                 number = float(value)
@@ -896,10 +1000,51 @@ SCORE_FIELDS: dict[str, tuple[str, ...]] = {
     "srs": ("total", "session", "flags", "message"),
 }
 STATUS_CHOICES = "green, green | orange, orange | red, red | grey, grey | none, none"
+#: an existing scoring instrument with its own names: one row per session, shared fields
+SESSION_LAYOUT = (
+    "fit_ors_total",
+    "fit_srs_total",
+    "fit_session",
+    "fit_status",
+    "fit_flags",
+    "fit_message",
+)
 
 
-def clinic_fields(*, scoring: bool = True) -> list[FakeField]:
-    """Demographics, ORS and SRS surveys (0-100 sliders), and the fit_scores instrument."""
+def _score_field(name: str, form: str, key: str) -> FakeField:
+    if key == "total":
+        return FakeField(name, form, validation="number_1dp", vmin="0", vmax="40")
+    if key == "session":
+        return FakeField(name, form, validation="integer")
+    if key == "status":
+        return FakeField(name, form, "dropdown", choices=STATUS_CHOICES)
+    if key == "message":
+        return FakeField(name, form, "notes")
+    if key == "date":
+        return FakeField(name, form, validation="date_ymd")
+    return FakeField(name, form)
+
+
+def scoring_fields(layout: str = "fit", form: str = "fit_scores") -> list[FakeField]:
+    """The scoring instrument ``form``. ``"fit"``: as `fit redcap template` writes it (the
+    session date ``fit_date``, then per measure total, session, status, flags and message);
+    ``"legacy"``: the same without ``fit_date`` (written by versions that paired instance *n*
+    of each measure); ``"session"``: an instrument a clinic made itself, with other names
+    (:data:`SESSION_LAYOUT`: one total per measure, a shared session, status, flags, message)."""
+    if layout == "session":
+        return [_score_field(n, form, n.rsplit("_", 1)[-1]) for n in SESSION_LAYOUT]
+    out = [] if layout == "legacy" else [_score_field("fit_date", form, "date")]
+    for measure, keys in SCORE_FIELDS.items():
+        out += [_score_field(f"fit_{measure}_{key}", form, key) for key in keys]
+    return out
+
+
+def clinic_fields(
+    *, scoring: bool | str = True, scores_form: str = "fit_scores"
+) -> list[FakeField]:
+    """Demographics, ORS and SRS surveys (0-100 sliders), and the scoring instrument
+    (``scoring``: True for the ``"fit"`` layout, a layout name of :func:`scoring_fields`, or
+    False for none)."""
     out = [
         FakeField("record_id", "demographics", label="Record ID"),
         FakeField("age", "demographics", validation="integer", vmin="0", vmax="120"),
@@ -913,21 +1058,7 @@ def clinic_fields(*, scoring: bool = True) -> list[FakeField]:
             for i in range(1, 5)
         ]
     if scoring:
-        for form, keys in SCORE_FIELDS.items():
-            for key in keys:
-                name = f"fit_{form}_{key}"
-                if key == "total":
-                    out.append(
-                        FakeField(name, "fit_scores", validation="number_1dp", vmin="0", vmax="40")
-                    )
-                elif key == "session":
-                    out.append(FakeField(name, "fit_scores", validation="integer"))
-                elif key == "status":
-                    out.append(FakeField(name, "fit_scores", "dropdown", choices=STATUS_CHOICES))
-                elif key == "message":
-                    out.append(FakeField(name, "fit_scores", "notes"))
-                else:
-                    out.append(FakeField(name, "fit_scores"))
+        out += scoring_fields("fit" if scoring is True else str(scoring), scores_form)
     return out
 
 
@@ -939,18 +1070,26 @@ def clinic_project(
     *,
     seed: int = 1,
     max_sessions: int = 5,
-    modified: dt.datetime = dt.datetime(2024, 6, 1, 9, 0, 0),
+    modified: dt.datetime | None = dt.datetime(2024, 6, 1, 9, 0, 0),
     longitudinal: bool = True,
-    scoring: bool = True,
+    scoring: bool | str = True,
+    scores_form: str = "fit_scores",
+    skip_srs: float = 0.0,
 ) -> FakeProject:
     """A synthetic clinic. Longitudinal: ``intake_arm_1`` (demographics, ors, srs, fit_scores;
     not repeating), ``session_arm_1`` (ors, srs, fit_scores as repeating instruments) and
     ``followup_arm_1`` (a repeating event with ors and fit_scores). Classic (not longitudinal):
     ors, srs and fit_scores are repeating instruments. About 5 % of SRS surveys are
-    ``[not completed]`` (status 0) and 3 % of ORS are unverified (status 1)."""
+    ``[not completed]`` (status 0) and 3 % of ORS are unverified (status 1).
+
+    ``skip_srs``: the share of repeating sessions without an SRS at all; the next SRS then
+    takes the next SRS instance, so instance *n* of ``srs`` is no longer the session of
+    instance *n* of ``ors``. ``modified``: every record's last change (server-local), or None
+    for the time of its last survey (records changed over months). ``scoring`` and
+    ``scores_form``: the scoring instrument (see :func:`clinic_fields`)."""
     rng = random.Random(seed)
-    fields = clinic_fields(scoring=scoring)
-    forms = ["demographics", "ors", "srs", *(["fit_scores"] if scoring else [])]
+    fields = clinic_fields(scoring=scoring, scores_form=scores_form)
+    forms = ["demographics", "ors", "srs", *([scores_form] if scoring else [])]
     if longitudinal:
         project = FakeProject(
             fields,
@@ -958,7 +1097,7 @@ def clinic_project(
             form_events={
                 INTAKE: forms,
                 SESSION: [f for f in forms if f != "demographics"],
-                FOLLOWUP: ["ors", *(["fit_scores"] if scoring else [])],
+                FOLLOWUP: ["ors", *([scores_form] if scoring else [])],
             },
             repeating_forms={(SESSION, f) for f in forms if f != "demographics"},
             repeating_events={FOLLOWUP},
@@ -982,7 +1121,6 @@ def clinic_project(
                 "demographics_complete": 2,
             },
             event=INTAKE if longitudinal else "",
-            modified=modified,
         )
         level = rng.randint(15, 45)
         sessions = rng.randint(0, max_sessions)
@@ -994,22 +1132,31 @@ def clinic_project(
                 visits += [(FOLLOWUP, False, i) for i in range(1, rng.randint(1, 2) + 1)]
         else:
             visits = [("", True, i) for i in range(1, sessions + 2)]
+        srs_instance = 0
+        last = day
         for k, (event, ri, instance) in enumerate(visits):
             when = day + dt.timedelta(days=7 * k)
+            last = when + dt.timedelta(minutes=50)
             level = max(0, min(100, level + rng.randint(-4, 10)))
             _survey(project, rng, record, "ors", event, ri, instance, when, level)
-            if event != FOLLOWUP:
-                _survey(
-                    project,
-                    rng,
-                    record,
-                    "srs",
-                    event,
-                    ri,
-                    instance,
-                    when + dt.timedelta(minutes=50),
-                    rng.randint(70, 100),
-                )
+            if event == FOLLOWUP:
+                continue
+            if ri and skip_srs and rng.random() < skip_srs:
+                continue  # no SRS this session
+            if ri:
+                srs_instance += 1
+            _survey(
+                project,
+                rng,
+                record,
+                "srs",
+                event,
+                ri,
+                srs_instance if ri else instance,
+                when + dt.timedelta(minutes=50),
+                rng.randint(70, 100),
+            )
+        project.modified[record] = (modified or last).replace(microsecond=0)
     return project
 
 
