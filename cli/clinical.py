@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from fit_core.agency import GROUP_BY, EpisodeSummary, agency_stats
+from fit_core.as_of import context_until, until
 from fit_core.config import Config, load_config
 from fit_core.episodes import episodes_of, is_ended, latest_views, summarize, trajectory_series
 from fit_core.errors import ConfigError, ExitCode
@@ -25,6 +26,7 @@ from fit_core.settings import Settings
 from fit_core.store import Store
 from fit_core.sync import load_active_model
 
+from .asof import as_of_option, models_for, resolve_as_of
 from .main import echo_json, handle_errors
 
 
@@ -34,6 +36,10 @@ def _config(ctx: click.Context) -> Config:
 
 def _today(config: Config) -> dt.date:
     return dt.datetime.now(config.sync.tzinfo()).date()
+
+
+def _as_of(config: Config, given: dt.datetime | None) -> tuple[dt.date, dt.date | None]:
+    return resolve_as_of(config, given)
 
 
 # --- rules ------------------------------------------------------------------------------------
@@ -152,16 +158,22 @@ def _jsonable(v: Any) -> Any:
 
 
 def _scored_clients(
-    store: Store, config: Config, as_of: dt.date
+    store: Store, config: Config, as_of: dt.date, given: dt.date | None = None
 ) -> Iterator[tuple[list[Any], ClientContext | None]]:
-    """Each client's scored administrations (no rules) and practice data, client by client."""
+    """Each client's scored administrations (no rules) and practice data, client by client.
+
+    ``given`` (an explicit ``--as-of``) leaves out what is dated after it (:mod:`fit_core.as_of`)
+    and uses the models in force that day."""
     registry = load_plugins()
     scorer = Scorer(
-        registry.measures, config.settings.with_(as_of=as_of), (), load_active_model(store)
+        registry.measures, config.settings.with_(as_of=as_of), (), models_for(store, config, given)
     )
     for client, admins in itertools.groupby(store.iter_administrations(), lambda a: a.client):
-        context = store.client_contexts([client]).get(client)
-        yield list(scorer.score(admins, context).scored), context
+        kept = until(admins, given)
+        if not kept:
+            continue
+        context = context_until(store.client_contexts([client]).get(client), given)
+        yield list(scorer.score(kept, context).scored), context
 
 
 def _views(scored: list[Any]) -> list[Any]:
@@ -182,41 +194,58 @@ def trajectories() -> None:
 
 
 @trajectories.command("fit")
-@click.option("--measure", default="ORS", show_default=True, help="ORS or CORS.")
+@click.option(
+    "--measure",
+    default="ORS",
+    show_default=True,
+    help="The ORS-family measure to fit (ORS or CORS); each measure keeps its own model.",
+)
+@click.option(
+    "--rater",
+    default="client",
+    show_default=True,
+    help="Whose ratings to fit (client, or a collateral rater such as parent).",
+)
 @click.option("--max-session", default=10, show_default=True, help="Fit sessions 2..N.")
 @click.option("--min-n", default=30, show_default=True, help="Episodes needed per session.")
 @click.option("--low-pct", default=25.0, show_default=True, help="Lower band percentile.")
 @click.option("--high-pct", default=75.0, show_default=True, help="Upper band percentile.")
 @click.option("--severe-pct", default=10.0, show_default=True, help="Severe line percentile.")
 @click.option("--dry-run", is_flag=True, help="Fit and show, but do not store the model.")
+@as_of_option
 @click.option("--json", "as_json", is_flag=True, help="Print the model as JSON.")
 @click.pass_context
 @handle_errors
 def trajectories_fit(
     ctx: click.Context,
     measure: str,
+    rater: str,
     max_session: int,
     min_n: int,
     low_pct: float,
     high_pct: float,
     severe_pct: float,
     dry_run: bool,
+    as_of: dt.datetime | None,
     as_json: bool,
 ) -> None:
-    """Fit expected_k = a_k + b_k * intake per session k from closed, client-rated episodes."""
+    """Fit expected_k = a_k + b_k * intake per session k from one measure's closed episodes.
+
+    One model per measure and rater: fitting CORS leaves the ORS model in force.
+    """
     from fit_core.trajectories import InsufficientData, fit_clinic_model
 
     config = _config(ctx)
     registry = load_plugins()
-    measure = measure.upper()
-    today = _today(config)
+    measure = _ors_measure(measure, registry.measures)
+    today, given = _as_of(config, as_of)
     store = Store.open(config.store_path)
     try:
         series = []
-        for scored, context in _scored_clients(store, config, today):
+        for scored, context in _scored_clients(store, config, today, given):
             for view, latest in _views(scored):
                 if is_ended(view, today, config.settings, context, latest=latest):
-                    s = trajectory_series(view, registry.measures, measure)
+                    s = trajectory_series(view, registry.measures, measure, rater=rater)
                     if s is not None:
                         series.append(s)
         try:
@@ -228,6 +257,7 @@ def trajectories_fit(
                 high_pct=high_pct,
                 severe_pct=severe_pct,
                 measure=measure,
+                rater=rater,
                 fitted_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             )
         except InsufficientData as exc:
@@ -241,25 +271,42 @@ def trajectories_fit(
             model_id = store.save_model("clinic", model.to_dict())
             store.mark_all_dirty()
             click.echo(
-                f"stored model #{model_id}; the next `fit sync` rescores every client", err=True
+                f"stored model #{model_id} for {measure} ({rater} ratings); the next `fit sync` "
+                "rescores every client",
+                err=True,
             )
     finally:
         store.close()
     _show_model(model, as_json)
 
 
+def _ors_measure(measure: str, measures: Any) -> str:
+    """The measure key, checked: it must be a registered ORS-family measure."""
+    key = measure.upper()
+    m = measures.get(key)
+    if m is None or m.family != "ORS":
+        known = sorted(k for k, v in measures.items() if v.family == "ORS")
+        raise ConfigError(
+            f"--measure {measure}: not an ORS-family measure",
+            hint=f"one of {', '.join(known)}",
+        )
+    return key
+
+
 @trajectories.command("load")
 @click.argument("table", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--measure", default="ORS", show_default=True, help="Measure(s) it applies to.")
+@click.option("--rater", default="client", show_default=True, help="Whose ratings it is for.")
 @click.pass_context
 @handle_errors
-def trajectories_load(ctx: click.Context, table: Path, measure: str) -> None:
-    """Load a supplied table (intake, session, expected, lower, upper[, severe]) as the model."""
+def trajectories_load(ctx: click.Context, table: Path, measure: str, rater: str) -> None:
+    """Load a supplied table (intake, session, expected, lower, upper[, severe]) as the model
+    of a measure (it replaces only that measure's model)."""
     from fit_core.trajectories import SuppliedTableError, load_supplied_table
 
     config = _config(ctx)
     try:
-        model = load_supplied_table(table, measures=measure.upper(), name=table.name)
+        model = load_supplied_table(table, measures=measure.upper(), name=table.name, raters=rater)
     except SuppliedTableError as exc:
         raise ConfigError(f"trajectory table {table}: {exc}") from None
     store = Store.open(config.store_path)
@@ -268,7 +315,10 @@ def trajectories_load(ctx: click.Context, table: Path, measure: str) -> None:
         store.mark_all_dirty()
     finally:
         store.close()
-    click.echo(f"stored table {table.name} as model #{model_id}; the next `fit sync` rescores")
+    click.echo(
+        f"stored table {table.name} as model #{model_id} for {measure.upper()} ({rater} "
+        "ratings); the next `fit sync` rescores"
+    )
 
 
 @trajectories.command("show")
@@ -276,36 +326,44 @@ def trajectories_load(ctx: click.Context, table: Path, measure: str) -> None:
 @click.pass_context
 @handle_errors
 def trajectories_show(ctx: click.Context, as_json: bool) -> None:
-    """Show the active model: per session, its coefficients and the n behind them."""
+    """Show the models in force (one per measure and rater): per session, the coefficients and
+    the n behind them. --json prints a list, one object per model, with its id and kind."""
     config = _config(ctx)
     store = Store.open(config.store_path)
     try:
-        model = load_active_model(store)
+        models = load_active_model(store)
     finally:
         store.close()
-    if model is None:
-        if as_json:
-            echo_json(None)
-            return
+    entries = models.entries if models is not None else ()
+    if as_json:
+        echo_json([{"id": e.id, "kind": e.kind, **e.model.to_dict()} for e in entries])
+        return
+    if not entries:
         click.echo("no trajectory model: statuses are not computed (see `fit trajectories fit`)")
         return
-    _show_model(model, as_json)
+    for e in entries:
+        click.echo(
+            f"model #{e.id} ({e.kind}) for {'/'.join(e.measures)}, {'/'.join(e.raters)} ratings"
+        )
+        _show_model(e.model, False)
 
 
 @trajectories.command("clear")
+@click.option("--measure", default=None, help="Only this measure's model (default: all).")
+@click.option("--rater", default=None, help="Only the model for this rater's ratings.")
 @click.pass_context
 @handle_errors
-def trajectories_clear(ctx: click.Context) -> None:
-    """Switch the model off (it stays stored); statuses go away at the next sync."""
+def trajectories_clear(ctx: click.Context, measure: str | None, rater: str | None) -> None:
+    """Switch models off (they stay stored); their statuses go away at the next sync."""
     config = _config(ctx)
     store = Store.open(config.store_path)
     try:
-        changed = store.clear_model()
+        changed = store.clear_model(measure.upper() if measure else None, rater)
         if changed:
             store.mark_all_dirty()
     finally:
         store.close()
-    click.echo("model switched off" if changed else "no active model")
+    click.echo(f"{changed} model(s) switched off" if changed else "no active model")
 
 
 def _show_model(model: Any, as_json: bool) -> None:
@@ -342,6 +400,12 @@ def _cell(v: Any) -> str:
     help="Only episodes that started on or after this date.",
 )
 @click.option("--min-n", default=10, show_default=True, help="Groups below this are marked.")
+@click.option(
+    "--ended-only",
+    is_flag=True,
+    help="Outcome figures of ended episodes only (the population published benchmarks use).",
+)
+@as_of_option
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print as CSV.")
 @click.pass_context
@@ -351,20 +415,26 @@ def stats(
     by: str | None,
     since: dt.datetime | None,
     min_n: int,
+    ended_only: bool,
+    as_of: dt.datetime | None,
     as_json: bool,
     as_csv: bool,
 ) -> None:
-    """Agency statistics: outcomes, effect sizes, alliance, dropout (ICCE indices).
+    """Agency statistics: outcomes, effect sizes, alliance, endings (ICCE indices).
 
     Groups with fewer than --min-n episodes are shown and marked "small", never hidden.
+    Outcome figures are of every episode with two or more ORS, open or ended
+    (outcome_population "all"), or of ended ones with --ended-only ("ended").
     """
     config = _config(ctx)
     registry = load_plugins()
-    today = _today(config)
+    today, given = _as_of(config, as_of)
     store = Store.open(config.store_path)
     try:
         summaries = list(
-            _summaries(store, config, registry.measures, today, since.date() if since else None)
+            _summaries(
+                store, config, registry.measures, today, since.date() if since else None, given
+            )
         )
     finally:
         store.close()
@@ -372,22 +442,30 @@ def stats(
         summaries,
         by=by,  # type: ignore[arg-type]
         min_n=min_n,
+        ended_only=ended_only,
         clinical_comparison=config.settings.clinical_comparison,
     )
-    data = [r.as_dict(ndigits=3) for r in rows]
+    data = [{**r.as_dict(ndigits=3), "as_of": today.isoformat()} for r in rows]
     if as_json:
         echo_json(data)
     elif as_csv:
         click.echo(_to_csv(data), nl=False)
     else:
         _print_stats(data)
+        if by is not None and len(rows) == 1:
+            click.echo(f"no episode has a {by}: no groups, only the whole agency", err=True)
     sys.exit(int(ExitCode.OK))
 
 
 def _summaries(
-    store: Store, config: Config, measures: Any, today: dt.date, since: dt.date | None
+    store: Store,
+    config: Config,
+    measures: Any,
+    today: dt.date,
+    since: dt.date | None,
+    given: dt.date | None = None,
 ) -> Iterator[EpisodeSummary]:
-    for scored, context in _scored_clients(store, config, today):
+    for scored, context in _scored_clients(store, config, today, given):
         for view, latest in _views(scored):
             if since is not None and view.first_date < since:
                 continue
@@ -402,7 +480,7 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         key = f"{prefix}{k}"
         if isinstance(v, dict):
             out.update(_flat(v, key + "."))
-        elif isinstance(v, list):
+        elif isinstance(v, list | tuple):
             out[key] = ";".join(str(x) for x in v)
         else:
             out[key] = v

@@ -19,8 +19,8 @@ from fit_core.plugins import load_plugins
 from fit_core.reports.deps import require_reports
 from fit_core.reports.render import FORMATS
 from fit_core.store import Store
-from fit_core.sync import load_active_model
 
+from .asof import as_of_option, models_for, resolve_as_of
 from .main import handle_errors
 
 _OUT_HELP = "Folder for the files (created mode 0700 if missing)."
@@ -83,6 +83,8 @@ def _stem(client_id: str, label: str, episode_id: str, episode_label: str, pseud
 )
 @click.option("--no-srs", is_flag=True, help="Leave the alliance (SRS) out: client-facing copy.")
 @click.option("--namespace", default=None, help="The client's namespace (default: search all).")
+@click.option("--srs-items", is_flag=True, help="Add the alliance items by domain (short labels).")
+@as_of_option
 @click.option("--chromium", default=None, help=_CHROMIUM_HELP)
 @click.pass_context
 @handle_errors
@@ -95,6 +97,8 @@ def client(
     pseudonym: bool,
     no_srs: bool,
     namespace: str | None,
+    srs_items: bool,
+    as_of: dt.datetime | None,
     chromium: str | None,
 ) -> None:
     """One page per episode of each CLIENT: ORS and SRS by session, cutoff, flags.
@@ -109,13 +113,13 @@ def client(
     from fit_core.reports.render import write_client
     from fit_core.reports.source import ClientReportSource
 
-    from .clinical import _config, _today  # lazily: fit_cli.clinical imports fit_cli.main
+    from .clinical import _config  # lazily: fit_cli.clinical imports fit_cli.main
 
     _check_browser(fmt, chromium)
 
     config = _config(ctx)
     registry = load_plugins()
-    today = _today(config)
+    today, given = resolve_as_of(config, as_of)
     namespaces = [namespace] if namespace else _namespaces(config)
     store = _open_store(config)
     try:
@@ -123,16 +127,22 @@ def client(
             store=store,
             measures=registry.measures,
             settings=config.settings.with_(as_of=today),
-            model=load_active_model(store),
+            model=models_for(store, config, given),
             namespaces=namespaces,
             rule_titles={rid: rule.description for rid, rule in registry.rules.items()},
             store_path=str(config.store_path),
+            as_of=given,
+            rules=tuple(registry.rules.values()),
         )
         jobs = [
             (cid, page)
             for cid in dict.fromkeys(clients)
             for page in source.pages(
-                cid, include_srs=not no_srs, pseudonymous=pseudonym, episode=episode
+                cid,
+                include_srs=not no_srs,
+                pseudonymous=pseudonym,
+                episode=episode,
+                srs_items=srs_items,
             )
         ]
     finally:
@@ -171,7 +181,17 @@ def client(
     default=None,
     help="Only episodes that started on or after this date.",
 )
-@click.option("--min-n", default=10, show_default=True, help="Groups below this are marked.")
+@click.option(
+    "--min-n",
+    default=10,
+    show_default=True,
+    help="Groups below this are marked; effect sizes need this many episodes.",
+)
+@click.option(
+    "--ended-only", is_flag=True, help="Outcome figures of ended episodes only (benchmarks)."
+)
+@click.option("--srs-items", is_flag=True, help="Add the mean alliance item by domain.")
+@as_of_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -188,6 +208,9 @@ def clinic(
     by: str,
     since: dt.datetime | None,
     min_n: int,
+    ended_only: bool,
+    srs_items: bool,
+    as_of: dt.datetime | None,
     out: Path,
     fmt: str,
     chromium: str | None,
@@ -202,17 +225,17 @@ def clinic(
     from fit_core.reports.output import ensure_dir, safe_name
     from fit_core.reports.render import write_clinic
 
-    from .clinical import _config, _summaries, _today
+    from .clinical import _config, _summaries
 
     _check_browser(fmt, chromium)
 
     config = _config(ctx)
     registry = load_plugins()
-    today = _today(config)
+    today, given = resolve_as_of(config, as_of)
     since_date = since.date() if since else None
     store = _open_store(config)
     try:
-        summaries = list(_summaries(store, config, registry.measures, today, since_date))
+        summaries = list(_summaries(store, config, registry.measures, today, since_date, given))
     finally:
         store.close()
     data = clinic_data(
@@ -222,9 +245,17 @@ def clinic(
         min_n=min_n,
         since=since_date,
         clinical_comparison=config.settings.clinical_comparison,
+        ended_only=ended_only,
+        srs_items=srs_items,
+        measures=registry.measures,
     )
     ensure_dir(out)
-    stem = f"fit-clinic-by-{by}" + (f"-since-{since_date.isoformat()}" if since_date else "")
+    stem = (
+        f"fit-clinic-by-{by}"
+        + (f"-since-{since_date.isoformat()}" if since_date else "")
+        + ("-ended" if ended_only else "")
+        + (f"-as-of-{given.isoformat()}" if given else "")
+    )
     paths = list(write_clinic(data, out, safe_name(stem), fmt, generated=today, chromium=chromium))
     for path in paths:
         click.echo(str(path))

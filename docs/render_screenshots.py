@@ -2,9 +2,12 @@
 """Render the README's report screenshots (docs/img/*.png) from the seeded synthetic clinic.
 
 Reproducible: the clinic comes from :func:`fit_core.synthetic.generate_clinic` with a fixed
-seed, "today" is a fixed date inside the data, and everything goes through the pure Python API
-(validate → score with the built-in rules → fit a clinic trajectory model → report pages), so
-the same code gives the same pictures. Needs the reports extra and Chromium::
+seed, plus the hand-made 20-session deteriorating client of :mod:`fit_core.demo_cases` and a
+clinician who joined recently (a tiny group), "today" is a fixed date inside the data, and
+everything goes through the pure Python API (validate → score with the built-in rules → fit a
+clinic trajectory model → report pages), so the same code gives the same pictures. Pictures:
+the long, deteriorating episode, a child rated by a parent too, and the clinic report, each at
+desktop and phone width. Needs the reports extra and Chromium::
 
     pip install -e '.[reports]' && python docs/render_screenshots.py [--out docs/img]
 
@@ -19,6 +22,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from fit_core.demo_cases import deteriorating_client
 from fit_core.episodes import episodes_of, is_ended, summarize, trajectory_series
 from fit_core.measures import BUILTIN_MEASURES
 from fit_core.models import Administration, Record, Scored
@@ -31,7 +35,7 @@ from fit_core.rules.builtin import BUILTIN_RULES
 from fit_core.scoring import Scorer, group_by_client
 from fit_core.settings import Settings
 from fit_core.synthetic import DEFAULT_START, generate_clinic
-from fit_core.trajectories import fit_clinic_model
+from fit_core.trajectories import ModelSet, fit_clinic_model
 from fit_core.validation import Validator
 
 SEED = 7
@@ -39,7 +43,9 @@ N_CLIENTS = 1500
 AS_OF = DEFAULT_START + dt.timedelta(days=430)  # inside the data: some episodes still open
 MEASURES = {m.key: m for m in BUILTIN_MEASURES}
 PHONE = (390, 844, 2.0)  # CSS pixels and device scale (an iPhone 12-14 sized viewport)
+PHONE_TALL = (390, 1500, 2.0)  # the top of a page on a phone: tiles and the ORS chart
 DESKTOP = (1280, 900, 1.0)
+LONG_CLIENT = "C900001"
 
 
 def synthetic_rows() -> list[dict[str, str]]:
@@ -49,6 +55,8 @@ def synthetic_rows() -> list[dict[str, str]]:
     for row in generate_clinic(6, seed=SEED + 1, start=late, first_client=N_CLIENTS + 1):
         row["clinician_id"] = "T13"
         rows.append(row)
+    # the long, hard episode: 20 weekly sessions ending four days before "today"
+    rows.extend(deteriorating_client(AS_OF - dt.timedelta(weeks=19, days=4), client_id=LONG_CLIENT))
     return rows
 
 
@@ -70,14 +78,20 @@ def score_all(
 
 
 def fit_model(clients: Sequence[Sequence[Scored]], settings: Settings) -> object:
-    series = []
-    for scored in clients:
-        for view in episodes_of(scored):
-            if is_ended(view, AS_OF, settings):
-                s = trajectory_series(view, MEASURES, "ORS")
-                if s is not None:
-                    series.append(s)
-    return fit_clinic_model(series, max_session=10, min_n=30)
+    """One model per measure, as `fit trajectories fit --measure ORS|CORS` keeps them: the
+    adults' ORS (n >= 30 per session) and the children's CORS (fewer children: n >= 15)."""
+    models = []
+    for measure, min_n in (("ORS", 30), ("CORS", 15)):
+        series = []
+        for scored in clients:
+            for view in episodes_of(scored):
+                if is_ended(view, AS_OF, settings):
+                    s = trajectory_series(view, MEASURES, measure)
+                    if s is not None:
+                        series.append(s)
+        model = fit_clinic_model(series, max_session=10, min_n=min_n, measure=measure)
+        models.append((len(models) + 1, "clinic", model.to_dict()))
+    return ModelSet.from_rows(models)
 
 
 def pick(clients: Sequence[Sequence[Scored]], *, child: bool) -> list[Scored]:
@@ -103,8 +117,15 @@ def pick(clients: Sequence[Sequence[Scored]], *, child: bool) -> list[Scored]:
     raise LookupError("no client fits; change the seed")
 
 
-def page_of(scored: Sequence[Scored], model: object, settings: Settings) -> ClientPage:
-    return client_pages(scored, MEASURES, settings, model=model)[-1]  # type: ignore[arg-type]
+def page_of(
+    scored: Sequence[Scored], model: object, settings: Settings, *, srs_items: bool = False
+) -> ClientPage:
+    pages = client_pages(scored, MEASURES, settings, model=model, srs_items=srs_items)  # type: ignore[arg-type]
+    return pages[-1]
+
+
+def long_client(clients: Sequence[Sequence[Scored]]) -> list[Scored]:
+    return next(list(s) for s in clients if s[0].admin.client_id == LONG_CLIENT)
 
 
 def shoot(html: str, out: Path, size: tuple[int, int, float], *, full: bool = False) -> Path:
@@ -129,14 +150,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = fit_model(score_all(admins, settings, None), settings)
     clients = score_all(admins, settings, model)
 
-    adult = page_of(pick(clients, child=False), model, settings)
-    html = render_client(adult, generated=AS_OF)
+    long = page_of(long_client(clients), model, settings, srs_items=True)
+    html = render_client(long, generated=AS_OF)
     shoot(html, args.out / "client-desktop.png", DESKTOP)
-    shoot(html, args.out / "client-phone.png", PHONE)
+    shoot(html, args.out / "client-phone.png", PHONE_TALL)
     shoot(html, args.out / "client-desktop-full.png", DESKTOP, full=True)
 
+    adult = page_of(pick(clients, child=False), model, settings)
+    shoot(render_client(adult, generated=AS_OF), args.out / "client-short.png", DESKTOP)
+
     child = page_of(pick(clients, child=True), model, settings)
-    shoot(render_client(child, generated=AS_OF), args.out / "client-collateral.png", DESKTOP)
+    html = render_client(child, generated=AS_OF)
+    shoot(html, args.out / "client-collateral.png", DESKTOP, full=True)
+    shoot(html, args.out / "client-collateral-phone.png", PHONE_TALL)
 
     summaries = [
         s
@@ -145,10 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (s := summarize(view, MEASURES, settings, AS_OF)) is not None
     ]
     clinic = render_clinic(
-        clinic_data(summaries, by="clinician", as_of=AS_OF, min_n=10), generated=AS_OF
+        clinic_data(summaries, by="clinician", as_of=AS_OF, min_n=10, measures=MEASURES),
+        generated=AS_OF,
     )
     shoot(clinic, args.out / "clinic-desktop.png", DESKTOP, full=True)
-    shoot(clinic, args.out / "clinic-phone.png", PHONE)
+    shoot(clinic, args.out / "clinic-phone.png", (390, 2600, 2.0))
     return 0
 
 

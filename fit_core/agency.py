@@ -1,4 +1,4 @@
-"""Agency statistics: the indices agencies report (DOMAIN.md "Aggregate indices"), per group.
+"""Agency statistics: the indices agencies report (the ICCE list), per group.
 
 Pure functions over plain data: the caller (the store, or a notebook) summarises each rated
 episode into an :class:`EpisodeSummary`, and :func:`agency_stats` turns them into one
@@ -34,8 +34,30 @@ Formulas (sources in :mod:`fit_core.stats`):
   moved from the clinical range to at/above the cutoff), improved (Δ ≥ RC otherwise — an intake at
   or above the cutoff can improve but never recover), no reliable change, deteriorated (Δ ≤ −RC);
 - reaching target: ``reached_target`` when the caller knows it, else ``last − intake ≥ RC``;
-- endings: among ended episodes, planned / unplanned (dropout) / unknown, and each crossed with
-  whether the target was reached.
+- endings: among ended episodes, planned / unplanned / unknown (the ICCE planned vs unilateral
+  proxy of :func:`fit_core.endings.planned_ending`), each crossed with whether the target was
+  reached; and, kept apart from that proxy, what the data show (``endings``): ``dropout``
+  (attendance data: the client missed the last appointment(s), see :mod:`fit_core.endings`),
+  ``reached`` (the target was reached), ``not_reached`` (attended to the end, or no attendance
+  data, and the target was not reached: "unplanned" only by inference) and ``unknown`` (fewer
+  than 2 ORS).
+  ``pct_dropout`` is of the ended episodes that have attendance data; without any it is None;
+- closed cases reaching target: ``pct_closed_reached_target``, of the *ended* outcome episodes
+  (the population benchmarks such as "64–74 % of closed cases reach target" are for), whatever
+  ``ended_only`` says;
+- residual change index (per group): one least-squares line ``last = a + b·intake`` over all
+  the agency's outcome episodes (the same population as the effect size); an episode's residual
+  is ``last − (a + b·intake)``, how much more (or less) it changed than episodes with the same
+  intake did in this agency. A group's index is the mean residual in points, with a 95% CI
+  (``mean ± 1.96·SD/√n``), and standardised by the agency's intake SD (``residual_index``);
+  0 means "as the agency does with this case mix". No trajectory model needed;
+- collateral raters (``collateral``): per rater other than ``outcome_rater``, the same change
+  figures from that rater's own ratings, never pooled with the client's;
+- SRS items (``srs_item_means``): per SRS-family measure, the mean of each item (by its neutral
+  key) over the episodes' administrations that gave items.
+
+When ``by`` is given and not one episode has a value for it (no site recorded anywhere), there
+are no group rows: a "(none)" group would only repeat the "all" row.
 """
 
 from __future__ import annotations
@@ -49,7 +71,7 @@ from typing import Any, Literal, NamedTuple
 from . import exact
 from .scoring import rc_class
 from .settings import Comparison, Settings
-from .stats import mean, pre_post_effect_size, sample_sd
+from .stats import Z_95, mean, ols, pre_post_effect_size, sample_sd
 
 __all__ = ["GROUP_BY", "EpisodeSummary", "GroupBy", "GroupStats", "agency_stats"]
 
@@ -70,6 +92,11 @@ class EpisodeSummary:
     episode is closed, ``planned_ending`` whether it ended as planned (None: unknown).
     ``expected_last`` is a trajectory model's expected ORS at the last session (None without a
     model), ``reached_target`` the caller's own target verdict (None: use ``last − intake ≥ rc``).
+    ``ending_basis`` says what decided the ending (``"attendance"`` or ``"gap"``, see
+    :mod:`fit_core.endings`); ``dropout`` whether attendance data show the client missed the last
+    appointment(s) before it ended (None: no attendance data, or not ended). ``srs_items`` maps an
+    SRS-family measure key to the mean of each of its items over this episode (item order);
+    ``measures`` lists the measure keys the episode view holds (for copyright notices).
     """
 
     client_key: Hashable
@@ -92,6 +119,10 @@ class EpisodeSummary:
     planned_ending: bool | None = None
     expected_last: float | None = None
     reached_target: bool | None = None
+    ending_basis: str | None = None
+    dropout: bool | None = None
+    srs_items: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    measures: tuple[str, ...] = ()
 
     @property
     def episode_key(self) -> tuple[Hashable, str]:
@@ -114,6 +145,8 @@ class GroupStats:
     (``"all"``, a clinician id, a site, ``"YYYY-MM"``, an age band, or ``"(none)"``).
     Percentages are 0–100 and None when their denominator is 0; means are None without data.
     ``small`` is True when ``n_episodes < min_n``: show it, marked, never hide or pool it.
+    ``outcome_population`` says which episodes the outcome figures are of: ``"all"`` (open and
+    ended) or ``"ended"``.
     """
 
     by: str
@@ -155,6 +188,21 @@ class GroupStats:
     pct_planned: float | None
     pct_unplanned: float | None
     endings_by_target: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    outcome_population: str = "all"
+    n_closed_outcome: int = 0
+    n_closed_reached_target: int = 0
+    pct_closed_reached_target: float | None = None
+    endings: Mapping[str, int] = field(default_factory=dict)
+    n_ended_attendance: int = 0
+    n_dropout: int = 0
+    pct_dropout: float | None = None
+    n_residual: int = 0
+    residual_change: float | None = None
+    residual_change_ci_low: float | None = None
+    residual_change_ci_high: float | None = None
+    residual_index: float | None = None
+    collateral: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    srs_item_means: Mapping[str, tuple[float | None, ...]] = field(default_factory=dict)
 
     def as_dict(self, ndigits: int | None = None) -> dict[str, Any]:
         """A JSON-ready dict; floats rounded to ``ndigits`` when given."""
@@ -169,6 +217,8 @@ def _round(v: Any, ndigits: int) -> Any:
         return round(v, ndigits)
     if isinstance(v, dict):
         return {k: _round(x, ndigits) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_round(x, ndigits) for x in v]
     return v
 
 
@@ -189,17 +239,22 @@ class _Change(NamedTuple):
     clinical: bool
     target: bool
     sa_gain: float | None  # last − expected_last for a clinical-range intake with a model
+    ended: bool = False
 
 
 class _Episode:
     """All summaries of one (client, episode), merged, with what every group needs precomputed."""
 
     __slots__ = (
+        "attendance",
         "changes",
         "client",
+        "closed",
+        "collateral",
         "ended",
         "ending",
         "first",
+        "kind",
         "last",
         "primary",
         "rated",
@@ -214,8 +269,12 @@ class _Episode:
         self.first, self.last, self.sessions = s.first_date, s.last_date, s.n_sessions
         self.rated: list[EpisodeSummary] = []
         self.changes: list[_Change] = []
+        self.closed: list[_Change] = []  # the ended outcome changes (for "closed cases")
+        self.collateral: dict[str, list[_Change]] = {}
         self.ended = False
         self.ending: tuple[str, str] = ("unknown", "unknown")
+        self.kind = "unknown"
+        self.attendance = False
 
     def add(self, s: EpisodeSummary) -> None:
         self.summaries.append(s)
@@ -229,16 +288,17 @@ class _Episode:
         """Compute the per-summary change figures and the ending once, for every group."""
         self.ended = any(s.ended for s in self.summaries)
         self.rated = [s for s in self.summaries if outcome_rater in (None, s.rater)]
-        for s in self.rated:
-            intake, last = s.intake_ors, s.last_ors
-            if s.n_ors < 2 or intake is None or last is None or (ended_only and not s.ended):
+        for s in self.summaries:
+            change = _change(s, settings)
+            if change is None:
                 continue
-            clinical = settings.is_clinical(intake, s.ors_cutoff)
-            cls = rc_class(intake, last, s.rc, s.ors_cutoff, settings, is_intake=False)
-            gain = None if s.expected_last is None or not clinical else last - s.expected_last
-            self.changes.append(
-                _Change(intake, last, cls, clinical, bool(s.target_reached()), gain)
-            )
+            if s in self.rated:
+                if change.ended:
+                    self.closed.append(change)
+                if not (ended_only and not change.ended):
+                    self.changes.append(change)
+            elif not (ended_only and not change.ended):
+                self.collateral.setdefault(s.rater, []).append(change)
         if self.ended:
             ordered = [self.primary, *(s for s in self.summaries if s is not self.primary)]
             planned = next(
@@ -249,6 +309,12 @@ class _Episode:
             outcome = next((s for s in ordered if s.rater == who), None)
             reached = None if outcome is None else outcome.target_reached()
             self.ending = (kind, "unknown" if reached is None else _REACHED[reached])
+            dropout = next((s.dropout for s in ordered if s.dropout is not None), None)
+            self.attendance = dropout is not None
+            if dropout:
+                self.kind = "dropout"
+            else:
+                self.kind = "unknown" if reached is None else _REACHED[reached]
 
     def group_key(self, by: str) -> str:
         p = self.primary
@@ -262,6 +328,48 @@ class _Episode:
 
 
 _REACHED = {True: "reached", False: "not_reached"}
+#: what the data show about how ended episodes ended (see the module docstring)
+ENDING_KINDS: tuple[str, ...] = ("dropout", "reached", "not_reached", "unknown")
+
+
+def _change(s: EpisodeSummary, settings: Settings) -> _Change | None:
+    """The change figures of one summary (None without two ORS)."""
+    intake, last = s.intake_ors, s.last_ors
+    if s.n_ors < 2 or intake is None or last is None:
+        return None
+    clinical = settings.is_clinical(intake, s.ors_cutoff)
+    cls = rc_class(intake, last, s.rc, s.ors_cutoff, settings, is_intake=False)
+    gain = None if s.expected_last is None or not clinical else last - s.expected_last
+    return _Change(intake, last, cls, clinical, bool(s.target_reached()), gain, s.ended)
+
+
+class _Residuals:
+    """The agency-wide line ``last = a + b·intake`` over the outcome changes, and its SD of
+    intake; None-safe when it cannot be fitted (fewer than 3 episodes, one intake only)."""
+
+    def __init__(self, changes: list[_Change]) -> None:
+        self.fit: tuple[float, float] | None = None
+        self.sd: float | None = None
+        if len(changes) >= 3:
+            try:
+                a, b, _res = ols([c.intake for c in changes], [c.last for c in changes])
+            except ValueError:
+                return
+            self.fit = (a, b)
+            self.sd = sample_sd(c.intake for c in changes)
+
+    def of(self, changes: list[_Change]) -> tuple[float | None, ...]:
+        """(mean residual, CI low, CI high, standardised index) of a group's changes."""
+        if self.fit is None or not changes:
+            return (None, None, None, None)
+        a, b = self.fit
+        res = [c.last - (a + b * c.intake) for c in changes]
+        m = mean(res)
+        lo = hi = None
+        if len(res) >= 2:
+            half = Z_95 * sample_sd(res) / math.sqrt(len(res))
+            lo, hi = m - half, m + half
+        return (m, lo, hi, m / self.sd if self.sd else None)
 
 
 def agency_stats(
@@ -297,17 +405,31 @@ def agency_stats(
     settings = Settings(clinical_comparison=clinical_comparison)
     for ep in episodes.values():
         ep.finish(outcome_rater, ended_only, settings)
-    out = [_group_stats("all", "all", list(episodes.values()), min_n, sd_reference)]
+    everyone = list(episodes.values())
+    residuals = _Residuals([c for ep in everyone for c in ep.changes])
+    population = "ended" if ended_only else "all"
+
+    def stats(by_: str, group: str, eps: list[_Episode]) -> GroupStats:
+        return _group_stats(by_, group, eps, min_n, sd_reference, residuals, population)
+
+    out = [stats("all", "all", everyone)]
     if by is not None:
         groups: dict[str, list[_Episode]] = {}
-        for ep in episodes.values():
+        for ep in everyone:
             groups.setdefault(ep.group_key(by), []).append(ep)
-        out.extend(_group_stats(by, g, groups[g], min_n, sd_reference) for g in sorted(groups))
+        if set(groups) != {NO_GROUP}:  # nobody has a value: "(none)" would repeat "all"
+            out.extend(stats(by, g, groups[g]) for g in sorted(groups))
     return out
 
 
 def _group_stats(
-    by: str, group: str, episodes: list[_Episode], min_n: int, sd_reference: float | None
+    by: str,
+    group: str,
+    episodes: list[_Episode],
+    min_n: int,
+    sd_reference: float | None,
+    residuals: _Residuals,
+    population: str,
 ) -> GroupStats:
     summaries = [s for ep in episodes for s in ep.summaries]
     rated = [s for ep in episodes for s in ep.rated]
@@ -354,6 +476,13 @@ def _group_stats(
         endings[kind][reached] += 1
     n_planned = sum(endings["planned"].values())
     n_unplanned = sum(endings["unplanned"].values())
+    kinds = dict.fromkeys(ENDING_KINDS, 0)
+    for ep in ended:
+        kinds[ep.kind] += 1
+    n_attendance = sum(ep.attendance for ep in ended)
+    closed = [c for ep in episodes for c in ep.closed]
+    n_closed_target = sum(c.target for c in closed)
+    res_mean, res_lo, res_hi, res_index = residuals.of(change)
 
     return GroupStats(
         by=by,
@@ -395,4 +524,66 @@ def _group_stats(
         pct_planned=_pct(n_planned, n_planned + n_unplanned),
         pct_unplanned=_pct(n_unplanned, n_planned + n_unplanned),
         endings_by_target=endings,
+        outcome_population=population,
+        n_closed_outcome=len(closed),
+        n_closed_reached_target=n_closed_target,
+        pct_closed_reached_target=_pct(n_closed_target, len(closed)),
+        endings=kinds,
+        n_ended_attendance=n_attendance,
+        n_dropout=kinds["dropout"],
+        pct_dropout=_pct(kinds["dropout"], n_attendance),
+        n_residual=len(change) if res_mean is not None else 0,
+        residual_change=res_mean,
+        residual_change_ci_low=res_lo,
+        residual_change_ci_high=res_hi,
+        residual_index=res_index,
+        collateral=_collateral(episodes),
+        srs_item_means=_srs_items(rated),
     )
+
+
+def _collateral(episodes: list[_Episode]) -> dict[str, dict[str, Any]]:
+    """Per collateral rater: that rater's own outcome figures (never pooled with the client's)."""
+    by_rater: dict[str, list[_Change]] = {}
+    n_eps: dict[str, int] = {}
+    for ep in episodes:
+        for s in ep.summaries:
+            if s not in ep.rated:
+                n_eps[s.rater] = n_eps.get(s.rater, 0) + 1
+        for rater, changes in ep.collateral.items():
+            by_rater.setdefault(rater, []).extend(changes)
+    out: dict[str, dict[str, Any]] = {}
+    for rater in sorted(n_eps):
+        ch = by_rater.get(rater, [])
+        n = len(ch)
+        es = None
+        if n >= 2:
+            try:
+                es = pre_post_effect_size([c.intake for c in ch], [c.last for c in ch]).d
+            except ValueError:
+                es = None
+        up = sum(c.rc_class in ("recovered", "improved") for c in ch)
+        down = sum(c.rc_class == "deteriorated" for c in ch)
+        out[rater] = {
+            "n_episodes": n_eps[rater],
+            "n_outcome": n,
+            "mean_intake_ors": mean(c.intake for c in ch) if ch else None,
+            "mean_change": mean(c.last - c.intake for c in ch) if ch else None,
+            "effect_size": es,
+            "n_reliably_improved": up,
+            "n_deteriorated": down,
+            "pct_reliably_improved": _pct(up, n),
+            "pct_deteriorated": _pct(down, n),
+        }
+    return out
+
+
+def _srs_items(rated: list[EpisodeSummary]) -> dict[str, tuple[float | None, ...]]:
+    """Per SRS-family measure, the mean of each item over the episodes that gave items."""
+    sums: dict[str, list[list[float]]] = {}
+    for s in rated:
+        for key, items in s.srs_items.items():
+            cols = sums.setdefault(key, [[] for _ in items])
+            for col, v in zip(cols, items, strict=False):
+                col.append(v)
+    return {k: tuple(mean(c) if c else None for c in cols) for k, cols in sorted(sums.items())}

@@ -126,7 +126,7 @@ def summarize(
         rater=view.rater,
         clinician_id=clinicians[-1] if clinicians else None,
         site=site or (sites[-1] if sites else None),
-        age_band=first.score.age_band if first.admin.age is not None else _band(measure),
+        age_band=first.score.age_band if _has_age(view) else _band(measure),
         first_date=view.first_date,
         last_date=view.last_date,
         n_sessions=max(s.score.session for s in view.items),
@@ -140,7 +140,35 @@ def summarize(
         ended=ending.ended,
         planned_ending=planned_ending(ending, reached),
         expected_last=last.score.expected if len(ors) >= 2 else None,
+        ending_basis=ending.basis,
+        dropout=bool(ending.missed_at_end) if ending.ended and _has_attendance(context) else None,
+        srs_items=_srs_item_means(srs),
+        measures=tuple(dict.fromkeys(s.admin.measure for s in view.items)),
     )
+
+
+def _has_attendance(context: ClientContext | None) -> bool:
+    return context is not None and context.has_attendance
+
+
+def _srs_item_means(srs: Sequence[Scored]) -> dict[str, tuple[float, ...]]:
+    """Per SRS-family measure, the mean of each item over the administrations that gave items."""
+    cols: dict[str, list[list[float]]] = {}
+    for s in srs:
+        items = s.admin.items
+        if items is None:
+            continue
+        for col, v in zip(
+            cols.setdefault(s.admin.measure, [[] for _ in items]), items, strict=False
+        ):
+            col.append(v)
+    return {k: tuple(round(sum(c) / len(c), 2) for c in v if c) for k, v in cols.items()}
+
+
+def _has_age(view: EpisodeView) -> bool:
+    """Whether any administration of the episode view states an age (scoring then uses the
+    episode's age band, see :mod:`fit_core.scoring`)."""
+    return any(s.admin.age is not None for s in view.items)
 
 
 def _band(measure: Measure) -> str:
@@ -149,10 +177,11 @@ def _band(measure: Measure) -> str:
 
 
 def trajectory_series(
-    view: EpisodeView, measures: Mapping[str, Measure], measure_key: str
+    view: EpisodeView, measures: Mapping[str, Measure], measure_key: str, *, rater: str = "client"
 ) -> EpisodeSeries | None:
-    """The ORS series of one client-rated episode for fitting (None if not that measure)."""
-    if view.rater != "client":
+    """The ORS series of one episode rated by ``rater`` for fitting (None if not that measure
+    or rater: a model is fitted on one rater's ratings, never a mix)."""
+    if view.rater != rater:
         return None
     ors = [s for s in view.family("ORS", measures) if s.admin.measure == measure_key]
     if len(ors) < 2:

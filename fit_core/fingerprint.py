@@ -11,7 +11,7 @@ gives the same answer as the store. Parts:
   its version) that registered them;
 - ``measures``: every measure's full specification (items, ranges, age bands and cutoffs,
   reliable change, precision) and its package;
-- ``model``: the active trajectory model (its id, kind and a hash of its data);
+- ``model``: the trajectory models in force (each one's id, kind and a hash of its data);
 - ``engine``: the fit-sync version and :data:`SCORING_REVISION`, raised whenever the clinical
   logic changes in a way stored scores must follow.
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -33,7 +33,7 @@ from .settings import Settings
 __all__ = ["PARTS", "SCORING_REVISION", "changed_parts", "fingerprint"]
 
 #: raised when scoring, rules or the alert lifecycle change what a store must hold
-SCORING_REVISION = 2
+SCORING_REVISION = 3
 PARTS = ("settings", "rules", "measures", "model", "engine")
 
 
@@ -66,11 +66,14 @@ def fingerprint(
     *,
     owners: Mapping[tuple[str, str], str] | None = None,
     versions: Mapping[str, str | None] | None = None,
-    model: tuple[int, str, Mapping[str, Any]] | None = None,
+    model: tuple[int, str, Mapping[str, Any]]
+    | Sequence[tuple[int, str, Mapping[str, Any]]]
+    | None = None,
 ) -> dict[str, str]:
     """The fingerprint by part (see the module docstring). ``owners`` maps ``("rule", id)`` and
     ``("measure", key)`` to the registering package, ``versions`` a package to its version
-    (both from the plugin registry); ``model`` is the store's active model row, if any."""
+    (both from the plugin registry); ``model`` is the store's row of the model in force, or
+    the rows of every model in force (one per measure and rater)."""
     from .scoring import rule_active
 
     owners = owners or {}
@@ -101,7 +104,10 @@ def fingerprint(
         ([key, dataclasses.asdict(m), *owner("measure", key)] for key, m in measures.items()),
         key=lambda row: str(row[0]),
     )
-    model_row = None if model is None else [model[0], model[1], _hash(model[2])]
+    rows = [] if model is None else [model] if isinstance(model, tuple) else list(model)
+    model_row: Any = [[m[0], m[1], _hash(m[2])] for m in rows] or None
+    if len(rows) == 1:
+        model_row = model_row[0]  # one model hashes as it always has
     return {
         "settings": _hash(plain),
         "rules": _hash(active),

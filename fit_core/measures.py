@@ -1,7 +1,7 @@
 """Measure specifications as data, and item-scale conversion.
 
-The ORS/SRS family is copyrighted: only neutral item keys and the short domain labels of
-DOMAIN.md live here, never item wording. A plugin adds a measure by registering a
+The ORS/SRS family is copyrighted: only neutral item keys and the short domain labels
+live here, never item wording. A plugin adds a measure by registering a
 :class:`Measure` through ``fit_register_measures`` (for example a PHQ-9 with ``scored=True``,
 ``family="PHQ"``); nothing in the core needs to change.
 """
@@ -9,6 +9,7 @@ DOMAIN.md live here, never item wording. A plugin adds a measure by registering 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -18,6 +19,7 @@ COPYRIGHT_LINES: tuple[str, ...] = (
     "ORS © 2000 Scott D. Miller and Barry L. Duncan.",
     "SRS © 2002 Scott D. Miller, Barry L. Duncan & Lynn Johnson.",
 )
+"""The adult measures' notices (what a page of ORS/SRS scores carries)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,7 @@ class Measure:
     resolution: float = 0.1  # the paper form's reading precision (a ruler's mm); not a rounding
     decimals: int = exact.ITEM_DECIMALS  # item values finer than this are a validation error
     scored: bool = True
+    copyright: str | None = None  # the measure's own notice, shown wherever its scores are
 
     @property
     def n_items(self) -> int:
@@ -95,6 +98,7 @@ ORS = Measure(
     ),
     default_band="adult",
     reliable_change=5.0,
+    copyright=COPYRIGHT_LINES[0],
 )
 CORS = Measure(
     key="CORS",
@@ -105,6 +109,7 @@ CORS = Measure(
     bands=(AgeBand("child", 6, 12, 32.0),),
     default_band="child",
     reliable_change=5.0,
+    copyright="CORS © 2003 Barry L. Duncan, Scott D. Miller & Jacqueline A. Sparks.",
 )
 SRS = Measure(
     key="SRS",
@@ -114,6 +119,7 @@ SRS = Measure(
     item_labels=("Relationship", "Goals and topics", "Approach or method", "Overall"),
     bands=(AgeBand("all", None, None, 36.0),),
     default_band="all",
+    copyright=COPYRIGHT_LINES[1],
 )
 CSRS = Measure(
     key="CSRS",
@@ -123,6 +129,7 @@ CSRS = Measure(
     item_labels=("Listening", "How important", "What we did", "Overall"),
     bands=(AgeBand("all", None, None, 36.0),),
     default_band="all",
+    copyright="CSRS © 2003 Barry L. Duncan, Scott D. Miller & Jacqueline A. Sparks.",
 )
 GSRS = Measure(
     key="GSRS",
@@ -132,9 +139,23 @@ GSRS = Measure(
     item_labels=("Relationship", "Goals and topics", "Approach or method", "Overall"),
     bands=(AgeBand("all", None, None, 36.0),),
     default_band="all",
+    copyright="GSRS © Barry L. Duncan and Scott D. Miller.",
 )
 
 BUILTIN_MEASURES: tuple[Measure, ...] = (ORS, CORS, SRS, CSRS, GSRS)
+_BUILTIN = {m.key: m for m in BUILTIN_MEASURES}
+
+
+def copyright_lines(
+    keys: Iterable[str], measures: Mapping[str, Measure] | None = None
+) -> tuple[str, ...]:
+    """The notices of the measures ``keys`` (each once; outcome measures first, then alliance,
+    in the order given), looked up in ``measures`` (default: the built-in ones). A measure
+    without a notice adds nothing."""
+    known = measures if measures is not None else _BUILTIN
+    found = [known[k] for k in dict.fromkeys(keys) if k in known]
+    found.sort(key=lambda m: m.family != "ORS")
+    return tuple(dict.fromkeys(m.copyright for m in found if m.copyright))
 
 
 def age_band_name(age: int | None) -> str:

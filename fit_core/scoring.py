@@ -7,6 +7,15 @@ Pure functions over plain data: no I/O, no clock (``Settings.as_of`` fixes "toda
 - Sessions are numbered by clinic-local date within client + episode + rater: ORS and SRS on the
   same date are one session.
 - A trajectory is client + episode + rater + measure family; the intake is its first ORS.
+- **One age band per episode**: every administration of an episode is scored with the age band
+  (and so the clinical cutoff) of the episode's first administration that states an age (given,
+  or from the practice system's date of birth); the measure's default band when none does. A
+  client who turns 18 during an episode keeps the adolescent cutoff until the episode ends, so
+  the intake is never re-tested against another cutoff, and ``fit stats`` (which reads the
+  intake's cutoff) classifies the episode the same way.
+- A trajectory model speaks only for the raters it was fitted on (:func:`model_covers`; by
+  default the client): a parent's ratings get no expected band and no on-track status from a
+  model fitted on clients' ratings.
 """
 
 from __future__ import annotations
@@ -46,9 +55,44 @@ class Expectation:
 
 
 class TrajectoryModel(Protocol):
-    """Anything that can say what to expect: a clinic-fitted model or a supplied table."""
+    """Anything that can say what to expect: a clinic-fitted model or a supplied table.
+
+    A model may also say whose ratings it speaks for, with a ``raters`` attribute (a tuple of
+    rater names) or a ``covers(measure, rater) -> bool`` method; without either it speaks for
+    the client's own ratings only (see :func:`model_covers`).
+    """
 
     def expect(self, measure: str, intake: float, session: int) -> Expectation | None: ...
+
+
+DEFAULT_MODEL_RATERS: tuple[str, ...] = ("client",)
+
+
+def model_for(model: TrajectoryModel | None, measure: str, rater: str) -> TrajectoryModel | None:
+    """The model that speaks for ``rater``'s ratings on ``measure``, or None.
+
+    Never mixes raters: a model fitted on clients' ratings does not colour a parent's. A set of
+    models (:class:`fit_core.trajectories.ModelSet`) picks one with ``select(measure, rater)``;
+    a single model answers with ``covers(measure, rater)`` when it has one, else its
+    ``measures`` (when it lists them) and ``raters`` (default: the client).
+    """
+    if model is None:
+        return None
+    select = getattr(model, "select", None)
+    if callable(select):
+        return select(measure, rater)  # type: ignore[no-any-return]
+    covers = getattr(model, "covers", None)
+    if callable(covers):
+        return model if covers(measure, rater) else None
+    measures = getattr(model, "measures", None)
+    if measures is not None and measure not in measures:
+        return None  # a model of the ORS says nothing about the CORS: no status, not grey
+    return model if rater in tuple(getattr(model, "raters", DEFAULT_MODEL_RATERS)) else None
+
+
+def model_covers(model: TrajectoryModel | None, measure: str, rater: str) -> bool:
+    """Does ``model`` speak for ``rater``'s ratings on ``measure``? See :func:`model_for`."""
+    return model_for(model, measure, rater) is not None
 
 
 class History:
@@ -254,7 +298,7 @@ def rc_class(
 
 
 def status_for(total: float, exp: Expectation | None, *, is_intake: bool) -> Status:
-    """grey (intake, or no model for the session), green, orange or red (DOMAIN.md)."""
+    """grey (intake, or no model for the session), green, orange or red."""
     if is_intake or exp is None:
         return "grey"
     if exact.at_least(total, exp.low):
@@ -308,6 +352,14 @@ class Scorer:
         }
         self._cutoffs: dict[tuple[str, int | None], tuple[str, float]] = {}
         self._rc: dict[str, float] = {}
+        self._models: dict[tuple[str, str], TrajectoryModel | None] = {}
+
+    def model_for(self, measure: str, rater: str) -> TrajectoryModel | None:
+        """The trajectory model for this measure and rater, or None (cached)."""
+        key = (measure, rater)
+        if key not in self._models:
+            self._models[key] = model_for(self.model, measure, rater)
+        return self._models[key]
 
     def cutoff(self, measure: Measure, age: int | None) -> tuple[str, float]:
         key = (measure.key, age)
@@ -337,6 +389,7 @@ class Scorer:
         for group in by_ep_rater.values():
             group.sort(key=_sort_key)
         latest = latest_episode_ids((ep, g[-1].local_date) for (ep, _r), g in by_ep_rater.items())
+        episode_age = episode_ages(admins, episodes)
         appointments = context.appointments if context is not None else ()
 
         scored_all: list[Scored] = []
@@ -367,7 +420,9 @@ class Scorer:
             for a in group:
                 measure = self.measures[a.measure]
                 traj = trajectories[measure.family]
-                score = self._score_one(a, measure, traj, session_of[a.local_date], episode_id)
+                score = self._score_one(
+                    a, measure, traj, session_of[a.local_date], episode_id, episode_age[episode_id]
+                )
                 item = Scored(a, score)
                 traj.append(item)
                 episode_so_far.append(item)
@@ -420,9 +475,10 @@ class Scorer:
         traj: list[Scored],
         session: int,
         episode_id: str,
+        age: int | None,
     ) -> Score:
         settings = self.settings
-        band, cutoff = self.cutoff(measure, a.age)
+        band, cutoff = self.cutoff(measure, age)
         clinical = settings.is_clinical(a.total, cutoff)
         prev = traj[-1].admin.total if traj else None
         change_prev = exact.diff(a.total, prev) if prev is not None else None
@@ -432,9 +488,12 @@ class Scorer:
         is_intake = not traj
         rc = self.reliable_change(measure)
         cls = rc_class(intake, a.total, rc, cutoff, settings, is_intake=is_intake)
-        model = self.model
-        exp = None if model is None else model.expect(measure.key, intake, session)
-        status = None if model is None else status_for(a.total, exp, is_intake=is_intake)
+        model = self.model_for(measure.key, a.rater) if self.model is not None else None
+        exp: Expectation | None = None
+        status: Status | None = None
+        if model is not None:
+            exp = model.expect(measure.key, intake, session)
+            status = status_for(a.total, exp, is_intake=is_intake)
         return Score(
             total=a.total,
             session=session,
@@ -453,6 +512,19 @@ class Scorer:
             status=status,
             percent_of_expected=_percent_of_expected(intake, a.total, exp, is_intake),
         )
+
+
+def episode_ages(
+    admins: Iterable[Administration], episodes: Mapping[tuple[str, str], str]
+) -> dict[str, int | None]:
+    """The age each episode is scored with: that of its first administration (by time) that
+    states one, None when none does (then the measure's default band applies)."""
+    out: dict[str, int | None] = {}
+    for a in sorted(admins, key=_sort_key):
+        ep = episodes[a.key]
+        if out.get(ep) is None:
+            out[ep] = a.age
+    return out
 
 
 def _percent_of_expected(

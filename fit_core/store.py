@@ -39,9 +39,13 @@ from .privacy_store import PRIVACY_MIGRATION, PrivacyStore
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 #: the migration that brought the alert lifecycle (tests build stores from just before it)
 ALERT_LIFECYCLE_SCHEMA = 7
+#: the migration that keeps one trajectory model per measure and rater, with retirement times
+TRAJECTORY_MODELS_SCHEMA = 8
+#: the privacy tables: audit log, tombstones, files written for clients
+PRIVACY_SCHEMA = 9
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -215,9 +219,17 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     # the alert lifecycle: one alert per condition, carried forward, superseded or closed
     ALERT_LIFECYCLE_SCHEMA: LIFECYCLE_MIGRATION,
+    TRAJECTORY_MODELS_SCHEMA: (
+        # one trajectory model per measure and rater, and when each stopped being in force (so
+        # `--as-of` reproduces a past figure with the model of that day); before, a new model
+        # replaced the one in force, so an old inactive model retired when the next was saved
+        "ALTER TABLE trajectory_models ADD COLUMN retired_at TEXT",
+        "UPDATE trajectory_models SET retired_at = (SELECT MIN(t.created_at) FROM "
+        "trajectory_models t WHERE t.id > trajectory_models.id) WHERE active = 0",
+    ),
     # privacy: the append-only audit log, tombstones of erased clients and purged records,
     # report files written for clients
-    8: PRIVACY_MIGRATION,
+    PRIVACY_SCHEMA: PRIVACY_MIGRATION,
 }
 
 _ADMIN_COLS = (
@@ -225,6 +237,12 @@ _ADMIN_COLS = (
     "total, items, clinician_id, episode_id, rater, age, session_hint, extra, hash, updated_at, "
     "site"
 )
+
+
+def _model_pairs(data: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """The (measure, rater) pairs a stored model speaks for (no raters stored: the client)."""
+    raters = data.get("raters") or ["client"]
+    return {(str(m), str(r)) for m in data.get("measures") or () for r in raters}
 
 
 def now_text() -> str:
@@ -927,26 +945,66 @@ class Store(AlertStore, PrivacyStore):
     # --- trajectory models -----------------------------------------------------------------
 
     def save_model(self, kind: str, data: Mapping[str, Any]) -> int:
-        """Store a model and make it the active one (the others stay, inactive)."""
+        """Store a model and put it in force for its measures and raters: a model in force for
+        any of the same (measure, rater) pairs retires; models of other measures or raters
+        stay (a clinic keeps its ORS model when it fits a CORS one)."""
+        pairs = _model_pairs(data)
+        now = now_text()
         with self.transaction():
-            self.conn.execute("UPDATE trajectory_models SET active = 0")
+            for model_id, _kind, other in self._model_rows("WHERE active = 1"):
+                if pairs & _model_pairs(other):
+                    self.conn.execute(
+                        "UPDATE trajectory_models SET active = 0, retired_at = ? WHERE id = ?",
+                        (now, model_id),
+                    )
             cur = self.conn.execute(
                 "INSERT INTO trajectory_models (kind, created_at, data, active) "
                 "VALUES (?, ?, ?, 1)",
-                (kind, now_text(), json.dumps(data, sort_keys=True)),
+                (kind, now, json.dumps(data, sort_keys=True)),
             )
         return int(cur.lastrowid or 0)
 
-    def active_model(self) -> tuple[int, str, dict[str, Any]] | None:
-        row = self.conn.execute(
-            "SELECT id, kind, data FROM trajectory_models WHERE active = 1 ORDER BY id DESC"
-        ).fetchone()
-        return (row[0], row[1], json.loads(row[2])) if row else None
+    def _model_rows(self, where: str, args: Sequence[Any] = ()) -> list[tuple[int, str, Any]]:
+        rows = self.conn.execute(
+            f"SELECT id, kind, data FROM trajectory_models {where} ORDER BY id", tuple(args)
+        )
+        return [(r[0], r[1], json.loads(r[2])) for r in rows]
 
-    def clear_model(self) -> bool:
+    def active_models(self) -> list[tuple[int, str, dict[str, Any]]]:
+        """Every model in force, oldest first, as ``(id, kind, data)``."""
+        return self._model_rows("WHERE active = 1")
+
+    def active_model(self) -> tuple[int, str, dict[str, Any]] | None:
+        """The newest model in force (see :meth:`active_models` for all of them)."""
+        rows = self.active_models()
+        return rows[-1] if rows else None
+
+    def models_as_of(self, until: str) -> list[tuple[int, str, dict[str, Any]]]:
+        """The models that were in force at ``until`` (an ISO 8601 UTC time, as the store
+        writes them): saved before it, and not yet retired then. Oldest first."""
+        return self._model_rows(
+            "WHERE created_at <= ? AND (active = 1 AND retired_at IS NULL OR retired_at > ?)",
+            (until, until),
+        )
+
+    def clear_model(self, measure: str | None = None, rater: str | None = None) -> int:
+        """Take models out of force (they stay stored): all of them, or those for ``measure``
+        and/or ``rater``. Returns how many were in force."""
+        now = now_text()
+        n = 0
         with self.transaction():
-            cur = self.conn.execute("UPDATE trajectory_models SET active = 0 WHERE active = 1")
-        return cur.rowcount > 0
+            for model_id, _kind, data in self._model_rows("WHERE active = 1"):
+                pairs = _model_pairs(data)
+                if measure is not None and all(m != measure for m, _r in pairs):
+                    continue
+                if rater is not None and all(r != rater for _m, r in pairs):
+                    continue
+                self.conn.execute(
+                    "UPDATE trajectory_models SET active = 0, retired_at = ? WHERE id = ?",
+                    (now, model_id),
+                )
+                n += 1
+        return n
 
     # --- adapter state and client spellings ----------------------------------------------------
 

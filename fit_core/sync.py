@@ -341,7 +341,7 @@ class SyncEngine:
     def _check_fingerprint(self, summary: RunSummary) -> dict[str, str]:
         """Rescore every client when anything that changes scores or alerts changed."""
         reg = self.registry
-        model = self.store.active_model()
+        model = self.store.active_models()
         current = fingerprint(
             self.settings,
             self.rules,
@@ -1008,12 +1008,20 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def load_active_model(store: Store) -> Any:
-    """The active trajectory model of the store, or None (then there is no on-track status)."""
-    from .trajectories import model_from_dict
+def load_active_model(store: Store, as_of: dt.date | None = None, tz: Any = None) -> Any:
+    """The trajectory models in force (a :class:`~fit_core.trajectories.ModelSet`: one per
+    measure and rater), or None: then there is no on-track status.
 
-    row = store.active_model()
-    return model_from_dict(row[2]) if row else None
+    With ``as_of`` (a clinic-local date, ``tz`` the clinic's time zone), the models that were in
+    force at the end of that day, so a past figure is reproduced with the model of its day.
+    """
+    from .trajectories import ModelSet
+
+    if as_of is None:
+        return ModelSet.from_rows(store.active_models())
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=tz or dt.UTC)
+    until = end.astimezone(dt.UTC).isoformat(timespec="seconds")
+    return ModelSet.from_rows(store.models_as_of(until))
 
 
 def _note_problems(adapter: Adapter, name: str, result: SourceResult) -> None:

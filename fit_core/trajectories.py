@@ -1,6 +1,6 @@
 """Expected treatment response, by open methods only.
 
-Commercial expected-treatment-response curves for the ORS are proprietary (DOMAIN.md): this module
+Commercial expected-treatment-response curves for the ORS are proprietary: this module
 never ships or imitates them. It offers the two open alternatives, both implementing
 :class:`fit_core.scoring.TrajectoryModel`:
 
@@ -47,8 +47,10 @@ __all__ = [
     "ClinicModel",
     "EpisodeSeries",
     "InsufficientData",
+    "ModelSet",
     "SessionFit",
     "SkippedSession",
+    "StoredModel",
     "SuppliedTable",
     "SuppliedTableError",
     "TableRow",
@@ -58,6 +60,9 @@ __all__ = [
     "percent_of_expected_change",
 ]
 
+DEFAULT_RATERS: tuple[str, ...] = ("client",)
+"""Whose ratings a model speaks for when it does not say (see
+:func:`fit_core.scoring.model_covers`): the client's own."""
 CLINIC_MODEL_KIND = "clinic_fitted"
 SUPPLIED_TABLE_KIND = "supplied_table"
 FORMAT_VERSION = 1
@@ -207,6 +212,7 @@ class ClinicModel:
     fitted_at: str | None = None
     score_range: tuple[float, float] = (0.0, 40.0)
     method: str = field(default=METHOD)
+    raters: tuple[str, ...] = DEFAULT_RATERS
     # memo of expect() results (intakes repeat at 0.1 resolution); not part of the model's value
     _memo: dict[tuple[str, float, int], Expectation | None] = field(
         init=False, repr=False, compare=False, default_factory=dict
@@ -217,6 +223,7 @@ class ClinicModel:
         object.__setattr__(self, "sessions", _frozen_map(self.sessions))
         object.__setattr__(self, "skipped", _frozen_map(self.skipped))
         object.__setattr__(self, "score_range", tuple(self.score_range))
+        object.__setattr__(self, "raters", tuple(self.raters))
 
     def expect(self, measure: str, intake: float, session: int) -> Expectation | None:
         """The expected ORS at ``session`` for a client with this ``intake``.
@@ -253,6 +260,7 @@ class ClinicModel:
             "version": self.version,
             "fitted_at": self.fitted_at,
             "measures": list(self.measures),
+            "raters": list(self.raters),
             "n_episodes": self.n_episodes,
             "max_session": self.max_session,
             "min_n": self.min_n,
@@ -305,6 +313,7 @@ class ClinicModel:
                 fitted_at=None if data.get("fitted_at") is None else str(data["fitted_at"]),
                 score_range=(float(lo), float(hi)),
                 method=str(data.get("method", METHOD)),
+                raters=_raters(data),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a valid clinic model: {type(exc).__name__}: {exc}") from exc
@@ -359,6 +368,16 @@ def _fit_dict(f: SessionFit) -> dict[str, Any]:
     }
 
 
+def _raters(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ``raters`` of a stored model (models stored before raters were recorded: client)."""
+    raters = data.get("raters")
+    if raters is None:
+        return DEFAULT_RATERS
+    if isinstance(raters, str) or not all(isinstance(r, str) and r for r in raters):
+        raise ValueError(f"raters must be a list of rater names, got {raters!r}")
+    return tuple(raters)
+
+
 def _check_kind(data: Mapping[str, Any], kind: str) -> None:
     if not isinstance(data, Mapping) or data.get("kind") != kind:
         got = data.get("kind") if isinstance(data, Mapping) else type(data).__name__
@@ -381,14 +400,16 @@ def fit_clinic_model(
     measure: str | Sequence[str] = "ORS",
     version: str | None = None,
     fitted_at: str | None = None,
+    rater: str = "client",
 ) -> ClinicModel:
     """Fit a :class:`ClinicModel` from closed episodes (see the module docstring for the method).
 
     ``episodes`` are :class:`EpisodeSeries`, ``{session_number: ors_total}`` mappings or
     sequences of ``(session_number, ors_total)`` pairs, with session 1 the intake. Feed one
-    rater's trajectories (normally the client's): DOMAIN.md says never to mix raters in one
+    rater's trajectories (normally the client's): never mix raters in one
     trajectory. ``measure`` names the measure key(s) the model answers for (``"ORS"``, or
-    ``("ORS", "CORS")`` if the caller pooled both).
+    ``("ORS", "CORS")`` if the caller pooled both); ``rater`` the rater whose episodes these are
+    (the model then speaks for that rater's ratings only).
 
     For each ``k`` in 2..``max_session``: the episodes with a total at session ``k`` give pairs
     (intake, total_k); with at least ``min_n`` of them (and intakes that vary) the OLS line and
@@ -482,6 +503,7 @@ def fit_clinic_model(
         severe_pct=float(severe_pct),
         version=version,
         fitted_at=fitted_at,
+        raters=(rater,),
     )
 
 
@@ -530,6 +552,7 @@ class SuppliedTable:
     rows: tuple[TableRow, ...]
     measures: tuple[str, ...] = ("ORS",)
     name: str | None = None
+    raters: tuple[str, ...] = DEFAULT_RATERS
     _by_session: Mapping[int, tuple[TableRow, ...]] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
@@ -540,6 +563,7 @@ class SuppliedTable:
     def __post_init__(self) -> None:
         object.__setattr__(self, "rows", tuple(self.rows))
         object.__setattr__(self, "measures", tuple(self.measures))
+        object.__setattr__(self, "raters", tuple(self.raters))
         by: dict[int, list[TableRow]] = {}
         for r in self.rows:
             by.setdefault(r.session, []).append(r)
@@ -609,6 +633,7 @@ class SuppliedTable:
             "format": FORMAT_VERSION,
             "name": self.name,
             "measures": list(self.measures),
+            "raters": list(self.raters),
             "rows": [
                 {
                     "intake": r.intake,
@@ -642,6 +667,7 @@ class SuppliedTable:
                 rows,
                 tuple(str(m) for m in data["measures"]),
                 None if data.get("name") is None else str(data["name"]),
+                _raters(data),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a valid supplied table: {type(exc).__name__}: {exc}") from exc
@@ -721,6 +747,7 @@ def load_supplied_table(
     *,
     measures: str | Sequence[str] = "ORS",
     name: str | None = None,
+    raters: str | Sequence[str] = DEFAULT_RATERS,
 ) -> SuppliedTable:
     """Read a supplied expected-response table from a CSV file path or an open text stream.
 
@@ -729,7 +756,8 @@ def load_supplied_table(
     row needs a value); other columns are ignored. ``session`` is a whole number >= 1. Each row
     must satisfy ``severe <= lower <= expected <= upper``; a (session, intake) pair may appear
     once. Blank lines are skipped. Errors are :class:`SuppliedTableError` naming the line (the
-    header is line 1) and the column. ``measures`` are the measure keys the table applies to.
+    header is line 1) and the column. ``measures`` are the measure keys the table applies to,
+    ``raters`` the raters whose ratings it speaks for (default: the client).
     """
     if isinstance(source, str | os.PathLike):
         with open(source, newline="", encoding="utf-8-sig") as fh:
@@ -803,7 +831,8 @@ def load_supplied_table(
     if not rows:
         raise SuppliedTableError("the table has a header but no rows", line=line)
     ms = (measures,) if isinstance(measures, str) else tuple(measures)
-    return SuppliedTable(tuple(rows), ms, label)
+    rs = (raters,) if isinstance(raters, str) else tuple(raters)
+    return SuppliedTable(tuple(rows), ms, label, rs)
 
 
 def model_from_dict(data: Mapping[str, Any]) -> ClinicModel | SuppliedTable:
@@ -814,6 +843,70 @@ def model_from_dict(data: Mapping[str, Any]) -> ClinicModel | SuppliedTable:
     if kind == SUPPLIED_TABLE_KIND:
         return SuppliedTable.from_dict(data)
     raise ValueError(f"unknown trajectory model kind {kind!r}")
+
+
+# --- the models in force: one per measure and rater ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredModel:
+    """A model as the store keeps it: its id, kind (``clinic`` or ``table``) and save time."""
+
+    id: int
+    kind: str
+    model: ClinicModel | SuppliedTable
+    created_at: str | None = None
+
+    @property
+    def measures(self) -> tuple[str, ...]:
+        return self.model.measures
+
+    @property
+    def raters(self) -> tuple[str, ...]:
+        return self.model.raters
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSet:
+    """The trajectory models in force, at most one for each measure and rater.
+
+    A clinic has an adult (ORS) and a child (CORS) model at once, each fitted on its own
+    episodes, and may have one per rater; fitting one never replaces another's. Implements
+    :class:`fit_core.scoring.TrajectoryModel`: :meth:`select` gives the model for a measure and
+    rater (scoring uses it, so a parent's ratings are read against a parent model or none),
+    :meth:`expect` answers for the client's ratings.
+    """
+
+    entries: tuple[StoredModel, ...]
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Sequence[Any]]) -> ModelSet | None:
+        """From store rows ``(id, kind, data[, created_at])``, oldest first (a newer model wins
+        where two speak for the same measure and rater); None when there are none."""
+        entries = tuple(
+            StoredModel(int(r[0]), str(r[1]), model_from_dict(r[2]), r[3] if len(r) > 3 else None)
+            for r in rows
+        )
+        return cls(entries) if entries else None
+
+    def select(self, measure: str, rater: str) -> ClinicModel | SuppliedTable | None:
+        """The model for ``measure`` rated by ``rater`` (the newest that speaks for both)."""
+        for e in reversed(self.entries):
+            if measure in e.measures and rater in e.raters:
+                return e.model
+        return None
+
+    def covers(self, measure: str, rater: str) -> bool:
+        return self.select(measure, rater) is not None
+
+    def expect(self, measure: str, intake: float, session: int) -> Expectation | None:
+        """The client-rated expectation (see :meth:`select` for other raters)."""
+        model = self.select(measure, "client")
+        return None if model is None else model.expect(measure, intake, session)
+
+    @property
+    def measures(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(m for e in self.entries for m in e.measures))
 
 
 # --- percent of expected change ---------------------------------------------------------------

@@ -389,8 +389,12 @@ def test_month_groups_use_the_episode_start() -> None:
 
 
 def test_missing_clinician_and_bad_arguments() -> None:
-    rows = agency_stats([summary(clinician_id=None)], by="clinician")
-    assert [r.group for r in rows] == ["all", "(none)"]
+    mixed = [summary(clinician_id=None), summary(client_key=2, clinician_id="T1")]
+    rows = agency_stats(mixed, by="clinician")
+    assert [r.group for r in rows] == ["all", "(none)", "T1"]
+    # nobody has a site: a "(none)" group would only repeat "all", so there is none
+    rows = agency_stats([summary(site=None), summary(client_key=2, site=None)], by="site")
+    assert [r.group for r in rows] == ["all"]
     with pytest.raises(ValueError, match="by must be"):
         agency_stats([], by="therapist")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="sd_reference"):
@@ -402,3 +406,60 @@ def test_group_stats_is_frozen() -> None:
     assert isinstance(g, GroupStats)
     with pytest.raises(AttributeError):
         g.n_episodes = 3  # type: ignore[misc]
+
+
+def test_residual_change_index_compares_groups_with_the_same_intakes() -> None:
+    # the agency's line through (10 → 15) and (20 → 25): T1 changes 3 points more, T2 3 less
+    cases = [
+        summary(client_key=1, clinician_id="T1", intake_ors=10.0, last_ors=18.0),
+        summary(client_key=2, clinician_id="T1", intake_ors=20.0, last_ors=28.0),
+        summary(client_key=3, clinician_id="T2", intake_ors=10.0, last_ors=12.0),
+        summary(client_key=4, clinician_id="T2", intake_ors=20.0, last_ors=22.0),
+    ]
+    rows = {g.group: g for g in agency_stats(cases, by="clinician")}
+    sd = float(np.std([10, 20, 10, 20], ddof=1))
+    assert rows["all"].residual_change == pytest.approx(0.0, abs=1e-12)
+    assert rows["T1"].residual_change == pytest.approx(3.0)
+    assert rows["T2"].residual_change == pytest.approx(-3.0)
+    assert rows["T1"].residual_index == pytest.approx(3.0 / sd)
+    assert rows["T1"].n_residual == 2
+    # both T1 residuals are +3: no spread, so the interval is the point
+    assert rows["T1"].residual_change_ci_low == pytest.approx(3.0)
+    assert agency_stats(cases[:2])[0].residual_change is None  # fewer than 3: no line
+
+
+def test_collateral_raters_keep_their_own_aggregates() -> None:
+    cases = [
+        summary(client_key=1, intake_ors=18.0, last_ors=25.0),
+        summary(client_key=1, rater="parent", intake_ors=20.0, last_ors=14.0),
+        summary(client_key=2, intake_ors=16.0, last_ors=17.0),
+        summary(client_key=2, rater="parent", intake_ors=22.0, last_ors=30.0),
+    ]
+    total = agency_stats(cases)[0]
+    assert total.n_outcome == 2 and total.n_deteriorated == 0  # the client's ratings only
+    parent = total.collateral["parent"]
+    assert parent["n_episodes"] == 2 and parent["n_outcome"] == 2
+    assert parent["n_deteriorated"] == 1 and parent["n_reliably_improved"] == 1
+    assert parent["mean_intake_ors"] == pytest.approx(21.0)
+    assert parent["mean_change"] == pytest.approx(1.0)
+    assert "client" not in total.collateral
+
+
+def test_endings_as_the_data_show_them() -> None:
+    cases = [
+        summary(client_key=1, ended=True, dropout=True, last_ors=25.0),  # missed the last one
+        summary(client_key=2, ended=True, dropout=False, last_ors=19.0),  # attended, +1
+        summary(client_key=3, ended=True, last_ors=25.0),  # no attendance data, +7
+        summary(client_key=4, ended=True, last_ors=18.5),  # no attendance data, +0.5
+        summary(client_key=5, ended=True, n_ors=1, last_ors=None),  # target unknown
+        summary(client_key=6, ended=False, last_ors=30.0),  # open
+    ]
+    g = agency_stats(cases)[0]
+    assert g.endings == {"dropout": 1, "reached": 1, "not_reached": 2, "unknown": 1}
+    assert (g.n_ended_attendance, g.n_dropout) == (2, 1) and g.pct_dropout == 50.0
+    # closed cases reaching target: ended episodes with 2+ ORS only (4 of them, 2 reached)
+    assert (g.n_closed_outcome, g.n_closed_reached_target) == (4, 2)
+    assert g.pct_closed_reached_target == 50.0
+    assert g.n_outcome == 5 and g.outcome_population == "all"
+    ended = agency_stats(cases, ended_only=True)[0]
+    assert ended.n_outcome == 4 and ended.outcome_population == "ended"

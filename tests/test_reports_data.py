@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from collections.abc import Sequence
 
 import pytest
@@ -203,9 +204,11 @@ def test_expected_band_from_the_model_with_projection_and_status() -> None:
     legend = chart_legend(ors)
     labels = [item.label for item in legend]
     assert "Expected range" in labels and "Well off track (below severe line)" in labels
-    # status markers are the primary rater's; the parent keeps its own line style and marker
+    # status markers are the primary rater's; the parent keeps its own line style and marker,
+    # a shape no status uses (squares mean "no expectation", diamonds the intake)
     parent = next(item for item in legend if item.label == "Parent (ORS)")
-    assert parent.marker == "s" and not parent.filled
+    assert parent.marker == "^" and not parent.filled
+    assert all(p.status is None for p in ors.lines[1].points)  # no model for a parent's ratings
     # without a model there is no band and the note says why
     (plain,) = client_pages(scored(), MEASURES, SETTINGS)
     assert plain.ors is not None and plain.ors.band == ()
@@ -264,7 +267,7 @@ def summary(
 
 def test_clinic_data_marks_small_groups_and_keeps_the_outcome_population() -> None:
     big = [summary(f"A{i}", "T1", 15.0 + i % 5, 24.0 + i % 7) for i in range(12)]
-    small = [summary(f"B{i}", "T2", 18.0, 16.0) for i in range(3)]
+    small = [summary(f"B{i}", "T2", 18.0 + i, 16.0 + i) for i in range(3)]
     extra = [
         summary("A0", "T1", 10.0, 30.0, rater="parent"),  # collateral: not an outcome
         summary("C0", "T2", 18.0, 18.0, n_ors=1),  # one ORS: no change score
@@ -276,11 +279,16 @@ def test_clinic_data_marks_small_groups_and_keeps_the_outcome_population() -> No
     assert len(data.changes) == 15 and data.rc == 5.0
     assert sorted(data.changes_by_group) == ["T1", "T2"]
     assert data.changes_by_group["T2"] == (-2.0, -2.0, -2.0)
-    outcomes, alliance = clinic_tables(data)
+    outcomes, effects, alliance, endings, collateral = clinic_tables(data)
     assert [r.name for r in outcomes.rows] == ["All", "T1", "T2"]
     assert [r.small for r in outcomes.rows] == [False, False, True]
-    assert outcomes.columns[0] == "Clinician" and "Effect size [95% CI]" in outcomes.columns
+    assert outcomes.columns[0] == "Clinician" and "Effect size [95% CI]" in effects.columns
     assert alliance.rows[0].css == "all" and alliance.rows[2].css == "small"
+    # T2 has 3 outcome episodes: its effect size is withheld, and says why
+    assert effects.rows[2].cells[1] == "withheld (n=3 < 10)"
+    assert re.fullmatch(r"\d+\.\d\d \[\d+\.\d\d, \d+\.\d\d\]", effects.rows[1].cells[1])
+    assert [r.cells[0] for r in collateral.rows] == ["parent", "parent"]  # All and T1
+    assert endings.columns[1:4] == ("Ended", "With attendance data", "Dropout")
     changes, per_group, rc = outcome_changes(small)
     assert changes == [-2.0, -2.0, -2.0] and per_group == {} and rc == 5.0
 

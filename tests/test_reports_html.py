@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from fit_cli.demo import run_demo
 from fit_cli.main import cli
 from fit_cli.reports import report
-from fit_core.measures import COPYRIGHT_LINES
+from fit_core.measures import BUILTIN_MEASURES, COPYRIGHT_LINES
 from fit_core.store import Store
 
 TABLE = "intake,session,expected,lower,upper,severe\n" + "".join(
@@ -79,8 +79,13 @@ def test_client_report_is_self_contained_and_private(client_html: list[Path]) ->
         assert "@import" not in html and "url(http" not in html
         assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\';' in html
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        for line in COPYRIGHT_LINES:
-            assert line.replace("&", "&amp;") in html
+        # each measure on the page brings its own notice, and only those measures do
+        shown = set(re.findall(r"\((ORS|CORS|SRS|CSRS|GSRS)\)", html))
+        assert shown
+        for m in BUILTIN_MEASURES:
+            assert m.copyright is not None
+            line = m.copyright.replace("&", "&amp;")
+            assert (line in html) == (m.key in shown), m.key
     out = client_html[0].parent
     assert stat.S_IMODE(out.stat().st_mode) == 0o700
 
@@ -96,7 +101,7 @@ def test_client_report_has_charts_tables_and_flags(client_html: list[Path]) -> N
     assert "cutoff 36" in html
     assert "<table" in html and "Scores by session" in html
     assert 'class="legend"' in html and "Expected range" in html  # the table is the model
-    assert re.search(r"Flags \(\d+ rules?,\s+\d+ flags?\)", html)
+    assert re.search(r"Flags \(\d+ open or acknowledged", html)
     assert "@page" in html and "@media print" in html
     assert 'name="viewport"' in html
 
@@ -109,7 +114,7 @@ def test_no_srs_removes_every_trace_of_the_alliance(demo: tuple[Path, str], tmp_
         html = Path(line).read_text(encoding="utf-8")
         assert "srs" not in html.lower()
         assert "alliance" not in html.lower()
-        assert COPYRIGHT_LINES[0] in html
+        assert "ORS ©" in html  # the outcome measure's notice (ORS or CORS), no SRS notice
         assert html.count("<svg") == 3
 
 
@@ -163,7 +168,8 @@ def test_clinic_report_marks_small_groups(demo: tuple[Path, str], tmp_path: Path
     assert not EXTERNAL.search(html) and "<script" not in html.lower()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert html.count("<svg") == 10  # six charts, four of them with a phone variant
-    assert html.count("<table") == 2
+    # classes, effect sizes, alliance, endings, and the demo's parents in their own table
+    assert html.count("<table") == 5 and "Collateral raters (their own ratings)" in html
     assert 'class="small-badge"' in html and "small)" in html  # 40 clients: every group small
     for line in COPYRIGHT_LINES:
         assert line.replace("&", "&amp;") in html

@@ -10,8 +10,10 @@ drawing); this module only draws it. What the ORS chart shows, back to front:
 - one line per rater (the client solid blue; collateral raters in other colours, dash styles
   and marker shapes); the primary rater's points coloured *and shaped* by status when a model
   exists; each point's total written above it on wide charts;
-- flags: numbered tags in a lane above the plot at the session that raised them, and a ring
-  around the flagged point; the numbers refer to the list under the charts.
+- flags: one numbered tag per alert above the plot, at the session where it holds now, with a
+  bracket back to the session where its run began, packed into lanes so no two tags overlap
+  (:mod:`.lanes`); a ring around each flagged point; the numbers refer to the list under the
+  charts.
 
 The SRS chart shows the 36 cutoff with the zone below it shaded, one line per rater and its
 flags the same way.
@@ -27,18 +29,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .client_data import ChartData, FlagNote, Line
+from ..exact import show
+from .client_data import ChartData, Line
+from .lanes import ROW_PT, TAG_FONT, TAG_PAD, PlacedTag, cutoff_spot, place_tags, tag_rows
 from .legend import MPL_DASH, LegendItem, chart_legend
 from .style import (
     BAND_COLOUR,
     CUTOFF_COLOUR,
     EXPECTED_COLOUR,
+    MARKER_STYLE,
     RATER_STYLES,
     RC_ZONE_COLOUR,
     SEVERE_COLOUR,
     SEVERITY_STYLE,
     SRS_LOW_COLOUR,
-    STATUS_STYLE,
     Variant,
 )
 from .svg import chart_style, to_svg
@@ -58,8 +62,9 @@ def _num(v: float) -> str:
 
 
 def _total(v: float) -> str:
-    """A total as written on the chart: always one decimal (the measures' resolution)."""
-    return f"{v:.1f}"
+    """A total as written on the chart: as everywhere else on the page (one decimal, two when
+    the score has them: :func:`fit_core.exact.show`)."""
+    return show(v)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,16 +95,25 @@ def dated(chart: ChartData, v: Variant) -> bool:
     return not (v.name == "print" and chart.family == "SRS")
 
 
-def staggered(chart: ChartData, v: Variant) -> bool:
-    """On a phone, tags of neighbouring sessions would overlap: alternate them on two rows."""
-    if v.name != "narrow" or chart.x_max <= 6:
-        return False
-    sessions = set(chart.flags_by_session())
-    return any(k + 1 in sessions for k in sessions)
+def _left(chart: ChartData, v: Variant) -> float:
+    return (0.72 if chart.family == "ORS" else 0.88) + (0.12 if v.name == "narrow" else 0.0)
+
+
+RIGHT_MARGIN = 0.18
+
+
+def flag_tags(chart: ChartData, v: Variant) -> list[PlacedTag]:
+    """The chart's flag tags, placed in lanes for this drawing's width (:mod:`.lanes`)."""
+    axes_w = v.width - _left(chart, v) - RIGHT_MARGIN
+    return place_tags(chart.runs, chart.x_max, axes_w, v.font_size)
+
+
+def _row_in(v: Variant) -> float:
+    return v.font_size * ROW_PT / 72
 
 
 def layout(chart: ChartData, v: Variant, *, legend_items: int = 0, title: bool = False) -> Layout:
-    """Margins for the flag lane, two-line date ticks, axis labels and (standalone) a legend."""
+    """Margins for the flag lanes, two-line date ticks, axis labels and (standalone) a legend."""
     axes_h = {
         ("ORS", "wide"): 2.85,
         ("ORS", "narrow"): 3.5,
@@ -108,14 +122,15 @@ def layout(chart: ChartData, v: Variant, *, legend_items: int = 0, title: bool =
         ("SRS", "narrow"): 2.4,
         ("SRS", "print"): 1.05,
     }[(chart.family, v.name)]
-    top = (0.75 if staggered(chart, v) else 0.45) if chart.flags else 0.18
+    rows = tag_rows(flag_tags(chart, v))
+    top = 0.2 + rows * _row_in(v) if rows else 0.3  # room for a value label at 40
     top += 0.42 if title else 0.0
     bottom = (0.5 if dated(chart, v) else 0.32) + 0.3
     if legend_items:
-        rows = -(-legend_items // max(1, v.legend_cols))
-        bottom += 0.12 + 0.27 * rows
-    left = (0.72 if chart.family == "ORS" else 0.88) + (0.12 if v.name == "narrow" else 0.0)
-    return Layout(v.width, top + axes_h + bottom, left, 0.18, top, bottom)
+        n_rows = -(-legend_items // max(1, v.legend_cols))
+        bottom += 0.12 + 0.27 * n_rows
+    left = _left(chart, v)
+    return Layout(v.width, top + axes_h + bottom, left, RIGHT_MARGIN, top, bottom)
 
 
 def _x_axis(ax: Axes, chart: ChartData, dates: Mapping[int, dt.date], v: Variant) -> None:
@@ -133,7 +148,14 @@ def _x_axis(ax: Axes, chart: ChartData, dates: Mapping[int, dt.date], v: Variant
     ax.set_xlabel("Session")
 
 
-def _draw_line(ax: Axes, line: Line, index: int, v: Variant) -> None:
+def mark_scale(chart: ChartData, v: Variant) -> float:
+    """How much to shrink markers and rings so neighbouring sessions' marks stay apart (1 when
+    a session has 16 points of width or more: desktop; about 0.7 for 20 sessions on a phone)."""
+    per_session = (v.width - _left(chart, v) - RIGHT_MARGIN) * 72 / max(chart.x_max, 1)
+    return max(0.55, min(1.0, per_session / 16))
+
+
+def _draw_line(ax: Axes, line: Line, index: int, v: Variant, scale: float = 1.0) -> None:
     colour, dash, marker = RATER_STYLES[index % len(RATER_STYLES)]
     xs = [p.session for p in line.points]
     ys = [p.total for p in line.points]
@@ -146,58 +168,64 @@ def _draw_line(ax: Axes, line: Line, index: int, v: Variant) -> None:
         linestyle=dash,
         linewidth=lw,
         marker=None if by_status else marker,
-        markersize=8,
+        markersize=8 * scale,
         markerfacecolor=colour if line.primary else "white",
         markeredgecolor=colour,
         markeredgewidth=1.8,
         zorder=4,
+        clip_on=False,  # a point at the last session is never cut at the plot's edge
     )
     if by_status:
-        for status, (scolour, smarker, _words) in STATUS_STYLE.items():
-            pts = [p for p in line.points if p.status == status]
+        for key, (scolour, smarker, _words) in MARKER_STYLE.items():
+            pts = [p for p in line.points if p.marker == key]
             if not pts:
                 continue
             ax.scatter(
                 [p.session for p in pts],
                 [p.total for p in pts],
                 marker=smarker,
-                s=95,
+                s=95 * scale * scale,
                 c=scolour,
                 edgecolors="#1A1A1A",
                 linewidths=0.9,
                 zorder=5,
+                clip_on=False,
             )
     if line.primary and v.value_labels:
         for p in line.points:
             ax.annotate(
                 _total(p.total),
                 (p.session, p.total),
-                xytext=(0, 9),
+                # above the ring of a flagged point, not on it
+                xytext=(0, 9 + (4 * scale if p.flags else 0)),
                 textcoords="offset points",
                 ha="center",
                 va="bottom",
                 fontsize=v.font_size * 0.85,
                 color="#1A1A1A",
+                bbox={"boxstyle": "round,pad=0.08", "fc": "white", "ec": "none", "alpha": 0.75},
                 zorder=7,
             )
 
 
 def _flags(ax: Axes, chart: ChartData, v: Variant) -> None:
-    """Rings around flagged points and numbered tags in a lane above the plot."""
+    """Rings around flagged points, and one numbered tag per alert in the lanes above."""
+    scale = mark_scale(chart, v)
     for line in chart.lines:
         pts = [p for p in line.points if p.flags]
         if pts:
             ax.scatter(
                 [p.session for p in pts],
                 [p.total for p in pts],
-                s=330,
+                s=330 * scale * scale,
                 facecolors="none",
                 edgecolors="#1A1A1A",
-                linewidths=1.6,
+                linewidths=1.6 if scale > 0.8 else 1.2,
                 zorder=6,
+                clip_on=False,
             )
-    by_session = chart.flags_by_session()
-    if not by_session:
+    tags = flag_tags(chart, v)
+    if not tags:
         return
     ax.annotate(
         "Flags",
@@ -211,53 +239,94 @@ def _flags(ax: Axes, chart: ChartData, v: Variant) -> None:
         color="#333333",
         annotation_clip=False,
     )
-    stagger = staggered(chart, v)
-    for session, notes in by_session.items():
-        _tag(ax, session, notes, v, row=session % 2 if stagger else 0)
+    for tag in tags:
+        _tag(ax, tag, v)
 
 
 def tag_label(numbers: Sequence[int]) -> str:
-    """``1`` or ``2,5``: the rule keys of a session's flags."""
+    """``1`` or ``2,5``: rule keys as written in the scores table's Flags column."""
     return ",".join(str(n) for n in numbers)
 
 
-def _tag(ax: Axes, session: int, notes: Sequence[FlagNote], v: Variant, row: int) -> None:
-    worst = min(notes, key=lambda n: _SEVERITY_RANK.get(n.severity, 9)).severity
-    face, text_colour, _word = SEVERITY_STYLE.get(worst, SEVERITY_STYLE["info"])
-    label = tag_label([n.number for n in notes])
+def _tag(ax: Axes, tag: PlacedTag, v: Variant) -> None:
+    """One alert: its tag at ``tag.x`` in lane ``tag.row``, a bracket back to its first session."""
+    from matplotlib.transforms import ScaledTranslation, blended_transform_factory
+
+    face, text_colour, _word = SEVERITY_STYLE.get(tag.run.severity, SEVERITY_STYLE["info"])
+    size = v.font_size * TAG_FONT
+    base = 7 + tag.row * v.font_size * ROW_PT  # points above the plot
+    if tag.first < tag.last:
+        # the bracket: a line at the tag's height from the run's first session to the tag,
+        # with a tick where the run began
+        mid = (base + size * (0.5 + TAG_PAD)) / 72
+        trans = blended_transform_factory(ax.transData, ax.transAxes) + ScaledTranslation(
+            0, mid, ax.figure.dpi_scale_trans
+        )
+        ax.plot(
+            [tag.first, tag.x],
+            [1, 1],
+            transform=trans,
+            color="#1A1A1A",
+            linewidth=1.3,
+            marker="|",
+            markevery=[0],
+            markersize=9,
+            markeredgewidth=1.6,
+            clip_on=False,
+            zorder=7,
+            gid=f"flagrun-{tag.run.number}-{tag.first}-{tag.last}",
+        )
     ax.annotate(
-        label,
-        xy=(session, 1),
+        tag.label,
+        xy=(tag.x, 1),
         xycoords=("data", "axes fraction"),
-        xytext=(0, 7 + row * v.font_size * 1.9),
+        xytext=(0, base),
         textcoords="offset points",
         ha="center",
         va="bottom",
-        fontsize=v.font_size * 0.88,
+        fontsize=size,
         fontweight="bold",
         color=text_colour,
         bbox={
-            "boxstyle": "square,pad=0.28" if worst == "alert" else "round,pad=0.28",
+            "boxstyle": f"{'square' if tag.run.severity == 'alert' else 'round'},pad={TAG_PAD}",
             "fc": face,
             "ec": "#1A1A1A",
             "lw": 0.9,
         },
         annotation_clip=False,
         zorder=8,
+        gid=f"flagtag-{tag.run.number}-{tag.first}-{tag.last}",
     )
 
 
-def _cutoff_lines(ax: Axes, chart: ChartData, v: Variant) -> None:
+def _cutoff_lines(
+    ax: Axes, chart: ChartData, v: Variant, lay: Layout, ylim: tuple[float, float]
+) -> None:
+    """The cutoff lines, each labelled where no point or value label is (:func:`cutoff_spot`)."""
+    axes_w = lay.width - lay.left - lay.right
+    axes_h = lay.height - lay.top - lay.bottom
     for c in chart.cutoffs:
         ax.axhline(c.value, color=CUTOFF_COLOUR, linestyle=(0, (6, 3)), linewidth=1.7, zorder=3)
+        text = f"cutoff {_num(c.value)}"
+        left, where = cutoff_spot(
+            chart,
+            c.value,
+            text,
+            axes_width_in=axes_w,
+            axes_height_in=axes_h,
+            ylim=ylim,
+            font_pt=v.font_size,
+            value_labels=v.value_labels,
+        )
         ax.annotate(
-            f"cutoff {_num(c.value)}",
-            xy=(1, c.value),
+            text,
+            xy=(left, c.value),
             xycoords=("axes fraction", "data"),
-            xytext=(-4, 3),
+            xytext=(4, 3 if where == "above" else -3),
             textcoords="offset points",
-            ha="right",
-            va="bottom",
+            ha="left",
+            va="bottom" if where == "above" else "top",
+            gid=f"cutoff-label-{where}",
             fontsize=v.font_size * 0.88,
             fontweight="bold",
             color=CUTOFF_COLOUR,
@@ -414,16 +483,18 @@ def ors_figure(
 
     With a ``title`` the figure also carries its legend (for a standalone SVG file).
     """
-    fig, ax, _lay = _figure(chart, v, title, cache)
+    fig, ax, lay = _figure(chart, v, title, cache)
+    scale = mark_scale(chart, v)
     for i, line in enumerate(chart.lines):
-        _draw_line(ax, line, i, v)
+        _draw_line(ax, line, i, v, scale)
     if chart.rc_zone and chart.rc:
         lo, hi = chart.rc_zone
         ax.axhspan(lo, hi, color=RC_ZONE_COLOUR, lw=0, zorder=0.5)
     _expected(ax, chart)
-    _cutoff_lines(ax, chart, v)
+    ylim = (chart.y_min - 0.8, chart.y_max + 0.8)
+    _cutoff_lines(ax, chart, v, lay, ylim)
     _flags(ax, chart, v)
-    ax.set_ylim(chart.y_min - 0.8, chart.y_max + 0.8)
+    ax.set_ylim(*ylim)
     ax.set_yticks(range(int(chart.y_min), int(chart.y_max) + 1, 5))
     _x_axis(ax, chart, dates, v)
     _finish(ax, f"{chart.title_measure} total 0–40")
@@ -438,14 +509,16 @@ def srs_figure(
     cache: FigureCache | None = None,
 ) -> Figure:
     """The SRS-by-session figure (call inside :func:`fit_core.reports.svg.chart_style`)."""
-    fig, ax, _lay = _figure(chart, v, title, cache)
+    fig, ax, lay = _figure(chart, v, title, cache)
+    scale = mark_scale(chart, v)
     for i, line in enumerate(chart.lines):
-        _draw_line(ax, line, i, v)
+        _draw_line(ax, line, i, v, scale)
     cut = max((c.value for c in chart.cutoffs), default=36.0)
     ax.axhspan(chart.y_min - 0.3, cut, color=SRS_LOW_COLOUR, lw=0, zorder=0.5)
-    _cutoff_lines(ax, chart, v)
+    ylim = (chart.y_min - 0.3, chart.y_max + 0.6)
+    _cutoff_lines(ax, chart, v, lay, ylim)
     _flags(ax, chart, v)
-    ax.set_ylim(chart.y_min - 0.3, chart.y_max + 0.6)
+    ax.set_ylim(*ylim)
     step = 2 if chart.y_max - chart.y_min <= 12 else 5
     ax.set_yticks(range(int(chart.y_min), int(chart.y_max) + 1, step))
     _x_axis(ax, chart, dates, v)

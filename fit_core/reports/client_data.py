@@ -9,7 +9,13 @@
 - the reliable-change zone: the primary rater's intake ± RC (inside it, no reliable change);
 - the expected value and band of the trajectory model at each session of the primary rater
   (taken from the scores), and, when the model itself is passed, projected a few sessions ahead;
-- the flags, numbered in session order, each attached to its session and chart.
+- the flags, numbered in session order, each attached to its session and chart, and one
+  :class:`FlagRun` per alert: the sessions it has held on, drawn as one tag on the chart.
+
+A point's :attr:`Point.marker` says how it is drawn: with a trajectory model that speaks for
+its rater, its status (on track, below the range, below the severe line), the intake, or, past
+the model's last session (no expectation), its reliable change from intake; without one, the
+rater's own marker.
 
 The *primary* rater is ``client`` when the client rated the episode, else the first rater seen.
 Flags of ``srs.*`` rules belong to the SRS chart, every other flag to the ORS chart. With
@@ -26,7 +32,7 @@ from dataclasses import dataclass
 from ..episodes import EpisodeView, episodes_of
 from ..measures import Measure
 from ..models import Scored
-from ..scoring import TrajectoryModel, reliable_change_for
+from ..scoring import TrajectoryModel, model_for, reliable_change_for
 from ..settings import Settings
 
 __all__ = [
@@ -37,8 +43,10 @@ __all__ = [
     "FlagGroup",
     "FlagNote",
     "FlagRecord",
+    "FlagRun",
     "Line",
     "Point",
+    "SrsItemTable",
     "client_pages",
     "describe_model",
     "flags_from_scored",
@@ -78,6 +86,22 @@ class Point:
     change_from_intake: float | None = None
     rc_class: str | None = None
     flags: tuple[int, ...] = ()
+    items: tuple[float, ...] | None = None
+
+    @property
+    def marker(self) -> str | None:
+        """How the point is drawn when its line is drawn by status (None: no model for it):
+        ``green``/``orange``/``red`` (its status), ``intake``, or past the model's sessions
+        ``rc_improved``/``rc_none``/``rc_deteriorated`` (its reliable change from intake)."""
+        if self.status is None:
+            return None
+        if self.status != "grey":
+            return self.status
+        if self.rc_class in (None, "intake"):
+            return "intake"
+        if self.rc_class in ("recovered", "improved"):
+            return "rc_improved"
+        return "rc_deteriorated" if self.rc_class == "deteriorated" else "rc_none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +116,9 @@ class Line:
 
     @property
     def has_status(self) -> bool:
-        """True when a model gave any point of this line an on-track status (not only grey)."""
-        return any(p.status in ("green", "orange", "red") for p in self.points)
+        """True when a trajectory model speaks for this line's rater (its points have a status,
+        grey where it expects nothing): the line is then drawn by :attr:`Point.marker`."""
+        return any(p.status is not None for p in self.points)
 
     @property
     def label(self) -> str:
@@ -145,6 +170,19 @@ class FlagNote:
 
 
 @dataclass(frozen=True, slots=True)
+class FlagRun:
+    """One alert on a chart: its rule key, the sessions ``first``..``last`` it has held on (an
+    unbroken run; ``last`` is where it holds now), its severity and rater. Drawn as one tag."""
+
+    number: int
+    chart: str
+    first: int
+    last: int
+    severity: str
+    rater: str
+
+
+@dataclass(frozen=True, slots=True)
 class FlagGroup:
     """Every shown flag of one rule on a page, oldest session first.
 
@@ -186,6 +224,7 @@ class ChartData:
     rc_zone: tuple[float, float] | None = None
     band: tuple[Band, ...] = ()
     flags: tuple[FlagNote, ...] = ()
+    runs: tuple[FlagRun, ...] = ()
 
     @property
     def primary(self) -> Line | None:
@@ -209,6 +248,17 @@ class ChartData:
 
 
 @dataclass(frozen=True, slots=True)
+class SrsItemTable:
+    """The primary rater's SRS items by session, under the measure's neutral domain labels
+    (never item wording). ``low`` is the threshold below which an item is marked."""
+
+    measure: str
+    labels: tuple[str, ...]
+    rows: tuple[tuple[int, dt.date, tuple[float, ...]], ...]
+    low: float
+
+
+@dataclass(frozen=True, slots=True)
 class ClientPage:
     """One client episode's report page (labels already pseudonymised when asked)."""
 
@@ -228,6 +278,17 @@ class ClientPage:
     include_srs: bool
     sessions: tuple[int, ...]
     dates: Mapping[int, dt.date]
+    srs_items: SrsItemTable | None = None
+    model_last_session: int | None = None
+    runs: tuple[FlagRun, ...] = ()
+
+    @property
+    def measures(self) -> tuple[str, ...]:
+        """The measure keys shown on the page (their copyright notices go on it)."""
+        charts = (self.ors, self.srs)
+        return tuple(
+            dict.fromkeys(m for c in charts if c is not None for ln in c.lines for m in ln.measures)
+        )
 
     @property
     def latest(self) -> Point | None:
@@ -246,7 +307,8 @@ def _num(v: float) -> str:
 
 
 def describe_model(model: TrajectoryModel | None) -> str:
-    """A one-line description of the trajectory model for the page."""
+    """A one-line description of the trajectory model for the page (for a set of models, pass
+    the one for the page's measure and rater: :func:`fit_core.scoring.model_for`)."""
     if model is None:
         return (
             "No expected trajectory: the store has no trajectory model "
@@ -265,16 +327,36 @@ def describe_model(model: TrajectoryModel | None) -> str:
     return f"Expected trajectory: supplied table{f' {name}' if name else ''}."
 
 
-def _model_note(model: TrajectoryModel | None, ors: ChartData | None) -> str:
+def _model_note(
+    model: TrajectoryModel | None, ors: ChartData | None, last_expected: int | None
+) -> str:
     if ors is None:
         return ""
+    primary = ors.primary
+    if model is not None and primary is not None and not primary.has_status:
+        who = primary.rater.replace("_", " ")
+        return (
+            f"No expected trajectory for this episode: the clinic has no trajectory model for "
+            f"{ors.title_measure} rated by the {who}, so there is no on-track status (a model "
+            "fitted on other ratings is not used)."
+        )
     if model is not None and not ors.band:
         return (
             f"No expected trajectory for this episode: the clinic's trajectory model has no "
             f"expectation for {ors.title_measure} at these sessions, so there is no on-track "
             "status."
         )
-    return describe_model(model)
+    text = describe_model(
+        model_for(model, primary.points[0].measure, primary.rater) if primary else model
+    )
+    past = [p for p in primary.points if p.marker and p.marker.startswith("rc_")] if primary else []
+    if past and last_expected is not None:
+        text += (
+            f" It expects nothing after session {last_expected}: later sessions are squares, "
+            "filled by the reliable change from intake (blue improved, red deteriorated, hollow "
+            "no reliable change)."
+        )
+    return text
 
 
 def flags_from_scored(
@@ -342,14 +424,16 @@ def _flag_notes(
     flags: Iterable[FlagRecord],
     measures: Mapping[str, Measure],
     include_srs: bool,
-) -> tuple[list[FlagGroup], dict[tuple[str, str], list[int]]]:
-    """The shown flags of one episode grouped by rule, and the points they mark.
+) -> tuple[list[FlagGroup], dict[tuple[str, str], list[int]], list[FlagRun]]:
+    """The shown flags of one episode grouped by rule, the points they mark, and their runs.
 
     Rules are numbered 1, 2, ... in the order they first fire (then ORS before SRS, then by
-    severity). Returns the groups and, per administration key, the rule numbers drawn there.
+    severity). Returns the groups, per administration key the rule numbers drawn there, and
+    one :class:`FlagRun` per alert (the sessions it has held on).
     """
     by_key = {(s.admin.source, s.admin.source_key): s for s in items}
     found: list[tuple[tuple[object, ...], FlagRecord, Scored]] = []
+    spans: list[tuple[FlagRecord, str, int, int, str]] = []
     seen: set[tuple[str, str, str]] = set()
     for f in flags:
         anchor = by_key.get((f.source, f.source_key))
@@ -360,7 +444,10 @@ def _flag_notes(
         chart = _flag_chart(f.rule_id)
         if chart == "SRS" and not include_srs:
             continue
-        for s in _run(anchor, f.first_session, items, measures):
+        run = _run(anchor, f.first_session, items, measures)
+        sessions = [s.score.session for s in run]
+        spans.append((f, chart, min(sessions), max(sessions), anchor.admin.rater))
+        for s in run:
             order = (
                 s.score.session,
                 0 if chart == "ORS" else 1,
@@ -412,7 +499,14 @@ def _flag_notes(
         for rule, notes in grouped.items()
     ]
     groups.sort(key=lambda g: g.number)
-    return groups, point_flags
+    runs = sorted(
+        {
+            FlagRun(numbers[f.rule_id], chart, first, last, f.severity, rater)
+            for f, chart, first, last, rater in spans
+        },
+        key=lambda r: (r.first, r.number, r.last, r.rater),
+    )
+    return groups, point_flags, runs
 
 
 def _run(
@@ -453,6 +547,7 @@ def _line(
             change_from_intake=s.score.change_from_intake,
             rc_class=s.score.rc_class,
             flags=tuple(point_flags.get((s.admin.source, s.admin.source_key), ())),
+            items=s.admin.items,
         )
         for s in items
     )
@@ -463,7 +558,8 @@ def _line(
 def _band(
     primary: Sequence[Scored], model: TrajectoryModel | None, x_max: int
 ) -> tuple[list[Band], int]:
-    """The expected band at the primary rater's sessions, plus projected sessions."""
+    """The expected band at the primary rater's sessions, plus projected sessions (with the
+    model for that measure and rater only)."""
     band: dict[int, Band] = {}
     for s in primary:
         sc = s.score
@@ -473,6 +569,8 @@ def _band(
             sc.session,
             Band(sc.session, sc.expected, sc.expected_low, sc.expected_high, sc.expected_severe),
         )
+    if primary:
+        model = model_for(model, primary[0].admin.measure, primary[0].admin.rater)
     if model is not None and primary:
         intake = primary[0].score.intake
         measure = primary[0].admin.measure
@@ -492,6 +590,7 @@ def _ors_chart(
     family_items: list[tuple[str, list[Scored]]],
     primary_rater: str,
     notes: Sequence[FlagNote],
+    runs: Sequence[FlagRun],
     point_flags: Mapping[tuple[str, str], list[int]],
     measures: Mapping[str, Measure],
     settings: Settings,
@@ -521,6 +620,7 @@ def _ors_chart(
         rc_zone=zone,
         band=tuple(band),
         flags=tuple(n for n in notes if n.chart == "ORS"),
+        runs=tuple(r for r in runs if r.chart == "ORS"),
     )
 
 
@@ -537,6 +637,7 @@ def _srs_chart(
     family_items: list[tuple[str, list[Scored]]],
     primary_rater: str,
     notes: Sequence[FlagNote],
+    runs: Sequence[FlagRun],
     point_flags: Mapping[tuple[str, str], list[int]],
     x_max: int,
 ) -> ChartData:
@@ -556,6 +657,7 @@ def _srs_chart(
         y_max=40.0,
         x_max=x_max,
         flags=tuple(n for n in notes if n.chart == "SRS"),
+        runs=tuple(r for r in runs if r.chart == "SRS"),
     )
 
 
@@ -566,19 +668,20 @@ def _page(
     settings: Settings,
     model: TrajectoryModel | None,
     include_srs: bool,
+    srs_items: bool = False,
 ) -> dict[str, object]:
     """The charts, flags and dates of one episode (all its raters)."""
     items = [s for v in views for s in v.items]
     primary = _primary_rater(views)
-    groups, point_flags = _flag_notes(items, flags, measures, include_srs)
+    groups, point_flags, runs = _flag_notes(items, flags, measures, include_srs)
     notes = [n for g in groups for n in g.notes]
     fams = _families(views, measures)
     ors = None
     if fams.get("ORS"):
-        ors = _ors_chart(fams["ORS"], primary, notes, point_flags, measures, settings, model)
+        ors = _ors_chart(fams["ORS"], primary, notes, runs, point_flags, measures, settings, model)
     srs = None
     if include_srs and fams.get("SRS"):
-        srs = _srs_chart(fams["SRS"], primary, notes, point_flags, ors.x_max if ors else 1)
+        srs = _srs_chart(fams["SRS"], primary, notes, runs, point_flags, ors.x_max if ors else 1)
     dates: dict[int, dt.date] = {}
     for s in items:
         if s.admin.rater == primary or s.score.session not in dates:
@@ -593,7 +696,36 @@ def _page(
         "clinician_id": clinicians[-1] if clinicians else None,
         "first_date": min(v.first_date for v in views),
         "last_date": max(v.last_date for v in views),
+        "srs_items": _srs_item_table(srs, settings, measures)
+        if srs is not None and srs_items
+        else None,
+        "model_last_session": _last_expected(ors),
+        "runs": tuple(runs),
     }
+
+
+def _last_expected(ors: ChartData | None) -> int | None:
+    """The last session of the primary rater for which the model gave an expectation."""
+    seen = [b.session for b in ors.band if not b.projected] if ors is not None else []
+    return max(seen) if seen else None
+
+
+def _srs_item_table(
+    srs: ChartData, settings: Settings, measures: Mapping[str, Measure]
+) -> SrsItemTable | None:
+    """The primary rater's SRS items by session (None when no administration gave items)."""
+    line = srs.primary
+    if line is None:
+        return None
+    rows = tuple((p.session, p.date, p.items) for p in line.points if p.items is not None)
+    if not rows:
+        return None
+    measure = line.measures[0]
+    labels = measures[measure].item_labels if measure in measures else ()
+    width = max(len(r[2]) for r in rows)
+    if len(labels) != width:
+        labels = tuple(f"Item {i + 1}" for i in range(width))
+    return SrsItemTable(measure, labels, rows, settings.srs_low_item)  # type: ignore[arg-type]
 
 
 def _when(s: Scored) -> tuple[dt.datetime, str]:
@@ -611,6 +743,7 @@ def client_pages(
     client_label: str | None = None,
     pseudonymous: bool = False,
     episode: str | None = None,
+    srs_items: bool = False,
 ) -> list[ClientPage]:
     """One :class:`ClientPage` per episode of ONE client, oldest episode first.
 
@@ -619,7 +752,8 @@ def client_pages(
     projects the expected band a few sessions past the last one. ``client_label`` replaces the
     client id on the page; with ``pseudonymous=True`` episodes are labelled "Episode 1",
     "Episode 2"... instead of their ids (source episode ids often embed the client id).
-    ``episode`` keeps only that episode id.
+    ``episode`` keeps only that episode id. ``srs_items`` adds the alliance items by session
+    under their neutral domain labels.
     """
     scored = list(scored)
     flag_list = list(flags) if flags is not None else flags_from_scored(scored, measures)
@@ -634,7 +768,7 @@ def client_pages(
     for number, (episode_id, views) in enumerate(ordered, start=1):
         if episode is not None and episode_id != episode:
             continue
-        parts = _page(views, flag_list, measures, settings, model, include_srs)
+        parts = _page(views, flag_list, measures, settings, model, include_srs, srs_items)
         pages.append(
             ClientPage(
                 client_label=label,
@@ -642,7 +776,11 @@ def client_pages(
                 episode_id=episode_id,
                 episode_number=number,
                 n_episodes=len(ordered),
-                model_note=_model_note(model, parts["ors"]),  # type: ignore[arg-type]
+                model_note=_model_note(
+                    model,
+                    parts["ors"],  # type: ignore[arg-type]
+                    parts["model_last_session"],  # type: ignore[arg-type]
+                ),
                 include_srs=include_srs,
                 n_sessions=len(parts["sessions"]),  # type: ignore[arg-type]
                 **parts,  # type: ignore[arg-type]

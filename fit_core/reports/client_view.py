@@ -10,8 +10,9 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ..exact import show
 from .client_data import ClientPage, Line, Point
-from .style import STATUS_WORD
+from .style import STATUS_CSS, STATUS_WORD
 
 __all__ = [
     "RULE_TITLES",
@@ -30,8 +31,20 @@ RC_WORDS: dict[str, str] = {
     "no_reliable_change": "no reliable change",
     "deteriorated": "reliably deteriorated",
 }
-#: a text symbol per status, matching the chart markers (circle, triangle, cross, diamond)
-STATUS_GLYPH: dict[str, str] = {"green": "●", "orange": "▼", "red": "✖", "grey": "◆"}
+#: a text symbol per point marker, matching the chart (circle, triangle, cross, diamond,
+#: squares past the model's last session)
+STATUS_GLYPH: dict[str, str] = {
+    "green": "●",
+    "orange": "▼",
+    "red": "✖",
+    "grey": "◆",
+    "intake": "◆",
+    "rc_improved": "■",
+    "rc_none": "□",
+    "rc_deteriorated": "■",
+}
+#: the printed scores table keeps the intake and this many latest sessions (one A4/Letter page)
+PRINT_ROWS = 12
 _MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -49,10 +62,15 @@ class Card:
 
 @dataclass(frozen=True, slots=True)
 class ScoresTable:
-    """The scores table: column headers and one row of cells per session."""
+    """The scores table: column headers and one row of cells per session.
+
+    ``print_hidden`` marks the rows left out on paper (a long episode prints the intake and the
+    last :data:`PRINT_ROWS` sessions, so it fits one page); ``print_note`` says so."""
 
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+    print_hidden: tuple[bool, ...] = ()
+    print_note: str = ""
 
 
 #: short names of the built-in rules for the flag list (plugin rules show their description)
@@ -103,13 +121,15 @@ def _run(run: list[int]) -> str:
 
 
 def fmt_total(v: float | None) -> str:
-    return "—" if v is None else f"{v:.1f}"
+    """A score for the page: :func:`fit_core.exact.show`, as in the messages and on the charts
+    (one decimal, two when it has them: 14.35 is never shown as 14.3 next to a 14.35)."""
+    return "—" if v is None else show(v)
 
 
 def fmt_signed(v: float | None) -> str:
     if v is None:
         return "—"
-    return f"{v:+.1f}".replace("-", "−")
+    return ("+" if v >= 0 else "−") + show(abs(v))
 
 
 def client_cards(page: ClientPage) -> list[Card]:
@@ -142,14 +162,29 @@ def client_cards(page: ClientPage) -> list[Card]:
                 change_css,
             )
         )
-        if latest.status in ("green", "orange", "red"):
+        marker = latest.marker
+        if marker in ("green", "orange", "red"):
             cards.append(
                 Card(
                     "Status",
-                    STATUS_WORD[latest.status],
+                    STATUS_WORD[marker],
                     "vs. expected range",
-                    f"st-{latest.status}",
-                    STATUS_GLYPH.get(latest.status, ""),
+                    STATUS_CSS[marker],
+                    STATUS_GLYPH[marker],
+                    words=True,
+                )
+            )
+        elif marker is not None and marker.startswith("rc_"):
+            after = page.model_last_session
+            cards.append(
+                Card(
+                    "Status",
+                    STATUS_WORD[marker],
+                    f"past the model (session {after}): by reliable change"
+                    if after
+                    else "no expectation: by reliable change",
+                    STATUS_CSS[marker],
+                    STATUS_GLYPH[marker],
                     words=True,
                 )
             )
@@ -157,21 +192,24 @@ def client_cards(page: ClientPage) -> list[Card]:
         srs_latest = page.srs.primary.points[-1]
         srs_cut = page.srs.cutoffs[-1].value if page.srs.cutoffs else 36.0
         low = srs_latest.total < srs_cut
+        when = f"session {srs_latest.session}, {shortdate(srs_latest.date)}"
         cards.append(
             Card(
                 f"Latest {page.srs.title_measure}",
                 fmt_total(srs_latest.total),
-                f"below {srs_cut:g}: discuss" if low else f"at/above {srs_cut:g}",
+                f"{when} · " + (f"below {srs_cut:g}: discuss" if low else f"at/above {srs_cut:g}"),
                 "st-orange" if low else "",
             )
         )
-    n_alert = sum(1 for g in page.flags if g.severity == "alert")
+    n_alert = sum(1 for r in page.runs if r.severity == "alert")
     cards.append(
         Card(
             "Flags",
-            str(sum(len(g.notes) for g in page.flags)),
-            (f"{n_alert} alert(s)" if n_alert else "no alerts") if page.flags else "none open",
-            "st-red" if n_alert else ("st-orange" if page.flags else ""),
+            str(len(page.runs)),
+            (f"incl. {n_alert} alert{'' if n_alert == 1 else 's'}" if n_alert else "no alerts")
+            if page.runs
+            else "none open",
+            "st-red" if n_alert else ("st-orange" if page.runs else ""),
         )
     )
     return cards
@@ -188,8 +226,8 @@ def _total_cell(p: Point | None, with_status: bool) -> str:
     if p is None:
         return ""
     text = fmt_total(p.total)
-    if with_status and p.status:
-        text = f"{STATUS_GLYPH[p.status]} {text}"
+    if with_status and p.marker:
+        text = f"{STATUS_GLYPH[p.marker]} {text}"
     return text
 
 
@@ -212,7 +250,9 @@ def client_table(page: ClientPage) -> ScoresTable:
         band = {b.session: b for b in page.ors.band if not b.projected}
         if band:
             columns.append("Expected range")
-            getters.append(lambda k, b=band: f"{b[k].low:.1f}–{b[k].high:.1f}" if k in b else "")
+            getters.append(
+                lambda k, b=band: f"{fmt_total(b[k].low)}–{fmt_total(b[k].high)}" if k in b else ""
+            )
     if page.srs is not None:
         for line in page.srs.lines:
             pts = _by_session(line)
@@ -224,8 +264,26 @@ def client_table(page: ClientPage) -> ScoresTable:
             keys.setdefault(n.session, set()).add(g.number)
     if keys:
         columns.append("Flags")
-        getters.append(lambda k: ",".join(str(n) for n in sorted(keys.get(k, ()))))
+        # a zero-width space after each comma lets a long list wrap on paper
+        getters.append(lambda k: ",\u200b".join(str(n) for n in sorted(keys.get(k, ()))))
     rows = tuple(
         (str(k), shortdate(page.dates[k]), *(get(k) for get in getters)) for k in page.sessions
     )
-    return ScoresTable(tuple(columns), rows)
+    hidden, note = print_rows(page.sessions)
+    return ScoresTable(tuple(columns), rows, hidden, note)
+
+
+def print_rows(sessions: tuple[int, ...]) -> tuple[tuple[bool, ...], str]:
+    """Which sessions' rows the printed table leaves out, and the note that says so: with more
+    than ``PRINT_ROWS + 1`` sessions, paper keeps the intake and the last :data:`PRINT_ROWS`."""
+    if len(sessions) <= PRINT_ROWS + 1:
+        return tuple(False for _ in sessions), ""
+    keep = {sessions[0], *sessions[-PRINT_ROWS:]}
+    hidden = tuple(k not in keep for k in sessions)
+    left_out = [k for k, h in zip(sessions, hidden, strict=True) if h]
+    note = (
+        f"Printed: the intake and the last {PRINT_ROWS} sessions; session"
+        f"{'' if len(left_out) == 1 else 's'} {session_ranges(left_out)} are on the chart "
+        "above and in the on-screen report."
+    )
+    return hidden, note

@@ -3,11 +3,14 @@
 - outcome classes: stacked horizontal bars (recovered, improved, no reliable change,
   deteriorated; deteriorated also hatched) as % of the outcome episodes;
 - effect sizes: a dot per group with its 95% CI as error bars, the agency's value as a
-  dotted reference line;
+  dotted reference line; withheld (no dot, a note instead) for groups below the minimum n of
+  outcome episodes (:func:`~fit_core.reports.clinic_data.effect_shown`), so a tiny group's
+  wild estimate neither misleads nor stretches the axis;
 - distribution of change: a histogram, bars coloured (and hatched) by region;
 - change per group: box plots with every episode as a dot, the no-change zone shaded;
 - alliance: mean SRS per group against the 36 line;
-- endings: planned / unplanned (dropout) / unknown as % of ended episodes.
+- endings: target reached / not reached / dropout (attendance data only) / target unknown as
+  % of ended episodes.
 
 Small groups (fewer than ``min_n`` episodes) are drawn like the others but marked: "small" in
 their label, lighter hatched bars and hollow markers. Nothing is hidden.
@@ -17,11 +20,12 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..agency import GroupStats
-from .clinic_data import ClinicData
+from .clinic_data import ClinicData, effect_shown
 from .clinic_view import group_name
 from .style import CLASS_STYLE, ENDING_STYLE, RC_ZONE_COLOUR, VARIANTS, Variant
 from .svg import chart_style, to_svg
@@ -213,12 +217,14 @@ def endings_figure(data: ClinicData, v: Variant) -> Figure:
         def get(g: GroupStats) -> float | None:
             if not g.n_ended:
                 return None
-            n = {"planned": g.n_planned, "unplanned": g.n_unplanned}.get(key, g.n_ending_unknown)
-            return 100.0 * n / g.n_ended
+            return 100.0 * g.endings.get(key, 0) / g.n_ended
 
         return get
 
-    parts = [(k, share(k)) for k in ("planned", "unplanned", "unknown")]
+    keys = ["reached", "not_reached", "dropout", "unknown"]
+    if not any(g.n_ended_attendance for g in data.rows):
+        keys.remove("dropout")  # not knowable without attendance data: not drawn as 0 %
+    parts = [(k, share(k)) for k in keys]
     return _stacked(
         data.rows,
         parts,
@@ -241,9 +247,13 @@ def effect_figure(data: ClinicData, v: Variant) -> Figure:
     ax, ys = _rows_axes(fig, labels)
     lows: list[float] = [0.0]
     highs: list[float] = [0.0]
+    notes: list[tuple[float, str]] = []
     for g, y in zip(rows, ys, strict=True):
         if g.effect_size is None:
-            ax.text(0.02, y, "not enough data", va="center", ha="left", color="#555555")
+            notes.append((y, "not enough data"))
+            continue
+        if not effect_shown(g, data.min_n):
+            notes.append((y, f"withheld: n={g.n_outcome} < {data.min_n}"))
             continue
         lo = g.effect_size_ci_low if g.effect_size_ci_low is not None else g.effect_size
         hi = g.effect_size_ci_high if g.effect_size_ci_high is not None else g.effect_size
@@ -265,6 +275,7 @@ def effect_figure(data: ClinicData, v: Variant) -> Figure:
             markerfacecolor="white" if small else colour,
             markeredgewidth=2.0,
             linestyle="none",
+            gid="effect-point-" + re.sub(r"[^A-Za-z0-9_-]", "_", group_name(g)),
         )
         if v.value_labels:
             ax.annotate(
@@ -275,12 +286,30 @@ def effect_figure(data: ClinicData, v: Variant) -> Figure:
                 va="center",
                 fontsize=v.font_size * 0.85,
             )
-    if data.overall.effect_size is not None:
+    if effect_shown(data.overall, data.min_n):
         ax.axvline(data.overall.effect_size, color="#1A1A1A", linestyle=(0, (2, 3)), lw=1.2)
     ax.axvline(0, color="#888888", lw=1.0)
     span = max(highs) - min(lows)
-    ax.set_xlim(min(lows) - 0.08 * span - 0.05, max(highs) + 0.22 * span + 0.05)
-    ax.set_xlabel("Pre–post effect size d (mean change / SD of intake), 95% CI")
+    x0, x1 = min(lows) - 0.08 * span - 0.05, max(highs) + 0.22 * span + 0.05
+    ax.set_xlim(x0, x1)
+    for y, text in notes:
+        ax.text(
+            x0 + 0.02 * (x1 - x0),
+            y,
+            text,
+            va="center",
+            ha="left",
+            color="#7A5600",
+            fontsize=v.font_size * 0.85,
+            fontstyle="italic",
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+            gid="effect-withheld",
+        )
+    ax.set_xlabel(
+        "Pre–post effect size d (mean change / SD of intake), 95% CI"
+        if v.name == "wide"
+        else "Effect size d, 95% CI"
+    )
     ax.spines["left"].set_visible(False)
     ax.grid(axis="x", color="#E3E3E3")
     ax.set_axisbelow(True)
@@ -288,17 +317,10 @@ def effect_figure(data: ClinicData, v: Variant) -> Figure:
     handles = [
         Line2D([], [], marker="D", color="#1A1A1A", linestyle="none", label="All (agency)"),
         Line2D([], [], marker="o", color="#0072B2", linestyle="none", label="Group"),
-        Line2D(
-            [],
-            [],
-            marker="o",
-            color="#0072B2",
-            markerfacecolor="white",
-            linestyle="none",
-            label="Small group",
-        ),
     ]
-    _legend(fig, handles, 3 if v.name == "wide" else 2)
+    # a small group (fewer than min_n episodes) has fewer than min_n outcome episodes too, so
+    # its effect size is always withheld: there is no "small group" marker to explain
+    _legend(fig, handles, 2)
     return fig
 
 

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..exact import show
 from .client_data import ChartData
 from .style import (
     BAND_COLOUR,
     CUTOFF_COLOUR,
     EXPECTED_COLOUR,
+    MARKER_STYLE,
     RATER_STYLES,
     RC_ZONE_COLOUR,
     SEVERE_COLOUR,
     SRS_LOW_COLOUR,
-    STATUS_STYLE,
 )
 
 __all__ = ["GLYPHS", "LegendItem", "chart_legend"]
@@ -32,6 +33,7 @@ GLYPHS: dict[str, tuple[str, str]] = {
     "D": ("◆", "◇"),
     "X": ("✖", "✖"),
     "P": ("✚", "✚"),
+    "h": ("⬢", "⬡"),
 }
 MPL_DASH = {"solid": "-", "dashed": "--", "dotted": ":", "dashdot": "-."}
 _RATER_DASH = {"-": "solid", "--": "dashed", "-.": "dashdot", ":": "dotted"}
@@ -79,17 +81,24 @@ def chart_legend(chart: ChartData) -> list[LegendItem]:
             )
         )
         if by_status:
-            present = {p.status for p in line.points}
-            for status, (scolour, smarker, words) in STATUS_STYLE.items():
-                if status in present:
+            present = {p.marker for p in line.points}
+            for key, (scolour, smarker, words) in MARKER_STYLE.items():
+                if key in present:
                     items.append(
-                        LegendItem(words, "marker", scolour, marker=smarker, edge="#1A1A1A")
+                        LegendItem(
+                            words,
+                            "marker",
+                            "#555555" if key == "rc_none" else scolour,
+                            marker=smarker,
+                            edge="#1A1A1A",
+                            filled=key != "rc_none",
+                        )
                     )
     if chart.family == "ORS":
         if chart.rc_zone and chart.rc:
             p = chart.primary
             intake = p.points[0].total if p else sum(chart.rc_zone) / 2
-            label = f"No reliable change: intake {intake:.1f} ± {_num(chart.rc)}"
+            label = f"No reliable change: intake {show(intake)} ± {_num(chart.rc)}"
             items.append(LegendItem(label, "zone", RC_ZONE_COLOUR))
         if chart.band:
             items.append(LegendItem("Expected", "line", EXPECTED_COLOUR, "dashed"))
@@ -105,6 +114,10 @@ def chart_legend(chart: ChartData) -> list[LegendItem]:
         )
         for c in chart.cutoffs:
             items.append(LegendItem(f"Cutoff {_num(c.value)}", "line", CUTOFF_COLOUR, "dashed"))
-    if chart.flags:
-        items.append(LegendItem("Flag raised here (see the list)", "flag", "#1A1A1A"))
+    if chart.runs or chart.flags:
+        items.append(
+            LegendItem(
+                "Flag: where it holds now, bracket back to where it began", "flag", "#1A1A1A"
+            )
+        )
     return items

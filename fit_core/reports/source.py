@@ -10,18 +10,20 @@ acknowledgements show too.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from ..as_of import context_until, until
 from ..errors import ConfigError
 from ..identity import normalise_client_id
 from ..measures import Measure
 from ..models import Administration
-from ..scoring import Scorer, TrajectoryModel
+from ..scoring import Rule, Scorer, TrajectoryModel
 from ..settings import Settings
 from ..store import Store
-from .client_data import ClientPage, FlagRecord, client_pages
+from .client_data import ClientPage, FlagRecord, client_pages, flags_from_scored
 from .pseudonym import load_or_create_key, pseudonym
 
 __all__ = ["ClientNotFound", "ClientReportSource", "find_client", "stored_flags"]
@@ -95,9 +97,14 @@ class ClientReportSource:
     namespaces: Sequence[str]
     rule_titles: Mapping[str, str]
     store_path: str = ":memory:"
+    #: a past day to report as of (``--as-of``): later data are left out and the flags are
+    #: those the ``rules`` raised on the data up to that day (not the stored alerts of now)
+    as_of: dt.date | None = None
+    rules: Sequence[Rule] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        self._scorer = Scorer(self.measures, self.settings, (), self.model)
+        rules = self.rules if self.as_of is not None else ()
+        self._scorer = Scorer(self.measures, self.settings, rules, self.model)
         self._key: bytes | None = None
 
     def label(self, namespace: str, client_id: str, pseudonymous: bool) -> str:
@@ -115,23 +122,39 @@ class ClientReportSource:
         include_srs: bool = True,
         pseudonymous: bool = False,
         episode: str | None = None,
+        srs_items: bool = False,
     ) -> list[ClientPage]:
         """The report pages of one client (one per episode, or only ``episode``)."""
         namespace, admins = find_client(self.store, client_id, self.namespaces)
         client_id = admins[0].client_id  # as stored (the lookup may have normalised it)
         # the practice data (date of birth → age band and cutoff, clinician) as scoring uses it
         context = self.store.client_contexts([(namespace, client_id)]).get((namespace, client_id))
+        if self.as_of is not None:
+            admins = until(admins, self.as_of)
+            context = context_until(context, self.as_of)
+            if not admins:
+                raise ClientNotFound(
+                    f"client {client_id!r} has no administrations on or before "
+                    f"{self.as_of.isoformat()}",
+                    hint="choose a later --as-of date",
+                )
         scored = self._scorer.score(admins, context).scored
+        flags = (
+            flags_from_scored(scored, self.measures)
+            if self.as_of is not None
+            else stored_flags(self.store, namespace, client_id)
+        )
         pages = client_pages(
             scored,
             self.measures,
             self.settings,
-            flags=stored_flags(self.store, namespace, client_id),
+            flags=flags,
             model=self.model,
             include_srs=include_srs,
             client_label=self.label(namespace, client_id, pseudonymous),
             pseudonymous=pseudonymous,
             episode=episode,
+            srs_items=srs_items,
         )
         if episode is not None and not pages:
             known = _episode_ids(scored)

@@ -2,25 +2,50 @@
 
 Colours come from the Okabe–Ito palette, which stays distinguishable with the common colour
 vision deficiencies; status is never shown by colour alone: each status also has its own marker
-shape and a word in the tables (DOMAIN.md: grey / green / orange / red).
+shape and a word in the tables (grey / green / orange / red).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: status → (colour, matplotlib marker, words shown in legends and tables)
-STATUS_STYLE: dict[str, tuple[str, str, str]] = {
+#: a point's marker (see :attr:`fit_core.reports.client_data.Point.marker`) → (colour,
+#: matplotlib marker, words shown in legends and tables). With a trajectory model: the three
+#: statuses; the intake; and past the model's last session (no expectation), squares filled by
+#: the reliable change from intake, which the point's place against the blue zone also shows
+MARKER_STYLE: dict[str, tuple[str, str, str]] = {
     "green": ("#009E73", "o", "On track"),
     "orange": ("#E69F00", "v", "Not on track (below range)"),
     "red": ("#D55E00", "X", "Well off track (below severe line)"),
+    "intake": ("#8C8C8C", "D", "Intake"),
+    "rc_improved": ("#56B4E9", "s", "No expectation: reliably improved"),
+    "rc_none": ("#FFFFFF", "s", "No expectation: no reliable change"),
+    "rc_deteriorated": ("#D55E00", "s", "No expectation: reliably deteriorated"),
+}
+#: kept for plugins that read it: the three statuses and grey
+STATUS_STYLE: dict[str, tuple[str, str, str]] = {
+    **{k: MARKER_STYLE[k] for k in ("green", "orange", "red")},
     "grey": ("#8C8C8C", "D", "Intake / no expectation"),
 }
+#: the status tile's words for a marker
 STATUS_WORD: dict[str, str] = {
     "green": "on track",
     "orange": "not on track",
     "red": "well off track",
     "grey": "—",
+    "intake": "—",
+    "rc_improved": "reliably improved",
+    "rc_none": "no reliable change",
+    "rc_deteriorated": "reliably deteriorated",
+}
+#: the status tile's colour class for a marker
+STATUS_CSS: dict[str, str] = {
+    "green": "st-green",
+    "orange": "st-orange",
+    "red": "st-red",
+    "rc_improved": "st-green",
+    "rc_none": "st-grey",
+    "rc_deteriorated": "st-red",
 }
 
 #: severity → (tag face colour, tag text colour, word)
@@ -31,11 +56,12 @@ SEVERITY_STYLE: dict[str, tuple[str, str, str]] = {
 }
 
 #: one style per rater, in order of appearance (the primary rater first)
+#: (markers unlike the status ones: squares, diamonds and down-triangles mean a status)
 RATER_STYLES: tuple[tuple[str, str, str], ...] = (
     ("#0072B2", "-", "o"),  # blue, solid, circle
-    ("#7B3F99", "--", "s"),  # purple, dashed, square
-    ("#5C4033", "-.", "^"),  # brown, dash-dot, triangle
-    ("#333333", ":", "P"),  # near-black, dotted, plus
+    ("#7B3F99", "--", "^"),  # purple, dashed, triangle
+    ("#5C4033", "-.", "P"),  # brown, dash-dot, plus
+    ("#333333", ":", "h"),  # near-black, dotted, hexagon
 )
 
 CUTOFF_COLOUR = "#333333"
@@ -52,10 +78,12 @@ CLASS_STYLE: dict[str, tuple[str, str, str]] = {
     "no_change": ("#BBBBBB", "", "No reliable change"),
     "deteriorated": ("#D55E00", "xx", "Deteriorated"),
 }
+#: how ended episodes ended, as the data show it (see fit_core.agency) → (colour, hatch, label)
 ENDING_STYLE: dict[str, tuple[str, str, str]] = {
-    "planned": ("#0072B2", "", "Planned ending"),
-    "unplanned": ("#D55E00", "xx", "Unplanned (dropout)"),
-    "unknown": ("#BBBBBB", "..", "Ending unknown"),
+    "reached": ("#0072B2", "", "Target reached"),
+    "not_reached": ("#E69F00", "//", "Target not reached"),
+    "dropout": ("#D55E00", "xx", "Dropout: missed the last appointment"),
+    "unknown": ("#BBBBBB", "..", "Target unknown (1 ORS)"),
 }
 
 FONT_FAMILY = ["DejaVu Sans", "Liberation Sans", "Arial", "Helvetica", "sans-serif"]

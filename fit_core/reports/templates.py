@@ -27,11 +27,11 @@ h1 .sub { font-weight: normal; color: var(--muted); font-size: 1.15rem; white-sp
 h2 { font-size: 1.22rem; margin: 1.1em 0 .3em; padding-bottom: .15em;
   border-bottom: 2px solid var(--line); }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(140px, 1fr)); gap: 10px; }
-.card { background: var(--soft); border-radius: 8px; padding: 7px 11px;
+.card { background: var(--soft); border-radius: 8px; padding: 7px 9px 7px 11px;
   border-left: 7px solid var(--grey); }
 .card .label { font-size: .8rem; color: var(--muted); }
 .card .value { font-size: 1.55rem; font-weight: 700; line-height: 1.2; }
-.card .value.words { font-size: 1.15rem; padding: .15em 0; }
+.card .value.words { font-size: .95rem; padding: .15em 0; letter-spacing: -.01em; }
 .card .note { font-size: .85rem; }
 .st-green { border-left-color: var(--green); } .st-orange { border-left-color: var(--orange); }
 .st-red { border-left-color: var(--red); } .st-blue { border-left-color: var(--blue); }
@@ -89,6 +89,9 @@ footer { margin-top: 1.8em; font-size: .85rem; color: var(--muted);
   border-top: 2px solid var(--line); padding-top: .6em; }
 footer p { margin: .25em 0; }
 .copyright { color: var(--fg); font-weight: 600; }
+.print-only { display: none; }
+td.low { font-weight: 700; color: #A33D00; }
+.table-note { font-size: .8rem; color: var(--muted); margin: .2em 0 0; }
 @media (max-width: 600px) {
   html { font-size: 17px; }
   main { padding: 12px 12px 24px; }
@@ -136,13 +139,16 @@ CLIENT_CSS = """
 @media print {
   .lower { display: grid; grid-template-columns: minmax(0, 57fr) minmax(0, 43fr); gap: 0 4mm;
     align-items: start;
-    grid-template-areas: "flags data" "flags foot"; grid-template-rows: auto 1fr; }
+    grid-template-areas: "flags data" "foot data"; grid-template-rows: auto 1fr; }
   .lower .flags { grid-area: flags; } .lower .data { grid-area: data; }
   .lower footer { grid-area: foot; margin-top: 1em; }
   .flags { font-size: 7.6pt; }
   .data table { width: 100%; font-size: 6.8pt; }
   .data th, .data td { padding: .1em .2em; }
+  .data td:last-child { white-space: normal; }
   .ors-chart svg { max-height: 62mm; }
+  .data tr.older { display: none; }
+  .print-only { display: block; }
 }
 """
 CLIENT_SRS_CSS = """
@@ -150,8 +156,21 @@ CLIENT_SRS_CSS = """
 """
 
 CLINIC_CSS = """
+.clinic-report .cards { grid-template-columns: repeat(auto-fit, minmax(118px, 1fr)); }
 .grid2 { display: grid; grid-template-columns: 1fr 1fr; gap: 18px; }
 @media (max-width: 820px) { .grid2 { grid-template-columns: 1fr; } }
+.clinic-report table { width: 100%; }
+.clinic-report thead th { white-space: normal; }
+@media (max-width: 600px) {
+  table.stack thead { display: none; }
+  table.stack, table.stack tbody, table.stack tr, table.stack th, table.stack td {
+    display: block; width: 100%; }
+  table.stack tr { border-bottom: 2px solid #999; padding: .3em 0; }
+  table.stack th[scope=row] { position: static; border: none; font-size: 1rem; }
+  table.stack td { display: flex; justify-content: space-between; gap: 1em; border: none;
+    padding: .1em .2em; white-space: normal; text-align: right; }
+  table.stack td::before { content: attr(data-label); text-align: left; color: var(--muted); }
+}
 @media print { .grid2 { grid-template-columns: 1fr 1fr; } .clinic-chart svg { max-height: 80mm; } }
 """
 
@@ -224,8 +243,10 @@ CLIENT_TEMPLATE = (
 (below it is the clinical range). Blue zone: intake ± the reliable change; a score outside it is
 a reliable change.{% if page.ors.band %} Green band: the range expected at each session for
 clients with this intake; markers show the status (circle on track, triangle below the range,
-cross below the severe line).{% endif %}
-Numbered tags above a session: flags raised there, listed below.</p>
+cross below the severe line; squares where the model expects nothing, by reliable
+change).{% endif %}
+Numbered tags above the chart: one per flag, at the session where it holds now, with a bracket
+back to the session where it began; listed below.</p>
 <p class="note-box">{{ page.model_note }}</p>
 </section>{% else %}<p class="note-box">No {{ 'ORS-family' }} administrations in this
 episode.</p>{% endif %}
@@ -240,10 +261,25 @@ episode.</p>{% endif %}
 change about the work together. A low first rating that is discussed and rises is good news.</p>
 </section>{% endif %}
 
+{% if page.srs_items %}<section class="srs-items noprint" aria-labelledby="h-srs-items">
+<h2 id="h-srs-items">{{ page.srs_items.measure }} by domain</h2>
+<div class="scroll"><table>
+<thead><tr><th scope="col">Session</th><th scope="col">Date</th>
+{% for label in page.srs_items.labels %}<th scope="col">{{ label }}</th>{% endfor %}</tr></thead>
+<tbody>
+{% for k, d, items in page.srs_items.rows %}<tr><th scope="row">{{ k }}</th>
+<td>{{ d|shortdate }}</td>
+{%- for v in items %}<td{% if v < page.srs_items.low %} class="low"{% endif %}>
+{%- if v < page.srs_items.low %}▼ {% endif %}{{ v|score }}</td>{% endfor %}</tr>
+{% endfor %}</tbody></table></div>
+<p class="howto">Each domain 0–10, by its short label (the form's wording is not shown). ▼ below
+{{ page.srs_items.low|score }}: check in about that part of the session.</p>
+</section>{% endif %}
+
 <div class="lower">
 <section class="flags" aria-labelledby="h-flags">
-<h2 id="h-flags">Flags ({{ page.flags|length }} rule{{ '' if page.flags|length == 1 else 's' }},
-{{ n_flags }} flag{{ '' if n_flags == 1 else 's' }})</h2>
+<h2 id="h-flags">Flags ({{ n_flags }} open or acknowledged{% if page.flags|length != n_flags %},
+{{ page.flags|length }} rule{{ '' if page.flags|length == 1 else 's' }}{% endif %})</h2>
 {% if page.flags %}<ol>
 {% for g in page.flags %}<li class="flag" id="flag-{{ g.number }}">
 <span class="key sev-{{ g.severity }}">{{ g.number }}</span>
@@ -267,9 +303,11 @@ change about the work together. A low first rating that is discussed and rises i
 <div class="scroll"><table>
 <thead><tr>{% for h in table.columns %}<th scope="col">{{ h }}</th>{% endfor %}</tr></thead>
 <tbody>
-{% for row in table.rows %}<tr><th scope="row">{{ row[0] }}</th>
+{% for row in table.rows %}<tr{% if table.print_hidden[loop.index0] %} class="older"{% endif %}>
+<th scope="row">{{ row[0] }}</th>
 {%- for cell in row[1:] %}<td>{{ cell }}</td>{% endfor %}</tr>
 {% endfor %}</tbody></table></div>
+{% if table.print_note %}<p class="print-only table-note">{{ table.print_note }}</p>{% endif %}
 </section>
 """
     + _FOOTER
@@ -290,8 +328,11 @@ CLINIC_TEMPLATE = (
 <h1>Outcomes by {{ by_label }}</h1>
 <p class="meta">{{ overall.n_episodes }} episodes of {{ overall.n_clients }} clients
 {% if since %}starting on or after {{ since|longdate }}{% else %}(all data){% endif %}
-· as of {{ as_of|longdate }} · groups under {{ min_n }} episodes are marked
-<span class="small-badge">small</span> and shown, never hidden.</p>
+· as of {{ as_of|longdate }} · outcome figures of {{ population }} · groups under
+{{ min_n }} episodes are marked <span class="small-badge">small</span> and shown, never hidden;
+their effect sizes are withheld.</p>
+{% if no_groups %}<p class="note-box">No episode has a {{ by_label }} recorded: only the whole
+agency is shown.</p>{% endif %}
 </header>
 
 <section class="cards" aria-label="Summary">
@@ -306,9 +347,10 @@ CLINIC_TEMPLATE = (
 <h2 id="h-classes">Outcome classes per {{ by_label }}</h2>
 <div class="chart clinic-chart"><div class="wide">{{ svgs.classes_wide }}</div>
 <div class="narrow">{{ svgs.classes_narrow }}</div></div>
-<p class="howto">Share of episodes with two or more ORS (client-rated) in each class, by
-change from intake to the latest ORS (Jacobson &amp; Truax). The literature's range for
-reliable improvement is about 65–74 %, deterioration 2–11 %.</p>
+<p class="howto">Share of client-rated {{ population }} in each class, by change from intake
+to the latest ORS (Jacobson &amp; Truax). The literature's range for reliable improvement is
+about 65–74 %, deterioration 2–11 %: figures for closed cases{% if not ended_only %}, so compare
+them with the ended-only report (<code>--ended-only</code>){% endif %}.</p>
 </section>
 
 <section aria-labelledby="h-es">
@@ -316,7 +358,9 @@ reliable improvement is about 65–74 %, deterioration 2–11 %.</p>
 <div class="chart clinic-chart"><div class="wide">{{ svgs.effect_wide }}</div>
 <div class="narrow">{{ svgs.effect_narrow }}</div></div>
 <p class="howto">Pre–post effect size (mean change / SD of intake) with its 95% interval
-(Becker 1988). Wide intervals mean few episodes: read small groups with care.</p>
+(Becker 1988). A group needs at least {{ min_n }} episodes with two or more ORS for an effect
+size: below that the estimate is withheld (a handful of episodes can give d = 14 with an
+interval from 3 to 26) and the chart says so. Wide intervals still mean few episodes.</p>
 </section>
 
 <div class="grid2">
@@ -346,23 +390,28 @@ median. The shaded zone is no reliable change (±{{ rc_text }}).</p>
 <h2 id="h-dropout">Endings and dropout</h2>
 <div class="chart clinic-chart"><div class="wide">{{ svgs.endings_wide }}</div>
 <div class="narrow">{{ svgs.endings_narrow }}</div></div>
-<p class="howto">Ended episodes only. Without practice data an ended episode counts as planned
-when it reached the target (a reliable improvement) and as unplanned (dropout) otherwise.</p>
+<p class="howto">Ended episodes only. {% if overall.n_ended_attendance %}Dropout: attendance
+data show the client missed the last appointment(s) and did not come back ({{
+overall.n_ended_attendance }} of {{ overall.n_ended }} ended episodes have attendance data).
+{% else %}There is no attendance data, so dropout cannot be seen: an episode that ended without
+reaching the target is not counted as a dropout, and one with a single ORS has an unknown
+target. {% endif %}Target: a reliable improvement from intake.</p>
 </section>
 
-{% for table in tables %}<section aria-labelledby="h-table-{{ loop.index }}">
+{% for table in tables %}<section class="table-{{ table.key }}"
+ aria-labelledby="h-table-{{ loop.index }}">
 <h2 id="h-table-{{ loop.index }}">{{ table.title }}</h2>
-<div class="scroll"><table>
+<div class="scroll"><table class="stack">
 <thead><tr>{% for h in table.columns %}<th scope="col">{{ h }}</th>{% endfor %}</tr></thead>
 <tbody>
 {% for row in table.rows %}<tr class="{{ row.css }}"><th scope="row">{{ row.name }}
 {%- if row.small %}<span class="small-badge" title="fewer than {{ min_n }} episodes">small</span>
-{%- endif %}</th>{% for cell in row.cells %}<td>{{ cell }}</td>{% endfor %}</tr>
+{%- endif %}</th>{% for cell in row.cells %}<td data-label="{{ table.columns[loop.index] }}">
+{{- cell }}</td>{% endfor %}</tr>
 {% endfor %}</tbody></table></div>
+{% if table.note %}<p class="howto">{{ table.note }}</p>{% endif %}
 </section>
-{% endfor %}<p class="howto">Episodes: counted once per client and episode. Outcome n:
-client-rated episodes with two or more ORS. Percentages of outcome n; planned and unplanned of
-ended episodes with a known ending. "—": not enough data.</p>
+{% endfor %}<p class="howto">"—": not enough data.</p>
 """
     + _FOOTER
     + """

@@ -1,7 +1,10 @@
-"""Built-in alert rules (rule ids are a contract: see DESIGN.md "Rule ids").
+"""Built-in alert rules (rule ids are a contract).
 
 Each rule is a small frozen object with ``id``, ``version``, ``family``, ``severity`` and a pure
-``evaluate(history)``. Messages say what to discuss and carry the numbers; never names.
+``evaluate(history)``. Messages say what to discuss and carry the numbers; never names. They
+name the measure that was given (ORS or CORS, SRS or CSRS) and, for a collateral rater (a
+parent, a teacher), say whose rating it is and what to do with that view: a parent's high CORS
+intake is not "what brings the client now".
 """
 
 from __future__ import annotations
@@ -17,10 +20,22 @@ from ..scoring import History, reliable_change_for
 from . import fmt
 
 
+def _rater(history: History) -> str | None:
+    """None for the client's own rating, else the collateral rater's name (``parent``)."""
+    rater = history.current.admin.rater
+    return None if rater == "client" else rater.replace("_", " ")
+
+
+def _whose(history: History, what: str) -> str:
+    """``ORS`` for the client's own rating, ``The parent's CORS`` for a collateral rater's."""
+    rater = _rater(history)
+    return what if rater is None else f"The {rater}'s {what}"
+
+
 @dataclass(frozen=True)
 class SrsBelowCutoff:
     id: str = "srs.below_cutoff"
-    version: int = 1
+    version: int = 2
     family: str = "SRS"
     severity: Severity = "warning"
     opt_in: bool = False
@@ -34,8 +49,8 @@ class SrsBelowCutoff:
             self.id,
             self.version,
             self.severity,
-            f"Alliance {fmt(s.total)} is below {fmt(s.cutoff)}: ask what to change about the "
-            "relationship, goals or approach.",
+            f"{_whose(history, 'Alliance')} {fmt(s.total)} ({history.measure.key}) is below "
+            f"{fmt(s.cutoff)}: ask what to change about the relationship, goals or approach.",
             {
                 "total": s.total,
                 "cutoff": s.cutoff,
@@ -47,7 +62,7 @@ class SrsBelowCutoff:
 @dataclass(frozen=True)
 class SrsDrop:
     id: str = "srs.drop"
-    version: int = 1
+    version: int = 2
     family: str = "SRS"
     severity: Severity = "warning"
     opt_in: bool = False
@@ -67,8 +82,9 @@ class SrsDrop:
             self.id,
             self.version,
             self.severity,
-            f"Alliance fell {fmt(drop)} points since the last session ({fmt(prev.score.total)} → "
-            f"{fmt(history.current.score.total)}): ask what felt different this time.",
+            f"{_whose(history, 'Alliance')} ({history.measure.key}) fell {fmt(drop)} points since "
+            f"the last session ({fmt(prev.score.total)} → {fmt(history.current.score.total)}): "
+            "ask what felt different this time.",
             {
                 "previous": prev.score.total,
                 "total": history.current.score.total,
@@ -81,7 +97,7 @@ class SrsDrop:
 @dataclass(frozen=True)
 class OrsReliableDeterioration:
     id: str = "ors.reliable_deterioration"
-    version: int = 1
+    version: int = 2
     family: str = "ORS"
     severity: Severity = "alert"
     opt_in: bool = False
@@ -99,13 +115,15 @@ class OrsReliableDeterioration:
             "reliable_change": rc,
             "session": s.session,
         }
+        rater = _rater(history)
+        who = "the client" if rater is None else f"the {rater} and the client"
         return Flag(
             self.id,
             self.version,
             self.severity,
-            f"ORS has reliably deteriorated ({fmt(s.intake)} at intake → {fmt(s.total)}, "
-            f"change {fmt(s.change_from_intake)}, RC {fmt(rc)}): review the plan with the client "
-            f"and in supervision.",
+            f"{_whose(history, history.measure.key)} has reliably deteriorated ({fmt(s.intake)} "
+            f"at intake → {fmt(s.total)}, change {fmt(s.change_from_intake)}, RC {fmt(rc)}): "
+            f"review the plan with {who} and in supervision.",
             inputs,
         )
 
@@ -113,7 +131,7 @@ class OrsReliableDeterioration:
 @dataclass(frozen=True)
 class OrsNotOnTrack:
     id: str = "ors.not_on_track"
-    version: int = 1
+    version: int = 2
     family: str = "ORS"
     severity: Severity = "warning"
     opt_in: bool = False
@@ -129,8 +147,9 @@ class OrsNotOnTrack:
             self.id,
             self.version,
             self.severity,
-            f"Not on track at session {s.session}: ORS {fmt(s.total)} is below the expected "
-            f"range (from {fmt(s.expected_low)}): ask what is not helping and what to change.",
+            f"Not on track at session {s.session}: {_whose(history, history.measure.key)} "
+            f"{fmt(s.total)} is below the expected range (from {fmt(s.expected_low)}): ask what "
+            "is not helping and what to change.",
             _expected_inputs(s),
         )
 
@@ -138,7 +157,7 @@ class OrsNotOnTrack:
 @dataclass(frozen=True)
 class OrsOffTrackSevere:
     id: str = "ors.off_track_severe"
-    version: int = 1
+    version: int = 2
     family: str = "ORS"
     severity: Severity = "alert"
     opt_in: bool = False
@@ -152,9 +171,9 @@ class OrsOffTrackSevere:
             self.id,
             self.version,
             self.severity,
-            f"Well off track at session {s.session}: ORS {fmt(s.total)} is below the severe line "
-            f"({fmt(s.expected_severe)}): discuss a change of approach or referral, and bring "
-            "it to supervision.",
+            f"Well off track at session {s.session}: {_whose(history, history.measure.key)} "
+            f"{fmt(s.total)} is below the severe line ({fmt(s.expected_severe)}): discuss a "
+            "change of approach or referral, and bring it to supervision.",
             _expected_inputs(s),
         )
 
@@ -183,7 +202,7 @@ class _NoChangeWindow:
     description: str
     what: str
     window_setting: str
-    version: int = 1
+    version: int = 2
     family: str = "ORS"
     opt_in: bool = False
 
@@ -196,14 +215,17 @@ class _NoChangeWindow:
         if rc is None or s.change_from_intake is None or exact.at_least(s.change_from_intake, rc):
             return None
         numbers = f"change {fmt(s.change_from_intake)}, RC {fmt(rc)}"
+        subject = _whose(history, history.measure.key)
         if s.rc_class == "deteriorated":
             # worse than no change: say so (ors.reliable_deterioration fires beside it)
             what = (
-                f"ORS has reliably deteriorated by session {s.session} ({fmt(s.intake)} at "
+                f"{subject} has reliably deteriorated by session {s.session} ({fmt(s.intake)} at "
                 f"intake → {fmt(s.total)}, {numbers}): {self.what}"
             )
-        else:
+        elif _rater(history) is None:
             what = f"No reliable change by session {s.session} ({numbers}): {self.what}"
+        else:
+            what = f"{subject}: no reliable change by session {s.session} ({numbers}): {self.what}"
         return Flag(
             self.id,
             self.version,
@@ -241,7 +263,7 @@ ORS_LAST_CHANCE = _NoChangeWindow(
 @dataclass(frozen=True)
 class OrsHighIntake:
     id: str = "ors.high_intake"
-    version: int = 1
+    version: int = 2
     family: str = "ORS"
     severity: Severity = "info"
     opt_in: bool = False
@@ -251,14 +273,26 @@ class OrsHighIntake:
         s = history.current.score
         if s.rc_class != "intake" or s.clinical or s.cutoff is None:
             return None
+        m = history.measure.key
+        rater = _rater(history)
+        if rater is None:
+            text = (
+                f"Intake {m} {fmt(s.total)} is at or above the cutoff {fmt(s.cutoff)}: explore "
+                "what brings the client now; reliable improvement is less likely, watch for "
+                "deterioration."
+            )
+        else:
+            text = (
+                f"The {rater}'s intake {m} {fmt(s.total)} is at or above the cutoff "
+                f"{fmt(s.cutoff)}: the {rater} sees the client doing well; ask what brings the "
+                f"{rater} to ask for help now and compare with the client's own rating."
+            )
         return Flag(
             self.id,
             self.version,
             self.severity,
-            f"Intake ORS {fmt(s.total)} is at or above the cutoff {fmt(s.cutoff)}: explore what "
-            "brings the client now; reliable improvement is less likely, watch for "
-            "deterioration.",
-            {"intake": s.total, "cutoff": s.cutoff, "age_band": s.age_band},
+            text,
+            {"intake": s.total, "cutoff": s.cutoff, "age_band": s.age_band, "rater": rater},
         )
 
 
