@@ -277,9 +277,10 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool)
 def _register_builtin_commands() -> None:
     from . import commands
     from .clinical import CLINICAL_COMMANDS
+    from .privacy import PRIVACY_COMMANDS
     from .reports import REPORT_COMMANDS
 
-    for cmd in (*commands.COMMANDS, *CLINICAL_COMMANDS, *REPORT_COMMANDS):
+    for cmd in (*commands.COMMANDS, *CLINICAL_COMMANDS, *REPORT_COMMANDS, *PRIVACY_COMMANDS):
         cli.add_command(cmd)
     try:
         from .keys import keys
