@@ -231,13 +231,18 @@ def _terminal_progress(source: str, stage: str, count: int) -> None:
 def _print_summary(summary: Any) -> None:
     for s in summary.sources:
         repeated = f", repeated {s.repeated}" if s.repeated else ""
+        repeated += f", refused {s.refused}" if s.refused else ""
         line = (
             f"{s.name}: {s.status}; pulled {s.pulled} (new {s.new}, changed {s.changed}, "
             f"unchanged {s.unchanged}, quarantined {s.quarantined}{repeated})"
         )
         if s.outstanding:
             line += f", still quarantined {s.outstanding}"
+        if s.deleted:
+            line += f", deleted at the source {s.deleted}"
         line += f", would push {s.would_push}" if summary.dry_run else f", pushed {s.pushed}"
+        if s.removed_at_target:
+            line += f", removed at the target {s.removed_at_target}"
         click.echo(line)
         if s.merged_clients:
             click.echo(
@@ -253,6 +258,12 @@ def _print_summary(summary: Any) -> None:
         click.echo(
             f"scoring changed ({', '.join(summary.settings_changed)}): every client rescored "
             "with the current settings"
+        )
+    if summary.purged:
+        verb = "would purge" if summary.dry_run else "purged"
+        click.echo(
+            f"retention: {verb} {summary.purged} record(s) of {summary.purged_episodes} ended "
+            "episode(s)"
         )
     click.echo(
         f"clients rescored {summary.clients_rescored}; new alerts {summary.flags_raised}; "
@@ -589,11 +600,27 @@ def _set_state(ctx: click.Context, flag_id: int, state: str) -> None:
     try:
         if not store.set_flag_state(flag_id, state):
             raise _no_alert(flag_id)
+        _audit_alert(store, config, flag_id, state)
     except AlertStateError as exc:
         raise click.UsageError(str(exc)) from None
     finally:
         store.close()
     click.echo(f"alert #{flag_id}: {state}")
+
+
+def _audit_alert(store: Store, config: Config, flag_id: int, state: str) -> None:
+    """An acknowledgement (or its undoing) in the audit log, naming the client by hash."""
+    from fit_core.audit import auditor_for
+
+    alert = store.alert(flag_id) or {}
+    auditor = auditor_for(store, config, _secret_lookup(load_plugins()))
+    client = (alert.get("namespace", ""), alert.get("client_id", ""))
+    auditor.record(
+        "acknowledge" if state == "acknowledged" else "reopen",
+        target=f"alert #{flag_id} {alert.get('rule_id', '')}".strip(),
+        subjects=auditor.client_subjects([client]),
+        wanted_subjects=True,
+    )
 
 
 # --- quarantine -------------------------------------------------------------------------------

@@ -149,6 +149,7 @@ def client(
         store.close()
     ensure_dir(out)
     cache = FigureCache()
+    written: list[tuple[str, Path]] = []
     for cid, page in jobs:
         stem = _stem(cid, page.client_label, page.episode_id, page.episode_label, pseudonym)
         for path in write_client(
@@ -162,6 +163,8 @@ def client(
             cache=cache,
         ):
             click.echo(str(path))
+            written.append((cid, Path(path)))
+    _note_written(config, namespaces, written)
 
 
 @report.command("clinic")
@@ -253,8 +256,49 @@ def clinic(
         + ("-ended" if ended_only else "")
         + (f"-as-of-{given.isoformat()}" if given else "")
     )
-    for path in write_clinic(data, out, safe_name(stem), fmt, generated=today, chromium=chromium):
+    paths = list(write_clinic(data, out, safe_name(stem), fmt, generated=today, chromium=chromium))
+    for path in paths:
         click.echo(str(path))
+    _note_written(config, [], [], clinic_files=len(paths))
+
+
+def _note_written(
+    config: Config,
+    namespaces: list[str],
+    written: list[tuple[str, Path]],
+    *,
+    clinic_files: int = 0,
+) -> None:
+    """Remember the files written for each client (`fit client erase` removes them) and write
+    the report to the audit log."""
+    from fit_core.audit import auditor_for
+    from fit_core.reports.source import find_client
+
+    from .commands import _secret_lookup
+
+    store = Store.open(config.store_path)
+    try:
+        at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        clients: set[tuple[str, str]] = set()
+        rows = []
+        for cid, path in written:
+            namespace, admins = find_client(store, cid, namespaces)
+            client = (namespace, admins[0].client_id)
+            clients.add(client)
+            rows.append((*client, str(path.resolve()), "report", at))
+        with store.transaction():
+            store.note_client_files(rows)
+        auditor = auditor_for(store, config, _secret_lookup(load_plugins()))
+        subjects = auditor.client_subjects(sorted(clients)) if clients else []
+        auditor.record(
+            "report",
+            target="clinic" if clinic_files else "client",
+            counts={"files": len(written) + clinic_files, "clients": len(clients)},
+            subjects=subjects,
+            wanted_subjects=bool(clients),
+        )
+    finally:
+        store.close()
 
 
 @report.command("caseload")

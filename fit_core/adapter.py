@@ -15,6 +15,22 @@ Push styles:
 - ``push_mode = "snapshot"`` (files): ``push_snapshot(items)`` receives every current row of the
   source (sorted by source key) whenever anything changed, and must replace the target
   atomically; when it returns, everything is marked pushed.
+
+Deletions, both ways:
+
+- *From the source*: a pull may yield :class:`~fit_core.models.Deleted` items (``Deleted(key)``:
+  the source no longer holds that record). The engine removes the stored administration,
+  rescores the client, and removes its row at the target. To find deletions an adapter may
+  compare what the source holds now with what the store holds for it:
+  ``context.stored_keys()`` streams the source keys stored for the source (administrations and
+  quarantine entries). Adapters that see deletions some other way (a deletion log, a full
+  listing) yield ``Deleted`` for what they found; keys the store does not hold are ignored.
+  Practice adapters with ``pull_mode = "full"`` are pruned by the engine instead.
+- *At the target*: rows of administrations that are gone (deleted at the source, quarantined
+  after an edit, erased with ``fit client erase``, purged by retention) must go from the
+  target too. Snapshot adapters get a new snapshot without them. Batch adapters get
+  ``remove(keys)`` and return the keys that are no longer at the target (absent already counts);
+  keys not confirmed are offered again at the next push.
 """
 
 from __future__ import annotations
@@ -27,7 +43,7 @@ from typing import Any, ClassVar, Literal
 
 from marshmallow import Schema
 
-from .models import Appointment, ClientInfo, OutboxItem, Record, RecordError
+from .models import Appointment, ClientInfo, Deleted, OutboxItem, Record, RecordError
 from .state import SourceState
 
 
@@ -50,6 +66,9 @@ class SourceContext:
     #: page of ``fit report client``, self-contained HTML) for adapters that hand files to
     #: people; None when the ``reports`` extra is not installed (or outside a sync)
     client_page: Callable[..., str | None] | None = field(default=None, repr=False)
+    #: ``stored_keys()``: the source keys the store holds for this source (administrations and
+    #: quarantine entries, streamed, in no particular order); None outside a sync
+    stored_keys: Callable[[], Iterator[str]] | None = field(default=None, repr=False)
 
 
 class Adapter:
@@ -80,9 +99,10 @@ class Adapter:
 
     def pull(
         self, bookmark: str | None
-    ) -> Iterator[Record | RecordError | Appointment | ClientInfo]:
+    ) -> Iterator[Record | RecordError | Deleted | Appointment | ClientInfo]:
         """Yield records changed since ``bookmark`` (None: everything). Stream; never buffer all.
 
+        ``Deleted(source_key)`` says the source no longer holds a record (see the module doc).
         Context adapters (practice systems) may also yield :class:`Appointment` and
         :class:`ClientInfo` items, already linked to a client of an ORS/SRS namespace.
         """
@@ -125,6 +145,27 @@ class Adapter:
     def push_snapshot(self, items: Iterator[OutboxItem]) -> None:
         """Replace the target with every current row, atomically (snapshot adapters)."""
         raise NotImplementedError
+
+    def remove(self, keys: Sequence[str]) -> Iterable[str]:
+        """Batch adapters: remove (or clear) the target rows of ``keys``; return the keys no
+        longer at the target (a key that was never there counts as removed). Must be safe to
+        repeat. Called before the pushes of a run, and by ``fit client erase`` and retention.
+
+        Not implemented (the default): the engine logs a warning naming how many rows stay at
+        the target, and forgets them (the contract suite's deletion test fails).
+        """
+        raise NotImplementedError
+
+    def forget_client(self, namespace: str, client_id: str, dry_run: bool = False) -> list[str]:
+        """``fit client erase``: drop what the adapter keeps about a client outside the store
+        (a link book, a cache) beyond its target rows; return a line per thing removed (no
+        PHI: say what, not whose). The default keeps nothing, so there is nothing to drop."""
+        return []
+
+    def client_files(self, namespace: str, client_id: str) -> list[Path]:
+        """``fit client export``: files the adapter wrote for the client outside the store (an
+        outbox's note, scores file, report page), copied into the export. Default: none."""
+        return []
 
     def problems(self) -> Sequence[str]:
         """Parts of the source this run had to leave out, each saying what and what to do next

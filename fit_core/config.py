@@ -120,6 +120,16 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class PrivacyConfig:
+    """``[privacy]``: retention and the audit log's JSON-lines copy (see docs/privacy.md)."""
+
+    #: a fit_core.retention.Retention, or None: ended episodes are kept
+    retain_after_end: Any = None
+    #: a JSON-lines file every audit entry is appended to, or None
+    audit_log: Path | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None
     store_path: Path
@@ -127,6 +137,7 @@ class Config:
     sources: Mapping[str, SourceConfig]
     settings: Settings
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     #: ``[notify]``: channels, routes, clinicians' addresses (see :mod:`fit_core.notify.config`)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     #: ``[reports]``: the caseload pages kept after each sync
@@ -160,7 +171,8 @@ def local_timezone() -> dt.tzinfo:
     return dt.datetime.now().astimezone().tzinfo or dt.UTC
 
 
-_TOP_KEYS = {"store", "sync", "sources", "rules", "notify", "reports"}
+_TOP_KEYS = {"store", "sync", "sources", "rules", "privacy", "notify", "reports"}
+_PRIVACY_KEYS = {"retain_after_end", "audit_log"}
 _STORE_KEYS = {"path"}
 _SYNC_KEYS = {"timezone", "push_batch_size", "record_batch_size"}
 _SOURCE_COMMON = {"adapter", "namespace", "enabled", "client_id_case"}
@@ -288,9 +300,27 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
     _same_case_per_namespace(sources)
 
     settings = settings_from_config(_table(raw, "rules"))
+    privacy = _privacy(_table(raw, "privacy"), path)
     notify = notify_from_mapping(raw.get("notify"))
     reports = reports_from_mapping(raw.get("reports"), path)
-    return Config(path, store_path, sync, sources, settings, raw, notify, reports)
+    return Config(
+        path, store_path, sync, sources, settings, raw, privacy, notify=notify, reports=reports
+    )
+
+
+def _privacy(table: Mapping[str, Any], path: Path | None) -> PrivacyConfig:
+    from .retention import parse_retention
+
+    _unknown("[privacy]", set(table), _PRIVACY_KEYS)
+    audit_log = None
+    if "audit_log" in table:
+        value = table["audit_log"]
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError("[privacy] audit_log must be a file path")
+        audit_log = Path(value).expanduser()
+        if path is not None and not audit_log.is_absolute():
+            audit_log = path.parent / audit_log
+    return PrivacyConfig(parse_retention(table.get("retain_after_end")), audit_log)
 
 
 def _same_case_per_namespace(sources: Mapping[str, SourceConfig]) -> None:

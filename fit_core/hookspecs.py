@@ -79,6 +79,15 @@ def fit_register_commands(cli: click.Group) -> None:
     """Add sub-commands to the ``fit`` command: ``cli.add_command(my_command)``."""
 
 
+@hookspec
+def fit_register_privacy_places(register: Callable[[Any], None]) -> None:
+    """Register places that hold client data, so ``fit client erase`` and ``fit client export``
+    reach them: ``register(factory)``, where ``factory(job)`` returns the places for one
+    client (objects with ``name``, ``order``, ``survey(job)``, ``erase(job)``; see
+    :mod:`fit_core.erasure`). E.g. a notification ledger or caseload pages a plugin writes.
+    """
+
+
 @hookspec(firstresult=True)
 def fit_resolve_secret(source: str, key: str) -> str | None:
     """Return the secret ``key`` of ``source`` (e.g. from a vault), or None to pass.

@@ -56,6 +56,20 @@ class RecordError:
 
 
 @dataclass(frozen=True, slots=True)
+class Deleted:
+    """A record the source no longer holds: an adapter yields it in its pull stream.
+
+    The core removes the stored administration (or quarantine entry) of ``source_key``,
+    rescores its client, and removes the record's row at the target. A key the store does not
+    hold is ignored, so an adapter may say "gone" for keys it is unsure were ever read.
+    ``location`` is a human pointer for messages (``"form X response Y"``), never PHI.
+    """
+
+    source_key: str
+    location: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Administration:
     """One validated ORS/SRS-family administration."""
 

@@ -9,10 +9,14 @@ quarantine, flags + flag_events (alerts and their lifecycle, see :mod:`fit_core.
 outbox + push_ledger (what must be / was pushed, by content hash), bookmarks, runs (no PHI), meta
 (schema version, the scoring fingerprint), source_state (what an adapter keeps between runs, see
 :mod:`fit_core.state`), client_spellings (how each client code was typed, see
-:mod:`fit_core.identity`), notify_messages + notify_ledger + notify_routes (what was sent to
-whom on which route, see :mod:`fit_core.notify.ledger`).
+:mod:`fit_core.identity`), audit_log, tombstones and client_files (see
+:mod:`fit_core.privacy_store`), notify_messages + notify_ledger + notify_routes (what was sent
+to whom on which route, see :mod:`fit_core.notify.ledger`).
 
 The file is created readable by the owner only (0600), and so are its WAL and journal files.
+Deleted rows are overwritten (``secure_delete``), so an erased client leaves no trace in free
+pages. A store encrypted with SQLCipher is opened with the key from the secret chain (see
+:mod:`fit_core.encryption`).
 """
 
 from __future__ import annotations
@@ -33,16 +37,19 @@ from .alert_store import LIFECYCLE_MIGRATION, AlertStore
 from .inputs import storable, storable_text
 from .models import Administration, Appointment, ClientContext, ClientInfo, OutboxItem
 from .notify.ledger import NOTIFY_MIGRATION
+from .privacy_store import PRIVACY_MIGRATION, PrivacyStore
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 #: the migration that brought the alert lifecycle (tests build stores from just before it)
 ALERT_LIFECYCLE_SCHEMA = 7
 #: the migration that keeps one trajectory model per measure and rater, with retirement times
 TRAJECTORY_MODELS_SCHEMA = 8
+#: the privacy tables: audit log, tombstones, files written for clients
+PRIVACY_SCHEMA = 9
 #: the migration that brought the notification ledger (see fit_core.notify.ledger)
-NOTIFY_SCHEMA = 9
+NOTIFY_SCHEMA = 10
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -224,6 +231,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "UPDATE trajectory_models SET retired_at = (SELECT MIN(t.created_at) FROM "
         "trajectory_models t WHERE t.id > trajectory_models.id) WHERE active = 0",
     ),
+    # privacy: the append-only audit log, tombstones of erased clients and purged records,
+    # report files written for clients
+    PRIVACY_SCHEMA: PRIVACY_MIGRATION,
     # the notification ledger: each alert sent at most once per route, kill-safe
     NOTIFY_SCHEMA: NOTIFY_MIGRATION,
 }
@@ -307,11 +317,12 @@ def admin_row_hashed(a: Administration, updated_at: str) -> tuple[tuple[Any, ...
     return (*row[:16], h, updated_at, *row[18:]), h
 
 
-class Store(AlertStore):
+class Store(AlertStore, PrivacyStore):
     """A SQLite store. Use :meth:`open`; ``":memory:"`` works for tests.
 
     The alert methods (lifecycle, history, acknowledgements) come from
-    :class:`fit_core.alert_store.AlertStore`."""
+    :class:`fit_core.alert_store.AlertStore`, the audit log, tombstones and a client's rows
+    from :class:`fit_core.privacy_store.PrivacyStore`."""
 
     def _in(self, sql: str, head: tuple[Any, ...], values: Sequence[Any]) -> Iterator[Any]:
         """Rows of ``sql`` (``{marks}`` is the IN list) over ``values`` in chunks of 500,
@@ -330,17 +341,22 @@ class Store(AlertStore):
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self.conn = conn
         self.path = path
+        self.encrypted = False  # opened through SQLCipher (see fit_core.encryption)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path | str) -> Store:
+    def open(cls, path: Path | str, *, key: str | None = None) -> Store:
         """Open (and create or migrate) the store at ``path``; ``":memory:"`` for tests.
 
         The path is resolved to the real file first (see :mod:`fit_core.storefile`). Any
         problem with the file is a :class:`~fit_core.storefile.StoreError` (exit 3) that names
-        it and says what to do.
+        it and says what to do. An encrypted store (see :mod:`fit_core.encryption`) is opened
+        with ``key``, else with the store key from the secret chain; a missing or wrong key is
+        a ConfigError (exit 3).
         """
+        from . import encryption
+
         p = str(path)
         if p == ":memory:":
             return cls._connect(p)
@@ -348,16 +364,26 @@ class Store(AlertStore):
         if not os.access(target, os.R_OK | os.W_OK):
             # SQLite would open it read-only without a word and fail at the first write
             raise storefile.store_error(target, PermissionError(13, "read-only"))
+        encrypted = encryption.is_encrypted(target)
+        if encrypted and key is None:
+            key, _where = encryption.find_key()
+            if key is None:
+                raise encryption.missing_key_error(target)
         try:
-            return cls._connect(str(target))
+            return cls._connect(str(target), key if encrypted else None)
         except (OSError, sqlite3.Error) as exc:
             raise storefile.store_error(target, exc) from None
 
     @classmethod
-    def _connect(cls, p: str) -> Store:
+    def _connect(cls, p: str, key: str | None = None) -> Store:
+        from . import encryption
+
         old_umask = os.umask(0o077)  # WAL and SHM files are created owner-only too
         try:
-            conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
+            if key is not None:
+                conn = encryption.connect(p, key)
+            else:
+                conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
             except BaseException:
@@ -366,10 +392,12 @@ class Store(AlertStore):
         finally:
             os.umask(old_umask)
         try:
+            conn.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=5000")
             store = cls(conn, p)
+            store.encrypted = key is not None
             store.migrate()
             if p != ":memory:":
                 mode = os.stat(p).st_mode & 0o777

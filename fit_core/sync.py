@@ -11,6 +11,11 @@
    recorded, so a crash means the next run pushes only what was not confirmed.
 7. The bookmark is saved only after the source's pushes succeed.
 8. ``dry_run`` skips pushes and bookmark writes and reports what would be pushed.
+9. Deletions: a ``Deleted`` item removes its administration (the client is rescored) and the
+   target row goes at the next push (``Adapter.remove`` for batch targets). Records of erased
+   clients and purged records (tombstones, see :mod:`fit_core.privacy`) are refused, and
+   episodes past ``[privacy] retain_after_end`` are purged (:mod:`fit_core.retention`).
+   Every push is written to the audit log (:mod:`fit_core.audit`).
 
 Logs name sources, source keys and field names, never answers or names.
 """
@@ -23,6 +28,7 @@ import gc
 import itertools
 import json
 import logging
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -30,6 +36,7 @@ from typing import Any, TypeVar
 
 from .adapter import Adapter, SourceContext
 from .alerts import Plan, reconcile
+from .audit import Auditor, auditor_for
 from .config import Config, SourceConfig, adapter_options, namespace_cases
 from .episodes import client_outbox_item, context_sources
 from .errors import ConfigError, ExitCode, FitError
@@ -41,12 +48,14 @@ from .models import (
     Administration,
     Appointment,
     ClientInfo,
+    Deleted,
     OutboxItem,
     Record,
     RecordError,
     Scored,
 )
 from .plugins import Registry
+from .privacy import Tombstones
 from .redact import redact
 from .scoring import ClientResult, Scorer, outbox_item
 from .settings import Settings, check_rule_ids
@@ -113,6 +122,13 @@ class RunCache:
         held = self.fresh.get(client)
         return None if held is None else list(held.values())
 
+    def forget(self, client: tuple[str, str]) -> None:
+        """The client changed outside the ingest (retention): read it from the store."""
+        held = self.fresh.pop(client, None)
+        if held is not None:
+            self.size -= len(held)
+            self.stale.add(client)
+
 
 @dataclass
 class SourceResult:
@@ -133,7 +149,13 @@ class SourceResult:
     #: again (nothing changed since the read that reported them)
     outstanding: int = 0
     removed: int = 0
+    #: stored records the source said were deleted (Deleted items), now removed here
+    deleted: int = 0
+    #: records refused because their client was erased (or they were purged) here
+    refused: int = 0
     pushed: int = 0
+    #: rows removed at the target (deleted, quarantined, erased or purged records)
+    removed_at_target: int = 0
     would_push: int = 0
     push_rejected: int = 0
     bookmark_saved: bool = False
@@ -161,6 +183,9 @@ class RunSummary:
     #: the parts of the scoring fingerprint that changed since the store was scored (every
     #: client was rescored for it): settings, rules, measures, model, engine
     settings_changed: list[str] = field(default_factory=list)
+    #: records purged by retention this run ([privacy] retain_after_end), and their episodes
+    purged: int = 0
+    purged_episodes: int = 0
 
     @property
     def exit_code(self) -> ExitCode:
@@ -184,6 +209,8 @@ class RunSummary:
             "alerts_closed": self.alerts_closed,
             "open_flags": self.open_flags,
             "settings_changed": self.settings_changed,
+            "purged": self.purged,
+            "purged_episodes": self.purged_episodes,
             "rule_failures": self.rule_failures,
             "sources": [asdict(s) for s in self.sources],
         }
@@ -225,6 +252,8 @@ class SyncEngine:
         check_rule_ids(self.settings, registry.rules)
         self.model = load_active_model(store)
         self._pages: Any = None  # the report page renderer, made on first use (False: none)
+        self._tombstones: Tombstones | None = None
+        self._auditor: Auditor | None = None
 
     # --- the run -------------------------------------------------------------------------------
 
@@ -248,6 +277,14 @@ class SyncEngine:
             as_of = self.settings.as_of or today
             self._run_settings = self.settings.with_(as_of=as_of)
             self._pages = None
+            # erased clients and purged records are refused; a missing or changed privacy key
+            # stops the run here (ConfigError), before anything could come back
+            self._tombstones = Tombstones.load(self.store, self.secret)
+            self._auditor = auditor_for(self.store, self.config, self.secret)
+            if self.config.privacy.retain_after_end is not None:
+                from .privacy import privacy_key
+
+                privacy_key(self.secret)  # retention leaves tombstones: the key must be set
             self.store.mark_due_reviews(as_of.isoformat())
             run_id = self.store.start_run(names, dry_run)
             summary = RunSummary(run_id, dry_run, [])
@@ -262,6 +299,9 @@ class SyncEngine:
                     summary.sources.append(result)
                     if adapter is not None:
                         opened.append((src, result, adapter))
+                # episodes past their retention go before the final rescore (what is left of
+                # their clients is rescored with it) and their rows leave the targets below
+                self._purge(summary, as_of, dry_run)
                 # clients dirtied by one source may hold administrations of another (e.g. a
                 # practice source adds attendance flags to a CSV source's scores): rescore them
                 # and push what that changed, so no source is one sync behind
@@ -274,9 +314,7 @@ class SyncEngine:
                         continue  # unconfirmed rows are retried by the next run, not now
                     if dry_run:
                         result.would_push = self.store.pending_count(src.name)
-                    elif self.store.pending_count(src.name) or (
-                        adapter.push_mode == "snapshot" and self.store.removed_count(src.name)
-                    ):
+                    elif self.store.pending_count(src.name) or self.store.removed_count(src.name):
                         self._guarded(
                             src, result, lambda a=adapter, s=src, r=result: self._push(a, s, r)
                         )
@@ -347,6 +385,7 @@ class SyncEngine:
                 dry_run=dry_run,
                 state=StoreState(self.store, src.name, read_only=dry_run),
                 client_page=self._client_page,
+                stored_keys=lambda _s=src.name: self.store.stored_keys(_s),
             )
             adapter = adapter_cls(ctx)
             made.append(adapter)
@@ -491,7 +530,7 @@ class SyncEngine:
 
     def _ingest(
         self,
-        chunk: Sequence[Record | RecordError | Appointment | ClientInfo],
+        chunk: Sequence[Record | RecordError | Deleted | Appointment | ClientInfo],
         validator: Validator,
         src: SourceConfig,
         result: SourceResult,
@@ -502,34 +541,71 @@ class SyncEngine:
         verbose = log.isEnabledFor(logging.INFO)
         # the last item for a key wins within a chunk (a later RecordError replaces a Record)
         final: dict[str, Administration | RecordError] = {}
+        gone: dict[str, Deleted] = {}  # keys the source says it no longer holds
         records = [it for it in chunk if isinstance(it, Record)]
         checked = iter(validator.validate_many(records))
-        result.pulled += len(chunk)
         distinct = 0
         appointments: list[Appointment] = []
         infos: list[ClientInfo] = []
         typed: set[tuple[str, str, str]] = set()
+        tomb = self._tombstones
+        refused: list[str] = []  # where records of erased clients are (no ids)
         for item in chunk:
+            if isinstance(item, Deleted):
+                final.pop(item.source_key, None)  # the later item for a key wins
+                gone[item.source_key] = item
+                continue
+            if not isinstance(item, ClientInfo):
+                gone.pop(item.source_key, None)
             if isinstance(item, RecordError):
+                if tomb is not None and _names_erased(tomb, src.namespace, item.raw):
+                    result.refused += 1
+                    refused.append(item.location or f"a record of {src.name}")
+                    distinct += 1
+                    continue
                 final[item.source_key] = item
                 continue
             if isinstance(item, Appointment):
-                appointments.append(self._normalised(item, src, typed))
+                appt = self._normalised(item, src, typed)
                 distinct += 1
+                if tomb is not None and self._refused(appt, tomb, refused):
+                    result.refused += 1
+                    continue
+                appointments.append(appt)
                 continue
             if isinstance(item, ClientInfo):
-                infos.append(self._normalised(item, src, typed))
+                info = self._normalised(item, src, typed)
                 distinct += 1
+                if tomb is not None and tomb.client_erased(info.namespace, info.client_id):
+                    result.refused += 1
+                    refused.append(f"client details of an erased client ({src.name})")
+                    continue
+                infos.append(info)
                 continue
             ok = next(checked)
             if isinstance(ok, Administration):
+                if tomb is not None and self._refused(ok, tomb, refused, item.location):
+                    result.refused += 1
+                    distinct += 1
+                    final.pop(item.source_key, None)
+                    continue
                 final[item.source_key] = ok
                 typed.add((ok.namespace, ok.client_id, spelling(item.data.get("client_id"))))
+            elif tomb is not None and _names_erased(tomb, src.namespace, item.data):
+                result.refused += 1  # a bad record of an erased client: not even quarantined
+                refused.append(item.location or f"a record of {src.name}")
+                distinct += 1
             else:
                 final[item.source_key] = RecordError(
                     item.source_key, ok, item.location, dict(item.data)
                 )
-        result.repeated += len(chunk) - distinct - len(final)
+        pulled = len(chunk) - sum(1 for it in chunk if isinstance(it, Deleted))
+        result.pulled += pulled
+        result.repeated += pulled - distinct - len(final)
+        if refused:
+            self._note_refused(src, result, refused)
+        if gone:
+            self._delete(src, result, gone, quarantined_before)
         existing = self.store.existing(src.name, list(final))
         cache = self._cache
         candidates = {
@@ -601,6 +677,66 @@ class SyncEngine:
             if spellings is not None and typed:
                 spellings.note(typed)
 
+    def _refused(
+        self,
+        item: Administration | Appointment,
+        tomb: Tombstones,
+        where: list[str],
+        location: str = "",
+    ) -> bool:
+        """Whether a tombstone refuses ``item``: its client was erased (noted in ``where``,
+        so the run says where the source still holds it) or the record was purged."""
+        if tomb.client_erased(item.namespace, item.client_id):
+            where.append(location or f"{type(item).__name__.lower()} of {item.source}")
+            return True
+        return tomb.record_purged(item.source, item.source_key)
+
+    def _note_refused(self, src: SourceConfig, result: SourceResult, where: list[str]) -> None:
+        """Say, once per source and run, that the source still holds erased clients' data."""
+        first = where[0]
+        text = (
+            "the source still holds records of a client erased with `fit client erase` (first: "
+            f"{first}); they were not imported. Delete them at the source; `fit client readmit "
+            "ID` lifts the erasure if the client returns"
+        )
+        if not any(
+            p.startswith("the source still holds records of a client") for p in (result.problems)
+        ):
+            result.problems.append(text)
+            log.warning("source %s: %s", src.name, text)
+
+    def _delete(
+        self,
+        src: SourceConfig,
+        result: SourceResult,
+        gone: Mapping[str, Deleted],
+        quarantined_before: set[str],
+    ) -> None:
+        """Remove what the source says it no longer holds; its clients are rescored."""
+        keys = list(gone)
+        existing = self.store.existing(src.name, keys)
+        stale = [k for k in keys if k in quarantined_before]
+        if not existing and not stale:
+            return
+        with self.store.transaction():
+            if existing:
+                self.store.delete_administrations(src.name, list(existing))
+                dirty = {(ns, cid) for _h, ns, cid in existing.values()}
+                for key, (_h, ns, cid) in existing.items():
+                    self._cache.discard((ns, cid), (src.name, key))
+                self.store.mark_dirty(dirty)
+            if stale:
+                self.store.release_quarantine(src.name, stale)
+                quarantined_before.difference_update(stale)
+        result.deleted += len(existing)
+        for key in existing:
+            log.info(
+                "source %s: record %s%s was deleted at the source; removed",
+                src.name,
+                key,
+                f" ({gone[key].location})" if gone[key].location else "",
+            )
+
     def _canonical(self, item: Appointment | ClientInfo, src: SourceConfig) -> str:
         """A practice system's client code, normalised as its namespace does."""
         keep = self.cases.get(item.namespace, src.client_id_case) == "keep"
@@ -611,6 +747,43 @@ class SyncEngine:
         cid = self._canonical(item, src)
         typed.add((item.namespace, cid, spelling(item.client_id)))
         return item if cid == item.client_id else replace(item, client_id=cid)
+
+    # --- retention -----------------------------------------------------------------------------
+
+    def _purge(self, summary: RunSummary, as_of: dt.date, dry_run: bool) -> None:
+        """Purge the episodes past ``[privacy] retain_after_end`` (a dry run only counts)."""
+        retention = self.config.privacy.retain_after_end
+        if retention is None:
+            return
+        from .erasure import purge_expired
+
+        report = purge_expired(
+            self.store, self._run_settings, as_of, retention, self.secret, dry_run=dry_run
+        )
+        summary.purged = report.records
+        summary.purged_episodes = len(report.expired)
+        if not report.expired:
+            return
+        for client in report.clients:
+            self._cache.forget(client)
+        log.info(
+            "retention (%s after the end): %s %d record(s) of %d ended episode(s)",
+            retention.text,
+            "would purge" if dry_run else "purged",
+            report.records,
+            len(report.expired),
+        )
+        if not dry_run and self._auditor is not None:
+            self._auditor.record(
+                "purge",
+                counts={
+                    "records": report.records,
+                    "episodes": len(report.expired),
+                    "appointments": report.appointments,
+                },
+                subjects=self._auditor.client_subjects(sorted(report.clients)),
+                detail=f"retain_after_end {retention.text}",
+            )
 
     # --- rescore -------------------------------------------------------------------------------
 
@@ -689,18 +862,34 @@ class SyncEngine:
     # --- push ----------------------------------------------------------------------------------
 
     def _push(self, adapter: Adapter, src: SourceConfig, result: SourceResult) -> None:
+        before = (result.pushed, result.removed_at_target)
+        try:
+            self._push_rows(adapter, src, result)
+        finally:
+            pushed = result.pushed - before[0]
+            removed = result.removed_at_target - before[1]
+            if (pushed or removed) and self._auditor is not None:
+                self._auditor.record(
+                    "push",
+                    target=f"{src.name}: {_target(adapter)}",
+                    counts={"rows_written": pushed, "rows_removed": removed},
+                )
+
+    def _push_rows(self, adapter: Adapter, src: SourceConfig, result: SourceResult) -> None:
         if adapter.push_mode == "snapshot":
             pending = self.store.pending_count(src.name)
-            if not pending and not self.store.removed_count(src.name):
+            removed = self.store.removed_count(src.name)
+            if not pending and not removed:
                 return
             adapter.push_snapshot(self.store.snapshot(src.name))
             with self.store.transaction():
                 self.store.mark_all_pushed(src.name, now_text())
             result.pushed += pending
+            result.removed_at_target += removed
             return
-        if self.store.removed_count(src.name):
-            self.store.forget_removed(src.name)
         size = self.config.sync.push_batch_size or adapter.push_batch_size
+        if self.store.removed_count(src.name):
+            remove_at_target(self.store, adapter, src.name, size, result)
         for batch in self.store.pending(src.name, size):
             confirmed = set(adapter.push(batch))
             done = [(it.source_key, it.hash) for it in batch if it.source_key in confirmed]
@@ -716,6 +905,83 @@ class SyncEngine:
                     missing,
                     len(batch),
                 )
+
+
+def remove_at_target(
+    store: Store, adapter: Adapter, source: str, size: int, result: SourceResult | None = None
+) -> int:
+    """Remove the rows of ``outbox_removed`` at a batch target; returns how many went.
+
+    Keys the target does not confirm stay for the next push. An adapter without ``remove``
+    cannot delete: its rows are forgotten with a warning (what it holds stays there)."""
+    done = 0
+    refused: set[str] = set()
+    while True:
+        keys = [k for k in store.removed_keys(source, size + len(refused)) if k not in refused]
+        if not keys:
+            return done
+        keys = keys[:size]
+        try:
+            confirmed = set(adapter.remove(keys))
+        except NotImplementedError:
+            count = store.removed_count(source)
+            log.warning(
+                "source %s: the %s adapter cannot remove rows at its target; %d row(s) of "
+                "deleted or erased records stay at %s",
+                source,
+                type(adapter).name or type(adapter).__name__,
+                count,
+                _target(adapter),
+            )
+            with store.transaction():
+                store.forget_removed(source)
+            return done
+        gone = [k for k in keys if k in confirmed]
+        with store.transaction():
+            store.forget_removed_keys(source, gone)
+        done += len(gone)
+        if result is not None:
+            result.removed_at_target += len(gone)
+        missing = [k for k in keys if k not in confirmed]
+        if missing:
+            refused.update(missing)
+            text = (
+                f"the target did not confirm the removal of {len(missing)} row(s) of deleted "
+                "records; the next sync tries again"
+            )
+            log.error("source %s: %s", source, text)
+            if result is not None and text not in result.problems:
+                result.problems.append(text)
+
+
+_PARTS = re.compile(r"[^A-Za-z0-9]+")
+
+
+def _names_erased(tomb: Tombstones, namespace: str, raw: Mapping[str, Any] | None) -> bool:
+    """Whether a raw row (of a record that failed validation) names an erased client: its
+    client id, or a value that starts with one (an episode id such as ``C001-E1``)."""
+    if not raw or not tomb.clients:
+        return False
+    for value in raw.values():
+        if not isinstance(value, str) or not value.strip():
+            continue
+        text = value.strip()
+        candidates = {text}
+        cuts = [m.start() for m in _PARTS.finditer(text)]
+        candidates.update(text[:i] for i in cuts if i)
+        for candidate in candidates:
+            for keep in (True, False):
+                code = normalise_client_id(candidate, keep_case=keep)
+                if code and tomb.client_erased(namespace, code):
+                    return True
+    return False
+
+
+def _target(adapter: Adapter) -> str:
+    try:
+        return adapter.describe_target()
+    except Exception:
+        return adapter.context.name
 
 
 @contextlib.contextmanager
@@ -816,7 +1082,10 @@ def _counts(summary: RunSummary) -> dict[str, Any]:
         "repeated",
         "outstanding",
         "removed",
+        "deleted",
+        "refused",
         "pushed",
+        "removed_at_target",
         "would_push",
         "merged_clients",
     )
@@ -829,6 +1098,7 @@ def _counts(summary: RunSummary) -> dict[str, Any]:
         "flags_raised": summary.flags_raised,
         "alerts_closed": summary.alerts_closed,
         "settings_changed": summary.settings_changed,
+        "purged": summary.purged,
     }
 
 

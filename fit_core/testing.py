@@ -21,6 +21,13 @@ one invalid record, and a view of the push target::
         def target_state(self, adapter):
             return ...  # what the target holds now, comparable with ==; None if nothing yet
 
+        def delete_record(self, tmp_path):
+            ...  # delete one valid record at the source (as a person or the system would)
+            return "<its source key>"
+
+        def target_keys(self, adapter):
+            return {...}  # the source keys the target holds a row for now
+
 The adapter-level tests call the adapter directly; the engine-level tests (``test_engine_*``) run
 the real :class:`~fit_core.sync.SyncEngine` against a store under ``tmp_path``. The source must hold
 at least one valid administration. Class attributes switch checks that do not fit every adapter:
@@ -28,6 +35,11 @@ at least one valid administration. Class attributes switch checks that do not fi
 ``bookmark_is_time`` (bookmarks are ISO timestamps that never move back; otherwise a bookmark
 fed back with nothing changed must come back unchanged). The tests are ordinary methods named
 ``test_*``: override one to adapt it, or add more.
+
+Deletions (``test_engine_deletion_at_source``): after a first sync, a record deleted at the
+source must be gone from the store after one more sync, its client rescored, and its row gone
+from the target, while the client's other rows stay. Adapters that find deletions on a schedule
+(a periodic full listing) set that schedule to "every sync" in ``source_options``.
 """
 
 from __future__ import annotations
@@ -136,6 +148,15 @@ class AdapterContract:
     def target_state(self, adapter: Adapter) -> object:
         """A comparable snapshot of what the push target holds now (None: nothing pushed)."""
         raise NotImplementedError("implement target_state(adapter) in your contract subclass")
+
+    def delete_record(self, tmp_path: Path) -> str:
+        """Delete one valid record at the source (the source was synced once); return its
+        source key. Pick a client that keeps other records, so the test sees them stay."""
+        raise NotImplementedError("implement delete_record(tmp_path) in your contract subclass")
+
+    def target_keys(self, adapter: Adapter) -> set[str]:
+        """The source keys the push target holds a row for now."""
+        raise NotImplementedError("implement target_keys(adapter) in your contract subclass")
 
     def make_adapter(self, tmp_path: Path) -> Adapter:
         """A fresh adapter over the test source (override for adapters needing more setup)."""
@@ -362,6 +383,38 @@ class AdapterContract:
             assert src.pushed == 0 and src.would_push > 0
             assert eng.store.bookmark(self.source_name) is None, "dry-run saved a bookmark"
             assert self.target_state(self.make_adapter(tmp_path)) == before
+        finally:
+            eng.store.close()
+
+    def test_engine_deletion_at_source(self, tmp_path: Path) -> None:
+        """A record deleted at the source: one sync later it is gone from the store and the
+        target, and its client was rescored; the client's other rows stay."""
+        eng = self.engine(tmp_path)
+        try:
+            first = self.result_of(eng.run())
+            assert first.status in ("ok", "partial") and first.pushed > 0, first.error
+            key = self.delete_record(tmp_path)
+            stored = eng.store.existing(self.source_name, [key])
+            assert key in stored, f"{key!r} was not stored by the first sync"
+            client = stored[key][1:]
+            others = [
+                a.source_key
+                for a in eng.store.client_administrations([client])[client]
+                if a.source == self.source_name and a.source_key != key
+            ]
+            before = self.target_keys(self.make_adapter(tmp_path))
+            assert key in before, f"{key!r} was not at the target after the first sync"
+            summary = eng.run()
+            src = self.result_of(summary)
+            assert src.status in ("ok", "partial"), src.error
+            assert src.deleted == 1, f"the sync removed {src.deleted} records, not 1"
+            assert key not in eng.store.existing(self.source_name, [key]), "still stored"
+            assert client in summary.rescored, "the client was not rescored"
+            after = self.target_keys(self.make_adapter(tmp_path))
+            assert key not in after, f"{key!r} is still at the target"
+            assert set(others) <= after, "the client's other rows left the target too"
+            again = self.result_of(eng.run())
+            assert again.deleted == 0 and again.removed_at_target == 0, "removed twice"
         finally:
             eng.store.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from fit_adapters.csv.adapter import CsvAdapter
@@ -52,3 +53,20 @@ class TestCsvContract(AdapterContract):
         assert isinstance(adapter, CsvAdapter)
         path = adapter.csv.scores_path
         return path.read_bytes() if path.exists() else None
+
+    def delete_record(self, tmp_path: Path) -> str:
+        """C001's second ORS row is deleted from a.csv (the export is made again without it)."""
+        path = tmp_path / "inbox" / "a.csv"
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        gone = "C001,2024-03-08,ORS,6.0,6.2,5.5,6.1,,client,34\n"
+        assert gone in lines
+        path.write_text("".join(line for line in lines if line != gone), encoding="utf-8")
+        return "nk:C001|2024-03-08|ORS|client"
+
+    def target_keys(self, adapter: Adapter) -> set[str]:
+        assert isinstance(adapter, CsvAdapter)
+        path = adapter.csv.scores_path
+        if not path.exists():
+            return set()
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            return {row["source_key"] for row in csv.DictReader(f)}

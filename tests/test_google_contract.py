@@ -72,7 +72,12 @@ class TestGoogleFormsContract(AdapterContract):
             }
             for m, layout in self.layouts.items()
         ]
-        return {**fake.endpoints(), "spreadsheet_id": SHEET, "forms": forms}
+        return {
+            **fake.endpoints(),
+            "spreadsheet_id": SHEET,
+            "forms": forms,
+            "deletion_check_hours": 0,  # every sync lists all responses: deletions show at once
+        }
 
     def add_bad_record(self, tmp_path: Path) -> str:
         layout = self.layouts["ORS"]
@@ -85,6 +90,17 @@ class TestGoogleFormsContract(AdapterContract):
     def target_state(self, adapter: Adapter) -> object:
         grid = self.fake.tab(SHEET, "Scores")
         return None if grid is None else [list(map(str, row)) for row in grid]
+
+    def delete_record(self, tmp_path: Path) -> str:
+        """The form owner deletes the latest ORS response (its client has earlier ones)."""
+        form = self.fake.forms[self.layouts["ORS"].form_id]
+        rid = max(form.responses, key=lambda r: form.responses[r]["lastSubmittedTime"])
+        self.fake.delete_response(form.doc["formId"], rid)
+        return rid
+
+    def target_keys(self, adapter: Adapter) -> set[str]:
+        grid = self.fake.tab(SHEET, "Scores") or []
+        return {str(row[0]) for row in grid[1:] if row and row[0]}
 
     def make_adapter(self, tmp_path: Path) -> Adapter:
         cls = self.adapter_class

@@ -208,6 +208,42 @@ class TestSimplePracticeContract(AdapterContract):
         finally:
             eng.store.close()
 
+    def target_keys(self, adapter: Adapter) -> set[str]:
+        assert isinstance(adapter, SimplePracticeAdapter)
+        return {e.key for e in adapter.outbox().entries()} if adapter.sp.outbox.exists() else set()
+
+    def test_engine_deletion_at_source(self, tmp_path: Path) -> None:
+        """A client deleted from SimplePractice (no longer in any export): the full pull prunes
+        their appointments and details, the client is rescored, and their outbox folder (note,
+        scores file, report page) goes; the other clients' folders stay."""
+        eng = self.engine(tmp_path)
+        try:
+            self.result_of(eng.run())
+            before = self.target_keys(self.make_adapter(tmp_path))
+            assert {"client:clinic:C001", "client:clinic:C003"} <= before
+            folder = tmp_path / "exports"
+            for name in (syn.STATUS_REPORT, syn.BILLING_REPORT):
+                report = folder / name
+                lines = report.read_text(encoding="utf-8").splitlines(keepends=True)
+                report.write_text(
+                    "".join(line for line in lines if "Placeholder" not in line), encoding="utf-8"
+                )
+            syn.write_client_list(
+                folder / "clients.xlsx", [r for r in syn.CLIENT_ROWS if r[0] != 1003]
+            )
+            summary = eng.run()
+            src = self.result_of(summary)
+            assert src.status in ("ok", "partial"), src.error
+            assert ("clinic", "C003") in summary.rescored
+            assert eng.store.client_contexts([("clinic", "C003")]) == {}
+            after = self.target_keys(self.make_adapter(tmp_path))
+            assert after == before - {"client:clinic:C003"}
+            outbox = tmp_path / "outbox"
+            assert not [p for p in outbox.rglob("*") if "C003" in str(p)]
+            assert "C003" not in (outbox / "index.csv").read_text(encoding="utf-8")
+        finally:
+            eng.store.close()
+
     def test_engine_dry_run_writes_nothing(self, tmp_path: Path) -> None:
         before = self.target_state(self.make_adapter(tmp_path))
         eng = self.engine(tmp_path)

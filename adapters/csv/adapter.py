@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from fit_core.adapter import Adapter, SourceContext
 from fit_core.errors import ConfigError
-from fit_core.models import OutboxItem, Record, RecordError
+from fit_core.models import Deleted, OutboxItem, Record, RecordError
 
 from .options import CsvOptions, CsvOptionsSchema
-from .reader import KeyLedger, fingerprint, read_file
+from .reader import Item, KeyLedger, count_rows, fingerprint, read_file
 from .writer import write_scores
+
+#: the source state key of ``fit csv accept`` (file name -> SHA-256 of the files accepted)
+ACCEPTED = "accepted"
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,10 @@ class CsvAdapter(Adapter):
         with every measure empty are skipped. ``columns`` still maps the other fields.
     ``wide_totals`` (optional table)
         measure -> its total column in wide mode, e.g. ``wide_totals = {ORS = "ors_total"}``.
+    ``max_shrink`` (default ``0.25``)
+        A file holding more than this share fewer rows than when it was last read, and a
+        file that disappeared, is refused (see *Deletions*) until ``fit csv accept SOURCE``
+        confirms the files as they are.
 
     Files: the header (line 1) must name ``client_id``, ``administered_at``, ``measure`` (not
     in wide mode) and either ``q1``-``q4`` or ``total``; optional ``clinician_id``,
@@ -88,6 +95,18 @@ class CsvAdapter(Adapter):
     again next time. An unreadable bookmark means: read everything (the core dedupes re-read
     records by content hash).
 
+    Deletions: the files are snapshots of the source, so a record the core holds that is in
+    none of them any more was deleted at the source. Whenever a file changed, appeared or
+    disappeared, the pull reads the changed files, scans the unchanged ones for their keys only,
+    and yields :class:`~fit_core.models.Deleted` for every stored key none of them holds
+    (``context.stored_keys()``). Only after a complete read: a file that could not be read
+    completely (header, encoding or CSV error), a file that shrank by more than ``max_shrink``
+    (a download cut short, an emptied file) and a file that disappeared stop the deletions of
+    that pull. Such a shrunk or missing file is refused whole (one RecordError
+    ``<file>:file``; nothing of it is read, what is stored stays) and stays in the bookmark
+    with its old row count, so it is refused again until ``fit csv accept SOURCE`` records
+    the files as they are now (in the source's state) or the file is back.
+
     Push (snapshot): the scores file is rewritten atomically (temp file, fsync, rename, mode
     0600) with the columns of :data:`fit_core.scoring.PUSH_FIELDS`; cells a spreadsheet would
     run as a formula are prefixed with ``'``.
@@ -102,6 +121,7 @@ class CsvAdapter(Adapter):
         super().__init__(context)
         self.csv = CsvOptions.load(context.options, context.name)
         self._bookmark: str | None = None
+        self._refused = False  # this pull refused a shrunk or missing file
 
     # --- checks ----------------------------------------------------------------------------
 
@@ -160,38 +180,148 @@ class CsvAdapter(Adapter):
             and p.resolve() != scores
         ]
 
-    def pull(self, bookmark: str | None) -> Iterator[Record | RecordError]:
-        """Stream the records of new or changed files (all files when ``bookmark`` is None)."""
+    def pull(self, bookmark: str | None) -> Iterator[Record | RecordError | Deleted]:
+        """Stream the records of new or changed files (all files when ``bookmark`` is None),
+        then ``Deleted`` for stored records no file holds any more (see *Deletions*)."""
         self._check_input()
         self._bookmark = None
+        self._refused = False
         previous = parse_bookmark(bookmark)
+        accepted = self.accepted()
         ledger = KeyLedger()
+        present: set[int] = set()  # hash() of every key yielded (records and errors)
         done: dict[str, dict[str, Any]] = {}
-        for name, path in self.files():
+        unchanged: list[tuple[str, Path]] = []
+        changed = False
+        complete = True
+        files = self.files()
+        for name, path in files:
             try:
                 fp = {**fingerprint(path), "options": self.csv.fingerprint}
             except FileNotFoundError:
                 log.debug("%s: %s went away before it was read", self.context.name, name)
                 continue
             except OSError as exc:
+                complete = False
                 yield RecordError(
                     f"{name}:file", {"file": f"cannot read: {type(exc).__name__}"}, name
                 )
                 continue
-            if previous.get(name) == fp:
+            last = previous.get(name)
+            if last is not None and _same(last, fp):
                 log.debug("%s: %s unchanged, skipped", self.context.name, name)
-                done[name] = fp
+                done[name] = last
+                unchanged.append((name, path))
+                continue
+            changed = True
+            rows = count_rows(path)
+            refusal = self._shrunk(name, last, rows, fp, accepted)
+            if refusal is not None:
+                complete, self._refused = False, True
+                done[name] = last  # type: ignore[assignment]  # compared again next time
+                yield refusal
                 continue
             log.debug("%s: reading %s", self.context.name, name)
-            if (yield from read_file(path, name, self.csv, ledger)):
-                done[name] = fp
-        yield from ledger.closing_errors()
+            if (yield from _noting(read_file(path, name, self.csv, ledger), present)):
+                done[name] = {**fp, "rows": rows}
+            else:
+                complete = False
+        names = {name for name, _ in files}
+        for name, last in sorted(previous.items()):
+            if name in names:
+                continue
+            changed = True
+            refusal = self._shrunk(name, last, 0, None, accepted)
+            if refusal is not None:
+                complete, self._refused = False, True
+                done[name] = last
+                yield refusal
+        for error in ledger.closing_errors():
+            present.add(hash(error.source_key))
+            yield error
         for name in ledger.conflicted_files():
             done.pop(name, None)
         self._bookmark = json.dumps(done, sort_keys=True, separators=(",", ":"))
+        if changed and complete:
+            yield from self._deletions(ledger, present, unchanged)
+
+    def _deletions(
+        self, ledger: KeyLedger, present: set[int], unchanged: list[tuple[str, Path]]
+    ) -> Iterator[Deleted]:
+        """Deleted for every stored key that no input file holds any more."""
+        stored = self.context.stored_keys
+        if stored is None:
+            return
+        for name, path in unchanged:  # their keys only: nothing of them is yielded again
+            for item in read_file(path, name, self.csv, KeyLedger()):
+                present.add(hash(item.source_key))
+        seen = ledger.seen
+        gone = 0
+        for key in stored():
+            h = hash(key)
+            if h not in seen and h not in present:
+                gone += 1
+                yield Deleted(key)
+        if gone:
+            log.info(
+                "%s: %d stored record(s) are in no input file any more", self.context.name, gone
+            )
+
+    def _shrunk(
+        self,
+        name: str,
+        last: dict[str, Any] | None,
+        rows: int,
+        fp: dict[str, Any] | None,
+        accepted: dict[str, str] | None,
+    ) -> RecordError | None:
+        """The refusal of a file that shrank too much (``fp`` None: it disappeared)."""
+        if last is None:
+            return None
+        before = last.get("rows")
+        if fp is not None and not isinstance(before, int):
+            return None  # a bookmark of an older version: no row count to compare with
+        if fp is None and accepted is not None and name not in accepted:
+            return None  # accepted as gone
+        if fp is not None and accepted is not None and accepted.get(name) == fp["sha256"]:
+            return None  # accepted as it is
+        if isinstance(before, int) and rows >= (1 - self.csv.max_shrink) * before:
+            return None
+        was = f"{before} rows" if isinstance(before, int) else "rows"
+        what = (
+            f"the file is gone ({was} when last read)"
+            if fp is None
+            else f"holds {rows} rows, {was} when last read: cut short or emptied?"
+        )
+        return RecordError(
+            f"{name}:file",
+            {
+                "file": f"{name} {what} Not read; nothing stored was removed. Put the full "
+                f"export back; if the change is right, accept it with `fit csv accept "
+                f"{self.context.name}`"
+            },
+            name,
+        )
+
+    def accepted(self) -> dict[str, str] | None:
+        """The files accepted as they are (``fit csv accept``): name -> SHA-256, or None."""
+        state = self.context.state
+        text = state.get(ACCEPTED) if state is not None else None
+        if not text:
+            return None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        files = data.get("files") if isinstance(data, dict) else None
+        return {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else None
 
     def next_bookmark(self) -> str | None:
-        """The file fingerprints after a complete pull (None before one)."""
+        """The file fingerprints after a complete pull (None before one). An acceptance
+        (``fit csv accept``) has served once a pull refused nothing: it is cleared then."""
+        state = self.context.state
+        if self._bookmark is not None and not self._refused and state and state.get(ACCEPTED):
+            state.set(ACCEPTED, "")
         return self._bookmark
 
     # --- push ------------------------------------------------------------------------------
@@ -203,6 +333,23 @@ class CsvAdapter(Adapter):
 
     def describe_target(self) -> str:
         return str(self.csv.scores_path)
+
+
+def _same(last: dict[str, Any], fp: dict[str, Any]) -> bool:
+    """The file is as it was when last read (the bookmark's row count aside)."""
+    return all(last.get(k) == v for k, v in fp.items())
+
+
+def _noting(items: Generator[Item, None, bool], present: set[int]) -> Generator[Item, None, bool]:
+    """``items``, noting the hash of every key yielded; returns what ``items`` returns."""
+    add = present.add
+    while True:
+        try:
+            item = next(items)
+        except StopIteration as stop:
+            return bool(stop.value)
+        add(hash(item.source_key))
+        yield item
 
 
 def parse_bookmark(text: str | None) -> dict[str, Any]:

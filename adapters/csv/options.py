@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from fit_core.config import PathOption
 from fit_core.errors import ConfigError
@@ -87,6 +87,10 @@ class CsvOptionsSchema(Schema):
     columns = fields.Dict(keys=fields.String(), values=_header(), load_default=dict)
     wide = fields.Dict(keys=fields.String(), values=fields.List(_header()), load_default=dict)
     wide_totals = fields.Dict(keys=fields.String(), values=_header(), load_default=dict)
+    max_shrink = fields.Float(
+        load_default=0.25,
+        validate=validate.Range(min=0, max=1, min_inclusive=False, max_inclusive=True),
+    )
 
     @validates_schema
     def _check(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -145,6 +149,8 @@ class CsvOptions:
     columns: Mapping[str, str]
     wide: tuple[WideMeasure, ...]
     fingerprint: str  # hash of the options that change how a file is read
+    #: a file with more than this share fewer rows than when last read is refused
+    max_shrink: float = 0.25
 
     @classmethod
     def load(cls, raw: Mapping[str, Any], source: str) -> CsvOptions:
@@ -186,6 +192,7 @@ class CsvOptions:
             columns={k: _hdr(v) for k, v in d["columns"].items()},
             wide=wide,
             fingerprint=hashlib.sha256(blob.encode()).hexdigest()[:16],
+            max_shrink=d["max_shrink"],
         )
 
 

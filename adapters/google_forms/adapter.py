@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import ClassVar, Literal
@@ -10,7 +11,7 @@ import requests
 
 from fit_core.adapter import Adapter, SourceContext
 from fit_core.errors import ConfigError
-from fit_core.models import OutboxItem, Record, RecordError
+from fit_core.models import Deleted, OutboxItem, Record, RecordError
 from fit_core.state import MemoryState
 
 from .auth import Identity, authorized_session, load_identity
@@ -20,11 +21,30 @@ from .formdef import FormInfo, parse_form
 from .history import FormHistory, Histories, Review, describe_changes, review
 from .mapping import ResolvedForm, resolve
 from .options import FormMap, GoogleFormsSchema, GoogleOptions
-from .records import response_records
+from .records import response_records, source_key
 from .sheet import ScoresSheet
 from .timestamps import format_filter_time, parse_rfc3339
 
 log = logging.getLogger(__name__)
+
+#: the source state key holding when every response was last listed (the deletion check)
+CHECKED = "deletions_checked"
+
+
+def _with_cleared(
+    items: Iterator[Record | RecordError], rid: str, form: ResolvedForm
+) -> Iterator[Record | RecordError | Deleted]:
+    """A response's records, then Deleted for each measure of a several-measure form that it
+    left wholly empty (an edit may clear one)."""
+    seen: set[str] = set()
+    for item in items:
+        seen.add(item.source_key)
+        yield item
+    if rid and form.several_measures:
+        for m in form.measures:
+            key = source_key(rid, m.measure, form)
+            if key not in seen:
+                yield Deleted(key, f"form {form.form_id} response {rid}")
 
 
 class GoogleFormsAdapter(Adapter):
@@ -43,7 +63,15 @@ class GoogleFormsAdapter(Adapter):
       Source keys are response ids (``<responseId>:<MEASURE>`` when a form holds several
       measures), so an edited response replaces its administration (its answers, never its
       date: ``administered_at`` is ``createTime`` by default).
-    - ``push(items)`` upserts rows in the Scores tab keyed on the response id (see :mod:`.sheet`).
+    - Deletions: a response deleted at Google is simply no longer listed, so every
+      ``deletion_check_hours`` (24 by default; 0: every sync) the pull lists *all* responses of
+      every form (the incremental part is read from the same listing) and yields
+      :class:`~fit_core.models.Deleted` for each stored key whose response was not listed. Not
+      while a form is stopped (its responses could not be listed). A response edited so that a
+      measure of a several-measure form is left wholly empty yields ``Deleted`` for that
+      measure's key.
+    - ``push(items)`` upserts rows in the Scores tab keyed on the response id (see :mod:`.sheet`);
+      ``remove(keys)`` deletes the rows of those keys.
 
     Logs name form, spreadsheet, response and question ids, never answers or names.
     """
@@ -77,6 +105,7 @@ class GoogleFormsAdapter(Adapter):
         self.histories = Histories(context.state or MemoryState(), context.name)
         self._plans: dict[str, FormHistory] | None = None  # forms to read this run
         self._problems: list[str] = []
+        self._listed_all = False  # this pull listed every response (deletions were checked)
 
     # --- connections ---------------------------------------------------------------------------
 
@@ -197,11 +226,14 @@ class GoogleFormsAdapter(Adapter):
         """Forms this run did not read (a mapped question was deleted), with what to do."""
         return list(self._problems)
 
-    def pull(self, bookmark: str | None) -> Iterator[Record | RecordError]:
-        """Responses new or edited since ``bookmark`` (all of them for None), form by form."""
+    def pull(self, bookmark: str | None) -> Iterator[Record | RecordError | Deleted]:
+        """Responses new or edited since ``bookmark`` (all of them for None), form by form;
+        then, when the deletion check is due, Deleted for stored responses no longer listed."""
         self._bookmark = None
+        self._listed_all = False
         plans = self._prepare()
         previous = load_bookmark(bookmark)
+        present: set[str] | None = set() if self._deletion_check_due(plans) else None
         marks: dict[str, FormMark] = {}
         for mapping in self.google.forms:
             history = plans.get(mapping.form_id)
@@ -218,7 +250,7 @@ class GoogleFormsAdapter(Adapter):
                 )
                 mark = None
             tracker = FormTracker(mark, stamp, self.context.run_started, self.google.overlap)
-            yield from self._pull_form(history, tracker)
+            yield from self._pull_form(history, tracker, present)
             new_mark = tracker.mark()
             if new_mark is not None:
                 marks[mapping.form_id] = new_mark
@@ -234,34 +266,91 @@ class GoogleFormsAdapter(Adapter):
                 tracker.skipped,
             )
         self._bookmark = dump_bookmark(marks)
+        if present is not None:
+            yield from self._deletions(present)
+
+    def _deletion_check_due(self, plans: dict[str, FormHistory]) -> bool:
+        """List every response this run? Due every ``deletion_check_hours``, and only when
+        every form can be read (a stopped form's responses would look deleted)."""
+        if self.context.stored_keys is None or len(plans) < len(self.google.forms):
+            return False
+        state = self.context.state
+        last = state.get(CHECKED) if state is not None else None
+        if not last:
+            return True
+        try:
+            moment = dt.datetime.fromisoformat(last)
+        except ValueError:
+            return True
+        return self.context.run_started - moment >= self.google.deletion_check
+
+    def _deletions(self, present: set[str]) -> Iterator[Deleted]:
+        """Deleted for every stored key whose response none of the forms listed."""
+        assert self.context.stored_keys is not None
+        gone = 0
+        for key in self.context.stored_keys():
+            rid = key.split(":", 1)[0]
+            if rid not in present:
+                gone += 1
+                yield Deleted(key, f"response {rid}")
+        self._listed_all = True
+        log.info(
+            "%s: every response listed (%d); %d stored no longer listed",
+            self.context.name,
+            len(present),
+            gone,
+        )
 
     def _pull_form(
-        self, history: FormHistory, tracker: FormTracker
-    ) -> Iterator[Record | RecordError]:
+        self, history: FormHistory, tracker: FormTracker, present: set[str] | None = None
+    ) -> Iterator[Record | RecordError | Deleted]:
+        """One form's responses since the tracker's mark; with ``present`` every response is
+        listed (their ids noted there) and only those the mark has not covered are read."""
         since = tracker.previous.since if tracker.previous is not None else None
         filter_text = f"timestamp >= {format_filter_time(since)}" if since else None
+        if present is not None:
+            filter_text = None
         form_id = history.form_id
         for page in self.api.list_responses(form_id, filter_text, self.google.page_size):
             for response in page:
                 rid = str(response.get("responseId") or "")
                 submitted = response.get("lastSubmittedTime")
                 submitted = submitted if isinstance(submitted, str) else None
+                moment = parse_rfc3339(submitted)
+                if present is not None:
+                    if rid:
+                        present.add(rid)
+                    if since is not None and (moment is None or moment < since):
+                        continue  # outside what the incremental listing would hold
                 if rid:
                     tracker.saw(rid, submitted)
                 if rid and tracker.already_read(rid, submitted):
                     tracker.skipped += 1
                     continue
                 # each answer with the mapping (and scale) in force when it was given
-                epoch = history.epoch_for(parse_rfc3339(submitted))
-                yield from response_records(response, epoch.mapping)
+                epoch = history.epoch_for(moment)
+                yield from _with_cleared(
+                    response_records(response, epoch.mapping), rid, epoch.mapping
+                )
 
     def next_bookmark(self) -> str | None:
-        """Per form: the time bookmark and the responses read at its edge (None before a pull)."""
+        """Per form: the time bookmark and the responses read at its edge (None before a pull).
+
+        After a pull that listed every response, the time of this deletion check is kept (in
+        the source's state) for the next one."""
+        state = self.context.state
+        if self._listed_all and state is not None:
+            state.set(CHECKED, self.context.run_started.isoformat())
+            self._listed_all = False
         return self._bookmark
 
     def push(self, items: Sequence[OutboxItem]) -> Iterable[str]:
         """Upsert ``items`` as rows of the Scores tab; the keys the sheet confirmed."""
         return self.sheet.push(items)
+
+    def remove(self, keys: Sequence[str]) -> Iterable[str]:
+        """Delete the Scores tab's rows of ``keys``; the keys no longer there."""
+        return self.sheet.remove(keys)
 
     def describe_target(self) -> str:
         return f"spreadsheet {self.google.spreadsheet_id}, tab {self.google.scores_tab!r}"

@@ -265,6 +265,69 @@ class GoogleApi:
             return None, response
         return self._decode(response, what), None
 
+    def sheet_id(self, spreadsheet_id: str, tab: str) -> int | None:
+        """The numeric id of tab ``tab`` (``spreadsheets.get``); None when there is no such
+        tab."""
+        url = f"{self.conn.sheets_endpoint}/v4/spreadsheets/{quote(spreadsheet_id, safe='')}"
+        doc = self._json(
+            "spreadsheets.get",
+            "sheets",
+            "GET",
+            url,
+            f"spreadsheet {spreadsheet_id}",
+            params={"fields": "sheets.properties(sheetId,title)"},
+        )
+        for sheet in doc.get("sheets") or []:
+            props = sheet.get("properties") if isinstance(sheet, Mapping) else None
+            if isinstance(props, Mapping) and props.get("title") == tab:
+                value = props.get("sheetId")
+                return int(value) if isinstance(value, int) else None
+        return None
+
+    def delete_rows_once(
+        self, spreadsheet_id: str, sheet_id: int, spans: Sequence[tuple[int, int]]
+    ) -> tuple[bool, requests.Response | None]:
+        """Delete rows (``spreadsheets.batchUpdate`` with ``deleteDimension``), sent once:
+        ``spans`` are 0-based (start, end) row ranges, end exclusive, applied in the order
+        given (give them bottom-up). ``(True, None)`` when done; ``(False, response)`` after a
+        retryable failure whose effect is unknown (None: the connection was lost); other
+        failures raise. A repeat could delete other rows (the rows below move up), so the
+        caller reads the tab again before it retries."""
+        url = f"{self.conn.sheets_endpoint}/v4/spreadsheets/{quote(spreadsheet_id, safe='')}"
+        body = {
+            "requests": [
+                {
+                    "deleteDimension": {
+                        "range": {
+                            "sheetId": sheet_id,
+                            "dimension": "ROWS",
+                            "startIndex": start,
+                            "endIndex": end,
+                        }
+                    }
+                }
+                for start, end in spans
+            ]
+        }
+        what = f"spreadsheet {spreadsheet_id}"
+        once = RetryPolicy(connection_errors=False, max_attempts=1)
+        try:
+            response = self._send(
+                "spreadsheets.batchUpdate",
+                "sheets",
+                "POST",
+                url + ":batchUpdate",
+                what,
+                json=body,
+                policy=once,
+            )
+        except SourceUnavailable:
+            return False, None
+        if response.status_code in RETRY_STATUSES:
+            return False, response
+        self._decode(response, what)
+        return True, None
+
     def add_sheet(self, spreadsheet_id: str, title: str) -> bool:
         """Add a tab; False when a tab of that name already exists."""
         url = f"{self.conn.sheets_endpoint}/v4/spreadsheets/{quote(spreadsheet_id, safe='')}"

@@ -227,6 +227,9 @@ class GoogleFormsSchema(ConnectionSchema):
     scores_tab = fields.String(load_default=DEFAULT_TAB, validate=_tab)
     overlap_seconds = fields.Integer(load_default=300, validate=validate.Range(min=0, max=86_400))
     page_size = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=5000))
+    deletion_check_hours = fields.Integer(
+        load_default=24, validate=validate.Range(min=0, max=24 * 366)
+    )
 
     @validates_schema
     def _check(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -328,6 +331,8 @@ class GoogleOptions:
     scores_tab: str
     overlap: dt.timedelta
     page_size: int
+    #: how often every response is listed to find deleted ones (0: every sync)
+    deletion_check: dt.timedelta = dt.timedelta(hours=24)
 
     @classmethod
     def load(cls, raw: Mapping[str, Any], source: str) -> GoogleOptions:
@@ -340,6 +345,7 @@ class GoogleOptions:
             scores_tab=d["scores_tab"],
             overlap=dt.timedelta(seconds=d["overlap_seconds"]),
             page_size=d["page_size"],
+            deletion_check=dt.timedelta(hours=d["deletion_check_hours"]),
         )
 
 

@@ -1,5 +1,8 @@
 """The Scores tab: one row per administration, keyed on the response id in column A.
 
+Remove: the rows of the keys are deleted (``deleteDimension``), bottom-up, never blindly
+repeated (see :meth:`ScoresSheet.remove`).
+
 Push, per batch: read the key column once per run (``values.get``), rewrite rows whose key is
 there with one ``values:batchUpdate`` (contiguous rows merged into one range), and add the others
 with ``values:append``; always ``valueInputOption=RAW``, so text such as ``=HYPERLINK(...)`` is
@@ -179,6 +182,60 @@ class ScoresSheet:
         log.debug("tab %s: %d rows updated, %d appended", self.tab, len(updates), len(new))
         return confirmed
 
+    def remove(self, keys: Sequence[str]) -> list[str]:
+        """Delete every row of ``keys``; the keys no longer in the tab (absent ones too).
+
+        One ``deleteDimension`` batch per attempt, bottom-up so the row numbers of the spans
+        still to delete do not move. It is never simply repeated: after a failure whose
+        effect is unknown the key column is read again and only the rows still there are
+        deleted (same backoff as an append)."""
+        wanted = set(keys)
+        policy: RetryPolicy = self.api.policy
+        t = self.timing
+        started = t.clock()
+        attempt = 0
+        while True:
+            where = self._rows_of(wanted)
+            if not where:
+                return list(keys)
+            sheet_id = self.api.sheet_id(self.spreadsheet_id, self.tab)
+            if sheet_id is None:
+                return list(keys)  # the tab is gone, and its rows with it
+            done, failed = self.api.delete_rows_once(self.spreadsheet_id, sheet_id, _spans(where))
+            self.rows = None  # row numbers moved: the next push reads the key column again
+            if done:
+                log.debug("tab %s: %d rows deleted", self.tab, len(where))
+                return list(keys)
+            status = f"HTTP {failed.status_code}" if failed is not None else "connection lost"
+            delay = policy.delay(attempt, failed, t.rng)
+            if attempt + 1 >= policy.max_attempts or t.clock() + delay - started > (
+                policy.max_elapsed
+            ):
+                if failed is not None:
+                    raise self.api.error(failed, f"spreadsheet {self.spreadsheet_id}")
+                raise SourceError(
+                    f"spreadsheet {self.spreadsheet_id}: deleting rows kept failing ({status})",
+                    hint="the next run deletes the rows still there",
+                )
+            log.warning(
+                "tab %s: deleting %d rows failed (%s); reading the tab, then retrying in %.1f s",
+                self.tab,
+                len(where),
+                status,
+                delay,
+            )
+            t.sleep(delay)
+            attempt += 1
+
+    def _rows_of(self, keys: set[str]) -> list[int]:
+        """Every row number (1-based) whose key is in ``keys``, read afresh."""
+        values = self.api.get_values(self.spreadsheet_id, f"{self.a1_tab}!A:A", self.tab)
+        return [
+            n
+            for n, row in enumerate(values or [], start=1)
+            if n > 1 and row and str(row[0]).strip() in keys
+        ]
+
     def _ranges(self, updates: list[tuple[int, list[Any]]]) -> list[dict[str, Any]]:
         """One range per run of consecutive row numbers."""
         out: list[dict[str, Any]] = []
@@ -264,3 +321,14 @@ class ScoresSheet:
         for offset, key in enumerate(keys):
             self.rows[key] = first + offset
         self.last_row = first + len(keys) - 1
+
+
+def _spans(rows: Sequence[int]) -> list[tuple[int, int]]:
+    """1-based row numbers as 0-based (start, end) spans of consecutive rows, bottom-up."""
+    spans: list[tuple[int, int]] = []
+    for n in sorted(set(rows), reverse=True):
+        if spans and spans[-1][0] == n:  # n is just above the span: grow it upwards
+            spans[-1] = (n - 1, spans[-1][1])
+        else:
+            spans.append((n - 1, n))
+    return spans

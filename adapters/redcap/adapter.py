@@ -13,8 +13,8 @@ from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 from fit_core.adapter import Adapter, SourceContext
-from fit_core.errors import ConfigError, SourceError
-from fit_core.models import OutboxItem, Record, RecordError
+from fit_core.errors import ConfigError, FitError, SourceError, SourceUnavailable
+from fit_core.models import Deleted, OutboxItem, Record, RecordError
 from fit_core.redact import register_secret
 
 from .bookmark import (
@@ -28,6 +28,8 @@ from .bookmark import (
     settle_delay,
 )
 from .client import BadRequest, RedcapClient, ServerOutOfMemory, safe_url
+from .deletions import CHECKED, LOG_REFUSED, clearing_rows, deleted_records, due, log_begin
+from .deletions import record_of as key_record
 from .discovery import Discovery, Placement, check_mapping
 from .exports import Exporter, IdHints, TooBigForServer, metadata_in_parts
 from .options import BAN_RATE, RedcapOptions, RedcapOptionsSchema
@@ -118,6 +120,9 @@ class RedcapAdapter(Adapter):
         token whose user is in no group. ``fields.site`` maps a field instead.
     ``only_records`` (optional list; used by ``fit serve``)
         Sync only these record ids, leaving the bookmark as it is.
+    ``deletion_check_hours`` (default ``24``)
+        When the token's user may not read the project's logging: how often every record id
+        is listed to find deleted records (0: every sync). See :mod:`.deletions`.
 
     Pull: ``content=record`` (``format=json``, ``type=flat``, ``rawOrLabel=raw``,
     ``exportSurveyFields=true``), arrays sent as ``fields[0]=…``; first the ids changed since
@@ -130,6 +135,11 @@ class RedcapAdapter(Adapter):
     Push: the records' scoring rows are read back (one export), then ``content=record``
     import, ``overwriteBehavior=overwrite`` (only our score fields), ``returnContent=ids``; a
     row counts as confirmed when its record id comes back (or REDCap already held it).
+
+    Deletions (see :mod:`.deletions`): after a pull, records deleted in REDCap (from the
+    project's logging, else a periodic list of every record id) and administrations a re-read
+    record no longer holds are yielded as ``Deleted``; ``remove(keys)`` blanks their scores in
+    the scoring instrument.
     """
 
     name: ClassVar[str] = "redcap"
@@ -178,6 +188,7 @@ class RedcapAdapter(Adapter):
         self._writes_from: dt.datetime | None = None
         self._written: deque[str] = deque(maxlen=EVIDENCE_RECORDS)
         self._hints = IdHints()
+        self._state_after: dict[str, str] = {}  # source state to set once the run succeeded
 
     @property
     def zone_label(self) -> str:
@@ -330,7 +341,12 @@ class RedcapAdapter(Adapter):
         )
         ids = list(dict.fromkeys(only)) if only is not None else self._changed_ids()
         log.info("%s: %d record(s) to read", self.context.name, len(ids))
-        yield from self._read(ids, mapper, strict=only is None)
+        present: set[str] = set()
+        for item in self._read(ids, mapper, strict=only is None):
+            present.add(item.source_key)
+            yield item
+        if only is None:
+            yield from self._deletions(set(ids), present)
         if mapper.skipped:
             log.info(
                 "%s: %d instrument row(s) skipped: <instrument>_complete not in complete_statuses",
@@ -339,6 +355,67 @@ class RedcapAdapter(Adapter):
             )
         log.info("%s: pull done (%d requests)", self.context.name, self.client().requests_sent)
         self._pulled = True
+
+    def _deletions(self, read: set[str], present: set[str]) -> Iterator[Deleted]:
+        """Deleted for stored administrations REDCap no longer holds (see :mod:`.deletions`):
+        of records deleted in REDCap, and of records read again that no longer hold them."""
+        stored = self.context.stored_keys
+        if stored is None:
+            return
+        self._state_after = {}
+        if self._begin is None:  # every record was listed and read
+            self._state_after[CHECKED] = self.context.run_started.isoformat()
+
+            def gone(record: str) -> bool:
+                return record not in read
+
+        else:
+            gone = self._deleted_check()
+        n = 0
+        for key in stored():
+            if key in present:
+                continue
+            record = key_record(key)
+            if record in read or (gone is not None and gone(record)):
+                n += 1
+                yield Deleted(key, f"record {record}")
+        if n:
+            log.info("%s: %d stored administration(s) no longer in REDCap", self.context.name, n)
+
+    def _deleted_check(self) -> Callable[[str], bool] | None:
+        """Which records were deleted since the bookmark: from the logging when the token may
+        read it, else from a list of every record id when that check is due; None: unknown."""
+        state = self.context.state
+        now = self.context.run_started
+        every = self.opts.deletion_check
+        refused = state.get(LOG_REFUSED) if state is not None else None
+        if refused is None or due(refused, now, every):
+            assert self._begin is not None
+            begin = log_begin(self._begin - self.opts.overlap, self.server_tz)
+            try:
+                rows = self.client().export_log("record_delete", begin=begin)
+            except SourceUnavailable:
+                raise
+            except (FitError, BadRequest) as exc:
+                log.info(
+                    "%s: the project's logging cannot be read (%s); deleted records are found by "
+                    "listing every record id every %s",
+                    self.context.name,
+                    getattr(exc, "message", exc),
+                    every,
+                )
+                self._state_after[LOG_REFUSED] = now.isoformat()
+            else:
+                if refused is not None:
+                    self._state_after[LOG_REFUSED] = ""
+                deleted = deleted_records(rows)
+                return deleted.__contains__
+        last = state.get(CHECKED) if state is not None else None
+        if not due(last, now, every):
+            return None
+        existing = set(self.exporter().changed_ids(None))
+        self._state_after[CHECKED] = now.isoformat()
+        return lambda record: record not in existing
 
     def wants_full_push(self) -> bool:
         """True when the scoring instrument is migrated to session rows: every administration
@@ -424,6 +501,11 @@ class RedcapAdapter(Adapter):
         writes = self._writes_until
         if writes is None and self._prev_writes is not None and since <= self._prev_writes:
             writes = self._prev_writes  # not skipped yet: a later run may still skip them
+        state = self.context.state
+        if state is not None:
+            for key, value in self._state_after.items():
+                state.set(key, value)
+            self._state_after = {}
         hints = self._hints
         ids: tuple[int, int] | str | None = None
         if hints.numeric is False:
@@ -472,6 +554,46 @@ class RedcapAdapter(Adapter):
         confirmed += self._import(pending, disc.id_field)
         self._keep_evidence()
         return confirmed
+
+    def remove(self, keys: Sequence[str]) -> Iterable[str]:
+        """Blank the scores of ``keys`` in the scoring instrument (see :mod:`.deletions`);
+        the keys settled (written, or nothing left to blank)."""
+        disc = self.discover()
+        builder = ImportBuilder(
+            id_field=disc.id_field,
+            scores_instrument=self.opts.scores_instrument,
+            instruments=self.opts.instruments,
+            placement=self.placement(),
+            timezone=self.context.timezone,
+            complete=self.opts.scores_complete,
+        )
+        mapper = RowMapper(
+            id_field=disc.id_field,
+            instruments=self.opts.instruments,
+            statuses=self.opts.complete_statuses,
+            server_tz=self.server_tz,
+            context_fields=self.opts.context_fields,
+            source=self.context.name,
+        )
+        records = list(dict.fromkeys(key_record(k) for k in keys))
+        fields = list(dict.fromkeys([*mapper.export_fields(), *builder.read_fields[1:]]))
+        rows: list[dict[str, Any]] = []
+        for _, part in self.exporter().batches(records, fields):
+            rows += part
+        target = TargetRows.from_export(
+            rows, disc.id_field, self.opts.scores_instrument, builder.read_fields[1:]
+        )
+        live = [r for r in mapper.records(rows) if isinstance(r, Record)]
+        pending, settled, left = clearing_rows(builder, target, keys, live, self.context.timezone)
+        if left:
+            log.warning(
+                "%s: %d removed administration(s) of repeating instruments keep their scores: "
+                "their session rows are keyed by session number, which no longer tells them "
+                "apart (map score_fields.date)",
+                self.context.name,
+                left,
+            )
+        return [*settled, *self._import(pending, disc.id_field)]
 
     def _keep_evidence(self) -> None:
         """Save when our imports ran and some records they changed (for :mod:`.zonecheck`)."""

@@ -325,6 +325,23 @@ class RedcapClient:
             raise SourceError(f"{self.where}: the import answer is not a list of record ids")
         return [str(x) for x in data]
 
+    def export_log(
+        self, logtype: str, begin: str | None = None, end: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Export Logging (``content=log``): rows ``timestamp, username, action, details,
+        record`` of ``logtype`` (e.g. ``record_delete``), newest first; ``begin``/``end`` are
+        server-local ``YYYY-MM-DD HH:MM``. Needs the token user's Logging right: without it
+        REDCap answers with an error (ConfigError here), not an empty list."""
+        params: list[tuple[str, str]] = [("content", "log"), ("logtype", logtype)]
+        if begin is not None:
+            params.append(("beginTime", begin))
+        if end is not None:
+            params.append(("endTime", end))
+        data = self.call_json("export logging", params)
+        if not isinstance(data, list):
+            raise SourceError(f"{self.where}: the logging export is not a JSON list")
+        return [r for r in data if isinstance(r, dict)]
+
     # --- responses and errors ------------------------------------------------------------------
 
     def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:

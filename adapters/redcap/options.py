@@ -166,6 +166,9 @@ class RedcapOptionsSchema(Schema):
     overlap = fields.Integer(
         load_default=300, strict=True, validate=validate.Range(min=0, max=7 * 86400)
     )
+    deletion_check_hours = fields.Integer(
+        load_default=24, strict=True, validate=validate.Range(min=0, max=24 * 366)
+    )
     complete_statuses = fields.List(
         fields.Integer(strict=True, validate=validate.OneOf((0, 1, 2))),
         load_default=lambda: [2],
@@ -327,6 +330,9 @@ class RedcapOptions:
     scores_complete: int = 2
     site: str | None = None
     site_from_dag: bool = False
+    #: how often every record id is listed to find deleted records when the logging cannot be
+    #: read (0: every sync)
+    deletion_check: dt.timedelta = dt.timedelta(hours=24)
 
     @property
     def score_field_names(self) -> tuple[str, ...]:
@@ -376,6 +382,7 @@ class RedcapOptions:
             batch_size=d["batch_size"],
             push_batch_size=d["push_batch_size"],
             overlap=dt.timedelta(seconds=d["overlap"]),
+            deletion_check=dt.timedelta(hours=d["deletion_check_hours"]),
             complete_statuses=frozenset(str(s) for s in d["complete_statuses"]),
             context_fields=dict(d["fields"]),
             instruments=instruments,

@@ -66,7 +66,9 @@ A damaged export is refused whole and keeps what is stored (see :mod:`.exports`)
 
 Push (batch): one client summary per linked client with scores, written to the outbox, with
 the client's report page when the ``reports`` extra is installed (``report_page = false``
-leaves it out).
+leaves it out). ``remove`` takes a client's folder out of the outbox (the practice system no
+longer knows the client, or the client was erased); ``forget_client`` sets the client's links
+to ignored.
 """
 
 from __future__ import annotations
@@ -227,6 +229,35 @@ class SimplePracticeAdapter(Adapter):
     def push(self, items: Sequence[OutboxItem]) -> Iterable[str]:
         """Write each client summary's note and summary files; confirm every key written."""
         return self.outbox().write(items)
+
+    def remove(self, keys: Sequence[str]) -> Iterable[str]:
+        """Remove the outbox folders (note, scores file, report page) of these client
+        summaries; ``index.csv`` and the manifest are rewritten."""
+        if not self.sp.outbox.exists():
+            return list(keys)
+        return self.outbox().remove(keys)
+
+    def forget_client(self, namespace: str, client_id: str, dry_run: bool = False) -> list[str]:
+        """``fit client erase``: links to the client become *ignored* (the SimplePractice client
+        stays known by its keyed name hash, so its rows are skipped rather than reported as
+        unlinked, and the link book no longer holds the erased id)."""
+        if namespace != self.sp.namespace:
+            return []
+        book = LinkBook.load(self.sp.mapping_file)
+        links = [link for link in book if link.client_id == client_id]
+        if not links or dry_run:
+            return [f"{len(links)} link(s) in the link book"] if links else []
+        today = self.context.run_started.date()
+        for link in links:
+            book.set(link.kind, link.key, None, today)
+        book.save()
+        return [f"{len(links)} link(s) in the link book set to ignored"]
+
+    def client_files(self, namespace: str, client_id: str) -> list[Path]:
+        """The outbox files of the client (note, scores file, report page)."""
+        if namespace != self.sp.namespace or not self.sp.outbox.exists():
+            return []
+        return self.outbox().files_of(client_id)
 
     def describe_target(self) -> str:
         return str(self.sp.outbox)

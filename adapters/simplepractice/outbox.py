@@ -209,6 +209,27 @@ class Outbox:
             with contextlib.suppress(OSError):
                 part.rmdir()  # only when empty
 
+    def remove(self, keys: Sequence[str]) -> list[str]:
+        """Remove the files of the outbox rows ``keys`` (their note, scores file and report
+        page) and their manifest entries; returns every key (absent ones count as removed)."""
+        last_run, entries = self._load()
+        gone = [entries[k] for k in keys if k in entries]
+        for e in gone:
+            self._remove_files(e.folder)
+            del entries[e.key]
+        if gone:
+            self._save(last_run, entries)
+        return list(keys)
+
+    def files_of(self, client_id: str) -> list[Path]:
+        """The files the outbox holds for ``client_id`` (for ``fit client export``)."""
+        out: list[Path] = []
+        for e in self.entries():
+            if e.client_id == client_id:
+                folder = self.root / e.folder
+                out.extend(folder / n for n in (NOTE, SUMMARY, REPORT) if (folder / n).is_file())
+        return out
+
     def clear(self, client_id: str | None = None) -> list[Entry]:
         """Remove the files of ``client_id`` (every clinician), or of everyone with None."""
         last_run, entries = self._load()

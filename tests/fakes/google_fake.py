@@ -13,7 +13,9 @@ Data changes over time as it does at Google: a form can be edited after response
 ``forms.get`` then returns only the current form, a new ``revisionId``, and responses keep the
 answers they were given), a respondent can edit a response (``createTime`` stays the first
 submission, ``lastSubmittedTime`` moves), and a deleted response simply stops being listed
-(:meth:`GoogleFake.delete_response`).
+(:meth:`GoogleFake.delete_response`). ``spreadsheets.batchUpdate`` applies ``addSheet`` and
+``deleteDimension`` (0-based, end exclusive; the rows below move up; a range past the grid,
+deleting every row, or an unknown sheetId is a 400 and nothing of the batch is applied).
 
 Scopes: every access token carries the scopes it was granted (a service account's JWT asks for
 them; a refresh token keeps the ones its user consented to, :attr:`GoogleFake.granted`), and a
@@ -62,6 +64,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
+#: the rows of a new tab's grid (a tab added through the API has 1000)
+GRID_ROWS = 1000
 SHEETS_WRITES = ("values.batchUpdate", "values.append", "values.update", "spreadsheets.batchUpdate")
 FORMS_SCOPE = "https://www.googleapis.com/auth/forms.body.readonly"
 RESPONSES_SCOPE = "https://www.googleapis.com/auth/forms.responses.readonly"
@@ -763,7 +767,16 @@ class GoogleFake:
     def _op_spreadsheets_batchUpdate(self, call: Call, spreadsheet_id: str) -> dict[str, Any]:
         book = self._sheet(spreadsheet_id)
         replies = []
-        for n, req in enumerate((call.body or {}).get("requests") or []):
+        requests = (call.body or {}).get("requests") or []
+        # a batchUpdate is atomic: every request is checked before any is applied
+        for n, req in enumerate(requests):
+            if "deleteDimension" in req:
+                self._check_delete_dimension(book, n, req["deleteDimension"])
+        for n, req in enumerate(requests):
+            if "deleteDimension" in req:
+                self._delete_dimension(book, req["deleteDimension"])
+                replies.append({})
+                continue
             add = req.get("addSheet")
             if add is None:
                 raise GoogleHttpError(400, f"Invalid requests[{n}]: unsupported by the fake")
@@ -780,6 +793,36 @@ class GoogleFake:
                 {"addSheet": {"properties": {"sheetId": book.ids[title], "title": title}}}
             )
         return {"spreadsheetId": spreadsheet_id, "replies": replies}
+
+    def _check_delete_dimension(self, book: FakeSpreadsheet, n: int, req: Any) -> None:
+        """Google's checks of a deleteDimension request (0-based, end exclusive)."""
+        where = f"Invalid requests[{n}].deleteDimension"
+        rng = req.get("range") if isinstance(req, dict) else None
+        if not isinstance(rng, dict):
+            raise GoogleHttpError(400, f"{where}: range is required")
+        titles = {sid: t for t, sid in book.ids.items()}
+        if rng.get("sheetId") not in titles:
+            raise GoogleHttpError(400, f"{where}: No grid with id: {rng.get('sheetId')}")
+        if rng.get("dimension") != "ROWS":
+            raise GoogleHttpError(400, f"{where}: only ROWS is supported by the fake")
+        start, end = rng.get("startIndex"), rng.get("endIndex")
+        if not isinstance(start, int) or not isinstance(end, int) or not 0 <= start < end:
+            raise GoogleHttpError(400, f"{where}: the range must have startIndex < endIndex")
+        grid = book.tabs[titles[rng["sheetId"]]]
+        rows = max(len(grid), GRID_ROWS)
+        if end > rows:
+            raise GoogleHttpError(
+                400, f"{where}: Range exceeds grid limits. Max rows: {rows}, max columns: 26"
+            )
+        if start == 0 and end >= rows:
+            raise GoogleHttpError(400, f"{where}: You can't delete all the rows on the sheet.")
+
+    def _delete_dimension(self, book: FakeSpreadsheet, req: Any) -> None:
+        """Delete rows: the rows below move up (requests apply one after the other)."""
+        rng = req["range"]
+        titles = {sid: t for t, sid in book.ids.items()}
+        grid = book.tabs[titles[rng["sheetId"]]]
+        del grid[rng["startIndex"] : rng["endIndex"]]
 
     def _op_values_get(self, call: Call, spreadsheet_id: str, text: str) -> dict[str, Any]:
         book = self._sheet(spreadsheet_id)

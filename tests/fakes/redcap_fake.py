@@ -34,6 +34,16 @@
 - import with ``overwriteBehavior=normal`` (blank never erases) or ``overwrite``,
   ``returnContent=ids|count``, validation errors as ``"record","field","value","message"`` lines,
   and 403 when the project is in Analysis/Cleanup status;
+- deleting: ``content=record&action=delete&records[0]=..`` (optionally ``instrument`` with
+  ``event`` and ``repeat_instance``: only that form's data on that row) answers with the count;
+  a deleted record vanishes from every export (date-range exports included); unknown ids are a
+  400 and nothing is deleted; without the Delete right (``rights``) a 403;
+- Export Logging (``content=log``, ``logtype``, ``beginTime``/``endTime`` as server-local
+  ``YYYY-MM-DD HH:MM``, ``record``): rows ``timestamp, username, action, details, record``, newest
+  first; a record deletion is a ``Delete record <id>`` action (``logtype=record_delete``), other
+  changes ``Update record <id>`` / ``Create record <id>``; without the Logging right an error
+  (403), never an empty list. :meth:`RedcapFake.delete_record` deletes as a person would in the
+  web interface (logged the same way);
 - a request log (:attr:`RedcapFake.hits`, monotonic times, no token) so tests can assert request
   counts and spacing.
 
@@ -318,8 +328,14 @@ class RedcapFake:
         instance_as_text: bool = False,
         tls: ssl.SSLContext | None = None,
         dag_tokens: Mapping[str, str] | None = None,
+        rights: Mapping[str, bool] | None = None,
     ) -> None:
         self.project = project
+        #: the token user's rights: "logging" (Export Logging), "delete" (delete records)
+        self.rights = {"logging": True, "delete": True, **dict(rights or {})}
+        #: the project's logging, oldest first: (server-local time, username, action, details,
+        #: record, logtype)
+        self.log: list[tuple[dt.datetime, str, str, str, str, str]] = []
         self.token = token
         self.dag_tokens = dict(dag_tokens or {})
         self.row_limit = row_limit
@@ -394,6 +410,50 @@ class RedcapFake:
     def api_hits(self, since: float = 0.0) -> list[Hit]:
         """POST hits to the API path at or after monotonic time ``since``."""
         return [h for h in self.hits if h.at >= since and h.method == "POST"]
+
+    def delete_record(
+        self,
+        record: str,
+        *,
+        instrument: str | None = None,
+        event: str = "",
+        instance: int | None = None,
+        user: str = "site_admin",
+    ) -> None:
+        """A person deletes a record (or one form's data on one row) in the web interface."""
+        with self.lock:
+            self._delete([record], instrument, event, instance, user)
+
+    def _delete(
+        self,
+        records: Sequence[str],
+        instrument: str | None,
+        event: str,
+        instance: int | None,
+        user: str,
+    ) -> int:
+        p = self.project
+        now = self.now_local()
+        for record in records:
+            if instrument is None:
+                p.data.pop(record, None)
+                p.modified.pop(record, None)
+                p.record_dag.pop(record, None)
+                self.log.append((now, user, f"Delete record {record}", "", record, "delete"))
+                continue
+            names = {f.name for f in p.fields if f.form == instrument} | {
+                f"{instrument}_complete",
+                f"{instrument}_timestamp",
+            }
+            ri = instrument if p.repeats(event, instrument) else ""
+            row = p.data.get(record, {}).get((event, ri, instance))
+            if row is None:
+                continue
+            cleared = [n for n in names if row.pop(n, None) not in (None, "")]
+            p.modified[record] = now
+            details = ", ".join(f"{n} = ''" for n in sorted(cleared))
+            self.log.append((now, user, f"Update record {record}", details, record, "edit"))
+        return len(records)
 
     def touch(self, record: str) -> None:
         """Mark a record as modified now (an outside change)."""
@@ -563,7 +623,84 @@ class RedcapFake:
             return 200, *self._format(rows, fmt), len({r[p.id_field] for r in rows}), len(rows)
         if content == "record" and action == "import":
             return (*self._import(params, dag), None)
+        if content == "record" and action == "delete":
+            return self._delete_request(params, dag)
+        if content == "log":
+            rows = self._log_rows(params)
+            return 200, *self._format(rows, fmt), None, len(rows)
         raise _FakeError(400, 'The value of the parameter "content" is not valid')
+
+    def _delete_request(
+        self, params: Mapping[str, Any], dag: str | None
+    ) -> tuple[int, str, str, int | None, int | None]:
+        p = self.project
+        if not self.rights["delete"]:
+            raise _FakeError(403, "You do not have Delete Record privileges")
+        records = array_param(params, "records") or []
+        if not records:
+            raise _FakeError(400, "No records were provided to delete")
+        unknown = [r for r in records if r not in p.data or (dag and p.record_dag.get(r) != dag)]
+        if unknown:
+            raise _FakeError(
+                400, f"One or more of the records provided cannot be deleted: {', '.join(unknown)}"
+            )
+        instrument = params.get("instrument")
+        raw = str(params.get("repeat_instance") or "")
+        n = self._delete(
+            records,
+            str(instrument) if instrument else None,
+            str(params.get("event") or ""),
+            int(raw) if raw.isdigit() else None,
+            "api_user",
+        )
+        return 200, str(n), "text/html", n, None
+
+    def _log_rows(self, params: Mapping[str, Any]) -> list[dict[str, str]]:
+        """Export Logging: needs the Logging right; newest first."""
+        if not self.rights["logging"]:
+            raise _FakeError(403, "You do not have permissions to export the logging")
+        kinds = {
+            "record": {"create", "edit", "delete"},
+            "record_add": {"create"},
+            "record_edit": {"edit"},
+            "record_delete": {"delete"},
+        }
+        logtype = str(params.get("logtype") or "")
+        if logtype and logtype not in kinds:
+            raise _FakeError(400, f'The value of the parameter "logtype" is not valid: {logtype}')
+
+        def when(name: str) -> dt.datetime | None:
+            value = str(params.get(name) or "")
+            if not value:
+                return None
+            try:
+                return dt.datetime.strptime(value, "%Y-%m-%d %H:%M")
+            except ValueError:
+                raise _FakeError(
+                    400, f'The value of the parameter "{name}" is not a valid date-time'
+                ) from None
+
+        begin, end = when("beginTime"), when("endTime")
+        record = str(params.get("record") or "")
+        out = []
+        for at, user, action, details, rec, kind in reversed(self.log):
+            minute = at.replace(second=0)
+            if logtype and kind not in kinds[logtype]:
+                continue
+            if (begin and minute < begin) or (end and minute > end):
+                continue
+            if record and rec != record:
+                continue
+            out.append(
+                {
+                    "timestamp": at.strftime("%Y-%m-%d %H:%M"),
+                    "username": user,
+                    "action": action,
+                    "details": details,
+                    "record": rec,
+                }
+            )
+        return out
 
     def _check_memory(self, rows: int, cells: int) -> None:
         """REDCap runs out of memory past ``row_limit`` rows or ``memory_limit`` cells."""
@@ -830,7 +967,11 @@ class RedcapFake:
                     stored[f"{form}_complete"] = "0"
                     changed = True
             if changed or record not in p.modified:
+                created = record not in p.modified
                 p.modified[record] = now
+                what = "Create" if created else "Update"
+                kind = "create" if created else "edit"
+                self.log.append((now, "api_user", f"{what} record {record}", "", record, kind))
         records = list(dict.fromkeys(r for r, _, _ in planned))
         if str(params.get("returnContent", "count")) == "ids":
             return 200, json.dumps(records), "application/json", len(records)
