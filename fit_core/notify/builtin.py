@@ -1,4 +1,5 @@
-"""The built-in notification channels, registered like a third-party plugin's."""
+"""The built-in notification channels, registered like a third-party plugin's, and the places
+where notifications and caseload pages hold client data (for ``fit client erase``)."""
 
 from __future__ import annotations
 
@@ -14,3 +15,10 @@ def fit_register_notifiers(register: Any) -> None:
 
     register(EmailNotifier)
     register(WebhookNotifier)
+
+
+@hookimpl
+def fit_register_privacy_places(register: Any) -> None:
+    from .privacy import places
+
+    register(places)

@@ -268,6 +268,7 @@ def write_caseload(
                 _remove(out, rel, result)
     else:
         page_names = sorted(set(old.get("pages", [])) | set(page_names))
+    _note_files(store, out, files, written_pages, rows, result.removed)
     manifest = {
         "generated": as_of.isoformat(),
         "pseudonymous": pseudo,
@@ -276,6 +277,33 @@ def write_caseload(
     }
     writer.write(MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
     return result
+
+
+def _note_files(
+    store: Any,
+    out: Path,
+    files: Mapping[str, list[str]],
+    pages: list[tuple[CaseloadPage, str]],
+    rows: list[CaseloadClient],
+    removed: list[Path],
+) -> None:
+    """Record in the store which files name which client (its report, and the caseload page
+    that lists it), so ``fit client erase`` finds them wherever they were written."""
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    page_of = {p.clinician_id: name for p, name in pages}
+    records = []
+    for r in rows:
+        for rel in files.get(manifest_key(r.namespace, r.client_id), []):
+            records.append((r.namespace, r.client_id, str((out / rel).resolve()), "caseload", at))
+        if r.clinician_id in page_of:
+            page = str((out / page_of[r.clinician_id]).resolve())
+            records.append((r.namespace, r.client_id, page, "caseload list", at))
+    with store.transaction():
+        if removed:
+            store.conn.executemany(
+                "DELETE FROM client_files WHERE path = ?", [(str(p),) for p in removed]
+            )
+        store.note_client_files(records)
 
 
 def _remove(out: Path, relative: str, result: CaseloadResult) -> None:
