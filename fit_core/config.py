@@ -23,7 +23,7 @@ from marshmallow import ValidationError, fields
 from .errors import ConfigError
 from .identity import CASE_MODES, DEFAULT_CASE
 from .notify.config import NotifyConfig, notify_from_mapping
-from .reports.caseload_config import ReportsConfig, reports_from_mapping
+from .reports_config import ReportsConfig, reports_from_mapping
 from .settings import Settings, settings_from_config
 from .storefile import warn_world_writable
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from fit_core import reports_config
 from fit_core.config import config_from_mapping
 from fit_core.notify import config as notify_config
 from fit_core.notify.config import check_notify
 from fit_core.notify.email import EmailOptions
 from fit_core.notify.webhook import WebhookOptions
 from fit_core.plugins import load_plugins
-from fit_core.reports import caseload_config
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -41,7 +41,7 @@ def test_every_notify_key_is_documented(doc: str) -> None:
 
 
 def test_every_reports_key_is_documented() -> None:
-    for key in caseload_config._KEYS:
+    for key in reports_config._KEYS:
         assert f"`[reports] {key}`" in README
         assert key in (ROOT / "docs" / "reports.md").read_text(encoding="utf-8")
 

@@ -179,7 +179,7 @@ def test_the_right_zone_picks_up_an_edit_made_one_second_after_a_sync(
         idle_from = time.monotonic()
         idle = run(engine)
         # project, metadata, the changed ids, and the logging export of deleted records
-        assert idle.pulled == 0 and len(fake.api_hits(idle_from)) <= 4
+        assert idle.pulled == 0 and len(fake.api_hits(idle_from)) <= 3
     finally:
         engine.store.close()
 

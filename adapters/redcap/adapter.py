@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import json
 import logging
 import re
 import time
@@ -41,6 +43,11 @@ from .zonecheck import ZoneChecker
 EVIDENCE_RECORDS = 5
 
 log = logging.getLogger(__name__)
+
+#: the project info kept between runs (see RedcapAdapter.discover_project): the key in the
+#: source's state, and how long it is trusted before it is asked for again
+PROJECT_INFO_KEY = "redcap.project_info"
+PROJECT_INFO_TTL = dt.timedelta(hours=24)
 
 
 class RedcapAdapter(Adapter):
@@ -226,11 +233,19 @@ class RedcapAdapter(Adapter):
             timeout=self.opts.timeout,
         )
 
-    def discover_project(self) -> Discovery:
+    def discover_project(self, *, fresh: bool = False) -> Discovery:
         """Project info and data dictionary (two requests; more when the dictionary is too big
-        for the server's memory), without checking the mapping."""
+        for the server's memory), without checking the mapping.
+
+        The project info (id, title, longitudinal, repeating) is kept in the source's state for
+        :data:`PROJECT_INFO_TTL` per token and address, so an idle sync costs one request less;
+        ``fresh`` (``fit redcap inspect``) always asks. The data dictionary is read every run."""
         client = self.client()
-        disc = Discovery.from_api(client.project(), metadata_in_parts(client, self.context.name))
+        project = None if fresh else self._known_project(client)
+        if project is None:
+            project = client.project()
+            self._keep_project(client, project)
+        disc = Discovery.from_api(project, metadata_in_parts(client, self.context.name))
         wanted = self.opts.project_id
         if wanted is not None and disc.project.project_id != wanted:
             raise ConfigError(
@@ -239,6 +254,38 @@ class RedcapAdapter(Adapter):
                 hint=f"set the right token with `fit keys set {self.context.name} token`",
             )
         return disc
+
+    def _project_key(self, client: RedcapClient) -> str:
+        token = self.context.secret("token").strip()
+        blob = f"{self.opts.url}\n{token}".encode()
+        return hashlib.blake2b(blob, digest_size=16, person=b"fit-redcap-proj").hexdigest()
+
+    def _known_project(self, client: RedcapClient) -> dict[str, Any] | None:
+        state = self.context.state
+        raw = state.get(PROJECT_INFO_KEY) if state is not None else None
+        if not raw:
+            return None
+        try:
+            kept = json.loads(raw)
+            at = dt.datetime.fromisoformat(kept["at"])
+            fresh_enough = dt.timedelta(0) <= self.context.run_started - at <= PROJECT_INFO_TTL
+            if kept["key"] == self._project_key(client) and fresh_enough:
+                project = kept["project"]
+                return project if isinstance(project, dict) else None
+        except (ValueError, KeyError, TypeError):
+            pass
+        return None
+
+    def _keep_project(self, client: RedcapClient, project: dict[str, Any]) -> None:
+        state = self.context.state
+        if state is None:
+            return
+        kept = {
+            "key": self._project_key(client),
+            "at": self.context.run_started.isoformat(),
+            "project": project,
+        }
+        state.set(PROJECT_INFO_KEY, json.dumps(kept, sort_keys=True, separators=(",", ":")))
 
     def discover(self) -> Discovery:
         """:meth:`discover_project` once per run, with the mapping checked against it."""

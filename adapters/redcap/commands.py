@@ -89,7 +89,7 @@ def inspect_cmd(ctx: click.Context, source: str) -> None:
 
     _, adapter = open_source(ctx, source)
     try:
-        disc = adapter.discover_project()  # the mapping is checked in the report, not here
+        disc = adapter.discover_project(fresh=True)  # the mapping is checked in the report
         placement = adapter.placement(disc)
         click.echo(
             render(source, safe_url(adapter.opts.url), disc, placement, adapter.opts), nl=False

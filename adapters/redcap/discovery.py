@@ -1,9 +1,10 @@
 """What a REDCap project looks like: project info, the data dictionary, events and repeats.
 
-:class:`Discovery` comes from ``content=project`` and ``content=metadata`` (two requests, every
-run). :class:`Placement` comes from ``content=formEventMapping`` (longitudinal projects only) and
-``content=repeatingFormsEvents`` (projects with repeats only; REDCap answers 400 when there are
-none): it is fetched only when something is pushed, or by ``fit redcap inspect``.
+:class:`Discovery` comes from ``content=project`` (kept a day between runs by the adapter) and
+``content=metadata`` (every run). :class:`Placement` comes from ``content=formEventMapping``
+(longitudinal projects only) and ``content=repeatingFormsEvents`` (projects with repeats only;
+REDCap answers 400 when there are none): it is fetched only when something is pushed, or by
+``fit redcap inspect``.
 """
 
 from __future__ import annotations

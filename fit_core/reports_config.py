@@ -8,7 +8,8 @@
     caseload_stale_days = 21             # no session for this many days: "no data lately"
     caseload_group_read = false          # true: files 0640, folders 0750 (a web server's group)
 
-Plain data, no rendering imports: the config loads without the reports extra.
+Plain data, no rendering imports: the config loads without the reports extra (and the config
+layer never imports the reports package).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 __all__ = ["DEFAULT_STALE_DAYS", "ReportsConfig", "reports_from_mapping"]
 
