@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -371,12 +372,31 @@ def caseload(
             pseudonymous=pseudonym,
             stale_days=stale_days,
         )
+        _audit_caseload(config, registry, store, result)
     finally:
         store.close()
     for path in [*result.pages, *result.client_pages]:
         click.echo(str(path))
     if result.removed:
         click.echo(f"removed {len(result.removed)} page(s) of clients no longer active", err=True)
+
+
+def _audit_caseload(config: Config, registry: Any, store: Store, result: Any) -> None:
+    """The caseload pages in the audit log, their clients by keyed hash (the files are in the
+    store's record of files written for clients already)."""
+    from fit_core.audit import auditor_for
+
+    from .commands import _secret_lookup
+
+    auditor = auditor_for(store, config, _secret_lookup(registry))
+    keys = sorted(result.client_keys)
+    auditor.record(
+        "report",
+        target="caseload",
+        counts={"files": len(result.pages) + len(result.client_pages), "clients": len(keys)},
+        subjects=auditor.client_subjects(keys) if keys else [],
+        wanted_subjects=bool(keys),
+    )
 
 
 REPORT_COMMANDS = (report,)

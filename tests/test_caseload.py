@@ -226,3 +226,10 @@ def test_fit_report_caseload_command(clinic: NotifyClinic, tmp_path: Path) -> No
     assert res.exit_code == 0, res.output
     lines = res.stdout.split()
     assert lines[0] == str(out / clinician_file("T01")) and len(lines) == 1 + 5
+    # in the audit log, and every file in the store's record of files written for its client
+    res = CliRunner().invoke(cli, ["--config", str(cfg), "audit", "--json"])
+    (entry,) = [e for e in json.loads(res.stdout) if e.get("target") == "caseload"]
+    assert entry["action"] == "report" and entry["counts"] == {"files": 6, "clients": 5}
+    recorded = {f["path"] for f in clinic.store.client_files("mem", "R1")}
+    (r1_page,) = client_files(out, "mem", "R1")
+    assert recorded == {str((out / clinician_file("T01")).resolve()), str(r1_page.resolve())}

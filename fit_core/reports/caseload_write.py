@@ -66,6 +66,7 @@ class CaseloadResult:
     kept: int = 0  # client pages left as they were (after a sync)
     removed: list[Path] = field(default_factory=list)
     clients: int = 0  # active clients on the pages
+    client_keys: list[tuple[str, str]] = field(default_factory=list)  # (namespace, client_id)
 
 
 def _records(flags: Iterable[Mapping[str, Any]]) -> list[FlagRecord]:
@@ -241,6 +242,7 @@ def write_caseload(
             result.client_pages.append(writer.write(rel, html))
         files[manifest_key(c.namespace, c.client_id)] = [rel]
         rows.append(c.row)
+        result.client_keys.append((c.namespace, c.client_id))
     result.clients = len(rows)
     pages = caseload_pages(rows, as_of, stale)
     if clinicians is not None:  # a clinician without active clients still gets a page
