@@ -62,7 +62,11 @@ def init(ctx: click.Context, force: bool) -> None:
 @click.pass_context
 @handle_errors
 def check(ctx: click.Context, sources: tuple[str, ...]) -> None:
-    """Validate the config, the secrets and that every source answers."""
+    """Validate the config, the secrets and that every source answers.
+
+    With notification routes configured, each channel is also connected to (and logged in to)
+    without sending anything, and messages that failed or were never confirmed are listed.
+    """
     from fit_core.adapter import SourceContext
     from fit_core.config import adapter_options
     from fit_core.state import StoreState
@@ -111,6 +115,13 @@ def check(ctx: click.Context, sources: tuple[str, ...]) -> None:
             if exc.hint:
                 click.echo(f"  hint: {escape_controls(exc.hint)}")
             worst = max(worst, exc.exit_code)
+    if not sources:
+        from .notify import check_notify_lines
+
+        lines, code = check_notify_lines(config, registry, store)
+        for line in lines:
+            click.echo(line)
+        worst = max(worst, code)
     sys.exit(int(worst))
 
 
@@ -128,7 +139,9 @@ def check(ctx: click.Context, sources: tuple[str, ...]) -> None:
 def sync(ctx: click.Context, sources: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
     """Pull new answers, score them, raise alerts and push results back.
 
-    Silent on success (cron mails any output); -v prints a summary.
+    Then, unless --dry-run, send the notifications that are due ([notify]) and update the
+    caseload pages ([reports] caseload_dir); a failure there is a warning and never changes the
+    exit code. Silent on success (cron mails any output); -v prints a summary.
     """
     from fit_core.sync import SyncEngine
 
@@ -149,6 +162,12 @@ def sync(ctx: click.Context, sources: tuple[str, ...], dry_run: bool, as_json: b
         summary = engine.run(list(sources) or None, dry_run=dry_run)
         if show:
             click.echo("\r\033[K", err=True, nl=False)
+        notes: list[str] = []
+        if not dry_run:
+            from fit_core.aftersync import after_sync
+
+            # notifications and caseload pages: never change the sync's outcome or exit code
+            notes = after_sync(config, registry, store, rescored=summary.rescored)
     finally:
         store.close()
     if as_json:
@@ -179,6 +198,8 @@ def sync(ctx: click.Context, sources: tuple[str, ...], dry_run: bool, as_json: b
                 "(`fit sync -v` lists them)",
                 err=True,
             )
+    for note in notes:
+        click.echo(f"warning: {note}", err=True)
     sys.exit(int(summary.exit_code))
 
 
@@ -413,6 +434,7 @@ def plugins(as_json: bool) -> None:
         "adapters": {k: registry.owners[("adapter", k)] for k in sorted(registry.adapters)},
         "rules": {k: registry.owners[("rule", k)] for k in sorted(registry.rules)},
         "measures": {k: registry.owners[("measure", k)] for k in sorted(registry.measures)},
+        "notifiers": {k: registry.owners[("notifier", k)] for k in sorted(registry.notifiers)},
         "failed": registry.failures,
     }
     if as_json:
@@ -423,6 +445,7 @@ def plugins(as_json: bool) -> None:
     click.echo(f"adapters: {', '.join(data['adapters']) or 'none'}")
     click.echo(f"rules: {', '.join(data['rules']) or 'none'}")
     click.echo(f"measures: {', '.join(data['measures']) or 'none'}")
+    click.echo(f"notification channels: {', '.join(data['notifiers']) or 'none'}")
     for name, reason in data["failed"].items():
         click.echo(f"FAILED to load {name}: {reason}", err=True)
 

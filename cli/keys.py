@@ -120,6 +120,28 @@ def _warn_if_unknown(ctx: click.Context, source: str, key: str) -> None:
         config = _config(ctx)
     except FitError:
         return
+    channel = config.notify.channels.get(source.removeprefix("notify_"))
+    if source.startswith("notify_") and channel is None and source not in config.sources:
+        known = ", ".join(config.notify.channels) or "none"
+        click.echo(
+            f"warning: no notification channel {source.removeprefix('notify_')!r} in "
+            f"{config.path} (channels: {known})",
+            err=True,
+        )
+        return
+    if source.startswith("notify_") and channel is not None:
+        try:
+            notifier = _registry(ctx).notifier(channel.type)
+        except FitError:
+            return
+        if key not in notifier.secret_keys:
+            declared = ", ".join(notifier.secret_keys) or "none"
+            click.echo(
+                f"warning: the {channel.type} channel does not use a secret {key!r} "
+                f"(it uses: {declared})",
+                err=True,
+            )
+        return
     src = config.sources.get(source)
     if src is None:
         known = ", ".join(config.sources) or "none"
@@ -172,7 +194,8 @@ def delete(ctx: click.Context, source: str, key: str) -> None:
 @click.pass_context
 @fit_errors
 def list_(ctx: click.Context, as_json: bool) -> None:
-    """List the secrets the configured sources need and where each is set (never values)."""
+    """List the secrets the configured sources and notification channels need and where each
+    is set (never values)."""
     rows = secret_report(_config(ctx), _registry(ctx))
     if as_json:
         click.echo(json.dumps(redact_obj(rows), indent=2))
@@ -190,6 +213,8 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 
 
 def _describe(source: str, s: dict[str, Any]) -> str:
+    if s["found"] == "missing" and s.get("optional"):
+        return f"not set (optional: fit keys set {source} {s['key']}, or {s['env']})"
     if s["found"] == "missing":
         return f"missing (fit keys set {source} {s['key']}, or {s['env']})"
     if s["found"] == "error":
@@ -200,23 +225,46 @@ def _describe(source: str, s: dict[str, Any]) -> str:
 def secret_report(
     config: Config, registry: Registry, store: SecretStore | None = None
 ) -> list[dict[str, Any]]:
-    """Per configured source: its adapter and, for each secret key it declares, where it is set.
+    """Per configured source (and notification channel, as ``notify_<channel>``): its adapter
+    (or channel type) and, for each secret key it declares, where it is set.
 
     ``found`` is one of env, credential, plugin, keyring, missing, error. Never holds a value.
     """
     store = store or SecretStore(registry.resolve_secret)
     rows: list[dict[str, Any]] = []
-    for name, src in config.sources.items():
+    owners: list[tuple[str, str, bool, Callable[[], tuple[str, ...]], Callable[[], Any]]] = [
+        (
+            name,
+            src.adapter,
+            src.enabled,
+            lambda a=src.adapter: registry.adapter(a).secret_keys,
+            lambda: (),
+        )
+        for name, src in config.sources.items()
+    ]
+    owners += [
+        (
+            f"notify_{name}",
+            f"{ch.type} channel",
+            True,
+            lambda t=ch.type: registry.notifier(t).secret_keys,
+            lambda t=ch.type: registry.notifier(t).optional_secret_keys,
+        )
+        for name, ch in config.notify.channels.items()
+    ]
+    for name, kind, enabled, declared, optional in owners:
         try:
-            secret_keys: tuple[str, ...] | None = registry.adapter(src.adapter).secret_keys
+            secret_keys: tuple[str, ...] | None = declared()
+            optional_keys = set(optional())
         except PluginError:
-            secret_keys = None
+            secret_keys, optional_keys = None, set()
         secrets = []
         for key in secret_keys or ():
             entry: dict[str, Any] = {
                 "key": key,
                 "env": env_name(name, key),
                 "credential": credential_name(name, key),
+                "optional": key in optional_keys,
             }
             try:
                 _value, where = store.find(name, key)
@@ -228,9 +276,9 @@ def secret_report(
         rows.append(
             {
                 "source": name,
-                "adapter": src.adapter,
+                "adapter": kind,
                 "adapter_installed": secret_keys is not None,
-                "enabled": src.enabled,
+                "enabled": enabled,
                 "secrets": secrets,
             }
         )

@@ -277,10 +277,12 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool)
 def _register_builtin_commands() -> None:
     from . import commands
     from .clinical import CLINICAL_COMMANDS
+    from .notify import NOTIFY_COMMANDS
     from .privacy import PRIVACY_COMMANDS
     from .reports import REPORT_COMMANDS
 
-    for cmd in (*commands.COMMANDS, *CLINICAL_COMMANDS, *REPORT_COMMANDS, *PRIVACY_COMMANDS):
+    builtin = (*commands.COMMANDS, *CLINICAL_COMMANDS, *REPORT_COMMANDS, *PRIVACY_COMMANDS)
+    for cmd in (*builtin, *NOTIFY_COMMANDS):
         cli.add_command(cmd)
     try:
         from .keys import keys

@@ -1,4 +1,4 @@
-"""`fit report client` and `fit report clinic`: charts and reports as self-contained files.
+"""`fit report client`, `clinic` and `caseload`: charts and reports as self-contained files.
 
 Needs the optional extra (`pip install 'fit-sync[reports]'`: matplotlib and jinja2); PNG and
 PDF also need headless Chromium. Files are written mode 0600; a folder made for them 0700. The
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -30,7 +31,7 @@ _CHROMIUM_HELP = "Chromium to render PNG/PDF (default: $FIT_CHROMIUM, else found
 
 @click.group("report")
 def report() -> None:
-    """Charts and reports: a client's ORS/SRS page, the clinic's outcome statistics.
+    """Charts and reports: a client's ORS/SRS page, the clinic's statistics, caseloads.
 
     Self-contained files (inline charts and styles, nothing fetched) that open on an offline PC,
     written readable by the owner only. Needs `pip install 'fit-sync[reports]'`; PNG and PDF
@@ -299,6 +300,103 @@ def _note_written(
         )
     finally:
         store.close()
+
+
+@report.command("caseload")
+@click.option(
+    "--clinician",
+    "clinicians",
+    multiple=True,
+    help="Only this clinician's page (repeatable; default: every clinician, with an index).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the pages (default: [reports] caseload_dir, else the current folder).",
+)
+@click.option(
+    "--pseudonym/--no-pseudonym",
+    default=None,
+    help="Keyed pseudonyms instead of client ids (default: [reports] caseload_pseudonym).",
+)
+@click.option(
+    "--stale-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="No session for this many days counts as no data lately (default: 21).",
+)
+@click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Judge the caseload as of this date (default: today, clinic time).",
+)
+@click.pass_context
+@handle_errors
+def caseload(
+    ctx: click.Context,
+    clinicians: tuple[str, ...],
+    out: Path | None,
+    pseudonym: bool | None,
+    stale_days: int | None,
+    as_of: dt.datetime | None,
+) -> None:
+    """One page per clinician: active clients sorted by what needs attention.
+
+    Red (an alert, or well off track), orange (a warning, or not on track), no data lately,
+    then the rest. Each client shows the latest ORS and SRS with their change, the session
+    count, a small ORS trend line and the alerts that hold now, and links to the client's
+    report, written beside it (clients/<pseudonym>.html). Reads on a phone, a desktop and on
+    paper. `[reports] caseload_dir` keeps these pages current after every `fit sync`.
+    """
+    require_reports()
+    from fit_core.reports.caseload_write import write_caseload
+
+    from .clinical import _config, _today
+
+    config = _config(ctx)
+    registry = load_plugins()
+    today = _today(config)
+    target = out or config.reports.caseload_dir or Path(".")
+    store = _open_store(config)
+    try:
+        result = write_caseload(
+            config,
+            registry,
+            store,
+            target,
+            as_of=as_of.date() if as_of else (config.settings.as_of or today),
+            generated=today,
+            clinicians=list(clinicians) or None,
+            pseudonymous=pseudonym,
+            stale_days=stale_days,
+        )
+        _audit_caseload(config, registry, store, result)
+    finally:
+        store.close()
+    for path in [*result.pages, *result.client_pages]:
+        click.echo(str(path))
+    if result.removed:
+        click.echo(f"removed {len(result.removed)} page(s) of clients no longer active", err=True)
+
+
+def _audit_caseload(config: Config, registry: Any, store: Store, result: Any) -> None:
+    """The caseload pages in the audit log, their clients by keyed hash (the files are in the
+    store's record of files written for clients already)."""
+    from fit_core.audit import auditor_for
+
+    from .commands import _secret_lookup
+
+    auditor = auditor_for(store, config, _secret_lookup(registry))
+    keys = sorted(result.client_keys)
+    auditor.record(
+        "report",
+        target="caseload",
+        counts={"files": len(result.pages) + len(result.client_pages), "clients": len(keys)},
+        subjects=auditor.client_subjects(keys) if keys else [],
+        wanted_subjects=bool(keys),
+    )
 
 
 REPORT_COMMANDS = (report,)

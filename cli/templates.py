@@ -41,6 +41,26 @@ scores_path = "/srv/fit/scores.csv" # written atomically on every sync that chan
 # delimiter = "auto"                # or "," or ";"
 # scale = "points"                  # items on 0-10; "mm"/"percent" for 0-100; "range:1:10"
 
+# Alerts by e-mail (README "Alerts by e-mail and webhook"). The password is a secret:
+# `fit keys set notify_clinic_mail password`, or the systemd credential notify_clinic_mail.password.
+# [notify.channels.clinic_mail]
+# type = "email"
+# host = "smtp.clinic.example"
+# username = "fit-alerts@clinic.example"
+# from = "FIT alerts <fit-alerts@clinic.example>"
+# [notify.clinicians]
+# T03 = "anna.berg@clinic.example"
+# [notify.routes.clinicians]
+# channel = "clinic_mail"
+# to = "clinician"                  # each alert to its clinician's addresses
+# when = "digest"                   # or "immediate" (after each sync)
+# at = ["07:30"]                    # clinic time
+# quiet_days = ["sat", "sun"]
+
+# Caseload pages kept current after each sync (README "Caseload pages").
+# [reports]
+# caseload_dir = "/srv/fit/caseload"
+
 # A Google Forms source (README "Google Forms adapter"; `fit google inspect SOURCE` proposes
 # the question mapping). Its key: `fit keys set clinic_forms service_account --from-file key.json`
 # [sources.clinic_forms]

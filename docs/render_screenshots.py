@@ -23,11 +23,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from fit_core.demo_cases import deteriorating_client
-from fit_core.episodes import episodes_of, is_ended, summarize, trajectory_series
+from fit_core.episodes import episodes_of, is_ended, latest_views, summarize, trajectory_series
 from fit_core.measures import BUILTIN_MEASURES
 from fit_core.models import Administration, Record, Scored
 from fit_core.reports import browser
-from fit_core.reports.client_data import ClientPage, client_pages
+from fit_core.reports.caseload_data import CaseloadPage, caseload_pages, client_row
+from fit_core.reports.caseload_html import render_caseload
+from fit_core.reports.client_data import ClientPage, client_pages, flags_from_scored
+from fit_core.reports.client_view import RULE_TITLES
 from fit_core.reports.clinic_data import clinic_data
 from fit_core.reports.deps import require_reports
 from fit_core.reports.html import render_client, render_clinic
@@ -128,6 +131,45 @@ def long_client(clients: Sequence[Sequence[Scored]]) -> list[Scored]:
     return next(list(s) for s in clients if s[0].admin.client_id == LONG_CLIENT)
 
 
+def caseload(
+    clients: Sequence[Sequence[Scored]], model: object, settings: Settings
+) -> CaseloadPage:
+    """The caseload page of the clinician whose active clients show every attention group."""
+    rows = []
+    for scored in clients:
+        latest = [v for v, is_latest in latest_views(episodes_of(scored)) if is_latest]
+        if all(is_ended(v, AS_OF, settings, latest=True) for v in latest):
+            continue
+        page = client_pages(scored, MEASURES, settings, model=model, episode=latest[0].episode_id)
+        first = {(f.source, f.source_key, f.rule_id): f.first_session
+                 for f in flags_from_scored(scored, MEASURES)}  # fmt: skip
+        alerts = [
+            {"id": 1000 + len(rows) * 10 + i, "rule_id": f.rule_id, "severity": f.severity,
+             "message": f.message, "state": f.state, "session": s.score.session,
+             "first_session": first.get((s.admin.source, s.admin.source_key, f.rule_id)),
+             "date": s.admin.local_date.isoformat()}
+            for i, (s, f) in enumerate((s, f) for s in scored for f in s.flags if f.state == "open")
+            if s.score.episode_id == page[0].episode_id
+        ]  # fmt: skip
+        client = scored[0].admin.client_id
+        rows.append(
+            client_row(
+                page[0],
+                alerts,
+                namespace="demo",
+                client_id=client,
+                clinician_id=page[0].clinician_id,
+                as_of=AS_OF,
+                stale_days=21,
+                titles=RULE_TITLES,
+                href=f"clients/{client}.html",
+            )
+        )
+    pages = caseload_pages(rows, AS_OF, 21)
+    full = [p for p in pages if all(p.counts.values()) and 8 <= len(p.clients) <= 24]
+    return min(full or pages, key=lambda p: (-min(p.counts.values()), len(p.clients)))
+
+
 def shoot(html: str, out: Path, size: tuple[int, int, float], *, full: bool = False) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "report.html"
@@ -176,6 +218,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     shoot(clinic, args.out / "clinic-desktop.png", DESKTOP, full=True)
     shoot(clinic, args.out / "clinic-phone.png", (390, 2600, 2.0))
+
+    so_far = score_all([a for a in admins if a.local_date <= AS_OF], settings, model)
+    load = render_caseload(caseload(so_far, model, settings), generated=AS_OF)
+    shoot(load, args.out / "caseload-desktop.png", DESKTOP)
+    shoot(load, args.out / "caseload-phone.png", PHONE)
     return 0
 
 

@@ -38,6 +38,7 @@ from .models import (
     Score,
     Scored,
 )
+from .notify.channel import ChannelContext, DeliveryError, Message, Notifier
 from .redact import redact, register_secret
 from .scoring import History, Rule, Scorer, score_client
 from .settings import Settings
@@ -51,14 +52,18 @@ __all__ = [
     "Administration",
     "AgeBand",
     "Appointment",
+    "ChannelContext",
     "ClientInfo",
     "ConfigError",
     "Deleted",
+    "DeliveryError",
     "ExitCode",
     "FitError",
     "Flag",
     "History",
     "Measure",
+    "Message",
+    "Notifier",
     "OutboxItem",
     "PathOption",
     "Place",

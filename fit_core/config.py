@@ -22,6 +22,8 @@ from marshmallow import ValidationError, fields
 
 from .errors import ConfigError
 from .identity import CASE_MODES, DEFAULT_CASE
+from .notify.config import NotifyConfig, notify_from_mapping
+from .reports_config import ReportsConfig, reports_from_mapping
 from .settings import Settings, settings_from_config
 from .storefile import warn_world_writable
 
@@ -136,6 +138,10 @@ class Config:
     settings: Settings
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    #: ``[notify]``: channels, routes, clinicians' addresses (see :mod:`fit_core.notify.config`)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    #: ``[reports]``: the caseload pages kept after each sync
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
 
     def source(self, name: str) -> SourceConfig:
         try:
@@ -165,7 +171,7 @@ def local_timezone() -> dt.tzinfo:
     return dt.datetime.now().astimezone().tzinfo or dt.UTC
 
 
-_TOP_KEYS = {"store", "sync", "sources", "rules", "privacy"}
+_TOP_KEYS = {"store", "sync", "sources", "rules", "privacy", "notify", "reports"}
 _PRIVACY_KEYS = {"retain_after_end", "audit_log"}
 _STORE_KEYS = {"path"}
 _SYNC_KEYS = {"timezone", "push_batch_size", "record_batch_size"}
@@ -295,7 +301,11 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
 
     settings = settings_from_config(_table(raw, "rules"))
     privacy = _privacy(_table(raw, "privacy"), path)
-    return Config(path, store_path, sync, sources, settings, raw, privacy)
+    notify = notify_from_mapping(raw.get("notify"))
+    reports = reports_from_mapping(raw.get("reports"), path)
+    return Config(
+        path, store_path, sync, sources, settings, raw, privacy, notify=notify, reports=reports
+    )
 
 
 def _privacy(table: Mapping[str, Any], path: Path | None) -> PrivacyConfig:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .adapter import Adapter
     from .measures import Measure
     from .models import Administration, Flag, Scored
+    from .notify.channel import Notifier
     from .scoring import Rule
 
 hookspec = pluggy.HookspecMarker("fit")
@@ -55,6 +56,21 @@ def fit_register_measures(register: Callable[[Measure], None]) -> None:
     """Register questionnaires: ``register(Measure(...))`` (see :mod:`fit_core.measures`).
 
     Ship neutral item keys and short labels only, never copyrighted item wording.
+    """
+
+
+@hookspec
+def fit_register_notifiers(register: Callable[[type[Notifier]], None]) -> None:
+    """Register notification channels: ``register(MyNotifier)``.
+
+    A notifier is a subclass of :class:`fit_core.notify.channel.Notifier` with a unique ``name``;
+    a channel in the config selects it with ``[notify.channels.<channel>] type = "<name>"``.
+    Its ``options_schema`` validates the channel's other keys, ``secret_keys`` names the secrets
+    it may look up (``fit keys set notify_<channel> <key>``), and ``send(message)`` delivers
+    one :class:`fit_core.notify.channel.Message` or raises
+    :class:`fit_core.notify.channel.DeliveryError`. The built-in ones are ``email`` (SMTP) and
+    ``webhook`` (JSON over HTTPS). Two plugins registering the same name is an error that names
+    both packages.
     """
 
 

@@ -1,4 +1,4 @@
-"""Plugin manager factory and the registry of adapters, rules and measures.
+"""Plugin manager factory and the registry of adapters, rules, measures and notifiers.
 
 Nothing happens at import time: call :func:`load_plugins`. Entry points in the ``fit`` group are
 loaded one at a time; a plugin that fails to import is reported by name and skipped
@@ -23,6 +23,7 @@ from . import hookspecs
 from .adapter import Adapter
 from .errors import PluginError
 from .measures import Measure
+from .notify.channel import Notifier
 from .scoring import Rule
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "fit_adapters.redcap",
     "fit_adapters.google_forms",
     "fit_adapters.simplepractice",
+    "fit_core.notify.builtin",
 )
 
 
@@ -55,6 +57,7 @@ class Registry:
     adapters: dict[str, type[Adapter]] = field(default_factory=dict)
     rules: dict[str, Rule] = field(default_factory=dict)
     measures: dict[str, Measure] = field(default_factory=dict)
+    notifiers: dict[str, type[Notifier]] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def adapter(self, name: str) -> type[Adapter]:
@@ -64,6 +67,16 @@ class Registry:
             known = ", ".join(sorted(self.adapters)) or "none"
             raise PluginError(
                 f"no adapter named {name!r} (installed: {known})",
+                hint="install the plugin that provides it, then check `fit plugins`",
+            ) from None
+
+    def notifier(self, name: str) -> type[Notifier]:
+        try:
+            return self.notifiers[name]
+        except KeyError:
+            known = ", ".join(sorted(self.notifiers)) or "none"
+            raise PluginError(
+                f"no notification channel type named {name!r} (installed: {known})",
                 hint="install the plugin that provides it, then check `fit plugins`",
             ) from None
 
@@ -137,6 +150,7 @@ def load_plugins(extra: Iterable[object] = (), *, entry_points: bool = True) -> 
     )
     _collect(reg, "fit_register_rules", reg.rules, lambda r: r.id, "rule", packages)
     _collect(reg, "fit_register_adapters", reg.adapters, lambda a: a.name, "adapter", packages)
+    _collect(reg, "fit_register_notifiers", reg.notifiers, lambda n: n.name, "notifier", packages)
     return reg
 
 

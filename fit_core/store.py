@@ -10,7 +10,8 @@ outbox + push_ledger (what must be / was pushed, by content hash), bookmarks, ru
 (schema version, the scoring fingerprint), source_state (what an adapter keeps between runs, see
 :mod:`fit_core.state`), client_spellings (how each client code was typed, see
 :mod:`fit_core.identity`), audit_log, tombstones and client_files (see
-:mod:`fit_core.privacy_store`).
+:mod:`fit_core.privacy_store`), notify_messages + notify_ledger + notify_routes (what was sent
+to whom on which route, see :mod:`fit_core.notify.ledger`).
 
 The file is created readable by the owner only (0600), and so are its WAL and journal files.
 Deleted rows are overwritten (``secure_delete``), so an erased client leaves no trace in free
@@ -35,17 +36,20 @@ from . import storefile
 from .alert_store import LIFECYCLE_MIGRATION, AlertStore
 from .inputs import storable, storable_text
 from .models import Administration, Appointment, ClientContext, ClientInfo, OutboxItem
+from .notify.ledger import NOTIFY_MIGRATION
 from .privacy_store import PRIVACY_MIGRATION, PrivacyStore
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 #: the migration that brought the alert lifecycle (tests build stores from just before it)
 ALERT_LIFECYCLE_SCHEMA = 7
 #: the migration that keeps one trajectory model per measure and rater, with retirement times
 TRAJECTORY_MODELS_SCHEMA = 8
 #: the privacy tables: audit log, tombstones, files written for clients
 PRIVACY_SCHEMA = 9
+#: the migration that brought the notification ledger (see fit_core.notify.ledger)
+NOTIFY_SCHEMA = 10
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -230,6 +234,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # privacy: the append-only audit log, tombstones of erased clients and purged records,
     # report files written for clients
     PRIVACY_SCHEMA: PRIVACY_MIGRATION,
+    # the notification ledger: each alert sent at most once per route, kill-safe
+    NOTIFY_SCHEMA: NOTIFY_MIGRATION,
 }
 
 _ADMIN_COLS = (
