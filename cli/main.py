@@ -236,11 +236,18 @@ class FitGroup(click.Group):
             click.echo(f"warning: plugin commands not loaded: {exc.message}", err=True)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        _register_builtin_commands()
         self._load_plugin_commands()
         return super().list_commands(ctx)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         cmd = super().get_command(ctx, name)
+        if cmd is None and name in LAZY_COMMANDS:
+            _register_builtin_commands(LAZY_COMMANDS[name])
+            cmd = super().get_command(ctx, name)
+        if cmd is None:
+            _register_builtin_commands()
+            cmd = super().get_command(ctx, name)
         if cmd is None:
             self._load_plugin_commands()
             cmd = super().get_command(ctx, name)
@@ -274,24 +281,54 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool)
     ctx.obj["quiet"] = quiet
 
 
-def _register_builtin_commands() -> None:
-    from . import commands
-    from .clinical import CLINICAL_COMMANDS
-    from .notify import NOTIFY_COMMANDS
-    from .privacy import PRIVACY_COMMANDS
-    from .reports import REPORT_COMMANDS
+#: built-in command name -> the module of fit_cli that defines it. A command's module is
+#: imported when the command is used (`fit sync` does not import the report, clinical, privacy
+#: or notify modules, which a sync run started by cron or systemd would pay for every time); any
+#: other name, `--help` and the command list load every module (see _register_builtin_commands).
+LAZY_COMMANDS: dict[str, str] = {
+    "init": "commands",
+    "check": "commands",
+    "sync": "commands",
+    "score": "commands",
+    "demo": "commands",
+    "plugins": "commands",
+    "alerts": "commands",
+    "quarantine": "commands",
+    "rules": "clinical",
+    "trajectories": "clinical",
+    "stats": "clinical",
+    "report": "reports",
+    "client": "privacy",
+    "purge": "privacy",
+    "audit": "privacy",
+    "store": "privacy",
+    "notify": "notify",
+    "keys": "keys",
+}
+#: the modules of built-in commands: the name of the tuple of commands each exports (or of its
+#: one command)
+BUILTIN_MODULES: dict[str, str] = {
+    "commands": "COMMANDS",
+    "clinical": "CLINICAL_COMMANDS",
+    "reports": "REPORT_COMMANDS",
+    "privacy": "PRIVACY_COMMANDS",
+    "notify": "NOTIFY_COMMANDS",
+    "keys": "keys",
+}
+_registered: set[str] = set()
 
-    builtin = (*commands.COMMANDS, *CLINICAL_COMMANDS, *REPORT_COMMANDS, *PRIVACY_COMMANDS)
-    for cmd in (*builtin, *NOTIFY_COMMANDS):
-        cli.add_command(cmd)
-    try:
-        from .keys import keys
-    except ImportError:  # pragma: no cover - keys module ships with the package
-        return
-    cli.add_command(keys)
 
+def _register_builtin_commands(only: str | None = None) -> None:
+    """Add the built-in commands to `fit` (those of the module ``only``, or all)."""
+    import importlib
 
-_register_builtin_commands()
+    for module, attr in BUILTIN_MODULES.items():
+        if only not in (None, module) or module in _registered:
+            continue
+        _registered.add(module)
+        found = getattr(importlib.import_module(f"fit_cli.{module}"), attr)
+        for cmd in found if isinstance(found, tuple) else (found,):
+            cli.add_command(cmd)
 
 
 #: the exit status of a program stopped by a closed pipe (128 + SIGPIPE), as `yes | head` gives

@@ -39,6 +39,7 @@ from .models import (
     Scored,
 )
 from .notify.channel import ChannelContext, DeliveryError, Message, Notifier
+from .plugins import LazyAdapter
 from .redact import redact, register_secret
 from .scoring import History, Rule, Scorer, score_client
 from .settings import Settings
@@ -61,6 +62,7 @@ __all__ = [
     "FitError",
     "Flag",
     "History",
+    "LazyAdapter",
     "Measure",
     "Message",
     "Notifier",

@@ -37,7 +37,10 @@ def fit_register_adapters(register: Callable[[type[Adapter]], None]) -> None:
 
     An adapter is a subclass of :class:`fit_core.adapter.Adapter` with a unique ``name``; a source
     in the config selects it with ``adapter = "<name>"``. Two plugins registering the same name is
-    an error that names both packages.
+    an error that names both packages. To keep the adapter's module (and its dependencies)
+    unimported until a source uses it, register it by name and place instead:
+    ``register(LazyAdapter("my_api", "my_package.adapter:MyAdapter"))`` (see
+    :class:`fit_core.plugins.LazyAdapter`).
     """
 
 

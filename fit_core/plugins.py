@@ -40,6 +40,30 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
+class LazyAdapter:
+    """An adapter class registered by name and place, imported when a source first uses it.
+
+    ``register(LazyAdapter("my_api", "my_package.adapter:MyAdapter"))`` in
+    ``fit_register_adapters`` lists the adapter (``fit plugins``, config checks) without
+    importing its module: a sync imports only the adapters its sources use, so an adapter with
+    heavy dependencies costs nothing to configs that do not use it. The class must be an
+    :class:`~fit_core.adapter.Adapter` whose ``name`` is ``name``.
+    """
+
+    name: str
+    target: str  # "package.module:ClassName"
+
+    def load(self) -> type[Adapter]:
+        module_name, _, attr = self.target.partition(":")
+        cls = getattr(importlib.import_module(module_name), attr)
+        if not (isinstance(cls, type) and issubclass(cls, Adapter)):
+            raise TypeError(f"{self.target} is not an Adapter subclass")
+        if cls.name != self.name:
+            raise TypeError(f"{self.target} is named {cls.name!r}, registered as {self.name!r}")
+        return cls
+
+
+@dataclass(frozen=True)
 class PluginInfo:
     name: str
     package: str
@@ -54,21 +78,35 @@ class Registry:
     pm: pluggy.PluginManager
     plugins: list[PluginInfo] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
-    adapters: dict[str, type[Adapter]] = field(default_factory=dict)
+    #: adapter name -> its class, or a :class:`LazyAdapter` not imported yet (use
+    #: :meth:`adapter` to get the class)
+    adapters: dict[str, type[Adapter] | LazyAdapter] = field(default_factory=dict)
     rules: dict[str, Rule] = field(default_factory=dict)
     measures: dict[str, Measure] = field(default_factory=dict)
     notifiers: dict[str, type[Notifier]] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def adapter(self, name: str) -> type[Adapter]:
+        """The adapter class registered as ``name`` (a lazy one is imported now)."""
         try:
-            return self.adapters[name]
+            found = self.adapters[name]
         except KeyError:
             known = ", ".join(sorted(self.adapters)) or "none"
             raise PluginError(
                 f"no adapter named {name!r} (installed: {known})",
                 hint="install the plugin that provides it, then check `fit plugins`",
             ) from None
+        if isinstance(found, LazyAdapter):
+            owner = self.owners.get(("adapter", name), "?")
+            try:
+                cls = found.load()
+            except Exception as exc:
+                raise PluginError(
+                    f"adapter {name!r} ({owner}) failed to load: {type(exc).__name__}: {exc}",
+                    hint=f"reinstall {owner}, or run with -vv for the traceback",
+                ) from exc
+            self.adapters[name] = found = cls
+        return found
 
     def notifier(self, name: str) -> type[Notifier]:
         try:
@@ -103,11 +141,21 @@ def _strict() -> bool:
     return os.environ.get("FIT_STRICT_PLUGINS", "") not in ("", "0")
 
 
-def _dist_of(ep: metadata.EntryPoint) -> tuple[str, str | None]:
+def _dist_of(
+    ep: metadata.EntryPoint, seen: dict[int, tuple[str, str | None]] | None = None
+) -> tuple[str, str | None]:
+    """(package name, version) of an entry point's distribution; ``seen`` keeps the answer per
+    distribution (reading a distribution's metadata parses its whole METADATA file)."""
     dist = getattr(ep, "dist", None)
     if dist is None:
         return ep.value.split(":")[0].split(".")[0], None
-    return dist.metadata["Name"], dist.version
+    if seen is None:
+        seen = {}
+    key = id(dist)
+    if key not in seen:
+        meta = dist.metadata
+        seen[key] = (meta["Name"], meta["Version"])
+    return seen[key]
 
 
 def load_plugins(extra: Iterable[object] = (), *, entry_points: bool = True) -> Registry:
@@ -122,8 +170,9 @@ def load_plugins(extra: Iterable[object] = (), *, entry_points: bool = True) -> 
                 loaded.append((mod, importlib.import_module(mod), "fit-sync", None))
             except Exception as exc:  # pragma: no cover - a broken install
                 _fail(reg, mod, exc)
+    dists: dict[int, tuple[str, str | None]] = {}
     for ep in eps:
-        package, version = _dist_of(ep)
+        package, version = _dist_of(ep, dists)
         try:
             obj = ep.load()
         except Exception as exc:

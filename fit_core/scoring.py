@@ -26,6 +26,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from typing import Any, Protocol
 
 from . import exact
@@ -242,8 +243,8 @@ class ClientResult:
     tracks: tuple[Track, ...] = ()
 
 
-def _sort_key(a: Administration) -> tuple[Any, ...]:
-    return (a.administered_at, a.source, a.source_key)
+#: (administered_at, source, source_key): the order of a client's administrations
+_sort_key = attrgetter("administered_at", "source", "source_key")
 
 
 def assign_episodes(admins: Sequence[Administration], gap_days: int) -> dict[tuple[str, str], str]:
@@ -288,7 +289,13 @@ def rc_class(
     Exact: a change of exactly the RC (15.0 → 20.0 with RC 5) is a reliable change."""
     if is_intake:
         return "intake"
-    delta = exact.diff(current, intake)
+    return _rc_class_of(exact.diff(current, intake), intake, current, rc, cutoff, settings)
+
+
+def _rc_class_of(
+    delta: float, intake: float, current: float, rc: float, cutoff: float, settings: Settings
+) -> RcClass:
+    """:func:`rc_class` after the intake, with ``delta`` = ``exact.diff(current, intake)``."""
     if exact.at_least(delta, rc):
         crossed = settings.is_clinical(intake, cutoff) and not settings.is_clinical(current, cutoff)
         return "recovered" if crossed else "improved"
@@ -396,6 +403,9 @@ class Scorer:
         tracks: list[Track] = []
         failures: list[RuleFailure] = []
         review: dt.date | None = None
+        measures = self.measures
+        rules_of = self._rules
+        score_one = self._score_one
         for (episode_id, rater), group in by_ep_rater.items():
             group_t = tuple(group)
             ending = None
@@ -409,24 +419,25 @@ class Scorer:
                     latest=episode_id in latest,
                 )
                 review = _earliest(review, ending.review_on)
+            with_measure = [(a, measures[a.measure]) for a in group]
             by_family: dict[str, set[dt.date]] = defaultdict(set)
-            for a in group:
-                by_family[self.measures[a.measure].family].add(a.local_date)
+            for a, measure in with_measure:
+                by_family[measure.family].add(a.local_date)
             family_dates = {f: frozenset(d) for f, d in by_family.items()}
             dates = sorted({a.local_date for a in group})
             session_of = {d: i + 1 for i, d in enumerate(dates)}
             trajectories: dict[str, list[Scored]] = defaultdict(list)
             episode_so_far: list[Scored] = []
-            for a in group:
-                measure = self.measures[a.measure]
+            flagged = False
+            for a, measure in with_measure:
                 traj = trajectories[measure.family]
-                score = self._score_one(
+                score = score_one(
                     a, measure, traj, session_of[a.local_date], episode_id, episode_age[episode_id]
                 )
                 item = Scored(a, score)
                 traj.append(item)
                 episode_so_far.append(item)
-                rules = self._rules.get(measure.family) or self._rules.get("ANY")
+                rules = rules_of.get(measure.family) or rules_of.get("ANY")
                 if not rules:
                     continue
                 flags: list[Flag] = []
@@ -445,13 +456,16 @@ class Scorer:
                     try:
                         flag = rule.evaluate(history)
                         if review_on is not None:
-                            review = _earliest(review, review_on(history))
+                            when = review_on(history)
+                            if when is not None and (review is None or when < review):
+                                review = when
                     except Exception as exc:  # a plugin rule's bug must not stop the others
                         failures.append(RuleFailure(rule.id, a.source_key, type(exc).__name__))
                         continue
                     if flag is not None:
                         flags.append(flag)
                 if flags:
+                    flagged = True
                     item = Scored(a, score, tuple(flags))
                     traj[-1] = item
                     episode_so_far[-1] = item
@@ -460,10 +474,20 @@ class Scorer:
                 for family, items in trajectories.items()
             ]
             group_tracks.append(Track(episode_id, rater, "ANY", tuple(episode_so_far), ending))
+            if not flagged:  # nothing to settle: the items stay as they are
+                scored_all.extend(episode_so_far)
+                tracks.extend(group_tracks)
+                continue
             settled = _settle(group_tracks, self.rule_families)
             scored_all.extend(settled.get(id(s), s) for s in episode_so_far)
             tracks.extend(
-                replace(t, items=tuple(settled.get(id(s), s) for s in t.items))
+                Track(
+                    t.episode_id,
+                    t.rater,
+                    t.family,
+                    tuple(settled.get(id(s), s) for s in t.items),
+                    t.ending,
+                )
                 for t in group_tracks
             )
         return ClientResult(tuple(scored_all), tuple(failures), review, tuple(tracks))
@@ -478,24 +502,29 @@ class Scorer:
         age: int | None,
     ) -> Score:
         settings = self.settings
-        band, cutoff = self.cutoff(measure, age)
-        clinical = settings.is_clinical(a.total, cutoff)
-        prev = traj[-1].admin.total if traj else None
-        change_prev = exact.diff(a.total, prev) if prev is not None else None
+        total = a.total
+        band, cutoff = self._cutoffs.get((measure.key, age)) or self.cutoff(measure, age)
+        clinical = settings.is_clinical(total, cutoff)
+        change_prev = exact.diff(total, traj[-1].admin.total) if traj else None
         if measure.family != "ORS":
-            return Score(a.total, session, episode_id, band, cutoff, clinical, change_prev)
-        intake = traj[0].admin.total if traj else a.total
+            return Score(total, session, episode_id, band, cutoff, clinical, change_prev)
+        if traj:
+            intake = traj[0].admin.total
+            change = exact.diff(total, intake)
+            rc = self.reliable_change(measure)
+            cls = _rc_class_of(change, intake, total, rc, cutoff, settings)
+        else:  # the intake itself
+            intake, cls = total, "intake"
+            change = exact.diff(total, intake)
         is_intake = not traj
-        rc = self.reliable_change(measure)
-        cls = rc_class(intake, a.total, rc, cutoff, settings, is_intake=is_intake)
         model = self.model_for(measure.key, a.rater) if self.model is not None else None
-        exp: Expectation | None = None
-        status: Status | None = None
-        if model is not None:
-            exp = model.expect(measure.key, intake, session)
-            status = status_for(a.total, exp, is_intake=is_intake)
+        if model is None:
+            return Score(
+                total, session, episode_id, band, cutoff, clinical, change_prev, intake, change, cls
+            )
+        exp = model.expect(measure.key, intake, session)
         return Score(
-            total=a.total,
+            total=total,
             session=session,
             episode_id=episode_id,
             age_band=band,
@@ -503,14 +532,14 @@ class Scorer:
             clinical=clinical,
             change_from_previous=change_prev,
             intake=intake,
-            change_from_intake=exact.diff(a.total, intake),
+            change_from_intake=change,
             rc_class=cls,
             expected=exp.expected if exp else None,
             expected_low=exp.low if exp else None,
             expected_high=exp.high if exp else None,
             expected_severe=exp.severe if exp else None,
-            status=status,
-            percent_of_expected=_percent_of_expected(intake, a.total, exp, is_intake),
+            status=status_for(total, exp, is_intake=is_intake),
+            percent_of_expected=_percent_of_expected(intake, total, exp, is_intake),
         )
 
 

@@ -311,10 +311,50 @@ def admin_hash(row: Sequence[Any]) -> str:
 
 
 def admin_row_hashed(a: Administration, updated_at: str) -> tuple[tuple[Any, ...], str]:
-    """The store row of an administration and its content hash."""
-    row = admin_row(a, "", updated_at)
-    h = admin_hash(row)
-    return (*row[:16], h, updated_at, *row[18:]), h
+    """The store row of an administration and its content hash.
+
+    The same row and hash as :func:`admin_row` and :func:`admin_hash`, built once (a sync
+    does this for every record it reads), with the date texts memoised."""
+    moment = a.administered_at
+    key = (moment, moment.tzinfo)  # equal instants in other zones print otherwise
+    at = _ISO.get(key)
+    if at is None:
+        at = _memo_iso(key, moment)
+    day = _ISO.get(a.local_date)
+    if day is None:
+        day = _memo_iso(a.local_date, a.local_date)
+    items = a.items
+    extra = a.extra
+    content = (
+        a.namespace,
+        a.client_id,
+        a.measure,
+        at,
+        day,
+        1 if a.date_only else 0,
+        a.total,
+        ",".join(map(repr, items)) if items is not None else None,
+        a.clinician_id,
+        a.episode_id,
+        a.rater,
+        a.age,
+        a.session_hint,
+        json.dumps(dict(extra), sort_keys=True) if extra else None,
+    )
+    site = a.site
+    text = repr(content) if site is None else repr((content, site))
+    h = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return (a.source, a.source_key, *content, h, updated_at, site), h
+
+
+_ISO: dict[Any, str] = {}
+
+
+def _memo_iso(key: Any, value: dt.date) -> str:
+    if len(_ISO) >= 50_000:
+        _ISO.clear()
+    text = _ISO[key] = value.isoformat()
+    return text
 
 
 class Store(AlertStore, PrivacyStore):
@@ -603,6 +643,13 @@ class Store(AlertStore, PrivacyStore):
         """Upsert outbox rows (item, namespace, client_id); unchanged hashes are not rewritten.
 
         A new or changed row is *pending* until the target confirms it."""
+        from .payload import item_row
+
+        return self.write_outbox_rows([item_row(it, ns, cid, at) for it, ns, cid in items])
+
+    def write_outbox_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """:meth:`write_outbox` for ready rows: (source, source_key, namespace, client_id,
+        payload JSON, extra JSON or None, hash, updated_at); see :mod:`fit_core.payload`."""
         cur = self.conn.executemany(
             "INSERT INTO outbox (source, source_key, namespace, client_id, payload, extra, hash, "
             "updated_at, pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT (source, "
@@ -610,19 +657,7 @@ class Store(AlertStore, PrivacyStore):
             "client_id = excluded.client_id, payload = excluded.payload, extra = excluded.extra, "
             "hash = excluded.hash, updated_at = excluded.updated_at, pending = 1 "
             "WHERE outbox.hash <> excluded.hash",
-            [
-                (
-                    it.source,
-                    it.source_key,
-                    ns,
-                    cid,
-                    it.encoded or json.dumps(it.payload, sort_keys=True, separators=(",", ":")),
-                    json.dumps(dict(it.extra), sort_keys=True) if it.extra else None,
-                    it.hash,
-                    at,
-                )
-                for it, ns, cid in items
-            ],
+            rows,
         )
         return cur.rowcount
 
@@ -1106,7 +1141,20 @@ class Store(AlertStore, PrivacyStore):
 
 
 def _outbox_item(r: Sequence[Any]) -> OutboxItem:
-    return OutboxItem(r[0], r[1], json.loads(r[2]), r[3], json.loads(r[4]) if r[4] else {})
+    return OutboxItem(r[0], r[1], _json(r[2]), r[3], _json(r[4]) if r[4] else {})
+
+
+_scan = json.JSONDecoder().scan_once
+
+
+def _json(text: str) -> Any:
+    """``json.loads(text)`` for the JSON this store wrote (one value, nothing around it),
+    without json.loads's per-call overhead; anything else goes through json.loads itself."""
+    try:
+        value, end = _scan(text, 0)
+    except (StopIteration, TypeError):
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
 
 
 def _by_namespace(clients: Sequence[tuple[str, str]]) -> dict[str, list[str]]:

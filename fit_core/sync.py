@@ -38,7 +38,6 @@ from .adapter import Adapter, SourceContext
 from .alerts import Plan, reconcile
 from .audit import Auditor, auditor_for
 from .config import Config, SourceConfig, adapter_options, namespace_cases
-from .episodes import client_outbox_item, context_sources
 from .errors import ConfigError, ExitCode, FitError
 from .fingerprint import changed_parts, fingerprint
 from .identity import SpellingTracker, normalise_client_id, spelling
@@ -49,15 +48,15 @@ from .models import (
     Appointment,
     ClientInfo,
     Deleted,
-    OutboxItem,
     Record,
     RecordError,
     Scored,
 )
+from .payload import item_row, outbox_row
 from .plugins import Registry
 from .privacy import Tombstones
 from .redact import redact
-from .scoring import ClientResult, Scorer, outbox_item
+from .scoring import ClientResult, Scorer
 from .settings import Settings, check_rule_ids
 from .state import StoreState
 from .store import Store, admin_row_hashed, now_text
@@ -801,7 +800,7 @@ class SyncEngine:
             contexts = self.store.client_contexts(clients)
             stored = self.store.active_alerts(clients)
             at = now_text()
-            outbox: list[tuple[OutboxItem, str, str]] = []
+            outbox: list[tuple[Any, ...]] = []
             plans: list[tuple[tuple[str, str], Plan]] = []
             scored_batch: list[Scored] = []
             reviews: list[tuple[str, str, str | None]] = []
@@ -829,22 +828,26 @@ class SyncEngine:
                 if plan:
                     plans.append((client, plan))
                 acked = plan.acknowledged()
-                client_scored = []
-                for s in res.scored:
-                    if s.flags and acked:
-                        s = _apply_acks(s, acked)
-                    outbox.append((outbox_item(s), client[0], client[1]))
-                    client_scored.append(s)
+                client_scored = (
+                    [_apply_acks(s, acked) if s.flags else s for s in res.scored]
+                    if acked
+                    else res.scored
+                )
+                ns, cid = client
+                outbox.extend(outbox_row(s, ns, cid, at) for s in client_scored)
                 scored_batch.extend(client_scored)
                 context = contexts.get(client)
                 if context is not None:
-                    # practice systems get one summary per client (a progress-note outbox)
+                    # practice systems get one summary per client (a progress-note outbox);
+                    # imported here: a sync without practice data does not need its modules
+                    from .episodes import client_outbox_item, context_sources
+
                     for source in context_sources(context):
-                        item = client_outbox_item(source, client, client_scored, context)
-                        outbox.append((item, client[0], client[1]))
+                        item = client_outbox_item(source, client, list(client_scored), context)
+                        outbox.append(item_row(item, ns, cid, at))
             with self.store.transaction():
                 opened, closed, raced = self.store.apply_alerts(plans, at)
-                self.store.write_outbox(outbox, at)
+                self.store.write_outbox_rows(outbox)
                 self.store.set_reviews(reviews)
                 # a client whose alert a person acknowledged meanwhile stays dirty: its payload
                 # was built before that, the next sync builds it again
@@ -1015,13 +1018,16 @@ def load_active_model(store: Store, as_of: dt.date | None = None, tz: Any = None
     With ``as_of`` (a clinic-local date, ``tz`` the clinic's time zone), the models that were in
     force at the end of that day, so a past figure is reproduced with the model of its day.
     """
+    if as_of is None:
+        rows = store.active_models()
+    else:
+        end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=tz or dt.UTC)
+        rows = store.models_as_of(end.astimezone(dt.UTC).isoformat(timespec="seconds"))
+    if not rows:
+        return None  # (and the large trajectories module is not imported)
     from .trajectories import ModelSet
 
-    if as_of is None:
-        return ModelSet.from_rows(store.active_models())
-    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=tz or dt.UTC)
-    until = end.astimezone(dt.UTC).isoformat(timespec="seconds")
-    return ModelSet.from_rows(store.models_as_of(until))
+    return ModelSet.from_rows(rows)
 
 
 def _note_problems(adapter: Adapter, name: str, result: SourceResult) -> None:

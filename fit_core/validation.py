@@ -11,7 +11,9 @@ the measure's ``decimals`` (0.01), and a finer value is an error rather than sil
 range checks apply to the value as given (10.04 is out of range); the stored total is the exact
 sum of the items.
 
-Each record is validated exactly once, by one marshmallow schema.
+Each record is validated exactly once: plainly valid records by the fast path of
+:mod:`fit_core.validation_fast` (the same checks, memoised, without marshmallow's per-field
+cost), every other record by the one marshmallow schema below, which gives the errors.
 """
 
 from __future__ import annotations
@@ -357,9 +359,11 @@ class Validator:
         namespace: str | None = None,
         keep_case: bool = False,
         today: dt.date | None = None,
+        fast_path: bool = True,
     ) -> None:
         """``today`` (default: the current clinic-local date) ends the accepted date window
-        one day later (see :mod:`fit_core.inputs`)."""
+        one day later (see :mod:`fit_core.inputs`). ``fast_path=False`` sends every record
+        through the marshmallow schema (the definition the fast path is tested against)."""
         self.tz = ZoneInfo(tz) if isinstance(tz, str) else tz
         self.source = source
         self.keep_case = keep_case  # client codes: see fit_core.identity
@@ -367,17 +371,47 @@ class Validator:
         self._measures = {k.upper(): m for k, m in measures.items()}
         latest = inputs.latest_date(today or dt.datetime.now(self.tz).date())
         self._schema = AdministrationSchema(self._measures, self.tz, latest)
+        from .validation_fast import FastPath
+
+        self._fast: FastPath | None = None
+        if not fast_path:
+            return
+        self._fast = FastPath(
+            self._measures,
+            self._schema._when,
+            self._schema._check_items,
+            latest,
+            source=source,
+            namespace=self.namespace,
+            keep_case=keep_case,
+            no_extra=_NO_EXTRA,
+        )
 
     def validate(self, record: Record) -> Administration | dict[str, str]:
         """An :class:`Administration`, or a mapping of field name → reason."""
         return self.validate_many([record])[0]
 
     def validate_many(self, records: Sequence[Record]) -> list[Administration | dict[str, str]]:
-        """Validate a chunk in one marshmallow ``load(many=True)``; results in input order.
+        """Validate a chunk; results in input order.
 
-        Never raises for a bad value: a record that breaks validation in an unforeseen way
-        (the chunk is then validated record by record) gets a ``record`` error of its own.
+        Plainly valid records take the fast path; the others are loaded in one marshmallow
+        ``load(many=True)``. Never raises for a bad value: a record that breaks validation in an
+        unforeseen way (the chunk is then validated record by record) gets a ``record`` error
+        of its own.
         """
+        if self._fast is None:
+            return self._validate_slow(records)
+        accept = self._fast.accept
+        out: list[Administration | dict[str, str] | None] = [accept(r) for r in records]
+        doubtful = [i for i, a in enumerate(out) if a is None]
+        if doubtful:
+            checked = self._validate_slow([records[i] for i in doubtful])
+            for i, result in zip(doubtful, checked, strict=True):
+                out[i] = result
+        return out  # type: ignore[return-value]
+
+    def _validate_slow(self, records: Sequence[Record]) -> list[Administration | dict[str, str]]:
+        """The marshmallow schema for a chunk (see :meth:`validate_many`)."""
         try:
             return self._validate_chunk(records)
         except Exception:
@@ -399,6 +433,12 @@ class Validator:
         except ValidationError as exc:
             loaded = exc.valid_data
             failed = exc.messages  # type: ignore[assignment]
+            if len(records) > 1 and any(
+                i not in failed and "_total" not in d for i, d in enumerate(loaded)
+            ):
+                # marshmallow skips the schema check of the whole batch when one record has
+                # a field error: a record must be judged on its own, so judge each alone
+                raise _Skipped from None
         out: list[Administration | dict[str, str]] = []
         for i, (record, d) in enumerate(zip(records, loaded, strict=True)):
             bad_key = inputs.key_problem(record.source_key)
@@ -435,6 +475,10 @@ class Validator:
             extra=dict(record.extra) if record.extra else _NO_EXTRA,
             site=_intern_opt(ctx["site"]),
         )
+
+
+class _Skipped(Exception):
+    """The schema check did not run for every record of a batch."""
 
 
 # Values shared by many administrations are interned, and an empty ``extra`` is one shared

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -189,7 +189,8 @@ class CsvAdapter(Adapter):
         previous = parse_bookmark(bookmark)
         accepted = self.accepted()
         ledger = KeyLedger()
-        present: set[int] = set()  # hash() of every key yielded (records and errors)
+        # hash() of every key yielded (records and errors) that ``ledger.seen`` does not hold
+        present: set[int] = set()
         done: dict[str, dict[str, Any]] = {}
         unchanged: list[tuple[str, Path]] = []
         changed = False
@@ -222,7 +223,7 @@ class CsvAdapter(Adapter):
                 yield refusal
                 continue
             log.debug("%s: reading %s", self.context.name, name)
-            if (yield from _noting(read_file(path, name, self.csv, ledger), present)):
+            if (yield from _noting(read_file(path, name, self.csv, ledger), present, ledger.seen)):
                 done[name] = {**fp, "rows": rows}
             else:
                 complete = False
@@ -236,9 +237,7 @@ class CsvAdapter(Adapter):
                 complete, self._refused = False, True
                 done[name] = last
                 yield refusal
-        for error in ledger.closing_errors():
-            present.add(hash(error.source_key))
-            yield error
+        yield from ledger.closing_errors()  # their keys are in ledger.seen
         for name in ledger.conflicted_files():
             done.pop(name, None)
         self._bookmark = json.dumps(done, sort_keys=True, separators=(",", ":"))
@@ -252,10 +251,12 @@ class CsvAdapter(Adapter):
         stored = self.context.stored_keys
         if stored is None:
             return
+        seen = ledger.seen
         for name, path in unchanged:  # their keys only: nothing of them is yielded again
             for item in read_file(path, name, self.csv, KeyLedger()):
-                present.add(hash(item.source_key))
-        seen = ledger.seen
+                h = hash(item.source_key)
+                if h not in seen:
+                    present.add(h)
         gone = 0
         for key in stored():
             h = hash(key)
@@ -340,15 +341,22 @@ def _same(last: dict[str, Any], fp: dict[str, Any]) -> bool:
     return all(last.get(k) == v for k, v in fp.items())
 
 
-def _noting(items: Generator[Item, None, bool], present: set[int]) -> Generator[Item, None, bool]:
-    """``items``, noting the hash of every key yielded; returns what ``items`` returns."""
+def _noting(
+    items: Generator[Item, None, bool], present: set[int], seen: Mapping[int, int]
+) -> Generator[Item, None, bool]:
+    """``items``, noting the hash of every key yielded that the ledger's ``seen`` does not hold
+    already (the reader puts a row's key there before yielding it, so ``present`` keeps only the
+    keys of errors of lines: a million rows are not held twice); returns what ``items``
+    returns."""
     add = present.add
     while True:
         try:
             item = next(items)
         except StopIteration as stop:
             return bool(stop.value)
-        add(hash(item.source_key))
+        h = hash(item.source_key)
+        if h not in seen:
+            add(h)
         yield item
 
 

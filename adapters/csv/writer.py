@@ -54,14 +54,39 @@ def write_scores(target: Path, items: Iterable[OutboxItem], encoding: str) -> in
     The file is mode 0600, written through a fresh temporary file that no planted link can
     redirect (:func:`fit_core.safefile.atomic_text`). A failure leaves the previous ``target``
     in place and removes the temp.
+
+    Every cell is :func:`cell` of its value. The common values are rendered inline, without a
+    call per cell: text that cannot start a formula as it is, None and an empty list as "", a
+    finite float as :func:`cell` writes it (its shortest repr, whole numbers without ``.0``; a
+    negative one is a plain number, which the formula guard leaves alone), an int as its
+    digits, a boolean as true/false; anything else (text the guard must look at, other lists)
+    goes through :func:`cell`.
     """
     rows = 0
+    formula = _FORMULA_SET
     with atomic_text(target, encoding=encoding, errors="replace", newline="") as f:
         writer = csv.writer(f, lineterminator="\r\n")
         writer.writerow(PUSH_FIELDS)
         write = writer.writerow
         for item in items:
             get = item.payload.get
-            write([cell(get(k)) for k in PUSH_FIELDS])
+            write(
+                [
+                    (v if v[:1] not in formula else cell(v))
+                    if (t := type(v := get(k))) is str
+                    else ""
+                    if v is None
+                    else (repr(v) if not v.is_integer() else str(int(v)))
+                    if t is float and v - v == 0.0
+                    else str(v)
+                    if t is int
+                    else ("true" if v else "false")
+                    if t is bool
+                    else ""
+                    if t is list and not v
+                    else cell(v)
+                    for k in PUSH_FIELDS
+                ]
+            )
             rows += 1
     return rows

@@ -1,0 +1,192 @@
+"""Outbox rows without the detour through a dict and the JSON encoder.
+
+A sync writes one outbox row per administration: the canonical JSON of its push payload and a
+hash of it. :func:`payload_json` writes that JSON straight from the :class:`Scored` item, text
+for text, byte for byte what ``encode_payload(push_payload(s))`` of :mod:`fit_core.scoring`
+gives (those two stay the definition; tests/test_payload.py holds this to them for arbitrary
+values: quotes, control characters, non-ASCII text, negative zero, integers where floats are
+expected, flags). A value of an unexpected type is handed to the JSON encoder itself, so the
+fast path never guesses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from json.encoder import encode_basestring
+from typing import Any
+
+from .models import Scored
+from .scoring import PUSH_FIELDS, encode_payload
+
+__all__ = ["outbox_row", "payload_json"]
+
+# the payload's keys, in the order payload_json writes them: must be PUSH_FIELDS
+_FIELDS = (
+    "source_key",
+    "client_id",
+    "measure",
+    "administered_at",
+    "episode_id",
+    "rater",
+    "session",
+    "total",
+    "clinical",
+    "change_from_previous",
+    "intake",
+    "change_from_intake",
+    "rc_class",
+    "expected",
+    "expected_low",
+    "expected_high",
+    "expected_severe",
+    "percent_of_expected",
+    "status",
+    "flags",
+    "flag_message",
+)
+if _FIELDS != PUSH_FIELDS:  # pragma: no cover - a payload field was added without this module
+    raise ImportError("fit_core.payload is out of step with scoring.PUSH_FIELDS")
+
+_STR = encode_basestring  # the encoder's own string escaping (ensure_ascii=False)
+_FLOAT = float.__repr__  # what the encoder writes for a finite float
+_INT = int.__repr__
+_ANY = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _s(v: Any) -> str:
+    """A text value (or anything else, through the encoder)."""
+    return _STR(v) if type(v) is str else _ANY(v)
+
+
+def _n(v: Any) -> str:
+    """A number value: null, a finite float, or anything else through the encoder."""
+    if v is None:
+        return "null"
+    if type(v) is float and v - v == 0.0:  # finite (inf - inf and nan are nan)
+        return _FLOAT(v)
+    return _ANY(v)
+
+
+def payload_json(s: Scored) -> str:
+    """``encode_payload(push_payload(s))``, written directly."""
+    a, sc = s.admin, s.score
+    flags = s.flags
+    if flags:
+        open_flags = [f for f in flags if f.state == "open"]
+        ids = [f.rule_id for f in open_flags]
+        flag_ids = (
+            "[" + ",".join(map(_STR, ids)) + "]" if all(type(i) is str for i in ids) else _ANY(ids)
+        )
+        message = " | ".join(f.message for f in open_flags)
+    else:
+        flag_ids, message = "[]", ""
+    v = sc.session
+    session = _INT(v) if type(v) is int else _ANY(v)
+    v = sc.total
+    total = _FLOAT(v) if type(v) is float and v - v == 0.0 else _ANY(v)
+    v = sc.clinical
+    clinical = "true" if v is True else "false" if v is False else _ANY(v)
+    v = sc.rc_class
+    rc_class = "null" if v is None else _s(v)
+    v = sc.status
+    status = "null" if v is None else _s(v)
+    expected = sc.expected
+    if expected is None and sc.expected_low is None and sc.expected_high is None:
+        no_model = sc.expected_severe is None and sc.percent_of_expected is None
+    else:
+        no_model = False
+    model = (
+        _NO_MODEL
+        if no_model
+        else f'"expected":{_n(expected)},"expected_low":{_n(sc.expected_low)},'
+        f'"expected_high":{_n(sc.expected_high)},"expected_severe":{_n(sc.expected_severe)},'
+        f'"percent_of_expected":{_n(sc.percent_of_expected)}'
+    )
+    v = sc.change_from_previous
+    previous = "null" if v is None else _FLOAT(v) if type(v) is float and v - v == 0.0 else _ANY(v)
+    v = sc.intake
+    intake = "null" if v is None else _FLOAT(v) if type(v) is float and v - v == 0.0 else _ANY(v)
+    v = sc.change_from_intake
+    change = "null" if v is None else _FLOAT(v) if type(v) is float and v - v == 0.0 else _ANY(v)
+    when = _AT.get((a.administered_at, a.administered_at.tzinfo, a.date_only, a.local_date))
+    if when is None:
+        when = _when_text(a)
+    # the texts that are text almost always: inline, the encoder's escaping; else the encoder
+    key, client, measure, episode, rater = (
+        a.source_key,
+        a.client_id,
+        a.measure,
+        sc.episode_id,
+        a.rater,
+    )
+    return (
+        f'{{"source_key":{_STR(key) if type(key) is str else _ANY(key)},'
+        f'"client_id":{_STR(client) if type(client) is str else _ANY(client)},'
+        f'"measure":{_STR(measure) if type(measure) is str else _ANY(measure)},'
+        f'"administered_at":{when},'
+        f'"episode_id":{_STR(episode) if type(episode) is str else _ANY(episode)},'
+        f'"rater":{_STR(rater) if type(rater) is str else _ANY(rater)},"session":{session},'
+        f'"total":{total},"clinical":{clinical},'
+        f'"change_from_previous":{previous},"intake":{intake},'
+        f'"change_from_intake":{change},"rc_class":{rc_class},{model},'
+        f'"status":{status},"flags":{flag_ids},"flag_message":{_s(message)}}}'
+    )
+
+
+_NO_MODEL = (
+    '"expected":null,"expected_low":null,"expected_high":null,"expected_severe":null,'
+    '"percent_of_expected":null'
+)
+_AT: dict[Any, str] = {}  # the administered_at JSON text, memoised (dates repeat)
+
+
+def _when_text(a: Any) -> str:
+    """The JSON text of ``a.administered_at_text()`` (memoised by what it depends on)."""
+    if len(_AT) >= 50_000:
+        _AT.clear()
+    text = _AT[(a.administered_at, a.administered_at.tzinfo, a.date_only, a.local_date)] = _s(
+        a.administered_at_text()
+    )
+    return text
+
+
+def outbox_row(s: Scored, namespace: str, client_id: str, at: str) -> tuple[Any, ...]:
+    """The outbox row of a scored administration (see :meth:`fit_core.store.Store.write_outbox`):
+    (source, source_key, namespace, client_id, payload JSON, extra JSON, hash, updated_at)."""
+    a = s.admin
+    encoded = payload_json(s)
+    extra = a.extra
+    return (
+        a.source,
+        a.source_key,
+        namespace,
+        client_id,
+        encoded,
+        json.dumps(dict(extra), sort_keys=True) if extra else None,
+        hashlib.blake2b(encoded.encode(), digest_size=16).hexdigest(),
+        at,
+    )
+
+
+def reference_json(s: Scored) -> str:
+    """The definition :func:`payload_json` follows (slow; for tests)."""
+    from .scoring import push_payload
+
+    return encode_payload(push_payload(s))
+
+
+def item_row(item: Any, namespace: str, client_id: str, at: str) -> tuple[Any, ...]:
+    """The outbox row of an :class:`~fit_core.models.OutboxItem`."""
+    extra: Mapping[str, Any] = item.extra
+    return (
+        item.source,
+        item.source_key,
+        namespace,
+        client_id,
+        item.encoded or json.dumps(item.payload, sort_keys=True, separators=(",", ":")),
+        json.dumps(dict(extra), sort_keys=True) if extra else None,
+        item.hash,
+        at,
+    )
