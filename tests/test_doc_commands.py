@@ -8,15 +8,16 @@ shortest and its longest forms, with each alternative). Placeholders (`SOURCE`, 
 `DATE`, ...) and the documents' example values (`C000387`, `links.csv`, `~/today`) get real
 values of a demo store made once with `fit demo --keep`. Each command runs in-process on a fresh
 copy of that store, so the commands that change it (erase, purge, keys, encrypt, ...) run in any
-order, and with what the documents set up before it (a retention period for `fit purge`, a
-SimplePractice export folder for `fit clients`, loopback mail and webhook servers for
-`fit notify`, the store key for `fit store encrypt`). Prose that only names a command or an
-option (`fit client erase`, `fit serve --path`) is looked up instead of run.
+order, and with what the documents set up before it: a retention period for `fit purge`, the
+store key for `fit store encrypt`, a synthetic SimplePractice export for `fit clients`, and
+loopback fakes (tests/fakes/) for the REDCap project of `fit redcap`, the Google Form of
+`fit google` and the mail and webhook servers of `fit notify`. Prose that only names a command
+or an option (`fit client erase`, `fit serve --path`) is looked up instead of run.
 
 A documented command line must parse (never exit 2, USAGE), never crash (exit 6 or a
-traceback), and exit 0 on the demo clinic, or, when it needs what the demo clinic does not have
-(a REDCap project, a Google Form, more closed episodes: `NEEDS_MORE`), stop with the clean
-error that says so. A failure names the document, the line and the command line as shown.
+traceback), and exit 0, or, where the demo cannot give what it needs (`NEEDS_MORE`: a server
+that runs until stopped, more closed episodes), stop with the clean error that says so. A
+failure names the document, the line and the command line as shown.
 """
 
 from __future__ import annotations
@@ -31,10 +32,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 import pytest
 from click.testing import CliRunner, Result
+from fakes import google_fake as gf
+from fakes import redcap_fake as rf
 from fakes import smtp_fake as sf
 from fakes import webhook_fake as wf
 
@@ -43,6 +47,7 @@ from fit_cli.main import cli
 
 smtp_fake = sf.smtp_fake  # the loopback servers' fixtures (requested by name in `run`)
 webhook_fake = wf.webhook_fake
+redcap_fake = rf.redcap_fake
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "contrib" / "README.md"]
@@ -350,6 +355,9 @@ CHANNEL = "clinic_mail"  # the documents' notification channel (the demo has non
 HEX_KEY = "8d3f0c6a1b2e4f5a6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3"
 NEW_HEX_KEY = "f" + HEX_KEY[1:]
 REDCAP_TOKEN = "0123456789ABCDEF0123456789ABCDEF"
+REDCAP_SOURCE = "clinic_redcap"  # the documents' REDCap source, on a loopback fake
+GOOGLE_SOURCE = "clinic_forms"  # the documents' Google Forms source, on a loopback fake
+FORM_ID = "1FormIdFromTheEditorUrl0123456789abcdefghij"  # the documents' example form id
 HOME = "@HOME"  # `~`: a home folder of the test's own
 
 
@@ -379,7 +387,7 @@ VALUES: dict[str, str] = {
     "TIME": "2022-08-01T00:00:00+00:00",
     "M": "ORS",
     "R": "client",
-    "FORM_ID": "1FormIdFromTheEditorUrl0123456789abcdefghij",
+    "FORM_ID": FORM_ID,
     "DIR": "out",
     "notify_NAME": f"notify_{CHANNEL}",
     "notify_<name>": f"notify_{CHANNEL}",
@@ -443,6 +451,8 @@ def substitute(path: list[str], words: list[str]) -> list[str]:
             before in OPTION_VALUES and (word.isupper() or word in VALUES)
         ):
             word = OPTION_VALUES[before]
+        elif word == "SOURCE" and path[:1] in (["redcap"], ["google"]):
+            word = REDCAP_SOURCE if path[0] == "redcap" else GOOGLE_SOURCE
         elif word in ("ID", "N"):
             word = ALERT if path[:1] == ["alerts"] else CLIENT
         elif word == "FILE":
@@ -547,6 +557,8 @@ class Setup:
     before: tuple[tuple[str, ...], ...] = ()  # commands run first (each must exit 0)
     terminal: bool = False  # stdin and stdout are a terminal (to confirm on, to show names on)
     notify: bool = False  # a loopback mail relay and webhook receiver are running
+    redcap: bool = False  # source clinic_redcap: a loopback REDCap project (synthetic records)
+    google: bool = False  # source clinic_forms: a loopback Google Form and Sheet
 
 
 #: docs/privacy.md: the privacy key every clinic sets (erasure, readmission, audit by client)
@@ -639,11 +651,59 @@ SETUPS: dict[tuple[str, ...], Setup] = {
 }
 
 
-def setup_for(path: tuple[str, ...]) -> Setup:
+REDCAP_SETUP = Setup(redcap=True)
+GOOGLE_SETUP = Setup(google=True)
+#: `fit google remap` after the first sync put the mapping in force
+GOOGLE_REMAP_SETUP = Setup(google=True, before=(("sync", "--source", GOOGLE_SOURCE),))
+
+
+def setup_for(path: tuple[str, ...], words: tuple[str, ...]) -> Setup:
+    """What the command of ``path`` needs; `fit redcap ...` and the README's `fit check` and
+    `fit sync` of clinic_redcap get the REDCap project (`fit serve` would serve it for ever)."""
+    if path[:1] == ("redcap",) or (path[:1] in (("check",), ("sync",)) and REDCAP_SOURCE in words):
+        return REDCAP_SETUP
+    if path[:1] == ("google",):
+        return GOOGLE_REMAP_SETUP if path[:2] == ("google", "remap") else GOOGLE_SETUP
     for n in range(len(path), 0, -1):
         if path[:n] in SETUPS:
             return SETUPS[path[:n]]
     return Setup()
+
+
+def _google_source(request: pytest.FixtureRequest, keyring_: Any) -> str:
+    """The source clinic_forms: the documents' form id, an ORS and an SRS section, mapped."""
+    fake = gf.GoogleFake().start()
+    request.addfinalizer(fake.stop)
+    doc, layout = gf.measure_form(FORM_ID, ["ORS", "SRS"], title="Weekly check-in")
+    fake.add_form(FORM_ID, doc)
+    fake.add_spreadsheet("1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefg")
+    keyring_.set_password("fit", f"{GOOGLE_SOURCE}.service_account", gf.service_account_json())
+    endpoints = "".join(f"{k} = {json.dumps(v)}\n" for k, v in fake.endpoints().items())
+    measures = "".join(
+        f"measures.{m} = {{ "
+        + ", ".join(f'q{i} = "{q}"' for i, q in enumerate(qids, start=1))
+        + " }\n"
+        for m, qids in layout.items.items()
+    )
+    return (
+        f'\n[sources.{GOOGLE_SOURCE}]\nadapter = "google_forms"\n'
+        f'spreadsheet_id = "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefg"\n{endpoints}\n'
+        f'[[sources.{GOOGLE_SOURCE}.forms]]\nform_id = "{FORM_ID}"\n'
+        f'client_id = "{layout.client}"\nclinician = "{layout.clinician}"\n{measures}'
+    )
+
+
+def _toml_tables(name: str, table: dict[str, Any]) -> str:
+    """``table`` as the TOML table ``[name]`` and its sub-tables (values as JSON writes them,
+    which TOML reads alike for strings, numbers and lists of them)."""
+    lines = [f"[{name}]"]
+    subtables = ""
+    for key, value in table.items():
+        if isinstance(value, dict):
+            subtables += _toml_tables(f"{name}.{key}", value)
+        else:
+            lines.append(f"{key} = {json.dumps(value)}")
+    return "\n".join(lines) + "\n\n" + subtables
 
 
 # --- the demo clinic and the files the documents name ---------------------------------------
@@ -733,7 +793,7 @@ def run(
     request: pytest.FixtureRequest,
 ) -> Result:
     """Run one documented command line as the documents set it up; the result."""
-    setup = setup_for(case.path)
+    setup = setup_for(case.path, case.words)
     work, home = tmp_path / "work", tmp_path / "home"
     work.mkdir()
     _write_files(work, home, clinic)
@@ -749,11 +809,17 @@ def run(
         keyring_.set_password("fit", "notify_clinic_mail.password", smtp.password)
         keyring_.set_password("fit", "notify_team_chat.url", hook.url)
         fields |= {"smtp_port": smtp.port, "smtp_user": smtp.user, "smtp_cafile": smtp.cafile}
-    if setup.config:
+    extra = setup.config.format(**fields)
+    if setup.redcap:  # README "Setting up a REDCap project", steps 5 and 6
+        project = request.getfixturevalue("redcap_fake")(rf.clinic_project(20, seed=9))
+        keyring_.set_password("fit", f"{REDCAP_SOURCE}.token", rf.TOKEN)
+        options = {"adapter": "redcap", **rf.source_options(project)}
+        extra += "\n" + _toml_tables(f"sources.{REDCAP_SOURCE}", options)
+    if setup.google:  # README "Setting up the form, the sheet and the service account"
+        extra += _google_source(request, keyring_)
+    if extra:
         config = clinic / "config.toml"
-        config.write_text(
-            config.read_text(encoding="utf-8") + setup.config.format(**fields), encoding="utf-8"
-        )
+        config.write_text(config.read_text(encoding="utf-8") + extra, encoding="utf-8")
     for name, text in setup.files:
         (clinic / name).parent.mkdir(parents=True, exist_ok=True)
         (clinic / name).write_text(text, encoding="utf-8")
@@ -774,18 +840,11 @@ def run(
 #: pattern of the error on stderr, why). Everything else must exit 0 on the demo clinic.
 NEEDS_MORE: list[tuple[str, int, str, str]] = [
     (
-        r"^(redcap|serve)\b|--source clinic_redcap\b",
+        r"^serve\b",
         3,
-        r"^error: (source demo_csv uses the csv adapter, not redcap|no source named "
-        r"'clinic_redcap' in the config|no REDCap source to serve)",
-        "a REDCap project (tests/test_redcap_*.py run these against a loopback fake)",
-    ),
-    (
-        r"^google\b",
-        3,
-        r"^error: (source 'demo_csv' uses the csv adapter, not google_forms|no source named "
-        r"'clinic_forms' in the config)",
-        "a Google Form (tests/test_google_*.py run these against a loopback fake)",
+        r"^error: (no source named 'clinic_redcap' in the config|no REDCap source to serve)",
+        "a REDCap source, and it serves until stopped (tests/test_redcap_cli.py and "
+        "tests/test_serve_abuse.py run it against a loopback fake)",
     ),
     (
         r"^trajectories fit\b",
