@@ -157,6 +157,8 @@ def write_export(
     """Write the export to ``target`` (a new folder, or a ``.zip`` when ``archive``)."""
     if target.exists():
         raise ConfigError(f"{target} already exists", hint="give a new folder or file name")
+    if not target.parent.is_dir():  # a folder and an archive alike
+        raise ConfigError(f"the folder {target.parent} does not exist")
     client = doc["client"]
     parts: dict[str, bytes] = {
         "client.json": json.dumps(doc, indent=2, ensure_ascii=False, default=str).encode(),
@@ -196,10 +198,7 @@ def _table(rows: Sequence[Mapping[str, Any]]) -> bytes:
 
 
 def _write_folder(target: Path, parts: Mapping[str, bytes]) -> Path:
-    parent = target.parent
-    if not parent.is_dir():
-        raise ConfigError(f"the folder {parent} does not exist")
-    tmp = Path(tempfile.mkdtemp(prefix=".fit-export-", dir=parent))  # mode 0700
+    tmp = Path(tempfile.mkdtemp(prefix=".fit-export-", dir=target.parent))  # mode 0700
     try:
         for name, blob in parts.items():
             path = tmp / name

@@ -170,6 +170,18 @@ def test_export_as_an_archive_is_private(demo: Path) -> None:
     assert res.exit_code == 3  # never overwritten
 
 
+@pytest.mark.parametrize("archive", [True, False])
+def test_an_export_into_a_missing_folder_is_a_clear_error(demo: Path, archive: bool) -> None:
+    cid = planted_client(demo)
+    target = demo / "no-such-folder" / ("client.zip" if archive else "client")
+    res = fit(
+        demo, "client", "export", cid, *(["--archive"] if archive else []), "--out", str(target)
+    )
+    assert res.exit_code == 3, res.output
+    assert f"the folder {target.parent} does not exist" in res.output
+    assert not target.parent.exists()
+
+
 def test_a_changed_privacy_key_stops_the_sync(demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cid = planted_client(demo)
     assert fit(demo, "client", "erase", cid, "--yes").exit_code == 0
