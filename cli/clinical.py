@@ -15,23 +15,23 @@ import click
 
 from fit_core.agency import GROUP_BY, EpisodeSummary, agency_stats
 from fit_core.as_of import context_until, until
-from fit_core.config import Config, load_config
+from fit_core.config import Config
 from fit_core.episodes import episodes_of, is_ended, latest_views, summarize, trajectory_series
 from fit_core.errors import ConfigError, ExitCode
 from fit_core.measures import COPYRIGHT_LINES, Measure
 from fit_core.models import ClientContext
-from fit_core.plugins import load_plugins
+from fit_core.plugins import Registry, load_plugins
 from fit_core.scoring import Scorer, rule_active
 from fit_core.settings import Settings
 from fit_core.store import Store
 from fit_core.sync import load_active_model
 
+from .app import App, echo_json, handle_errors
 from .asof import as_of_option, models_for, resolve_as_of
-from .main import echo_json, handle_errors
 
 
 def _config(ctx: click.Context) -> Config:
-    return load_config(ctx.find_root().obj.get("config_path"))
+    return App.of(ctx).config
 
 
 def _today(config: Config) -> dt.date:
@@ -68,9 +68,9 @@ RULE_SETTINGS: dict[str, tuple[str, ...]] = {
 @handle_errors
 def rules_cmd(ctx: click.Context, as_json: bool) -> None:
     """List alert rules, whether each is on, and its current settings."""
-    path = ctx.find_root().obj.get("config_path")
-    settings = load_config(path).settings if path or _default_config_exists() else Settings()
-    registry = load_plugins()
+    app = App.of(ctx)
+    settings = app.config.settings if app.config_path or _default_config_exists() else Settings()
+    registry = app.registry
     rows = []
     for rule_id, rule in sorted(registry.rules.items()):
         keys = RULE_SETTINGS.get(rule_id, ())
@@ -158,13 +158,17 @@ def _jsonable(v: Any) -> Any:
 
 
 def _scored_clients(
-    store: Store, config: Config, as_of: dt.date, given: dt.date | None = None
+    store: Store,
+    config: Config,
+    as_of: dt.date,
+    given: dt.date | None = None,
+    registry: Registry | None = None,
 ) -> Iterator[tuple[list[Any], ClientContext | None]]:
     """Each client's scored administrations (no rules) and practice data, client by client.
 
     ``given`` (an explicit ``--as-of``) leaves out what is dated after it (:mod:`fit_core.as_of`)
     and uses the models in force that day."""
-    registry = load_plugins()
+    registry = registry or load_plugins()
     scorer = Scorer(
         registry.measures, config.settings.with_(as_of=as_of), (), models_for(store, config, given)
     )
@@ -236,13 +240,13 @@ def trajectories_fit(
     from fit_core.trajectories import InsufficientData, fit_clinic_model
 
     config = _config(ctx)
-    registry = load_plugins()
+    registry = App.of(ctx).registry
     measure = _ors_measure(measure, registry.measures)
     today, given = _as_of(config, as_of)
     store = Store.open(config.store_path)
     try:
         series = []
-        for scored, context in _scored_clients(store, config, today, given):
+        for scored, context in _scored_clients(store, config, today, given, registry):
             for view, latest in _views(scored):
                 if is_ended(view, today, config.settings, context, latest=latest):
                     s = trajectory_series(view, registry.measures, measure, rater=rater)
@@ -427,7 +431,7 @@ def stats(
     (outcome_population "all"), or of ended ones with --ended-only ("ended").
     """
     config = _config(ctx)
-    registry = load_plugins()
+    registry = App.of(ctx).registry
     today, given = _as_of(config, as_of)
     store = Store.open(config.store_path)
     try:

@@ -16,16 +16,16 @@ from fit_core.config import Config, default_config_path, load_config
 from fit_core.errors import ConfigError, ExitCode, FitError
 from fit_core.logsafe import escape_controls
 from fit_core.measures import COPYRIGHT_LINES
-from fit_core.plugins import Registry, load_plugins
+from fit_core.plugins import Registry
 from fit_core.settings import check_rule_ids
 from fit_core.store import Store
 
-from .main import echo_json, handle_errors
+from .app import App, echo_json, handle_errors
 from .templates import CONFIG_TEMPLATE
 
 
 def _config(ctx: click.Context) -> Config:
-    return load_config(ctx.obj.get("config_path") if ctx.obj else None)
+    return App.of(ctx).config
 
 
 def _secret_lookup(registry: Registry) -> Any:
@@ -43,7 +43,7 @@ def _secret_lookup(registry: Registry) -> Any:
 @handle_errors
 def init(ctx: click.Context, force: bool) -> None:
     """Write a commented config file to start from (mode 0600)."""
-    path: Path = ctx.obj.get("config_path") or default_config_path()
+    path: Path = App.of(ctx).config_path or default_config_path()
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists", hint="edit it, or pass --force to overwrite")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -72,7 +72,7 @@ def check(ctx: click.Context, sources: tuple[str, ...]) -> None:
     from fit_core.state import StoreState
 
     config = _config(ctx)
-    registry = load_plugins()
+    registry = App.of(ctx).registry
     check_rule_ids(config.settings, registry.rules)
     secret = _secret_lookup(registry)
     names = list(sources) or list(config.sources)
@@ -147,11 +147,11 @@ def sync(ctx: click.Context, sources: tuple[str, ...], dry_run: bool, as_json: b
 
     config = _config(ctx)
     _require_sources(config, sources)  # before the store is opened: a bad config creates none
-    registry = load_plugins()
+    registry = App.of(ctx).registry
     check_rule_ids(config.settings, registry.rules)
     store = Store.open(config.store_path)
     try:
-        show = sys.stderr.isatty() and not ctx.obj.get("quiet")
+        show = sys.stderr.isatty() and not App.of(ctx).quiet
         engine = SyncEngine(
             config,
             registry,
@@ -172,7 +172,7 @@ def sync(ctx: click.Context, sources: tuple[str, ...], dry_run: bool, as_json: b
         store.close()
     if as_json:
         echo_json(summary.as_dict())
-    elif dry_run or ctx.obj.get("verbose"):
+    elif dry_run or App.of(ctx).verbose:
         _print_summary(summary)
     for s in summary.sources:
         if s.status == "failed":
@@ -191,7 +191,7 @@ def sync(ctx: click.Context, sources: tuple[str, ...], dry_run: bool, as_json: b
             )
         for text in s.problems if s.status != "failed" else ():
             click.echo(f"warning: source {s.name}: {text}", err=True)
-        if s.merged_clients and not (dry_run or ctx.obj.get("verbose") or as_json):
+        if s.merged_clients and not (dry_run or App.of(ctx).verbose or as_json):
             click.echo(
                 f"note: source {s.name}: {s.merged_clients} client code(s) arrived in a new "
                 "spelling (case or spaces) and were merged with the same code "
@@ -312,7 +312,7 @@ def score(
 
     settings = None
     tzinfo = None
-    config_path = ctx.obj.get("config_path")
+    config_path = App.of(ctx).config_path
     if config_path:
         config = load_config(config_path)
         settings = config.settings
@@ -422,10 +422,11 @@ def _print_demo(r: dict[str, Any], keep: Path | None) -> None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
 @handle_errors
-def plugins(as_json: bool) -> None:
+def plugins(ctx: click.Context, as_json: bool) -> None:
     """List installed plugins, their versions and hooks, and what they registered."""
-    registry = load_plugins()
+    registry = App.of(ctx).registry
     data = {
         "plugins": [
             {"name": p.name, "package": p.package, "version": p.version, "hooks": list(p.hooks)}
@@ -600,7 +601,7 @@ def _set_state(ctx: click.Context, flag_id: int, state: str) -> None:
     try:
         if not store.set_flag_state(flag_id, state):
             raise _no_alert(flag_id)
-        _audit_alert(store, config, flag_id, state)
+        _audit_alert(store, App.of(ctx), flag_id, state)
     except AlertStateError as exc:
         raise click.UsageError(str(exc)) from None
     finally:
@@ -608,12 +609,12 @@ def _set_state(ctx: click.Context, flag_id: int, state: str) -> None:
     click.echo(f"alert #{flag_id}: {state}")
 
 
-def _audit_alert(store: Store, config: Config, flag_id: int, state: str) -> None:
+def _audit_alert(store: Store, app: App, flag_id: int, state: str) -> None:
     """An acknowledgement (or its undoing) in the audit log, naming the client by hash."""
     from fit_core.audit import auditor_for
 
     alert = store.alert(flag_id) or {}
-    auditor = auditor_for(store, config, _secret_lookup(load_plugins()))
+    auditor = auditor_for(store, app.config, app.secret())
     client = (alert.get("namespace", ""), alert.get("client_id", ""))
     auditor.record(
         "acknowledge" if state == "acknowledged" else "reopen",

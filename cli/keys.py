@@ -4,8 +4,8 @@ Values never appear on the command line (shell history, ``ps``): ``set`` reads a
 on a terminal, else stdin, or ``--from-file``. ``get`` says where a secret is set and prints the
 value only with ``--show``. ``list`` derives names from the config, since a keyring cannot list.
 
-The commands read ``ctx.obj`` when the main group sets it: ``"config_path"`` (else
-``$FIT_CONFIG``, else the default path) and, optionally, a loaded ``"registry"``.
+The commands read the config and the plugins from the run's :class:`~fit_core.clitools.App`
+(``--config``, else ``$FIT_CONFIG``, else the default path).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Any
 
 import click
 
-from fit_core.clitools import fit_errors
-from fit_core.config import Config, load_config
+from fit_core.clitools import App, fit_errors
+from fit_core.config import Config
 from fit_core.errors import FitError, PluginError
-from fit_core.plugins import Registry, load_plugins
+from fit_core.plugins import Registry
 from fit_core.redact import redact_obj
 from fit_core.secrets import (
     SecretStore,
@@ -45,21 +45,12 @@ def _name(what: str) -> Callable[[click.Context, click.Parameter, str], str]:
     return callback
 
 
-def _obj(ctx: click.Context) -> dict[str, Any]:
-    return ctx.obj if isinstance(ctx.obj, dict) else {}
-
-
 def _config(ctx: click.Context) -> Config:
-    return load_config(_obj(ctx).get("config_path"))
+    return App.of(ctx).config
 
 
 def _registry(ctx: click.Context) -> Registry:
-    reg = _obj(ctx).get("registry")
-    if reg is None:
-        reg = ctx.meta.get("fit.registry")
-    if reg is None:
-        reg = ctx.meta["fit.registry"] = load_plugins()
-    return reg
+    return App.of(ctx).registry
 
 
 def _store(ctx: click.Context) -> SecretStore:

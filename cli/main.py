@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
-import sqlite3
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from fit_core import __version__
+from fit_core.clitools import App, exit_for
 from fit_core.errors import ExitCode, FitError
-from fit_core.logsafe import SafeFormatter, escape_controls
+from fit_core.logsafe import SafeFormatter
 from fit_core.redact import install_stream_redaction
 
-F = TypeVar("F", bound=Callable[..., Any])
+from .app import echo_json, handle_errors  # re-exported for plugins that import them from here
+
 log = logging.getLogger("fit")
 
 EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(
@@ -63,68 +61,7 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
         pass
 
 
-def handle_errors(func: F) -> F:
-    """Map FitError to its exit code with a message on stderr; anything else is INTERNAL (6)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except FitError as exc:
-            click.echo(f"error: {_safe(exc.message)}", err=True)
-            if exc.hint:
-                click.echo(f"  hint: {_safe(exc.hint)}", err=True)
-            sys.exit(int(exc.exit_code))
-        except (
-            click.ClickException,
-            click.exceptions.Exit,
-            click.Abort,
-            SystemExit,
-            BrokenPipeError,
-        ):
-            raise
-        except sqlite3.Error as exc:  # the store broke while a command used it
-            from fit_core.storefile import last_opened, store_error
-
-            err = store_error(last_opened() or "(the store)", exc)
-            click.echo(f"error: {_safe(err.message)}", err=True)
-            if err.hint:
-                click.echo(f"  hint: {_safe(err.hint)}", err=True)
-            sys.exit(int(err.exit_code))
-        except Exception as exc:
-            logging.getLogger("fit").debug("internal error", exc_info=True)
-            click.echo(
-                f"error: internal error ({type(exc).__name__}); run with -vv for the traceback "
-                "and report it",
-                err=True,
-            )
-            sys.exit(int(ExitCode.INTERNAL))
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _safe(text: str) -> str:
-    """An error text for the terminal: secrets masked, control characters escaped (a message
-    may quote a file name or a server's answer)."""
-    return escape_controls(_redact(text))
-
-
-def _redact(text: str) -> str:
-    try:
-        from fit_core.redact import redact
-    except ImportError:  # pragma: no cover
-        return text
-    return redact(text)
-
-
-def echo_json(obj: Any) -> None:
-    try:
-        from fit_core.redact import redact_obj
-
-        obj = redact_obj(obj)
-    except ImportError:  # pragma: no cover
-        pass
-    click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+__all__ = ["EXIT_PIPE", "cli", "echo_json", "handle_errors", "hoist_global_options", "main"]
 
 
 #: options of the root group that may also follow the sub-command (`fit sync -v`)
@@ -219,10 +156,14 @@ class FitGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the command inside the one error boundary of `fit` (built-in and plugin
+        commands alike; see :func:`fit_core.clitools.exit_for`)."""
         try:
             return super().invoke(ctx)
         except BrokenPipeError:  # click itself would exit 1 (PARTIAL) here
             _quiet_broken_pipe()
+        except Exception as exc:
+            exit_for(exc)
 
     def _load_plugin_commands(self) -> None:
         if self._plugins_loaded:
@@ -275,10 +216,7 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: int, quiet: bool)
     `fit init` to write a config and `fit sync` to run it.
     """
     _setup_logging(verbose, quiet)
-    ctx.ensure_object(dict)
-    ctx.obj["config_path"] = config_path
-    ctx.obj["verbose"] = verbose
-    ctx.obj["quiet"] = quiet
+    ctx.obj = App(config_path=config_path, verbose=verbose, quiet=quiet)
 
 
 #: built-in command name -> the module of fit_cli that defines it. A command's module is

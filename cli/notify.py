@@ -11,18 +11,18 @@ from typing import Any
 
 import click
 
-from fit_core.config import Config, load_config
+from fit_core.config import Config
 from fit_core.errors import ConfigError, ExitCode
-from fit_core.plugins import Registry, load_plugins
+from fit_core.plugins import Registry
 from fit_core.store import Store
 
-from .main import echo_json, handle_errors
+from .app import App, echo_json, handle_errors
 
 __all__ = ["NOTIFY_COMMANDS", "check_notify_lines", "notify"]
 
 
 def _config(ctx: click.Context) -> Config:
-    config = load_config(ctx.find_root().obj.get("config_path"))
+    config = App.of(ctx).config
     if not config.notify.routes:
         raise ConfigError(
             "no notification routes are configured",
@@ -60,7 +60,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     from fit_core.notify.ledger import Ledger
 
     config = _config(ctx)
-    registry = load_plugins()
+    registry = App.of(ctx).registry
     store = Store.open(config.store_path)
     try:
         d = _dispatcher(config, registry, store)
@@ -162,7 +162,7 @@ def send(ctx: click.Context, routes: tuple[str, ...], now: bool, as_json: bool) 
     from fit_core.aftersync import delivery_notes
 
     config = _config(ctx)
-    registry = load_plugins()
+    registry = App.of(ctx).registry
     store = Store.open(config.store_path)
     try:
         report = _dispatcher(config, registry, store).deliver(routes=routes or None, now=now)
@@ -201,7 +201,7 @@ def preview(ctx: click.Context, routes: tuple[str, ...], as_json: bool) -> None:
     from fit_core.notify.render import message_of, payload
 
     config = _config(ctx)
-    registry = load_plugins()
+    registry = App.of(ctx).registry
     store = Store.open(config.store_path)
     try:
         previews = _dispatcher(config, registry, store).preview(routes=routes or None)
@@ -247,7 +247,7 @@ def test(ctx: click.Context, route: str, to: tuple[str, ...]) -> None:
     from fit_core.notify.channel import DeliveryError
 
     config = _config(ctx)
-    registry = load_plugins()
+    registry = App.of(ctx).registry
     try:  # no store: a test needs none, so it can run as any user who can read the config
         sent = _dispatcher(config, registry, None).test(route, list(to))
     except DeliveryError as exc:
@@ -273,7 +273,7 @@ def skip(ctx: click.Context, route: str, yes: bool) -> None:
     config.notify.route(route)
     if not yes:
         click.confirm(f"record every open alert as told on route {route}?", abort=True)
-    registry = load_plugins()
+    registry = App.of(ctx).registry
     store = Store.open(config.store_path)
     try:
         n = _dispatcher(config, registry, store).skip(route)

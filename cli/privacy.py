@@ -18,18 +18,18 @@ from fit_core.audit import auditor_for
 from fit_core.config import Config
 from fit_core.errors import ConfigError, ExitCode
 from fit_core.lock import SyncLock
-from fit_core.plugins import Registry, load_plugins
+from fit_core.plugins import Registry
 from fit_core.store import Store
 
+from .app import App, echo_json, handle_errors
 from .commands import _config, _secret_lookup
-from .main import echo_json, handle_errors
 
 _NS_HELP = "The client's namespace (needed only when the id is in several)."
 
 
 def _open(ctx: click.Context) -> tuple[Config, Registry, Any, Store]:
     config = _config(ctx.find_root())
-    registry = load_plugins()
+    registry = App.of(ctx).registry
     store_path = Path(config.store_path)
     if str(store_path) != ":memory:" and not store_path.exists():
         raise ConfigError(f"no store at {store_path}", hint="run `fit sync` first")

@@ -16,13 +16,13 @@ import click
 from fit_core.agency import GROUP_BY
 from fit_core.config import Config
 from fit_core.errors import ConfigError
-from fit_core.plugins import load_plugins
+from fit_core.plugins import Registry
 from fit_core.reports.deps import require_reports
 from fit_core.reports.render import FORMATS
 from fit_core.store import Store
 
+from .app import App, handle_errors
 from .asof import as_of_option, models_for, resolve_as_of
-from .main import handle_errors
 
 _OUT_HELP = "Folder for the files (created mode 0700 if missing)."
 _FORMAT_HELP = "html (default), png or pdf (need Chromium), or svg (the charts alone)."
@@ -114,12 +114,12 @@ def client(
     from fit_core.reports.render import write_client
     from fit_core.reports.source import ClientReportSource
 
-    from .clinical import _config  # lazily: fit_cli.clinical imports fit_cli.main
+    from .clinical import _config
 
     _check_browser(fmt, chromium)
 
     config = _config(ctx)
-    registry = load_plugins()
+    registry = App.of(ctx).registry
     today, given = resolve_as_of(config, as_of)
     namespaces = [namespace] if namespace else _namespaces(config)
     store = _open_store(config)
@@ -165,7 +165,7 @@ def client(
         ):
             click.echo(str(path))
             written.append((cid, Path(path)))
-    _note_written(config, namespaces, written)
+    _note_written(config, registry, namespaces, written)
 
 
 @report.command("clinic")
@@ -231,7 +231,7 @@ def clinic(
     _check_browser(fmt, chromium)
 
     config = _config(ctx)
-    registry = load_plugins()
+    registry = App.of(ctx).registry
     today, given = resolve_as_of(config, as_of)
     since_date = since.date() if since else None
     store = _open_store(config)
@@ -260,11 +260,12 @@ def clinic(
     paths = list(write_clinic(data, out, safe_name(stem), fmt, generated=today, chromium=chromium))
     for path in paths:
         click.echo(str(path))
-    _note_written(config, [], [], clinic_files=len(paths))
+    _note_written(config, registry, [], [], clinic_files=len(paths))
 
 
 def _note_written(
     config: Config,
+    registry: Registry,
     namespaces: list[str],
     written: list[tuple[str, Path]],
     *,
@@ -289,7 +290,7 @@ def _note_written(
             rows.append((*client, str(path.resolve()), "report", at))
         with store.transaction():
             store.note_client_files(rows)
-        auditor = auditor_for(store, config, _secret_lookup(load_plugins()))
+        auditor = auditor_for(store, config, _secret_lookup(registry))
         subjects = auditor.client_subjects(sorted(clients)) if clients else []
         auditor.record(
             "report",
@@ -356,7 +357,7 @@ def caseload(
     from .clinical import _config, _today
 
     config = _config(ctx)
-    registry = load_plugins()
+    registry = App.of(ctx).registry
     today = _today(config)
     target = out or config.reports.caseload_dir or Path(".")
     store = _open_store(config)

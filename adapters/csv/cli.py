@@ -10,8 +10,8 @@ import json
 
 import click
 
-from fit_core.clitools import fit_errors
-from fit_core.config import adapter_options, load_config
+from fit_core.clitools import App, fit_errors
+from fit_core.config import adapter_options
 from fit_core.errors import ConfigError
 from fit_core.store import Store
 
@@ -38,7 +38,7 @@ def accept(ctx: click.Context, source: str) -> None:
     accepted, the next sync reads the files and removes the records none of them holds. A
     file that changes again before that sync is compared afresh.
     """
-    config = load_config(ctx.find_root().obj.get("config_path") if ctx.find_root().obj else None)
+    config = App.of(ctx).config
     src = config.source(source)
     if src.adapter != CsvAdapter.name:
         raise ConfigError(f"source {source!r} is not a csv source (adapter {src.adapter!r})")

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from fit_core.clitools import App
 from fit_core.clitools import fit_errors as _fit_errors
 from fit_core.config import load_config
 from fit_core.errors import ConfigError
@@ -56,8 +57,7 @@ def inspect(ctx: click.Context, source: str, form_ids: tuple[str, ...], as_json:
     Prints each question's title, questionId, type and scale (low/high), then a TOML block to
     check and paste under [sources.SOURCE]. Only reads the form.
     """
-    obj = ctx.find_root().obj
-    config_path = obj.get("config_path") if isinstance(obj, Mapping) else None
+    config_path = App.of(ctx).config_path
     inspector = build_inspector(source, config_path)
     try:
         ids = list(form_ids) or _configured_forms(inspector.options)
@@ -128,8 +128,7 @@ def remap(
     """
     if since and from_start:
         raise click.UsageError("give --since or --from-start, not both")
-    obj = ctx.find_root().obj
-    config_path = obj.get("config_path") if isinstance(obj, Mapping) else None
+    config_path = App.of(ctx).config_path
     config = load_config(config_path)
     options = GoogleOptions.load(_google_source(config, source).options, source)
     wanted = selected(options.forms, form_ids, source)

@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from fit_core.adapter import SourceContext
-from fit_core.clitools import fit_errors
+from fit_core.clitools import App, fit_errors
 from fit_core.config import Config, adapter_options, load_config
 from fit_core.errors import ConfigError, FitError
 from fit_core.redact import register_secret
@@ -31,23 +31,19 @@ log = logging.getLogger(__name__)
 
 
 def _config_path(ctx: click.Context) -> Path | None:
-    obj = ctx.find_root().obj
-    return obj.get("config_path") if isinstance(obj, dict) else None
+    return App.of(ctx).config_path
 
 
-def _secret_lookup() -> tuple[Any, Callable[[str, str], str]]:
-    from fit_core.plugins import load_plugins
-    from fit_core.secrets import SecretStore
-
-    registry = load_plugins()
-    return registry, SecretStore(resolver=registry.resolve_secret).get
+def _secret_lookup(ctx: click.Context) -> tuple[Any, Callable[[str, str], str]]:
+    app = App.of(ctx)
+    return app.registry, app.secret()
 
 
 def open_source(ctx: click.Context, name: str) -> tuple[Config, RedcapAdapter]:
     """The configured REDCap source ``name`` as an adapter instance (nothing sent yet)."""
-    config = load_config(_config_path(ctx))
+    config = App.of(ctx).config
     src = config.source(name)
-    registry, secret = _secret_lookup()
+    registry, secret = _secret_lookup(ctx)
     cls = registry.adapter(src.adapter)
     if not issubclass(cls, RedcapAdapter):
         raise ConfigError(
@@ -174,13 +170,15 @@ def make_runner(config_path: Path | None) -> Callable[[str, Sequence[str] | None
     from fit_core.store import Store
     from fit_core.sync import SyncEngine
 
+    app = App(config_path=config_path)  # plugins loaded once for the server's life
+
     def run(source: str, ids: Sequence[str] | None) -> None:
         config = load_config(config_path)
         src = config.source(source)
         if ids is not None:
             src = dataclasses.replace(src, options={**src.options, "only_records": list(ids)})
         narrowed = dataclasses.replace(config, sources={source: src})
-        registry, secret = _secret_lookup()
+        registry, secret = app.registry, app.secret()
         store = Store.open(narrowed.store_path)
         try:
             summary = SyncEngine(narrowed, registry, store, secret=secret).run([source])

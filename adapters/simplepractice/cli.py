@@ -13,15 +13,15 @@ import datetime as dt
 import json
 import re
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
+from fit_core.clitools import App
 from fit_core.clitools import fit_errors as _fit_errors
-from fit_core.config import Config, SourceConfig, adapter_options, load_config
+from fit_core.config import Config, SourceConfig, adapter_options
 from fit_core.errors import ConfigError, ExitCode
 from fit_core.redact import redact_obj
 
@@ -83,9 +83,7 @@ class Bridge:
 
 
 def _bridge(ctx: click.Context, source: str | None) -> Bridge:
-    obj = ctx.find_root().obj
-    config_path = obj.get("config_path") if isinstance(obj, Mapping) else None
-    config = load_config(config_path)
+    config = App.of(ctx).config
     if source is None:
         names = [n for n, s in config.sources.items() if s.adapter == ADAPTER]
         if not names:
