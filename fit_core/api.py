@@ -11,7 +11,7 @@ The adapter contract suite needs pytest and lives in :mod:`fit_core.testing`
 from __future__ import annotations
 
 from .adapter import Adapter, SourceContext, time_bookmark
-from .clitools import fit_errors
+from .clitools import App, exit_for, fit_errors
 from .config import PathOption, config_path
 from .erasure import Place, PrivacyJob, register_place
 from .errors import (
@@ -52,6 +52,7 @@ __all__ = [
     "Adapter",
     "Administration",
     "AgeBand",
+    "App",
     "Appointment",
     "ChannelContext",
     "ClientInfo",
@@ -86,6 +87,7 @@ __all__ = [
     "Throttle",
     "Validator",
     "config_path",
+    "exit_for",
     "fit_errors",
     "hookimpl",
     "make_session",
