@@ -185,7 +185,7 @@ class Adapter:
 def time_bookmark(
     newest_seen: dt.datetime | None, run_started: dt.datetime, overlap: dt.timedelta
 ) -> str | None:
-    """DESIGN.md's bookmark: ``min(newest modification seen, run start) - overlap`` as ISO UTC."""
+    """A time-based bookmark: ``min(newest change seen, run start) - overlap``, ISO UTC."""
     if newest_seen is None:
         return None
     moment = min(newest_seen, run_started) - overlap

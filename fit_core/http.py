@@ -1,8 +1,8 @@
 """HTTP for adapters: one ``requests.Session`` factory, a retry policy, and a throttle.
 
-Adapters decide what is safe to retry (INTEGRATIONS.md: never retry REDCap's 429, always back off
-on Google's 429); this module only carries the policy out. Timeouts are always set. Nothing here
-logs a URL's query string or a body (they may hold tokens or PHI).
+Adapters decide what is safe to retry (docs/integrations.md: a REDCap 429 never, a Google 429
+always, with backoff); this module only carries the policy out. Timeouts are always set.
+Nothing here logs a URL's query string or a body (they may hold tokens or PHI).
 """
 
 from __future__ import annotations

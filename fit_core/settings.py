@@ -1,4 +1,4 @@
-"""Scoring and rule settings: the configurable defaults of DOMAIN.md, as one frozen object.
+"""Scoring and rule settings: the defaults of docs/clinical.md, as one frozen object.
 
 ``[rules]`` and ``[scoring]`` in the config file become a :class:`Settings`; every number here
 is a default a clinic can change, never a hard-coded truth.

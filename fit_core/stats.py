@@ -12,7 +12,7 @@ Reliable change and clinical significance (Jacobson & Truax 1991, *J Consult Cli
 - cutoff "c"                     ``c = (SD₀·M₁ + SD₁·M₀)/(SD₀ + SD₁)`` where 1 = clinical and
   0 = non-clinical (functional) population
 
-Oracle (DOMAIN.md): SD 10.5, r .931 → SE 2.758124, Sdiff 3.900577, RC 7.645131. For the ORS,
+Oracle (docs/clinical.md): SD 10.5, r .931 → SE 2.758124, Sdiff 3.900577, RC 7.645131. For the ORS,
 ``reliable_change(6.8, 0.93) ≈ 4.99`` (the "rounded to 5" of Miller et al. 2003).
 
 The helpers (:func:`mean`, :func:`sample_sd`, :func:`percentile`, :func:`pearson_r`,
@@ -244,7 +244,7 @@ def pre_post_effect_size(
     This is the standardised mean change with the pre-test SD as standardiser (Becker 1988,
     "Synthesizing standardized mean-change measures", *Br J Math Stat Psychol* 41:257–278; the
     "raw-score metric" of Morris & DeShon 2002, *Psychol Methods* 7(1):105–125), i.e. the
-    "mean change / SD of intake" that agencies report (DOMAIN.md). ``SD(pre)`` is the sample SD.
+    "mean change / SD of intake" agencies report (docs/clinical.md). ``SD(pre)`` is the sample SD.
 
     Its large-sample standard error (Becker 1988, the asymptotic variance of the standardised
     mean change without the small-sample correction) is::

@@ -1,4 +1,4 @@
-"""The sync engine: the guarantees of DESIGN.md "The sync".
+"""The sync engine: the guarantees listed in docs/architecture.md ("The guarantees").
 
 1. A non-blocking lock (:class:`~fit_core.lock.SyncLock`); held → :class:`LockedError` at once.
 2. Per source: ``check()``, then ``pull(bookmark)`` consumed as a stream in chunks.

@@ -4,7 +4,7 @@ Everything here is pure and deterministic given the seed: the only randomness is
 ``random.Random(seed)`` per generator, and nothing reads the clock or the environment. Ids are
 neutral (``C000001``, ``T03``, ``C000001-E1``); there are never names or free text.
 
-The data follow the published shape of outpatient ORS/SRS data (DOMAIN.md), not any real clinic:
+The data follow the published shape of outpatient ORS/SRS data (docs/clinical.md), no clinic's:
 
 - 8-12 clinicians with uneven caseloads; about 80 % adult clients (18-70), 12 % adolescents
   (13-17, ORS/SRS) and 8 % children (6-12, CORS/CSRS); some children and a few adolescents also
@@ -78,7 +78,7 @@ DEFAULT_START = date(2022, 1, 3)
 """The first arrival (a Monday). A three-year clinic ends well before today: fit-sync refuses
 administration dates after tomorrow (see :mod:`fit_core.inputs`)."""
 
-# --- model parameters (tuned so the rates land inside the DOMAIN.md sanity ranges) -------------
+# --- model parameters (tuned so the rates land inside docs/clinical.md's sanity ranges) ---------
 
 # age band → (ORS-family measure, SRS-family measure, ORS cutoff)
 _BANDS: dict[str, tuple[str, str, float]] = {

@@ -1,7 +1,7 @@
 """Validate one adapter :class:`~fit_core.models.Record` into an :class:`Administration`.
 
-Rules (DOMAIN.md, OpenFIT's import rule): all four items and an optional agreeing total, or the
-total alone. A partial item set, items with a total that disagrees by more than 0.05,
+Rules (docs/clinical.md; OpenFIT's import rule): all four items and an optional agreeing total,
+or the total alone. A partial item set, items with a total that disagrees by more than 0.05,
 out-of-range or non-numeric values are errors. An empty cell is missing; 0 is a real score.
 A decimal comma is accepted. Error messages name the field and never repeat the value. The
 accepted forms of numbers, identifiers and dates are those of :mod:`fit_core.inputs`.

@@ -1,4 +1,4 @@
-"""The fake REDCap behaves as INTEGRATIONS.md says, oddities included (plain `requests` calls)."""
+"""The fake REDCap behaves as REDCap's documentation says, oddities included (plain requests)."""
 
 from __future__ import annotations
 

@@ -33,14 +33,15 @@ reliabilities = st.floats(min_value=0.0, max_value=0.99)
 
 
 def test_jt_oracle() -> None:
-    """DOMAIN.md / issue 3: SD 10.5, r .931 → SE 2.758124, Sdiff 3.900577, RC 7.645131."""
+    """Jacobson & Truax 1991 (docs/clinical.md): SD 10.5, r .931 → SE 2.758124, Sdiff 3.900577,
+    RC 7.645131."""
     assert round(standard_error(10.5, 0.931), 6) == 2.758124
     assert round(sdiff(10.5, 0.931), 6) == 3.900577
     assert round(reliable_change(10.5, 0.931), 6) == 7.645131
 
 
 def test_ors_reliable_change_check() -> None:
-    """DOMAIN.md: 1.96·√2·6.8·√(1−.93) ≈ 4.99 (Miller et al. 2003's "rounded to 5")."""
+    """docs/clinical.md: 1.96·√2·6.8·√(1−.93) ≈ 4.99 (Miller et al. 2003's "rounded to 5")."""
     rc = reliable_change(6.8, 0.93)
     assert rc == pytest.approx(1.96 * math.sqrt(2) * 6.8 * math.sqrt(1 - 0.93))
     assert round(rc, 2) == 4.99

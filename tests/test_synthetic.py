@@ -176,7 +176,7 @@ def test_rows_pass_the_core_validation() -> None:
         assert isinstance(result, Administration), (row, result)
 
 
-# --- realistic rates (DOMAIN.md sanity ranges) ----------------------------------------------
+# --- realistic rates (docs/clinical.md sanity ranges) ---------------------------------------
 
 
 def test_outcome_rates_are_realistic(clinic: list[Row]) -> None:

@@ -1,4 +1,4 @@
-"""A loopback fake of the REDCap API, behaving as ../shared/docs/INTEGRATIONS.md "REDCap API" says.
+"""A loopback fake of the REDCap API, as REDCap's API documentation has it (docs/integrations.md).
 
 :class:`RedcapFake` runs a ``ThreadingHTTPServer`` on 127.0.0.1 (port 0) in a thread; the
 :func:`redcap_fake` fixture starts fakes and stops them after the test. What it reproduces:
