@@ -504,18 +504,124 @@ def _to_csv(data: list[dict[str, Any]]) -> str:
 
 
 def _print_stats(data: list[dict[str, Any]]) -> None:
+    """The statistics as a person reads them: one block per group, words and percentages with the
+    numbers behind them (`--json` and `--csv` keep every raw key for machines)."""
     for d in data:
-        flat = _flat(d)
-        title = f"{d.get('by', '')} {d.get('group', '')}".strip()
-        small = "  (small group: n < min-n, read with care)" if d.get("small") else ""
-        click.echo(f"== {title}{small}")
-        for k, v in flat.items():
-            if k in ("by", "group", "small"):
-                continue
-            click.echo(f"  {k:<40} {_cell(v)}")
-    click.echo("")
+        for line in stats_lines(d):
+            click.echo(line)
+        click.echo("")
     for line in COPYRIGHT_LINES:
         click.echo(line)
+
+
+def _n(v: Any) -> str:
+    return "-" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _num(v: Any, digits: int = 1) -> str:
+    if v is None:
+        return "-"
+    text = f"{v:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.0"
+
+
+def _pct(n: Any, pct: Any) -> str:
+    return f"{_n(n):>5}  {_num(pct):>5} %" if pct is not None else f"{_n(n):>5}      -"
+
+
+def _by_band(values: Any, digits: int | None = None) -> str:
+    if not values:
+        return ""
+    shown = [
+        f"{band} {_num(v, digits) if digits is not None else _n(v)}"
+        for band, v in sorted(values.items())
+    ]
+    return " (" + ", ".join(shown) + ")"
+
+
+def stats_lines(d: dict[str, Any]) -> list[str]:
+    """The lines of one group of `fit stats` (see :func:`_print_stats`)."""
+    title = "the whole agency" if d.get("by") == "all" else f"{d.get('by')} {d.get('group')}"
+    lines = [f"== {title}, as of {d.get('as_of')}"]
+    if d.get("small"):
+        lines.append("   small group (fewer episodes than --min-n): read with care")
+    lines.append(
+        f"   clients {_n(d.get('n_clients'))}{_by_band(d.get('clients_by_age_band'))}; "
+        f"episodes {_n(d.get('n_episodes'))}; collateral raters {_n(d.get('n_collateral'))}"
+    )
+    lines.append(
+        f"   intake ORS mean {_num(d.get('mean_intake_ors'))}"
+        f"{_by_band(d.get('mean_intake_ors_by_age_band'), 1)}; intake SRS mean "
+        f"{_num(d.get('mean_intake_srs'))}; SRS mean {_num(d.get('mean_srs'))}"
+    )
+    lines.append(
+        f"   sessions per episode {_num(d.get('mean_sessions'))}; "
+        f"days per episode {_num(d.get('mean_days'), 0)}"
+    )
+    which = (
+        "ended episodes" if d.get("outcome_population") == "ended" else "open and ended episodes"
+    )
+    lines.append(f"   outcomes of {_n(d.get('n_outcome'))} {which} (intake and a later ORS):")
+    for label, key in (
+        ("recovered", "recovered"),
+        ("improved", "improved"),
+        ("no reliable change", "no_change"),
+        ("deteriorated", "deteriorated"),
+    ):
+        lines.append(f"     {label:<20}{_pct(d.get(f'n_{key}'), d.get(f'pct_{key}'))}")
+    lines.append(
+        f"     {'reliably improved':<20}{'':>5}  {_num(d.get('pct_reliably_improved')):>5} %"
+        "   (published range 65-74 %)"
+    )
+    es = d.get("effect_size")
+    if d.get("small"):
+        lines.append("   effect sizes withheld: fewer episodes than --min-n")
+    elif es is None:
+        lines.append("   effect size: - (too few episodes)")
+    else:
+        lines.append(
+            f"   effect size {es:.2f} [{_num(d.get('effect_size_ci_low'), 2)}, "
+            f"{_num(d.get('effect_size_ci_high'), 2)}] (mean change / SD of intakes)"
+        )
+    sa = None if d.get("small") else d.get("severity_adjusted_effect_size")
+    lines.append(
+        f"   severity-adjusted effect size {_num(sa, 2)} "
+        f"(n {_n(d.get('n_severity_adjusted'))}: clinical-range intakes only)"
+    )
+    if d.get("by") != "all" and not d.get("small") and d.get("residual_change") is not None:
+        lines.append(
+            f"   change against the agency (residual) {_num(d.get('residual_change'), 2)} "
+            f"[{_num(d.get('residual_change_ci_low'), 2)}, "
+            f"{_num(d.get('residual_change_ci_high'), 2)}] points (n {_n(d.get('n_residual'))})"
+        )
+    lines.append(
+        f"   target reached: {_n(d.get('n_reached_target'))} of {_n(d.get('n_outcome'))} "
+        f"({_num(d.get('pct_reached_target'))} %); closed cases "
+        f"{_n(d.get('n_closed_reached_target'))} of {_n(d.get('n_closed_outcome'))} "
+        f"({_num(d.get('pct_closed_reached_target'))} %; published range 64-74 %)"
+    )
+    lines.append(
+        f"   endings: {_n(d.get('n_ended'))} ended; planned {_n(d.get('n_planned'))} "
+        f"({_num(d.get('pct_planned'))} %), unplanned {_n(d.get('n_unplanned'))} "
+        f"({_num(d.get('pct_unplanned'))} %)"
+    )
+    if d.get("n_ended_attendance"):
+        lines.append(
+            f"   dropouts (attendance data, {_n(d.get('n_ended_attendance'))} endings): "
+            f"{_n(d.get('n_dropout'))} ({_num(d.get('pct_dropout'))} %)"
+        )
+    else:
+        lines.append(
+            "   dropouts: - (no attendance data: planned/unplanned is inferred from the target)"
+        )
+    for rater, c in sorted((d.get("collateral") or {}).items()):
+        lines.append(
+            f"   collateral {rater}: {_n(c.get('n_episodes'))} episodes, "
+            f"{_n(c.get('n_outcome'))} with outcomes, mean intake ORS "
+            f"{_num(c.get('mean_intake_ors'))}, mean change {_num(c.get('mean_change'))}, "
+            f"reliably improved {_num(c.get('pct_reliably_improved'))} %"
+        )
+    return lines
 
 
 CLINICAL_COMMANDS = (rules_cmd, trajectories, stats)

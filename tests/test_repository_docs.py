@@ -1,4 +1,4 @@
-"""The repository explains itself: no pointer to documents outside it, and the docs it links exist."""
+"""The repository explains itself: no pointers to documents outside it; its doc links resolve."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -113,3 +114,30 @@ def test_trajectory_fit_show_and_statuses_after_resync(clinic) -> None:
     )
     assert refused.exit_code == 3 and "min" in refused.stderr.lower()
     runner.invoke(cli, ["--config", str(cfg), "trajectories", "clear"])
+
+
+def test_stats_for_people_is_a_readable_report_with_the_numbers_of_the_json(clinic) -> None:
+    cfg, _rows = clinic
+    text = CliRunner().invoke(cli, ["--config", str(cfg), "stats", "--by", "clinician"])
+    assert text.exit_code == 0, text.output
+    raw = json.loads(
+        CliRunner()
+        .invoke(cli, ["--config", str(cfg), "stats", "--by", "clinician", "--json"])
+        .stdout
+    )
+    out = text.stdout
+    # words, not raw keys
+    for key in ("n_clients", "pct_reliably_improved", "endings_by_target", "effect_size_ci_low"):
+        assert key not in out
+    whole = raw[0]
+    assert f"clients {whole['n_clients']} " in out
+    assert re.search(rf"reliably improved\s+{whole['pct_reliably_improved']:.1f} %", out)
+    assert f"effect size {whole['effect_size']:.2f} [" in out
+    assert re.search(rf"recovered\s+{whole['n_recovered']}\s+{whole['pct_recovered']:.1f} %", out)
+    # one block per group, small groups marked and their effect sizes withheld
+    assert out.count("== clinician ") == len(raw) - 1
+    small = [g for g in raw if g["small"]]
+    assert out.count("small group (fewer episodes than --min-n)") == len(small)
+    assert "ORS © 2000 Scott D. Miller and Barry L. Duncan." in out
+    # fewer lines than the raw keys (about 80 per group before)
+    assert len(out.splitlines()) < 25 * len(raw)
