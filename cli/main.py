@@ -182,6 +182,12 @@ class FitGroup(click.Group):
         return super().list_commands(ctx)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        cmd = self._get_command(ctx, name)
+        if cmd is not None and ctx.parent is None:
+            _mention_root_options(cmd)
+        return cmd
+
+    def _get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         cmd = super().get_command(ctx, name)
         if cmd is None and name in LAZY_COMMANDS:
             _register_builtin_commands(LAZY_COMMANDS[name])
@@ -193,6 +199,23 @@ class FitGroup(click.Group):
             self._load_plugin_commands()
             cmd = super().get_command(ctx, name)
         return cmd
+
+
+ROOT_OPTIONS_NOTE = (
+    "Options of fit itself work here too, before or after the command: -v/-vv (more output on "
+    "stderr), -q (only errors), --config PATH (or $FIT_CONFIG)."
+)
+
+
+def _mention_root_options(cmd: click.Command) -> None:
+    """End a command's --help (and its sub-commands') with the root options it accepts."""
+    todo = [cmd]
+    while todo:
+        c = todo.pop()
+        if ROOT_OPTIONS_NOTE not in (c.epilog or ""):
+            c.epilog = f"{c.epilog}\n\n{ROOT_OPTIONS_NOTE}" if c.epilog else ROOT_OPTIONS_NOTE
+        if isinstance(c, click.Group):
+            todo.extend(c.commands.values())
 
 
 @click.group(

@@ -78,3 +78,10 @@ def test_a_closed_pipe_ends_quietly_like_other_unix_tools(tmp_path: Path) -> Non
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == EXIT_PIPE
     assert "Traceback" not in err and "internal error" not in err and "Broken" not in err
+
+
+def test_a_commands_help_names_the_root_options_it_accepts() -> None:
+    for args in (["sync", "--help"], ["alerts", "ack", "--help"], ["report", "client", "--help"]):
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 0, res.output
+        assert "-v/-vv" in res.output and "--config PATH" in res.output, args
