@@ -71,7 +71,7 @@ def rules_cmd(ctx: click.Context, as_json: bool) -> None:
     app = App.of(ctx)
     settings = app.config.settings if app.config_path or _default_config_exists() else Settings()
     registry = app.registry
-    rows = []
+    rows: list[dict[str, Any]] = []
     for rule_id, rule in sorted(registry.rules.items()):
         keys = RULE_SETTINGS.get(rule_id, ())
         rows.append(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ def _config(ctx: click.Context) -> Config:
     return App.of(ctx).config
 
 
-def _secret_lookup(registry: Registry) -> Any:
+def _secret_lookup(registry: Registry) -> Callable[[str, str], str]:
     from fit_core.secrets import SecretStore
 
     return SecretStore(resolver=registry.resolve_secret).get
@@ -93,7 +95,7 @@ def check(ctx: click.Context, sources: tuple[str, ...]) -> None:
                     options=options,
                     timezone=config.sync.tzinfo(),
                     run_started=dt.datetime.now(dt.UTC),
-                    secret=lambda key, _n=name: secret(_n, key),
+                    secret=functools.partial(secret, name),
                     state_dir=config.store_path.parent,
                     state=StoreState(store, name, read_only=True),
                 )
@@ -427,7 +429,7 @@ def _print_demo(r: dict[str, Any], keep: Path | None) -> None:
 def plugins(ctx: click.Context, as_json: bool) -> None:
     """List installed plugins, their versions and hooks, and what they registered."""
     registry = App.of(ctx).registry
-    data = {
+    data: dict[str, Any] = {
         "plugins": [
             {"name": p.name, "package": p.package, "version": p.version, "hooks": list(p.hooks)}
             for p in registry.plugins

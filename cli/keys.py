@@ -213,6 +213,21 @@ def _describe(source: str, s: dict[str, Any]) -> str:
     return f"set ({s['where']})"
 
 
+KeyLookup = Callable[[], tuple[str, ...]]  # the secret keys a plugin declares, found when called
+
+
+def _adapter_keys(registry: Registry, adapter: str) -> KeyLookup:
+    """The secret keys ``adapter`` declares, looked up when called (PluginError: not installed)."""
+    return lambda: registry.adapter(adapter).secret_keys
+
+
+def _channel_keys(registry: Registry, kind: str, *, optional: bool) -> KeyLookup:
+    """The secret keys (or the optional ones) a channel type declares, looked up when called."""
+    if optional:
+        return lambda: registry.notifier(kind).optional_secret_keys
+    return lambda: registry.notifier(kind).secret_keys
+
+
 def secret_report(
     config: Config, registry: Registry, store: SecretStore | None = None
 ) -> list[dict[str, Any]]:
@@ -223,12 +238,12 @@ def secret_report(
     """
     store = store or SecretStore(registry.resolve_secret)
     rows: list[dict[str, Any]] = []
-    owners: list[tuple[str, str, bool, Callable[[], tuple[str, ...]], Callable[[], Any]]] = [
+    owners: list[tuple[str, str, bool, KeyLookup, KeyLookup]] = [
         (
             name,
             src.adapter,
             src.enabled,
-            lambda a=src.adapter: registry.adapter(a).secret_keys,
+            _adapter_keys(registry, src.adapter),
             lambda: (),
         )
         for name, src in config.sources.items()
@@ -238,8 +253,8 @@ def secret_report(
             f"notify_{name}",
             f"{ch.type} channel",
             True,
-            lambda t=ch.type: registry.notifier(t).secret_keys,
-            lambda t=ch.type: registry.notifier(t).optional_secret_keys,
+            _channel_keys(registry, ch.type, optional=False),
+            _channel_keys(registry, ch.type, optional=True),
         )
         for name, ch in config.notify.channels.items()
     ]

@@ -282,7 +282,9 @@ def skip(ctx: click.Context, route: str, yes: bool) -> None:
     click.echo(f"route {route}: {n} open alert(s) recorded as told (not sent)")
 
 
-def check_notify_lines(config: Config, registry: Registry, store: Store) -> tuple[list[str], int]:
+def check_notify_lines(
+    config: Config, registry: Registry, store: Store
+) -> tuple[list[str], ExitCode]:
     """`fit check`'s notification lines and worst exit code: each channel connects (and logs
     in) without sending; failing or unconfirmed messages are listed."""
     from fit_core.errors import FitError

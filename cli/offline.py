@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fit_core.adapter import SourceContext
 from fit_core.config import SourceConfig, adapter_options, local_timezone
-from fit_core.models import Administration, RecordError, Scored
+from fit_core.models import Administration, Record, RecordError, Scored
 from fit_core.plugins import load_plugins
 from fit_core.settings import Settings, check_rule_ids
 from fit_core.sync import rescore_only
@@ -67,6 +67,8 @@ def score_file(
                 admins.pop(item.source_key, None)
                 errors[f"{item.source_key}@{item.location}"] = _message(item.location, item.reasons)
                 continue
+            if not isinstance(item, Record):
+                continue  # without a store nothing is deleted and no practice data is kept
             checked = validator.validate(item)
             if isinstance(checked, Administration):
                 admins[item.source_key] = checked

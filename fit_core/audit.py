@@ -23,7 +23,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .errors import ConfigError
 
@@ -71,7 +71,7 @@ class Auditor:
         self.store = store
         self.log_file = log_file
         self.secret = secret
-        self._key: str | bool | None = None  # False: looked up, not set
+        self._key: str | Literal[False] | None = None  # False: looked up, not set
         self._warned = False
 
     def key(self) -> str | None:

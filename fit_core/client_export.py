@@ -74,7 +74,7 @@ def _raw_events(store: Any, flag_id: int) -> list[dict[str, Any]]:
 
 
 def _ledger(store: Any, keys: set[tuple[str, str]]) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for source, key in sorted(keys):
         cur = store.conn.execute(
             "SELECT * FROM push_ledger WHERE source = ? AND source_key = ?", (source, key)

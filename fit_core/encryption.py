@@ -125,7 +125,7 @@ def connect(path: str, key: str) -> sqlite3.Connection:
             "store.key or `fit keys set store key`); `fit keys get store key` shows where it "
             "is read from",
         ) from None
-    return conn  # type: ignore[no-any-return]
+    return conn
 
 
 def _checkpointed(path: str, key: str | None) -> None:

@@ -310,10 +310,10 @@ def open_adapter(job: PrivacyJob, source: str) -> Adapter:
         options=adapter_options(src, cls),
         timezone=job.config.sync.tzinfo(),
         run_started=utc_now(),
-        secret=lambda key, _s=src.name: job.secret(_s, key),
+        secret=lambda key: job.secret(src.name, key),
         state_dir=Path(job.config.store_path).parent,
         state=StoreState(job.store, src.name),
-        stored_keys=lambda _s=src.name: job.store.stored_keys(_s),
+        stored_keys=lambda: job.store.stored_keys(src.name),
     )
     adapter = cls(ctx)
     try:

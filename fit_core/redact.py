@@ -188,7 +188,7 @@ class RedactingStream(io.TextIOBase):
         super().__init__()
         self.inner = inner
 
-    def write(self, text: str) -> int:  # type: ignore[override]
+    def write(self, text: str | bytes | bytearray) -> int:
         if isinstance(text, bytes | bytearray):
             text = bytes(text).decode(self.encoding or "utf-8", "replace")
         self.inner.write(redact(text))

@@ -85,7 +85,7 @@ def warn_world_writable(path: Path, what: str, *, sticky_ok: bool = False) -> No
         )
 
 
-def store_error(path: Path | str, exc: BaseException) -> ConfigError:
+def store_error(path: Path | str, exc: BaseException) -> StoreError | LockedError:
     """A :class:`StoreError` (or :class:`LockedError`) for ``exc`` raised about ``path``."""
     p = Path(path)
     folder = p.parent

@@ -58,7 +58,15 @@ from .adapter import Adapter, SourceContext
 from .config import SourceConfig, adapter_options
 from .errors import ConfigError
 from .measures import BUILTIN_MEASURES, Measure, check_scale
-from .models import Administration, OutboxItem, Record, RecordError
+from .models import (
+    Administration,
+    Appointment,
+    ClientInfo,
+    Deleted,
+    OutboxItem,
+    Record,
+    RecordError,
+)
 from .rules.builtin import BUILTIN_RULES
 from .scoring import Rule, group_by_client, outbox_item, score_client
 from .settings import Settings
@@ -188,7 +196,10 @@ class AdapterContract:
             namespace=ctx.namespace,
         )
 
-    def pull_all(self, adapter: Adapter, bookmark: str | None = None) -> list[Record | RecordError]:
+    def pull_all(
+        self, adapter: Adapter, bookmark: str | None = None
+    ) -> list[Record | RecordError | Deleted | Appointment | ClientInfo]:
+        """Everything ``pull`` yields: records and errors, and any deletions and practice data."""
         return list(adapter.pull(bookmark))
 
     def administrations(self, adapter: Adapter) -> list[Administration]:
@@ -208,7 +219,7 @@ class AdapterContract:
         """Score the pulled administrations and build the outbox, sorted by source key."""
         settings = Settings(as_of=RUN_STARTED.date())
         by_key = {m.key: m for m in self.measures}
-        out = []
+        out: list[OutboxItem] = []
         for admins in group_by_client(self.administrations(adapter)).values():
             result = score_client(admins, by_key, settings, self.rules)
             out.extend(outbox_item(s) for s in result.scored)
@@ -250,12 +261,20 @@ class AdapterContract:
         validator = self.validator(adapter)
         valid = 0
         for item in items:
-            assert isinstance(item, Record | RecordError), f"pull yielded {type(item).__name__}"
+            assert isinstance(item, Record | RecordError | Deleted | Appointment | ClientInfo), (
+                f"pull yielded {type(item).__name__}"
+            )
             if isinstance(item, RecordError):
                 assert item.reasons, "a RecordError needs at least one reason"
                 assert all(
                     isinstance(k, str) and isinstance(v, str) for k, v in item.reasons.items()
                 )
+                continue
+            if isinstance(item, Deleted):
+                assert isinstance(item.source_key, str) and item.source_key, "empty Deleted key"
+                continue
+            if isinstance(item, Appointment | ClientInfo):  # practice data, linked to a client
+                assert item.client_id and item.namespace, f"{type(item).__name__} without a client"
                 continue
             assert isinstance(item.source_key, str) and item.source_key, "empty source_key"
             check_scale(item.scale)

@@ -759,6 +759,7 @@ def load_supplied_table(
     header is line 1) and the column. ``measures`` are the measure keys the table applies to,
     ``raters`` the raters whose ratings it speaks for (default: the client).
     """
+    label: str | None  # the table's name in messages: the file's name unless given
     if isinstance(source, str | os.PathLike):
         with open(source, newline="", encoding="utf-8-sig") as fh:
             text = fh.read()

@@ -84,13 +84,13 @@ class ResolvedForm:
                 yield f"measures.{m.measure}.q{n}", qid, scale
             if m.total:
                 yield f"measures.{m.measure}.total", m.total, None
-        for label, qid in (
+        for label, question in (
             ("client_id", self.client_id),
             ("clinician", self.clinician),
             ("age", self.age),
         ):
-            if qid:
-                yield label, qid, None
+            if question:
+                yield label, question, None
         if self.time_is_question and self.time_source:
             yield "administered_at", self.time_source, None
 

@@ -141,13 +141,13 @@ def decide_measure(group: Sequence[Question], form_title: str, taken: Sequence[s
         return Verdict(key, where)
     hints = [(s, f"the section title {s!r}") for s in sorted(sections)]
     for text, where in [*hints, (form_title, "the form title")]:
-        key = _vague(text)
-        if key is not None and key not in taken:
-            return Verdict(key, f"a word in {where} (weak)")
-    key = next((k for k in ("ORS", "SRS") if k not in taken), None)
-    if key is None:
+        weak = _vague(text)
+        if weak is not None and weak not in taken:
+            return Verdict(weak, f"a word in {where} (weak)")
+    free = next((k for k in ("ORS", "SRS") if k not in taken), None)
+    if free is None:
         return Verdict(None, "", "nothing names a measure and ORS and SRS are taken")
-    return Verdict(key, "the order of the groups only")
+    return Verdict(free, "the order of the groups only")
 
 
 def question_rows(form: FormInfo) -> list[dict[str, object]]:

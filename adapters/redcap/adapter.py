@@ -355,8 +355,9 @@ class RedcapAdapter(Adapter):
 
     # --- pull --------------------------------------------------------------------------------
 
-    def pull(self, bookmark: str | None) -> Iterator[Record | RecordError]:
-        """Records of the records changed since ``bookmark`` (all when None), batch by batch."""
+    def pull(self, bookmark: str | None) -> Iterator[Record | RecordError | Deleted]:
+        """Records of the records changed since ``bookmark`` (all when None), batch by batch;
+        then a Deleted for each stored administration REDCap no longer holds."""
         self._pulled = False
         mark = Bookmark.parse(bookmark)
         only = self.opts.only_records
@@ -413,9 +414,10 @@ class RedcapAdapter(Adapter):
         if self._begin is None:  # every record was listed and read
             self._state_after[CHECKED] = self.context.run_started.isoformat()
 
-            def gone(record: str) -> bool:
+            def unread(record: str) -> bool:
                 return record not in read
 
+            gone: Callable[[str], bool] | None = unread
         else:
             gone = self._deleted_check()
         n = 0

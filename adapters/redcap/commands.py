@@ -152,8 +152,8 @@ def _serve_secret(secret_file: Path | None) -> str | None:
     from fit_core.secrets import SecretStore
 
     registry = load_plugins()
-    value, _where = SecretStore(resolver=registry.resolve_secret).find("serve", "det_secret")
-    return value.strip() if value else None
+    found, _where = SecretStore(resolver=registry.resolve_secret).find("serve", "det_secret")
+    return found.strip() if found else None
 
 
 def _loopback(host: str) -> bool:

@@ -43,7 +43,15 @@ from urllib.parse import unquote
 
 from fit_core.models import Record
 
-from .push import FLAG_PARTS, MESSAGE_PARTS, ImportBuilder, TargetRows, join_parts, local_date
+from .push import (
+    FLAG_PARTS,
+    MESSAGE_PARTS,
+    ImportBuilder,
+    Slot,
+    TargetRows,
+    join_parts,
+    local_date,
+)
 from .push import parse_parts as _parse_parts
 from .rows import EVENT, REPEAT_INSTANCE, REPEAT_INSTRUMENT
 
@@ -128,8 +136,8 @@ def clearing_rows(
         live_slots.add(parts)
         day = local_date(rec.data.get("administered_at"), tz)
         live_keys[(record, event, instrument)].add(day)
-    rows: dict[tuple[str, str, str, int | None], dict[str, Any]] = {}
-    keys: dict[tuple[str, str, str, int | None], list[str]] = defaultdict(list)
+    rows: dict[Slot, dict[str, Any]] = {}
+    keys: dict[Slot, list[str]] = defaultdict(list)
     settled: list[str] = []
     left = 0
     for key in removed:
@@ -146,7 +154,7 @@ def clearing_rows(
                 settled.append(key)
                 continue
             keep = live_keys.get((record, event, instrument), set())
-            slots = [
+            slots: list[Slot] = [
                 (record, event, builder.scores, n)
                 for n, values in target.session_rows(record, event).items()
                 if values.get(key_field, "") not in keep and _holds(values, inst)
@@ -175,7 +183,7 @@ def _holds(values: Mapping[str, str], inst: Any) -> bool:
     return any(values.get(n) for n in own)
 
 
-def _start(builder: ImportBuilder, slot: tuple[str, str, str, int | None]) -> dict[str, Any]:
+def _start(builder: ImportBuilder, slot: Slot) -> dict[str, Any]:
     record, event, ri, instance = slot
     row: dict[str, Any] = {builder.id_field: record}
     if event:

@@ -374,11 +374,11 @@ class Exporter:
                 hint="ask the REDCap administrator to raise the server's memory (PHP memory_limit)",
             )
         if part.ids is None:
-            low, high = hints.low, hints.high + 1
+            first, stop = hints.low, hints.high + 1
             return [
-                replace(part, ids=(None, low)),
-                *(replace(part, ids=r) for r in self._ranges(low, high, 2)),
-                replace(part, ids=(high, None)),
+                replace(part, ids=(None, first)),
+                *(replace(part, ids=r) for r in self._ranges(first, stop, 2)),
+                replace(part, ids=(stop, None)),
             ]
         low, high = part.ids
         if low is None:

@@ -389,18 +389,18 @@ class ImportBuilder:
         occupied: set[int] = set()
         free: set[int] = set()  # rows that exist and may be (re)written: blank, or legacy
         legacy: set[int] = set()
-        for instance in sorted(existing):
-            values = existing[instance]
+        for row in sorted(existing):
+            values = existing[row]
             key = values.get(key_field, "")
             if key:
-                taken.setdefault(key, instance)
-                occupied.add(instance)
+                taken.setdefault(key, row)
+                occupied.add(row)
             elif not any(v for n, v in values.items() if n in self.names):
-                free.add(instance)
+                free.add(row)
             elif migrate:
-                legacy.add(instance)
+                legacy.add(row)
             else:
-                occupied.add(instance)  # values without a key, not ours to overwrite now
+                occupied.add(row)  # values without a key, not ours to overwrite now
         free |= legacy
         highest = max(existing, default=0)
         placed: list[tuple[Slot, _Item]] = []
@@ -422,7 +422,7 @@ class ImportBuilder:
                 if instance in existing:
                     reused.add((record, event, self.scores, instance))
             placed.append(((record, event, self.scores, instance), it))
-        left_over = [(record, event, self.scores, i) for i in sorted(legacy & free)]
+        left_over: list[Slot] = [(record, event, self.scores, i) for i in sorted(legacy & free)]
         return placed, reused, left_over
 
     # --- row values ------------------------------------------------------------------------

@@ -175,8 +175,9 @@ class SimplePracticeAdapter(Adapter):
         files = self.files()
         today = self.context.run_started.astimezone(self.context.timezone).date()
         accepted = read_accepted(self.sp.accepted_file)
+        prints = {name: _fingerprint(p) for name, p in files}
         state = {
-            "files": {name: _fingerprint(p) for name, p in files},
+            "files": prints,
             "links": book.fingerprint(),
             "options": self.sp.fingerprint,
             "key": hasher.check_value(),
@@ -189,7 +190,7 @@ class SimplePracticeAdapter(Adapter):
             self._bookmark = bookmark
             self._coverage = "none"
             return
-        now = {name: fp.get("sha256") for name, fp in state["files"].items()}
+        now = {name: fp.get("sha256") for name, fp in prints.items()}
         reader = ExportReader(
             self.sp,
             hasher,
@@ -290,7 +291,7 @@ def read_accepted(path: Path) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else None
 
 
-def _fingerprint(path: Path) -> Any:
+def _fingerprint(path: Path) -> dict[str, Any]:
     try:
         return fingerprint(path)
     except OSError as exc:

@@ -135,8 +135,8 @@ def plan(
     """Decide row by row. ``in_exports``: idents (``n:<hash>``, ``id:<id>``) of the clients in
     the exports; ``shared``: name hashes several clients share (they are refused)."""
     out = Plan()
-    chosen: dict[tuple[str, str], Row] = {}
-    conflicts: set[tuple[str, str]] = set()
+    chosen: dict[tuple[Kind, str], Row] = {}
+    conflicts: set[tuple[Kind, str]] = set()
     for where, first, second in rows:
         out.rows += 1
         if first is None:

@@ -162,9 +162,9 @@ def parse_when(
         raise ValueProblem(field, "empty")
     month_first = _BUILT_IN.get(tuple(formats))
     if month_first is not None:  # the built-in formats' numeric shapes without strptime
-        fast = _numeric(value, month_first)
-        if fast is not None:
-            return _sane(fast[0], field), fast[1]
+        quick = _numeric(value, month_first)
+        if quick is not None:
+            return _sane(quick[0], field), quick[1]
     for fmt in formats:
         if fmt == ISO:
             try:

@@ -105,8 +105,8 @@ class _Channels:
                 ChannelContext(
                     name=name,
                     options=self.options[name],
-                    secret=lambda key, _s=src: self.d.secret(_s, key),
-                    optional_secret=lambda key, _s=src: self.d.optional_secret(_s, key),
+                    secret=lambda key: self.d.secret(src, key),
+                    optional_secret=lambda key: self.d.optional_secret(src, key),
                 )
             )
         return self.made[name]

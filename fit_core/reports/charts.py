@@ -359,11 +359,11 @@ def _expected(ax: Axes, chart: ChartData) -> None:
             alpha=1.0 if alpha > 0.5 else 0.6,
             zorder=2,
         )
-        sev = [b for b in part if b.severe is not None]
+        sev = [(b.session, b.severe) for b in part if b.severe is not None]
         if sev:
             ax.plot(
-                [b.session for b in sev],
-                [b.severe for b in sev],
+                [session for session, _ in sev],
+                [severe for _, severe in sev],
                 color=SEVERE_COLOUR,
                 linestyle=(0, (1, 2)),
                 linewidth=1.8,

@@ -725,7 +725,7 @@ def _srs_item_table(
     width = max(len(r[2]) for r in rows)
     if len(labels) != width:
         labels = tuple(f"Item {i + 1}" for i in range(width))
-    return SrsItemTable(measure, labels, rows, settings.srs_low_item)  # type: ignore[arg-type]
+    return SrsItemTable(measure, labels, rows, settings.srs_low_item)
 
 
 def _when(s: Scored) -> tuple[dt.datetime, str]:

@@ -231,6 +231,12 @@ def _total_cell(p: Point | None, with_status: bool) -> str:
     return text
 
 
+def _totals_column(line: Line, with_status: bool) -> Callable[[int], str]:
+    """A column's cell by session: the line's total at that session."""
+    pts = _by_session(line)
+    return lambda k: _total_cell(pts.get(k), with_status)
+
+
 def client_table(page: ClientPage) -> ScoresTable:
     """The scores by session, one row per session: date, each rater's totals, change from
     intake and expected range (primary rater), alliance totals, the flags' numbers."""
@@ -238,26 +244,23 @@ def client_table(page: ClientPage) -> ScoresTable:
     getters: list[Callable[[int], str]] = []
     if page.ors is not None:
         for line in page.ors.lines:
-            pts = _by_session(line)
             columns.append(line.label)
-            st = line.primary and line.has_status
-            getters.append(lambda k, pts=pts, st=st: _total_cell(pts.get(k), st))
+            getters.append(_totals_column(line, line.primary and line.has_status))
         primary = page.ors.primary
         if primary is not None:
             change = {p.session: p.change_from_intake for p in primary.points}
             columns.append("Change")
-            getters.append(lambda k, c=change: fmt_signed(c[k]) if k in c else "")
+            getters.append(lambda k: fmt_signed(change[k]) if k in change else "")
         band = {b.session: b for b in page.ors.band if not b.projected}
         if band:
             columns.append("Expected range")
             getters.append(
-                lambda k, b=band: f"{fmt_total(b[k].low)}–{fmt_total(b[k].high)}" if k in b else ""
+                lambda k: f"{fmt_total(band[k].low)}–{fmt_total(band[k].high)}" if k in band else ""
             )
     if page.srs is not None:
         for line in page.srs.lines:
-            pts = _by_session(line)
             columns.append(line.label)
-            getters.append(lambda k, pts=pts: _total_cell(pts.get(k), False))
+            getters.append(_totals_column(line, False))
     keys: dict[int, set[int]] = {}
     for g in page.flags:
         for n in g.notes:

@@ -286,8 +286,9 @@ def effect_figure(data: ClinicData, v: Variant) -> Figure:
                 va="center",
                 fontsize=v.font_size * 0.85,
             )
-    if effect_shown(data.overall, data.min_n):
-        ax.axvline(data.overall.effect_size, color="#1A1A1A", linestyle=(0, (2, 3)), lw=1.2)
+    overall = data.overall.effect_size
+    if overall is not None and effect_shown(data.overall, data.min_n):
+        ax.axvline(overall, color="#1A1A1A", linestyle=(0, (2, 3)), lw=1.2)
     ax.axvline(0, color="#888888", lw=1.0)
     span = max(highs) - min(lows)
     x0, x1 = min(lows) - 0.08 * span - 0.05, max(highs) + 0.22 * span + 0.05

@@ -8,6 +8,7 @@ Pure: no plotting import.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ..exact import show
 from .client_data import ChartData
@@ -35,7 +36,12 @@ GLYPHS: dict[str, tuple[str, str]] = {
     "P": ("✚", "✚"),
     "h": ("⬢", "⬡"),
 }
-MPL_DASH = {"solid": "-", "dashed": "--", "dotted": ":", "dashdot": "-."}
+MPL_DASH: dict[str, Literal["-", "--", ":", "-."]] = {
+    "solid": "-",
+    "dashed": "--",
+    "dotted": ":",
+    "dashdot": "-.",
+}
 _RATER_DASH = {"-": "solid", "--": "dashed", "-.": "dashdot", ":": "dotted"}
 
 

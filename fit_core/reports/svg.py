@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .style import FONT_FAMILY
 
@@ -33,27 +33,29 @@ def chart_style(font_size: float, salt: str) -> Iterator[None]:
     """matplotlib settings for one chart (restored afterwards: nothing global leaks)."""
     import matplotlib
 
-    rc: dict[str, Any] = {
-        "svg.fonttype": "none",
-        "svg.hashsalt": salt,
-        "font.family": "sans-serif",
-        "font.sans-serif": FONT_FAMILY,
-        "font.size": font_size,
-        "axes.titlesize": font_size * 1.1,
-        "axes.labelsize": font_size,
-        "legend.fontsize": font_size * 0.92,
-        "xtick.labelsize": font_size * 0.95,
-        "ytick.labelsize": font_size * 0.95,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "axes.edgecolor": "#555555",
-        "axes.labelcolor": "#1A1A1A",
-        "xtick.color": "#333333",
-        "ytick.color": "#333333",
-        "legend.frameon": False,
-        "hatch.linewidth": 0.8,
-    }
-    with matplotlib.rc_context(rc):
+    # the names written out in the call, where the type checker knows matplotlib's settings
+    with matplotlib.rc_context(
+        {
+            "svg.fonttype": "none",
+            "svg.hashsalt": salt,
+            "font.family": "sans-serif",
+            "font.sans-serif": FONT_FAMILY,
+            "font.size": font_size,
+            "axes.titlesize": font_size * 1.1,
+            "axes.labelsize": font_size,
+            "legend.fontsize": font_size * 0.92,
+            "xtick.labelsize": font_size * 0.95,
+            "ytick.labelsize": font_size * 0.95,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.edgecolor": "#555555",
+            "axes.labelcolor": "#1A1A1A",
+            "xtick.color": "#333333",
+            "ytick.color": "#333333",
+            "legend.frameon": False,
+            "hatch.linewidth": 0.8,
+        }
+    ):
         yield
 
 
