@@ -82,7 +82,7 @@ def payload_json(s: Scored) -> str:
         message = " | ".join(f.message for f in open_flags)
     else:
         flag_ids, message = "[]", ""
-    v = sc.session
+    v: Any = sc.session
     session = _INT(v) if type(v) is int else _ANY(v)
     v = sc.total
     total = _FLOAT(v) if type(v) is float and v - v == 0.0 else _ANY(v)

@@ -36,6 +36,7 @@ from .models import (
     Administration,
     ClientContext,
     Flag,
+    FlagState,
     OutboxItem,
     RcClass,
     Score,
@@ -81,7 +82,7 @@ def model_for(model: TrajectoryModel | None, measure: str, rater: str) -> Trajec
         return None
     select = getattr(model, "select", None)
     if callable(select):
-        return select(measure, rater)  # type: ignore[no-any-return]
+        return select(measure, rater)
     covers = getattr(model, "covers", None)
     if callable(covers):
         return model if covers(measure, rater) else None
@@ -186,12 +187,19 @@ class Rule(Protocol):
     re-evaluates the client on that date.
     """
 
-    id: str
-    version: int
-    family: str
-    severity: str
-    description: str
-    opt_in: bool
+    # read-only members: a frozen dataclass or plain class attributes provide them
+    @property
+    def id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def family(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def opt_in(self) -> bool: ...
 
     def evaluate(self, history: History) -> Flag | None: ...
 
@@ -595,6 +603,7 @@ def _settle(tracks: Sequence[Track], families: Mapping[str, str]) -> dict[int, S
                 scope = families.get(f.rule_id, t.family)
                 if scope not in by_family:
                     scope = t.family
+                state: FlagState
                 if id(s) != latest.get(scope):
                     state = "superseded"
                 else:

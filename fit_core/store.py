@@ -1144,7 +1144,8 @@ def _outbox_item(r: Sequence[Any]) -> OutboxItem:
     return OutboxItem(r[0], r[1], _json(r[2]), r[3], _json(r[4]) if r[4] else {})
 
 
-_scan = json.JSONDecoder().scan_once
+# scan_once is set by JSONDecoder.__init__ (the C scanner) and not in the type stubs
+_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def _json(text: str) -> Any:

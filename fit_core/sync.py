@@ -32,6 +32,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from typing import Any, TypeVar
 
 from .adapter import Adapter, SourceContext
@@ -314,9 +315,7 @@ class SyncEngine:
                     if dry_run:
                         result.would_push = self.store.pending_count(src.name)
                     elif self.store.pending_count(src.name) or self.store.removed_count(src.name):
-                        self._guarded(
-                            src, result, lambda a=adapter, s=src, r=result: self._push(a, s, r)
-                        )
+                        self._guarded(src, result, partial(self._push, adapter, src, result))
                 for src, result, adapter in opened:
                     _note_problems(adapter, src.name, result)
                 for result in summary.sources:
@@ -379,12 +378,12 @@ class SyncEngine:
                 options=options,
                 timezone=self.tz,
                 run_started=run_started,
-                secret=lambda key, _s=src.name: self.secret(_s, key),
+                secret=partial(self.secret, src.name),
                 state_dir=_state_dir(self.store.path),
                 dry_run=dry_run,
                 state=StoreState(self.store, src.name, read_only=dry_run),
                 client_page=self._client_page,
-                stored_keys=lambda _s=src.name: self.store.stored_keys(_s),
+                stored_keys=partial(self.store.stored_keys, src.name),
             )
             adapter = adapter_cls(ctx)
             made.append(adapter)
@@ -617,11 +616,11 @@ class SyncEngine:
         released: list[str] = []
         removed: list[str] = []
         with self.store.transaction():
-            for key, item in final.items():
+            for key, adm in final.items():
                 old = existing.get(key)
-                if isinstance(item, RecordError):
+                if isinstance(adm, RecordError):
                     result.quarantined += 1
-                    for name in item.reasons:
+                    for name in adm.reasons:
                         result.quarantine_reasons[name] = result.quarantine_reasons.get(name, 0) + 1
                     # the key may hold a client id and a date: the warning (cron mail) names
                     # its reference and line, -v adds the fields; `fit quarantine` has it all
@@ -629,17 +628,17 @@ class SyncEngine:
                         "source %s: record %s%s quarantined%s; see `fit quarantine`",
                         src.name,
                         key_ref(key),
-                        f" ({item.location})" if item.location else "",
-                        f" ({', '.join(item.reasons)})" if verbose else "",
+                        f" ({adm.location})" if adm.location else "",
+                        f" ({', '.join(adm.reasons)})" if verbose else "",
                     )
-                    reasons = {f: redact(str(r)) for f, r in item.reasons.items()}
-                    self.store.quarantine(src.name, key, reasons, item.location, item.raw, at)
+                    reasons = {f: redact(str(r)) for f, r in adm.reasons.items()}
+                    self.store.quarantine(src.name, key, reasons, adm.location, adm.raw, at)
                     if old is not None:
                         removed.append(key)
                         dirty.add((old[1], old[2]))
                         cache.discard((old[1], old[2]), (src.name, key))
                     continue
-                row, h = admin_row_hashed(item, at)
+                row, h = admin_row_hashed(adm, at)
                 if key in quarantined_before:
                     released.append(key)
                 if old is not None and old[0] == h:
@@ -650,10 +649,10 @@ class SyncEngine:
                 else:
                     result.changed += 1
                     dirty.add((old[1], old[2]))
-                    cache.discard((old[1], old[2]), item.key)
+                    cache.discard((old[1], old[2]), adm.key)
                 rows.append(row)
-                dirty.add(item.client)
-                cache.put(item)
+                dirty.add(adm.client)
+                cache.put(adm)
             if removed:
                 result.removed += len(removed)
                 self.store.delete_administrations(src.name, removed)

@@ -229,8 +229,9 @@ class AdministrationSchema(Schema):
             except ValueError:
                 errors["date_of_birth"] = "not an ISO 8601 date (YYYY-MM-DD)"
             else:
-                ctx["age"] = age_on(born, data["administered_at"][1])
-                if ctx["age"] < 0:
+                age_then = age_on(born, data["administered_at"][1])
+                ctx["age"] = age_then
+                if age_then < 0:
                     errors["date_of_birth"] = "after the administration date"
         age = ctx["age"]
         if age is not None and not 0 <= age <= 120 and "date_of_birth" not in errors:
@@ -431,7 +432,8 @@ class Validator:
             loaded = self._schema.load(packed, many=True)
             failed: Mapping[int, Any] = {}
         except ValidationError as exc:
-            loaded = exc.valid_data
+            valid = exc.valid_data  # a list of the records that loaded, with many=True
+            loaded = valid if isinstance(valid, list) else []
             failed = exc.messages  # type: ignore[assignment]
             if len(records) > 1 and any(
                 i not in failed and "_total" not in d for i, d in enumerate(loaded)

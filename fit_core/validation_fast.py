@@ -273,7 +273,7 @@ class FastPath:
 
     def _items(
         self, measure: Measure, answers: list[Any], scale: str
-    ) -> tuple[tuple[float, ...] | None, float] | None:
+    ) -> tuple[tuple[float, float, float, float] | None, float] | None:
         """(items, total) as the schema's item check gives them, or None for any error.
 
         The common case (four items, or the total alone, on the item scale) is checked here

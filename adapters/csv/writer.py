@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,7 @@ def write_scores(target: Path, items: Iterable[OutboxItem], encoding: str) -> in
         writer.writerow(PUSH_FIELDS)
         write = writer.writerow
         for item in items:
-            get = item.payload.get
+            get: Callable[[str], Any] = item.payload.get
             write(
                 [
                     (v if v[:1] not in formula else cell(v))
