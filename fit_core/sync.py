@@ -841,8 +841,8 @@ class SyncEngine:
                     # imported here: a sync without practice data does not need its modules
                     from .episodes import client_outbox_item, context_sources
 
-                    for source in context_sources(context):
-                        item = client_outbox_item(source, client, list(client_scored), context)
+                    for practice in context_sources(context):
+                        item = client_outbox_item(practice, client, list(client_scored), context)
                         outbox.append(item_row(item, ns, cid, at))
             with self.store.transaction():
                 opened, closed, raced = self.store.apply_alerts(plans, at)

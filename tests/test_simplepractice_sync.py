@@ -41,9 +41,11 @@ class Capture:
 
     def __init__(self) -> None:
         self.scored: dict[tuple[str, str], Scored] = {}
+        self.batches: list[tuple[str, set[str]]] = []
 
     @hookimpl
     def fit_scored(self, source: str, scored: list[Scored]) -> None:
+        self.batches.append((source, {s.admin.source for s in scored}))
         for s in scored:
             self.scored[(s.admin.client_id, s.admin.source_key)] = s
 
@@ -169,6 +171,21 @@ def test_exports_enrich_scores_raise_attendance_flags_and_fill_the_outbox(
             blob += path.read_bytes().decode("latin-1")
     for name in NAMES:
         assert name not in blob
+
+
+def test_fit_scored_names_the_source_being_synced_not_a_practice_source(
+    harness: Harness,
+) -> None:
+    """A changed setting rescores every client while the first source (the CSV one) syncs: each
+    batch is announced with that source's name, even for clients whose practice source (which
+    gets a progress note per client) is another one."""
+    harness.run()
+    harness.capture.batches.clear()
+    harness.store.set_meta("scoring_fingerprint", "{}")  # as if the settings had changed
+    harness.run()
+    assert harness.capture.batches
+    assert {source for source, _ in harness.capture.batches} == {"clinic_csv"}
+    assert set().union(*(admins for _, admins in harness.capture.batches)) == {"clinic_csv"}
 
 
 def test_second_sync_without_changes_writes_nothing(harness: Harness) -> None:
