@@ -70,6 +70,9 @@ T = TypeVar("T")
 P = TypeVar("P", Appointment, ClientInfo)
 RESCORE_BATCH = 500
 FINGERPRINT_KEY = "scoring_fingerprint"
+#: the clinic time zone the stored local dates were taken in (meta); per source, the zone its
+#: bookmark was made in (``ZONE_KEY:<source>``)
+ZONE_KEY = "clinic_timezone"
 ADMIN_CACHE_LIMIT = 60_000  # administrations kept in memory per run (about 45 MB at most)
 MERGES_LISTED = 100  # merged client codes named in a source's result (the count is always exact)
 
@@ -289,6 +292,7 @@ class SyncEngine:
             run_id = self.store.start_run(names, dry_run)
             summary = RunSummary(run_id, dry_run, [])
             fingerprint = self._check_fingerprint(summary)
+            self._check_zone(summary)
             self.registry.notify("fit_sync_started", run_id=run_id, sources=names, dry_run=dry_run)
             outcome = "error"
             opened: list[tuple[SourceConfig, SourceResult, Adapter]] = []
@@ -360,6 +364,48 @@ class SyncEngine:
             self.store.mark_all_dirty()
         return current
 
+    def _check_zone(self, summary: RunSummary) -> None:
+        """After ``[sync] timezone`` changed, take every stored local date in the new zone and
+        rescore everyone (each source is also read again in full: see ``_bookmark``).
+
+        A store that never recorded its zone adopts the current one. The zone is recorded last:
+        a run killed before that does all of it again, which changes nothing twice."""
+        zone = str(self.tz)
+        stored = self.store.meta(ZONE_KEY)
+        if stored == zone:
+            return
+        if stored is not None:
+            moved = self.store.relocalise(self.tz)
+            self.store.mark_all_dirty()
+            log.info(
+                "the clinic time zone changed from %s to %s: %d stored administration(s) "
+                "re-dated, every client rescored, every source read again in full",
+                stored,
+                zone,
+                moved,
+            )
+            if "timezone" not in summary.settings_changed:
+                summary.settings_changed.append("timezone")
+        self.store.set_meta(ZONE_KEY, zone)
+
+    def _bookmark(self, adapter: Adapter, src: SourceConfig) -> str | None:
+        """The source's bookmark, or None when it was made in another clinic time zone (every
+        date the source gives without an offset must be read again in the new one)."""
+        bookmark = self.store.bookmark(src.name)
+        if bookmark is None or adapter.zone_in_bookmark:
+            return bookmark
+        made_in = self.store.meta(f"{ZONE_KEY}:{src.name}")
+        if made_in is not None and made_in != str(self.tz):
+            log.info(
+                "source %s: its bookmark was made in the time zone %s, the clinic's is %s now: "
+                "reading it in full",
+                src.name,
+                made_in,
+                self.tz,
+            )
+            return None
+        return bookmark
+
     def _sync_source(
         self, src: SourceConfig, summary: RunSummary, dry_run: bool
     ) -> tuple[SourceResult, Adapter | None]:
@@ -403,7 +449,9 @@ class SyncEngine:
             if result.push_rejected == 0:
                 bookmark = adapter.next_bookmark()
                 if bookmark is not None:
-                    self.store.save_bookmark(src.name, bookmark)
+                    with self.store.transaction():
+                        self.store.save_bookmark(src.name, bookmark)
+                        self.store.set_meta(f"{ZONE_KEY}:{src.name}", str(self.tz))
                     result.bookmark_saved = True
 
         self._guarded(src, result, work)
@@ -476,7 +524,7 @@ class SyncEngine:
         seen: set[str] = set()
         reported: set[str] = set()  # the RecordErrors of this pull
         seen_clients: set[tuple[str, str]] = set()
-        for chunk in chunked(adapter.pull(self.store.bookmark(src.name)), size):
+        for chunk in chunked(adapter.pull(self._bookmark(adapter, src)), size):
             if full:
                 for item in chunk:
                     if isinstance(item, ClientInfo):
