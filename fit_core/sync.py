@@ -70,9 +70,11 @@ T = TypeVar("T")
 P = TypeVar("P", Appointment, ClientInfo)
 RESCORE_BATCH = 500
 FINGERPRINT_KEY = "scoring_fingerprint"
-#: the clinic time zone the stored local dates were taken in (meta); per source, the zone its
-#: bookmark was made in (``ZONE_KEY:<source>``)
+#: the clinic time zone the stored local dates were taken in (meta)
 ZONE_KEY = "clinic_timezone"
+#: per source (``READ_KEY:<source>``), the settings its bookmark was made under: what turns a
+#: source's values into stored ones besides the adapter's own options
+READ_KEY = "read_settings"
 ADMIN_CACHE_LIMIT = 60_000  # administrations kept in memory per run (about 45 MB at most)
 MERGES_LISTED = 100  # merged client codes named in a source's result (the count is always exact)
 
@@ -388,20 +390,36 @@ class SyncEngine:
                 summary.settings_changed.append("timezone")
         self.store.set_meta(ZONE_KEY, zone)
 
+    def _read_settings(self, src: SourceConfig) -> dict[str, str]:
+        """The settings that turn what a source gives into stored values (besides the adapter's
+        options): the clinic time zone (times without an offset, local dates) and how client
+        codes are read (``namespace``, ``client_id_case``)."""
+        return {
+            "timezone": str(self.tz),
+            "namespace": src.namespace,
+            "client_id_case": src.client_id_case,
+        }
+
     def _bookmark(self, adapter: Adapter, src: SourceConfig) -> str | None:
-        """The source's bookmark, or None when it was made in another clinic time zone (every
-        date the source gives without an offset must be read again in the new one)."""
+        """The source's bookmark, or None when it was made under other read settings: every
+        record must then be read again, or stored rows keep the old reading (a client split
+        in two by a case change, dates of another zone) until each happens to change."""
         bookmark = self.store.bookmark(src.name)
-        if bookmark is None or adapter.zone_in_bookmark:
-            return bookmark
-        made_in = self.store.meta(f"{ZONE_KEY}:{src.name}")
-        if made_in is not None and made_in != str(self.tz):
+        if bookmark is None:
+            return None
+        stored = self.store.meta(f"{READ_KEY}:{src.name}")
+        if stored is None:
+            return bookmark  # a store from before these were kept: adopt the current ones
+        made = json.loads(stored)
+        current = self._read_settings(src)
+        changed = [k for k in current if made.get(k) != current[k]]
+        if adapter.zone_in_bookmark and changed == ["timezone"]:
+            return bookmark  # its pull reads everything again by itself
+        if changed:
             log.info(
-                "source %s: its bookmark was made in the time zone %s, the clinic's is %s now: "
-                "reading it in full",
+                "source %s: %s changed since its last sync: reading it in full",
                 src.name,
-                made_in,
-                self.tz,
+                ", ".join(changed),
             )
             return None
         return bookmark
@@ -451,7 +469,10 @@ class SyncEngine:
                 if bookmark is not None:
                     with self.store.transaction():
                         self.store.save_bookmark(src.name, bookmark)
-                        self.store.set_meta(f"{ZONE_KEY}:{src.name}", str(self.tz))
+                        self.store.set_meta(
+                            f"{READ_KEY}:{src.name}",
+                            json.dumps(self._read_settings(src), sort_keys=True),
+                        )
                     result.bookmark_saved = True
 
         self._guarded(src, result, work)

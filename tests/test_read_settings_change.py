@@ -1,0 +1,108 @@
+"""A source's `client_id_case` or `namespace` changed after its first syncs: the next sync reads
+the source again in full, so no stored row keeps the old reading (one client split in two,
+half of a caseload in the old namespace) until each row happens to change at the source.
+
+Through the real CLI on a CSV source whose file does not change in between (a CSV source reads
+a file again only when it changed), as an IT person would change the setting.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from fit_cli.main import cli
+
+ROWS = (
+    "client_id,administered_at,measure,q1,q2,q3,q4,clinician_id,session\n"
+    "g0001,2025-03-03T10:00:00Z,ORS,5,5,5,5,T1,\n"
+    "g0001,2025-03-10T10:00:00Z,ORS,6,6,6,6,T1,\n"
+)
+
+
+def write_config(tmp_path: Path, extra: str = "") -> Path:
+    config = tmp_path / "fit.toml"
+    config.write_text(
+        f"""
+[store]
+path = "fit.sqlite3"
+
+[sync]
+timezone = "UTC"
+
+[sources.forms]
+adapter = "csv"
+path = "admins.csv"
+scores_path = "scores.csv"
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def fit(config: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--config", str(config), *args], catch_exceptions=False)
+
+
+def clients(tmp_path: Path) -> list[tuple[str, str]]:
+    with open(tmp_path / "scores.csv", encoding="utf-8-sig", newline="") as f:
+        return [(row["client_id"], row["session"]) for row in csv.DictReader(f)]
+
+
+def setup(tmp_path: Path) -> Path:
+    (tmp_path / "admins.csv").write_text(ROWS, encoding="utf-8")
+    config = write_config(tmp_path)
+    assert fit(config, "sync").exit_code == 0
+    assert clients(tmp_path) == [("G0001", "1"), ("G0001", "2")]
+    return config
+
+
+def test_keeping_the_case_reads_the_source_again_and_never_splits_a_client(
+    tmp_path: Path,
+) -> None:
+    config = setup(tmp_path)
+    write_config(tmp_path, 'client_id_case = "keep"')
+    result = fit(config, "sync", "-v")
+    assert result.exit_code == 0, result.output
+    assert "pulled 2" in result.output
+    assert clients(tmp_path) == [("g0001", "1"), ("g0001", "2")]
+    # a new session lands on the same client, not on a second one that starts at session 1
+    with open(tmp_path / "admins.csv", "a", encoding="utf-8") as f:
+        f.write("g0001,2025-03-17T10:00:00Z,ORS,7,7,7,7,T1,\n")
+    assert fit(config, "sync").exit_code == 0
+    assert clients(tmp_path) == [("g0001", "1"), ("g0001", "2"), ("g0001", "3")]
+    listed = fit(config, "alerts", "--json")
+    assert "G0001" not in listed.output
+    idle = fit(config, "sync", "-v")
+    assert "pulled 0" in idle.output and "clients rescored 0" in idle.output
+
+
+def stored_rows(tmp_path: Path, config: Path, namespace: str) -> int:
+    out = tmp_path / f"export-{namespace}"
+    result = fit(config, "client", "export", "G0001", "--namespace", namespace, "--out", str(out))
+    if result.exit_code != 0:
+        return 0
+    data = json.loads((out / "client.json").read_text(encoding="utf-8"))
+    return len(data["store"]["administrations"])
+
+
+def test_a_new_namespace_moves_every_stored_row(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    assert stored_rows(tmp_path, config, "forms") == 2  # the source's name by default
+    write_config(tmp_path, 'namespace = "north"')
+    result = fit(config, "sync", "-v")
+    assert result.exit_code == 0, result.output
+    assert stored_rows(tmp_path, config, "north") == 2
+    assert stored_rows(tmp_path, config, "forms") == 0
+
+
+def test_settings_unchanged_keep_the_bookmark(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    write_config(tmp_path, 'client_id_case = "fold"')  # the default, written out
+    result = fit(config, "sync", "-v")
+    assert result.exit_code == 0, result.output
+    assert "pulled 0" in result.output
