@@ -388,6 +388,14 @@ class SyncEngine:
             )
             if "timezone" not in summary.settings_changed:
                 summary.settings_changed.append("timezone")
+            if self.config.sync.timezone is None:
+                log.warning(
+                    "[sync] timezone is not set, so the machine's zone is used, and it was %s "
+                    "at the last sync and %s now (is TZ set differently for cron?): set [sync] "
+                    "timezone, or every change of zone dates the store again",
+                    stored,
+                    zone,
+                )
         self.store.set_meta(ZONE_KEY, zone)
 
     def _read_settings(self, src: SourceConfig) -> dict[str, str]:

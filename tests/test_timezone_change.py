@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from fit_cli.main import cli
@@ -157,3 +159,23 @@ def test_a_zone_changed_back_and_forth_ends_where_a_fresh_store_would(tmp_path: 
     fresh_config = write_config(fresh, "Asia/Tokyo")
     assert fit(fresh_config, "sync").exit_code == 0
     assert scores(fresh) == moved
+
+
+def test_an_unset_zone_that_differs_between_runs_is_named_with_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without `[sync] timezone` the machine's zone is used; cron often runs with another TZ
+    than a login shell, so the difference is a warning that says what to set."""
+    (tmp_path / "first.csv").write_text(HEADER + ROWS, encoding="utf-8")
+    (tmp_path / "second.csv").write_text(HEADER, encoding="utf-8")
+    config = write_config(tmp_path, "UTC")
+    config.write_text(config.read_text(encoding="utf-8").replace('timezone = "UTC"', ""))
+    monkeypatch.setenv("TZ", "UTC")
+    assert fit(config, "sync").exit_code == 0
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    with caplog.at_level(logging.WARNING):
+        result = fit(config, "sync")
+    assert result.exit_code == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("set [sync] timezone" in m and "Asia/Tokyo" in m for m in warned), warned
+    assert scores(tmp_path)["A1 ORS 1"]["episode_id"] == "auto-2025-03-04"
