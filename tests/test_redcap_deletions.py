@@ -91,6 +91,41 @@ def test_without_the_logging_right_every_record_id_is_listed_on_schedule(
             engine.store.close()
 
 
+def test_a_renamed_record_leaves_its_old_name_at_the_next_id_check_with_the_logging_right(
+    tmp_path: Path,
+) -> None:
+    """REDCap logs a rename as an update of the new name, never as a deletion: the logging
+    alone would keep the old name's sessions forever (one client counted twice, alerts on a
+    record that no longer exists). The list of every record id finds it."""
+    with RedcapFake(clinic_project(8, seed=5)) as fake:
+        engine = make_engine(tmp_path, source_options(fake))
+        try:
+            run(engine)
+            before = stored_records(engine)
+            old = sorted(before)[1]
+            fake.rename_record(old, "R-900")
+            # within the day: the new name is read, the logging lists no deletion
+            soon = run(engine)
+            assert soon.status == "ok", soon.error
+            assert "R-900" in stored_records(engine)
+            assert old in stored_records(engine)
+        finally:
+            engine.store.close()
+        engine = make_engine(tmp_path, source_options(fake, deletion_check_hours=0))
+        try:
+            fake.hits.clear()
+            checked = run(engine)
+            assert checked.status == "ok", checked.error
+            assert checked.deleted == before[old]
+            after = stored_records(engine)
+            assert old not in after and after["R-900"] == before[old]
+            assert [h for h in fake.hits if h.content == "log"], "the logging was read too"
+            assert [h for h in fake.hits if h.content == "record" and h.since is None]
+            assert scored_records(fake) == (set(before) - {old}) | {"R-900"}
+        finally:
+            engine.store.close()
+
+
 def test_an_erased_client_leaves_the_scoring_instrument(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -432,12 +432,15 @@ class RedcapAdapter(Adapter):
             log.info("%s: %d stored administration(s) no longer in REDCap", self.context.name, n)
 
     def _deleted_check(self) -> Callable[[str], bool] | None:
-        """Which records were deleted since the bookmark: from the logging when the token may
-        read it, else from a list of every record id when that check is due; None: unknown."""
+        """Which records are gone since the bookmark: the deletions in the logging when the
+        token may read it, and, when that check is due, every stored record not in a list of
+        every record id (a record renamed in REDCap is logged as an update of its new name,
+        never as a deletion: only the list finds the old name gone); None: unknown."""
         state = self.context.state
         now = self.context.run_started
         every = self.opts.deletion_check
         refused = state.get(LOG_REFUSED) if state is not None else None
+        logged: set[str] | None = None
         if refused is None or due(refused, now, every):
             assert self._begin is not None
             begin = log_begin(self._begin - self.opts.overlap, self.server_tz)
@@ -457,14 +460,14 @@ class RedcapAdapter(Adapter):
             else:
                 if refused is not None:
                     self._state_after[LOG_REFUSED] = ""
-                deleted = deleted_records(rows)
-                return deleted.__contains__
+                logged = deleted_records(rows)
         last = state.get(CHECKED) if state is not None else None
         if not due(last, now, every):
-            return None
+            return None if logged is None else logged.__contains__
         existing = set(self.exporter().changed_ids(None))
         self._state_after[CHECKED] = now.isoformat()
-        return lambda record: record not in existing
+        deleted = logged or set()
+        return lambda record: record in deleted or record not in existing
 
     def wants_full_push(self) -> bool:
         """True when the scoring instrument is migrated to session rows: every administration

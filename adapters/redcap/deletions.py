@@ -7,11 +7,13 @@ so the incremental pull never sees it. After each pull the adapter asks:
    deleted since the bookmark (server-local minutes, from the bookmark's time), when the token's
    user has the Logging right. REDCap answers a user without it with an error, not an empty
    list: the adapter then notes that (source state ``logging_refused``), logs it once, and
-   uses
+   relies on
 2. a reconciliation of record ids every ``deletion_check_hours`` (24 by default): every record id
    the token can see is listed (split like every export when the server runs out of memory,
-   see :mod:`.exports`), and stored records that are not among them are gone. The logging is
-   tried again at each reconciliation, in case the right was granted meanwhile.
+   see :mod:`.exports`), and stored records that are not among them are gone. It runs with the
+   Logging right too: a renamed record is logged as an update of its new name, so only the
+   list finds the old name gone. The logging is tried again at each reconciliation, in case
+   the right was granted meanwhile.
 
 On the first sync (and after a change of ``server_timezone``) every record is read anyway, so
 the stored records that did not come back are gone at once. Besides, when a record *is* read

@@ -41,9 +41,10 @@
 - Export Logging (``content=log``, ``logtype``, ``beginTime``/``endTime`` as server-local
   ``YYYY-MM-DD HH:MM``, ``record``): rows ``timestamp, username, action, details, record``, newest
   first; a record deletion is a ``Delete record <id>`` action (``logtype=record_delete``), other
-  changes ``Update record <id>`` / ``Create record <id>``; without the Logging right an error
-  (403), never an empty list. :meth:`RedcapFake.delete_record` deletes as a person would in the
-  web interface (logged the same way);
+  changes ``Update record <id>`` / ``Create record <id>`` (a record renamed in the web
+  interface too, under its new name: :meth:`RedcapFake.rename_record`); without the Logging right
+  an error (403), never an empty list. :meth:`RedcapFake.delete_record` deletes as a person would
+  in the web interface (logged the same way);
 - a request log (:attr:`RedcapFake.hits`, monotonic times, no token) so tests can assert request
   counts and spacing.
 
@@ -454,6 +455,26 @@ class RedcapFake:
             details = ", ".join(f"{n} = ''" for n in sorted(cleared))
             self.log.append((now, user, f"Update record {record}", details, record, "edit"))
         return len(records)
+
+    def rename_record(self, record: str, new: str, *, user: str = "site_admin") -> None:
+        """A person renames a record in the web interface (Record Home Page, "Rename
+        record"): its data, group and modification time move to ``new``. REDCap logs this as a
+        change of the record (``Update record``), not as a deletion: ``logtype=record_delete``
+        never lists the old name."""
+        with self.lock:
+            p = self.project
+            now = self.now_local()
+            rows = p.data.pop(record)
+            for row in rows.values():
+                if p.id_field in row:
+                    row[p.id_field] = new
+            p.data[new] = rows
+            p.modified.pop(record, None)
+            p.modified[new] = now
+            if record in p.record_dag:
+                p.record_dag[new] = p.record_dag.pop(record)
+            details = f"{p.id_field} = '{new}'"
+            self.log.append((now, user, f"Update record {new}", details, new, "edit"))
 
     def touch(self, record: str) -> None:
         """Mark a record as modified now (an outside change)."""
