@@ -82,7 +82,16 @@ def check(ctx: click.Context, sources: tuple[str, ...]) -> None:
     store = Store.open(config.store_path)
     ctx.call_on_close(store.close)
     click.echo(f"config: {config.path} ok")
-    click.echo(f"store: {config.store_path} ok")
+    orphans = {s: n for s, n in store.sources_held().items() if s not in config.sources}
+    if orphans:
+        from fit_core.sync import orphan_message
+
+        worst = ExitCode.PARTIAL
+        click.echo(f"store: {config.store_path} PARTIAL")
+        for source, n in sorted(orphans.items()):
+            click.echo(f"  {orphan_message(source, n)}")
+    else:
+        click.echo(f"store: {config.store_path} ok")
     for name in names:
         src = config.source(name)
         try:

@@ -343,7 +343,8 @@ def audit(
 
 @click.group("store")
 def store_group() -> None:
-    """The store file: encryption at rest (SQLCipher, the fit-sync[encryption] extra)."""
+    """The store file: encryption at rest (SQLCipher, the fit-sync[encryption] extra), and
+    forgetting a source taken out of the config."""
 
 
 @store_group.command("status")
@@ -462,6 +463,42 @@ def store_rekey(ctx: click.Context, new_key_file: Path | None) -> None:
             "until then fit cannot open the store"
         )
     _audit_store(config, "rekey")
+
+
+@store_group.command("forget")
+@click.argument("source")
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@click.pass_context
+@handle_errors
+def store_forget(ctx: click.Context, source: str, dry_run: bool) -> None:
+    """Remove everything the store holds of SOURCE, a source no longer in the config (renamed
+    or removed): its administrations, practice data, quarantine, outbox and bookmark. Its
+    clients are rescored by the next `fit sync` (alerts that no longer hold close, with their
+    history). The source's own data and what was pushed to it are not touched."""
+    config = _config(ctx.find_root())
+    if source in config.sources:
+        raise click.UsageError(
+            f"source {source!r} is in the config: take it out (or rename it) there first"
+        )
+    path = Path(config.store_path)
+    with SyncLock(path):
+        store = Store.open(path)
+        try:
+            counts = store.forget_source(source, dry_run=dry_run)
+            if not counts:
+                click.echo(f"the store holds nothing of source {source!r}: nothing to do")
+                return
+            if not dry_run:
+                auditor_for(store, config, None).record(
+                    "store", counts=counts, detail=f"forget source {source}"
+                )
+        finally:
+            store.close()
+    rows = ", ".join(f"{table} {n}" for table, n in counts.items())
+    if dry_run:
+        click.echo(f"dry run: would remove from the store: {rows}; nothing changed")
+    else:
+        click.echo(f"removed from the store: {rows}; `fit sync` rescores their clients")
 
 
 def _audit_store(config: Config, what: str) -> None:

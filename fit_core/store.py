@@ -1014,6 +1014,62 @@ class Store(AlertStore, PrivacyStore):
                     changed += len(updates)
         return changed
 
+    #: the tables whose rows belong to one source (``source`` column)
+    SOURCE_TABLES = (
+        "administrations",
+        "appointments",
+        "client_info",
+        "quarantine",
+        "outbox",
+        "outbox_removed",
+        "push_ledger",
+        "bookmarks",
+        "source_state",
+    )
+
+    def sources_held(self) -> dict[str, int]:
+        """Each source name the store holds administrations or practice data of, with the
+        number of those rows."""
+        out: dict[str, int] = {}
+        for table in ("administrations", "appointments", "client_info"):
+            for source, n in self.conn.execute(
+                f"SELECT source, count(*) FROM {table} GROUP BY source"
+            ):
+                out[source] = out.get(source, 0) + n
+        return out
+
+    def forget_source(self, source: str, *, dry_run: bool = False) -> dict[str, int]:
+        """Remove everything the store holds of ``source`` (a source taken out of the config or
+        renamed), marking its clients dirty so the next sync rescores them without it; returns
+        the rows removed (or that would be) by table. One transaction. Alerts stay: the rescore
+        closes what no longer holds, with its history."""
+        counts: dict[str, int] = {}
+        with self.transaction():
+            for table in self.SOURCE_TABLES:
+                (n,) = self.conn.execute(
+                    f"SELECT count(*) FROM {table} WHERE source = ?", (source,)
+                ).fetchone()
+                if n:
+                    counts[table] = n
+            if dry_run:
+                return counts
+            for table in ("administrations", "appointments", "client_info"):
+                self.conn.execute(
+                    "INSERT INTO dirty_clients (namespace, client_id) SELECT DISTINCT namespace, "
+                    f"client_id FROM {table} WHERE source = ? "
+                    "ON CONFLICT (namespace, client_id) DO NOTHING",
+                    (source,),
+                )
+            for table in self.SOURCE_TABLES:
+                self.conn.execute(f"DELETE FROM {table} WHERE source = ?", (source,))
+            # per-source meta values are named "<what>:<source>"
+            self.conn.execute(
+                "DELETE FROM meta WHERE instr(key, ':') > 0 "
+                "AND substr(key, instr(key, ':') + 1) = ?",
+                (source,),
+            )
+        return counts
+
     # --- meta values (the scoring fingerprint) ---------------------------------------------
 
     def meta(self, key: str) -> str | None:

@@ -295,6 +295,7 @@ class SyncEngine:
             summary = RunSummary(run_id, dry_run, [])
             fingerprint = self._check_fingerprint(summary)
             self._check_zone(summary)
+            self._note_orphans()
             self.registry.notify("fit_sync_started", run_id=run_id, sources=names, dry_run=dry_run)
             outcome = "error"
             opened: list[tuple[SourceConfig, SourceResult, Adapter]] = []
@@ -397,6 +398,13 @@ class SyncEngine:
                     zone,
                 )
         self.store.set_meta(ZONE_KEY, zone)
+
+    def _note_orphans(self) -> None:
+        """Warn about data of sources the config no longer names: their clients are still
+        scored and alerted with it (a removed source's clients keep raising alerts)."""
+        for source, n in sorted(self.store.sources_held().items()):
+            if source not in self.config.sources:
+                log.warning("%s", orphan_message(source, n))
 
     def _read_settings(self, src: SourceConfig) -> dict[str, str]:
         """The settings that turn what a source gives into stored values (besides the adapter's
@@ -1104,6 +1112,16 @@ def load_active_model(store: Store, as_of: dt.date | None = None, tz: Any = None
     from .trajectories import ModelSet
 
     return ModelSet.from_rows(rows)
+
+
+def orphan_message(source: str, rows: int) -> str:
+    """What to say about a source the store holds data of but the config does not name."""
+    return (
+        f"the store holds {rows} row(s) of source {source!r}, which is not in the config "
+        "(renamed or removed?): its clients are still scored, alerted and counted in the "
+        f"statistics with them; `fit store forget {source}` removes them (or put the source "
+        "back)"
+    )
 
 
 def _note_problems(adapter: Adapter, name: str, result: SourceResult) -> None:
