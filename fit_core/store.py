@@ -651,13 +651,17 @@ class Store(AlertStore, PrivacyStore):
     def write_outbox_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
         """:meth:`write_outbox` for ready rows: (source, source_key, namespace, client_id,
         payload JSON, extra JSON or None, hash, updated_at); see :mod:`fit_core.payload`."""
+        # an unchanged payload is not pushed again, but the row still follows its client to
+        # another namespace (a source's namespace changed): erasure and export find rows there
         cur = self.conn.executemany(
             "INSERT INTO outbox (source, source_key, namespace, client_id, payload, extra, hash, "
             "updated_at, pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT (source, "
             "source_key) DO UPDATE SET namespace = excluded.namespace, "
             "client_id = excluded.client_id, payload = excluded.payload, extra = excluded.extra, "
-            "hash = excluded.hash, updated_at = excluded.updated_at, pending = 1 "
-            "WHERE outbox.hash <> excluded.hash",
+            "hash = excluded.hash, updated_at = excluded.updated_at, "
+            "pending = CASE WHEN outbox.hash <> excluded.hash THEN 1 ELSE outbox.pending END "
+            "WHERE outbox.hash <> excluded.hash OR outbox.namespace <> excluded.namespace "
+            "OR outbox.client_id <> excluded.client_id",
             rows,
         )
         return cur.rowcount

@@ -12,6 +12,7 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from fit_cli.main import cli
@@ -97,6 +98,22 @@ def test_a_new_namespace_moves_every_stored_row(tmp_path: Path) -> None:
     result = fit(config, "sync", "-v")
     assert result.exit_code == 0, result.output
     assert stored_rows(tmp_path, config, "north") == 2
+    assert stored_rows(tmp_path, config, "forms") == 0
+
+
+def test_a_client_erased_after_a_namespace_change_leaves_the_scores_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scores file is rebuilt from the outbox: its rows must follow their client into the
+    new namespace even when their payload did not change, or an erasure there misses them."""
+    monkeypatch.setenv("FIT_PRIVACY_HASH_KEY", "read-settings-test-key")
+    config = setup(tmp_path)
+    write_config(tmp_path, 'namespace = "north"')
+    assert fit(config, "sync").exit_code == 0
+    erased = fit(config, "client", "erase", "G0001", "--namespace", "north", "--yes")
+    assert erased.exit_code == 0, erased.output
+    assert fit(config, "sync").exit_code == 0
+    assert clients(tmp_path) == []
     assert stored_rows(tmp_path, config, "forms") == 0
 
 
