@@ -196,9 +196,11 @@ class PrivacyStore:
                 after = page[-1]
 
     def client_namespaces(self, client_id: str) -> list[str]:
-        """The namespaces in which ``client_id`` has any data."""
+        """The namespaces in which ``client_id`` has any data (a spelling or a report file left
+        in a namespace the client's source no longer uses counts too)."""
         found: set[str] = set()
-        for table in ("administrations", "appointments", "client_info", "flags", "outbox"):
+        tables = [t for t in CLIENT_TABLES if t != "dirty_clients"] + ["flags", "outbox"]
+        for table in tables:
             found.update(
                 ns
                 for (ns,) in self.conn.execute(

@@ -115,6 +115,12 @@ def test_a_client_erased_after_a_namespace_change_leaves_the_scores_file(
     assert fit(config, "sync").exit_code == 0
     assert clients(tmp_path) == []
     assert stored_rows(tmp_path, config, "forms") == 0
+    # what the old namespace still holds (the typed spelling) is found and erased too
+    left = fit(config, "client", "erase", "G0001", "--yes")
+    assert left.exit_code == 0, left.output
+    assert "namespace forms" in left.output
+    gone = CliRunner().invoke(cli, ["--config", str(config), "client", "erase", "G0001", "--yes"])
+    assert gone.exit_code == 3 and "no client" in gone.output
 
 
 def test_settings_unchanged_keep_the_bookmark(tmp_path: Path) -> None:
