@@ -87,10 +87,6 @@ class Adapter:
     #: (appointments, client info) and quarantine entries it no longer yields are dropped
     pull_mode: ClassVar[Literal["incremental", "full"]] = "incremental"
     push_batch_size: ClassVar[int] = 500
-    #: True when the adapter's bookmark already records the clinic time zone (a pull after
-    #: ``[sync] timezone`` changed reads everything again by itself); else the engine passes
-    #: no bookmark to the first pull in a new zone, so every date is read again in it
-    zone_in_bookmark: ClassVar[bool] = False
     #: the secret keys this adapter may look up (``fit keys list`` shows them)
     secret_keys: ClassVar[tuple[str, ...]] = ()
 

@@ -29,7 +29,6 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -975,49 +974,6 @@ class Store(AlertStore, PrivacyStore):
                 "ON CONFLICT (namespace, client_id) DO NOTHING"
             )
 
-    def relocalise(self, tz: dt.tzinfo, *, chunk: int = 5000) -> int:
-        """Take every stored administration's clinic-local date in ``tz`` (after the clinic
-        time zone changed); returns how many rows changed.
-
-        A date-time keeps its instant and gets the date it has in ``tz``; a date alone keeps
-        its date and becomes that day's midnight in ``tz``. The content hash follows, so a
-        re-read of the same source row finds it unchanged. A date-time the source gave without
-        an offset was taken as clinic-local time in the old zone: only reading the source
-        again gets its instant right (the engine does that too). Read in key order by chunks,
-        so memory stays flat on a large store; one transaction (a kill leaves it undone)."""
-        changed = 0
-        after: tuple[str, str] = ("", "")
-        select = (
-            f"SELECT {_ADMIN_COLS} FROM administrations WHERE (source, source_key) > (?, ?) "
-            "ORDER BY source, source_key LIMIT ?"
-        )
-        with self.transaction():
-            while True:
-                rows = self.conn.execute(select, (*after, chunk)).fetchall()
-                if not rows:
-                    break
-                after = (rows[-1][0], rows[-1][1])
-                updates = []
-                for r in rows:
-                    a = row_admin(r)
-                    if a.date_only:
-                        local = dt.datetime.combine(a.local_date, dt.time(), tzinfo=tz)
-                        moved = replace(a, administered_at=local.astimezone(dt.UTC))
-                    else:
-                        moved = replace(a, local_date=a.administered_at.astimezone(tz).date())
-                    if moved == a:
-                        continue
-                    new = admin_row(moved, "", r[17])
-                    updates.append((new[5], new[6], admin_hash(new), r[0], r[1]))
-                if updates:
-                    self.conn.executemany(
-                        "UPDATE administrations SET administered_at = ?, local_date = ?, "
-                        "hash = ? WHERE source = ? AND source_key = ?",
-                        updates,
-                    )
-                    changed += len(updates)
-        return changed
-
     #: the tables whose rows belong to one source (``source`` column)
     SOURCE_TABLES = (
         "administrations",
@@ -1066,12 +1022,6 @@ class Store(AlertStore, PrivacyStore):
                 )
             for table in self.SOURCE_TABLES:
                 self.conn.execute(f"DELETE FROM {table} WHERE source = ?", (source,))
-            # per-source meta values are named "<what>:<source>"
-            self.conn.execute(
-                "DELETE FROM meta WHERE instr(key, ':') > 0 "
-                "AND substr(key, instr(key, ':') + 1) = ?",
-                (source,),
-            )
         return counts
 
     # --- meta values (the scoring fingerprint) ---------------------------------------------

@@ -70,11 +70,6 @@ T = TypeVar("T")
 P = TypeVar("P", Appointment, ClientInfo)
 RESCORE_BATCH = 500
 FINGERPRINT_KEY = "scoring_fingerprint"
-#: the clinic time zone the stored local dates were taken in (meta)
-ZONE_KEY = "clinic_timezone"
-#: per source (``READ_KEY:<source>``), the settings its bookmark was made under: what turns a
-#: source's values into stored ones besides the adapter's own options
-READ_KEY = "read_settings"
 ADMIN_CACHE_LIMIT = 60_000  # administrations kept in memory per run (about 45 MB at most)
 MERGES_LISTED = 100  # merged client codes named in a source's result (the count is always exact)
 
@@ -294,7 +289,6 @@ class SyncEngine:
             run_id = self.store.start_run(names, dry_run)
             summary = RunSummary(run_id, dry_run, [])
             fingerprint = self._check_fingerprint(summary)
-            self._check_zone(summary)
             self._note_orphans()
             self.registry.notify("fit_sync_started", run_id=run_id, sources=names, dry_run=dry_run)
             outcome = "error"
@@ -367,78 +361,12 @@ class SyncEngine:
             self.store.mark_all_dirty()
         return current
 
-    def _check_zone(self, summary: RunSummary) -> None:
-        """After ``[sync] timezone`` changed, take every stored local date in the new zone and
-        rescore everyone (each source is also read again in full: see ``_bookmark``).
-
-        A store that never recorded its zone adopts the current one. The zone is recorded last:
-        a run killed before that does all of it again, which changes nothing twice."""
-        zone = str(self.tz)
-        stored = self.store.meta(ZONE_KEY)
-        if stored == zone:
-            return
-        if stored is not None:
-            moved = self.store.relocalise(self.tz)
-            self.store.mark_all_dirty()
-            log.info(
-                "the clinic time zone changed from %s to %s: %d stored administration(s) "
-                "re-dated, every client rescored, every source read again in full",
-                stored,
-                zone,
-                moved,
-            )
-            if "timezone" not in summary.settings_changed:
-                summary.settings_changed.append("timezone")
-            if self.config.sync.timezone is None:
-                log.warning(
-                    "[sync] timezone is not set, so the machine's zone is used, and it was %s "
-                    "at the last sync and %s now (is TZ set differently for cron?): set [sync] "
-                    "timezone, or every change of zone dates the store again",
-                    stored,
-                    zone,
-                )
-        self.store.set_meta(ZONE_KEY, zone)
-
     def _note_orphans(self) -> None:
         """Warn about data of sources the config no longer names: their clients are still
         scored and alerted with it (a removed source's clients keep raising alerts)."""
         for source, n in sorted(self.store.sources_held().items()):
             if source not in self.config.sources:
                 log.warning("%s", orphan_message(source, n))
-
-    def _read_settings(self, src: SourceConfig) -> dict[str, str]:
-        """The settings that turn what a source gives into stored values (besides the adapter's
-        options): the clinic time zone (times without an offset, local dates) and how client
-        codes are read (``namespace``, ``client_id_case``)."""
-        return {
-            "timezone": str(self.tz),
-            "namespace": src.namespace,
-            "client_id_case": src.client_id_case,
-        }
-
-    def _bookmark(self, adapter: Adapter, src: SourceConfig) -> str | None:
-        """The source's bookmark, or None when it was made under other read settings: every
-        record must then be read again, or stored rows keep the old reading (a client split
-        in two by a case change, dates of another zone) until each happens to change."""
-        bookmark = self.store.bookmark(src.name)
-        if bookmark is None:
-            return None
-        stored = self.store.meta(f"{READ_KEY}:{src.name}")
-        if stored is None:
-            return bookmark  # a store from before these were kept: adopt the current ones
-        made = json.loads(stored)
-        current = self._read_settings(src)
-        changed = [k for k in current if made.get(k) != current[k]]
-        if adapter.zone_in_bookmark and changed == ["timezone"]:
-            return bookmark  # its pull reads everything again by itself
-        if changed:
-            log.info(
-                "source %s: %s changed since its last sync: reading it in full",
-                src.name,
-                ", ".join(changed),
-            )
-            return None
-        return bookmark
 
     def _sync_source(
         self, src: SourceConfig, summary: RunSummary, dry_run: bool
@@ -483,12 +411,7 @@ class SyncEngine:
             if result.push_rejected == 0:
                 bookmark = adapter.next_bookmark()
                 if bookmark is not None:
-                    with self.store.transaction():
-                        self.store.save_bookmark(src.name, bookmark)
-                        self.store.set_meta(
-                            f"{READ_KEY}:{src.name}",
-                            json.dumps(self._read_settings(src), sort_keys=True),
-                        )
+                    self.store.save_bookmark(src.name, bookmark)
                     result.bookmark_saved = True
 
         self._guarded(src, result, work)
@@ -561,7 +484,7 @@ class SyncEngine:
         seen: set[str] = set()
         reported: set[str] = set()  # the RecordErrors of this pull
         seen_clients: set[tuple[str, str]] = set()
-        for chunk in chunked(adapter.pull(self._bookmark(adapter, src)), size):
+        for chunk in chunked(adapter.pull(self.store.bookmark(src.name)), size):
             if full:
                 for item in chunk:
                     if isinstance(item, ClientInfo):

@@ -197,33 +197,6 @@ def test_second_sync_without_changes_writes_nothing(harness: Harness) -> None:
     assert {p: p.read_bytes() for p in harness.outbox.rglob("*") if p.is_file()} == files
 
 
-def test_a_new_clinic_time_zone_reads_every_export_again_keeping_what_it_knew(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Appointment times are clinic-local: after `[sync] timezone` changed the exports are read
-    again (not skipped as unchanged), and with the adapter's own bookmark, so what it knew
-    about earlier status reports (the damage checks) is kept."""
-    exports = syn.inbox(tmp_path, syn.STATUS_REPORT, syn.BILLING_REPORT)
-    syn.link_all(tmp_path / "links.csv")
-    first = Harness(tmp_path, exports)
-    first.run()
-    assert [s.pulled for s in first.run().sources] == [0, 0]
-    bookmark = json.loads(first.store.bookmark("sp") or "{}")
-    first.store.close()
-    monkeypatch.setattr(syn, "TIMEZONE", "America/New_York")
-    moved = Harness(tmp_path, exports)
-    try:
-        summary = moved.run()
-        by = {s.name: s for s in summary.sources}
-        assert by["sp"].pulled > 0 and by["sp"].status == "partial"  # the same 7 bad rows
-        assert "timezone" in summary.settings_changed
-        after = json.loads(moved.store.bookmark("sp") or "{}")
-        assert after["attendance"] == bookmark["attendance"]
-        assert after["state"]["zone"] == "America/New_York"
-    finally:
-        moved.store.close()
-
-
 def test_dropout_fires_on_the_configured_pattern_only(tmp_path: Path) -> None:
     exports = syn.inbox(tmp_path, syn.STATUS_REPORT, syn.BILLING_REPORT)
     syn.link_all(tmp_path / "links.csv")

@@ -107,8 +107,6 @@ class SimplePracticeAdapter(Adapter):
     push_mode: ClassVar[Literal["batch", "snapshot"]] = "batch"
     #: every pull that yields anything re-reads all exports: what it no longer yields is gone
     pull_mode: ClassVar[Literal["incremental", "full"]] = "full"
-    #: the clinic time zone is part of the bookmark state: a new zone reads every export again
-    zone_in_bookmark: ClassVar[bool] = True
     push_batch_size: ClassVar[int] = 200
     secret_keys: ClassVar[tuple[str, ...]] = ("name_key",)
 
@@ -185,8 +183,6 @@ class SimplePracticeAdapter(Adapter):
             "key": hasher.check_value(),
             "day": today.isoformat(),
             "accepted": accepted,
-            # appointment times are clinic-local: another zone reads every export again
-            "zone": str(self.context.timezone),
         }
         before, memory = _read_bookmark(bookmark)
         if before == state:
