@@ -82,6 +82,12 @@ def check(ctx: click.Context, sources: tuple[str, ...]) -> None:
     store = Store.open(config.store_path)
     ctx.call_on_close(store.close)
     click.echo(f"config: {config.path} ok")
+    if config.sync.timezone is None:
+        click.echo(
+            f"  note: [sync] timezone is not set, so the machine's ({config.sync.tzinfo()}) is "
+            "used, and cron may see another one than your shell: set it before the first sync "
+            "(a change applies only to records read after it)"
+        )
     orphans = {s: n for s, n in store.sources_held().items() if s not in config.sources}
     if orphans:
         from fit_core.sync import orphan_message

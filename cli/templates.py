@@ -11,7 +11,9 @@ CONFIG_TEMPLATE = """\
 # path = "~/.local/share/fit/fit.sqlite3"
 
 [sync]
-# Clinic timezone: sessions are grouped by the local date. Default: the machine's.
+# Clinic timezone: sessions are grouped by the local date. Default: the machine's, which
+# cron may see otherwise than your shell. Set it before the first sync: a change applies only
+# to records read after it.
 # timezone = "Europe/Berlin"
 # Records validated and written per transaction.
 # record_batch_size = 2000
