@@ -137,6 +137,9 @@ def test_mail_killed_before_the_server_answered_at_all(tmp_path: Path, smtp_fake
     port = free_port()
     accepted = threading.Event()
     silent = socket.socket()
+    # its accepted connection may linger in TIME_WAIT once closed: with SO_REUSEADDR on both
+    # sides (asyncio sets it for the fake SMTP server below), the port can be listened on again
+    silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     silent.bind(("127.0.0.1", port))
     silent.listen(5)
     held: list[socket.socket] = []
