@@ -18,36 +18,10 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from .models import Scored
-from .scoring import PUSH_FIELDS, encode_payload
+from .scoring import encode_payload
 
 __all__ = ["outbox_row", "payload_json"]
 
-# the payload's keys, in the order payload_json writes them: must be PUSH_FIELDS
-_FIELDS = (
-    "source_key",
-    "client_id",
-    "measure",
-    "administered_at",
-    "episode_id",
-    "rater",
-    "session",
-    "total",
-    "clinical",
-    "change_from_previous",
-    "intake",
-    "change_from_intake",
-    "rc_class",
-    "expected",
-    "expected_low",
-    "expected_high",
-    "expected_severe",
-    "percent_of_expected",
-    "status",
-    "flags",
-    "flag_message",
-)
-if _FIELDS != PUSH_FIELDS:  # pragma: no cover - a payload field was added without this module
-    raise ImportError("fit_core.payload is out of step with scoring.PUSH_FIELDS")
 
 _STR = encode_basestring  # the encoder's own string escaping (ensure_ascii=False)
 _FLOAT = float.__repr__  # what the encoder writes for a finite float

@@ -75,35 +75,11 @@ class FastPath:
 
     def _number(self, value: Any) -> Any:
         """parse_number of a text (None/"" → None); _BAD when it raises or is not text."""
-        memo = self._numbers
-        parsed: Any = None
-        if type(value) is not str:
-            parsed = None if value is None else _BAD
-        else:
-            try:
-                parsed = inputs.parse_number(value)
-            except ValueError:
-                parsed = _BAD
-        if len(memo) >= MEMO_LIMIT:
-            memo.clear()
-        memo[value] = parsed
-        return parsed
+        return _parse_into(self._numbers, value, inputs.parse_number)
 
     def _whole(self, value: Any) -> Any:
         """parse_whole of a text (None/"" → None); _BAD when it raises or is not text."""
-        memo = self._wholes
-        parsed: Any = None
-        if type(value) is not str:
-            parsed = None if value is None else _BAD
-        else:
-            try:
-                parsed = inputs.parse_whole(value)
-            except ValueError:
-                parsed = _BAD
-        if len(memo) >= MEMO_LIMIT:
-            memo.clear()
-        memo[value] = parsed
-        return parsed
+        return _parse_into(self._wholes, value, inputs.parse_whole)
 
     def _ident(self, value: Any) -> Any:
         """An optional identifier: trimmed text or None; _BAD when id_problem objects."""
@@ -299,6 +275,23 @@ class FastPath:
         if not measure.total_min <= total <= measure.total_max or round(total, places) != total:
             return None
         return None, total
+
+
+def _parse_into(memo: dict[Any, Any], value: Any, parse: Callable[[str], Any]) -> Any:
+    """``parse(value)`` for a text (None → None), remembered in ``memo``; _BAD when it raises
+    ValueError or the value is not text."""
+    parsed: Any = None
+    if type(value) is not str:
+        parsed = None if value is None else _BAD
+    else:
+        try:
+            parsed = parse(value)
+        except ValueError:
+            parsed = _BAD
+    if len(memo) >= MEMO_LIMIT:
+        memo.clear()
+    memo[value] = parsed
+    return parsed
 
 
 def _age_from(dob: Any, day: dt.date) -> Any:

@@ -21,13 +21,16 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fit_core.errors import ConfigError, SourceError
 from fit_core.http import RetryPolicy
 from fit_core.models import OutboxItem
 
 from .client import GoogleApi, Timing
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +193,6 @@ class ScoresSheet:
         effect is unknown the key column is read again and only the rows still there are
         deleted (same backoff as an append)."""
         wanted = set(keys)
-        policy: RetryPolicy = self.api.policy
         t = self.timing
         started = t.clock()
         attempt = 0
@@ -206,17 +208,13 @@ class ScoresSheet:
             if done:
                 log.debug("tab %s: %d rows deleted", self.tab, len(where))
                 return list(keys)
-            status = f"HTTP {failed.status_code}" if failed is not None else "connection lost"
-            delay = policy.delay(attempt, failed, t.rng)
-            if attempt + 1 >= policy.max_attempts or t.clock() + delay - started > (
-                policy.max_elapsed
-            ):
-                if failed is not None:
-                    raise self.api.error(failed, f"spreadsheet {self.spreadsheet_id}")
-                raise SourceError(
-                    f"spreadsheet {self.spreadsheet_id}: deleting rows kept failing ({status})",
-                    hint="the next run deletes the rows still there",
-                )
+            status, delay = self._retry_or_give_up(
+                attempt,
+                failed,
+                started,
+                "deleting rows",
+                "the next run deletes the rows still there",
+            )
             log.warning(
                 "tab %s: deleting %d rows failed (%s); reading the tab, then retrying in %.1f s",
                 self.tab,
@@ -226,6 +224,29 @@ class ScoresSheet:
             )
             t.sleep(delay)
             attempt += 1
+
+    def _retry_or_give_up(
+        self,
+        attempt: int,
+        failed: requests.Response | None,
+        started: float,
+        doing: str,
+        hint: str,
+    ) -> tuple[str, float]:
+        """(what failed, the delay before the next try) after a failed write whose effect is
+        unknown; raises when the retry policy's attempts or time are used up (Google's own
+        error when it answered, else a SourceError saying what kept failing)."""
+        policy: RetryPolicy = self.api.policy
+        t = self.timing
+        status = f"HTTP {failed.status_code}" if failed is not None else "connection lost"
+        delay = policy.delay(attempt, failed, t.rng)
+        if attempt + 1 >= policy.max_attempts or t.clock() + delay - started > (policy.max_elapsed):
+            if failed is not None:
+                raise self.api.error(failed, f"spreadsheet {self.spreadsheet_id}")
+            raise SourceError(
+                f"spreadsheet {self.spreadsheet_id}: {doing} kept failing ({status})", hint=hint
+            )
+        return status, delay
 
     def _rows_of(self, keys: set[str]) -> list[int]:
         """Every row number (1-based) whose key is in ``keys``, read afresh."""
@@ -262,7 +283,6 @@ class ScoresSheet:
         """Append ``new`` rows without ever writing a key twice (see the module docstring)."""
         pending = dict(new)
         confirmed: list[str] = []
-        policy: RetryPolicy = self.api.policy
         t = self.timing
         started = t.clock()
         attempt = 0
@@ -274,17 +294,13 @@ class ScoresSheet:
                 self._note_appended(result, list(pending))
                 confirmed.extend(pending)
                 return confirmed
-            status = f"HTTP {failed.status_code}" if failed is not None else "connection lost"
-            delay = policy.delay(attempt, failed, t.rng)
-            if attempt + 1 >= policy.max_attempts or t.clock() + delay - started > (
-                policy.max_elapsed
-            ):
-                if failed is not None:
-                    raise self.api.error(failed, f"spreadsheet {self.spreadsheet_id}")
-                raise SourceError(
-                    f"spreadsheet {self.spreadsheet_id}: appending rows kept failing ({status})",
-                    hint="the rows confirmed so far are kept; the next run pushes the rest",
-                )
+            status, delay = self._retry_or_give_up(
+                attempt,
+                failed,
+                started,
+                "appending rows",
+                "the rows confirmed so far are kept; the next run pushes the rest",
+            )
             log.warning(
                 "tab %s: append of %d rows failed (%s); checking the tab, then retrying in %.1f s",
                 self.tab,
