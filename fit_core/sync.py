@@ -41,6 +41,7 @@ from .audit import Auditor, auditor_for
 from .config import Config, SourceConfig, adapter_options, namespace_cases
 from .errors import ConfigError, ExitCode, FitError
 from .fingerprint import changed_parts, fingerprint
+from .forkmap import split_map
 from .identity import SpellingTracker, normalise_client_id, spelling
 from .lock import SyncLock
 from .logsafe import escape_controls, key_ref
@@ -69,6 +70,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 P = TypeVar("P", Appointment, ClientInfo)
 RESCORE_BATCH = 500
+#: a batch of at least this many administrations is scored in two processes where it can be
+#: (:mod:`fit_core.forkmap`); below it the fork and the hand-over cost more than they save
+PARALLEL_MIN_ADMINISTRATIONS = 4_000
 FINGERPRINT_KEY = "scoring_fingerprint"
 ADMIN_CACHE_LIMIT = 60_000  # administrations kept in memory per run (about 45 MB at most)
 MERGES_LISTED = 100  # merged client codes named in a source's result (the count is always exact)
@@ -796,6 +800,10 @@ class SyncEngine:
     def _rescore(self, summary: RunSummary, source: str) -> None:
         scorer = Scorer(self.registry.measures, self._run_settings, self.rules, self.model)
         families = scorer.rule_families
+        # the scored items go to the ``fit_scored`` hook only when a plugin listens (then the
+        # batch is scored in this process: the items are not sent between processes)
+        keep_scored = self.registry.has_listeners("fit_scored")
+        min_weight = PARALLEL_MIN_ADMINISTRATIONS if not keep_scored else 1 << 62
         while True:
             clients = self.store.dirty_batch(RESCORE_BATCH)
             if not clients:
@@ -807,51 +815,31 @@ class SyncEngine:
             contexts = self.store.client_contexts(clients)
             stored = self.store.active_alerts(clients)
             at = now_text()
+            work = [(c, by_client.get(c) or []) for c in clients]
+            score = partial(
+                _score_clients, scorer, families, contexts, stored, at, keep_scored=keep_scored
+            )
+            outcomes = split_map(
+                score, work, [len(a) for _c, a in work], min_weight, self.config.sync.processes
+            )
             outbox: list[tuple[Any, ...]] = []
             plans: list[tuple[tuple[str, str], Plan]] = []
             scored_batch: list[Scored] = []
             reviews: list[tuple[str, str, str | None]] = []
-            for client, admins in by_client.items():
-                if not admins:
-                    reviews.append((client[0], client[1], None))
-                    # every administration was deleted: its alerts close (no data)
-                    plan = reconcile(ClientResult(()), stored.get(client, ()), families)
-                    if plan:
-                        plans.append((client, plan))
-                    continue
-                res: ClientResult = scorer.score(admins, contexts.get(client))
-                reviews.append(
-                    (client[0], client[1], res.review_on.isoformat() if res.review_on else None)
-                )
-                for f in res.rule_failures:
-                    summary.rule_failures[f.rule_id] = summary.rule_failures.get(f.rule_id, 0) + 1
+            for (client, _admins), out in zip(work, outcomes, strict=True):
+                reviews.append((client[0], client[1], out.review_on))
+                for rule_id, error, source_key in out.failures:
+                    summary.rule_failures[rule_id] = summary.rule_failures.get(rule_id, 0) + 1
                     log.error(
                         "rule %s raised %s on record %s; other rules still ran",
-                        f.rule_id,
-                        f.error,
-                        f.source_key,
+                        rule_id,
+                        error,
+                        source_key,
                     )
-                plan = reconcile(res, stored.get(client, ()), families)
-                if plan:
-                    plans.append((client, plan))
-                acked = plan.acknowledged()
-                client_scored = (
-                    [_apply_acks(s, acked) if s.flags else s for s in res.scored]
-                    if acked
-                    else res.scored
-                )
-                ns, cid = client
-                outbox.extend(outbox_row(s, ns, cid, at) for s in client_scored)
-                scored_batch.extend(client_scored)
-                context = contexts.get(client)
-                if context is not None:
-                    # practice systems get one summary per client (a progress-note outbox);
-                    # imported here: a sync without practice data does not need its modules
-                    from .episodes import client_outbox_item, context_sources
-
-                    for practice in context_sources(context):
-                        item = client_outbox_item(practice, client, list(client_scored), context)
-                        outbox.append(item_row(item, ns, cid, at))
+                if out.plan is not None:
+                    plans.append((client, out.plan))
+                outbox.extend(out.rows)
+                scored_batch.extend(out.scored)
             with self.store.transaction():
                 opened, closed, raced = self.store.apply_alerts(plans, at)
                 self.store.write_outbox_rows(outbox)
@@ -865,7 +853,8 @@ class SyncEngine:
                 self.progress(source, "rescored clients", summary.clients_rescored)
             summary.flags_raised += len(opened)
             summary.alerts_closed += closed
-            self.registry.notify("fit_scored", source=source, scored=scored_batch)
+            if keep_scored:
+                self.registry.notify("fit_scored", source=source, scored=scored_batch)
             for a, fl, _alert_id in opened:
                 self.registry.notify("fit_alert_raised", flag=fl, administration=a)
 
@@ -1093,6 +1082,68 @@ def _apply_acks(s: Scored, acked: set[tuple[str, str, str]]) -> Scored:
         for f in s.flags
     )
     return Scored(a, s.score, flags)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What rescoring one client gives the engine to write (see :func:`_score_clients`)."""
+
+    review_on: str | None  # the next date its alerts may change with no new data (ISO)
+    failures: tuple[tuple[str, str, str], ...] = ()  # (rule id, error kind, source key)
+    plan: Plan | None = None  # what to do with its alerts (None: nothing)
+    rows: tuple[tuple[Any, ...], ...] = ()  # its outbox rows
+    scored: tuple[Scored, ...] = ()  # its scored items (only when asked for)
+
+
+def _score_clients(
+    scorer: Scorer,
+    families: Mapping[str, str],
+    contexts: Mapping[tuple[str, str], Any],
+    stored: Mapping[tuple[str, str], Any],
+    at: str,
+    work: Sequence[tuple[tuple[str, str], list[Administration]]],
+    *,
+    keep_scored: bool = False,
+) -> list[_Outcome]:
+    """Rescore clients: one :class:`_Outcome` per (client, administrations) of ``work``.
+
+    Pure (no store, no logging): it may run in a second process (:mod:`fit_core.forkmap`)."""
+    out: list[_Outcome] = []
+    for client, admins in work:
+        if not admins:
+            # every administration was deleted: its alerts close (no data)
+            plan = reconcile(ClientResult(()), stored.get(client, ()), families)
+            out.append(_Outcome(None, plan=plan or None))
+            continue
+        context = contexts.get(client)
+        res: ClientResult = scorer.score(admins, context)
+        plan = reconcile(res, stored.get(client, ()), families)
+        acked = plan.acknowledged()
+        client_scored = (
+            tuple(_apply_acks(s, acked) if s.flags else s for s in res.scored)
+            if acked
+            else res.scored
+        )
+        ns, cid = client
+        rows = [outbox_row(s, ns, cid, at) for s in client_scored]
+        if context is not None:
+            # practice systems get one summary per client (a progress-note outbox);
+            # imported here: a sync without practice data does not need its modules
+            from .episodes import client_outbox_item, context_sources
+
+            for practice in context_sources(context):
+                item = client_outbox_item(practice, client, list(client_scored), context)
+                rows.append(item_row(item, ns, cid, at))
+        out.append(
+            _Outcome(
+                res.review_on.isoformat() if res.review_on else None,
+                tuple((f.rule_id, f.error, f.source_key) for f in res.rule_failures),
+                plan or None,
+                tuple(rows),
+                client_scored if keep_scored else (),
+            )
+        )
+    return out
 
 
 def _counts(summary: RunSummary) -> dict[str, Any]:
