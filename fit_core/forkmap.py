@@ -27,7 +27,7 @@ import pickle
 import signal
 import threading
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Generic, NoReturn, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +48,112 @@ def can_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1 and usable_cpus() >= 2
 
 
-def split_point(weights: Sequence[int]) -> int:
-    """The index that splits ``weights`` into two parts of about the same total."""
+def split_point(weights: Sequence[int], first: float = 0.5) -> int:
+    """The index that splits ``weights`` so the part before it holds about ``first`` of the
+    total (0.5: two parts of about the same weight)."""
     total = sum(weights)
-    half, run = total / 2, 0
+    goal, run = total * first, 0
     for i, w in enumerate(weights):
-        if run + w / 2 >= half:
+        if run + w / 2 >= goal:
             return i
         run += w
     return len(weights)
+
+
+class Split(Generic[T, R]):
+    """Work started by :func:`start`: a forked child computes its part meanwhile (if there is
+    a child); :meth:`finish` computes this process's part and returns every result in order.
+    Call :meth:`cancel` instead when the results are not wanted (an error elsewhere)."""
+
+    def __init__(
+        self,
+        fn: Callable[[Sequence[T]], list[R]],
+        mine: Sequence[T],
+        theirs: Sequence[T],
+        pid: int = 0,
+        read_end: int = -1,
+    ) -> None:
+        self._fn, self._mine, self._theirs = fn, mine, theirs
+        self._pid, self._read_end = pid, read_end
+
+    @property
+    def forked(self) -> bool:
+        return self._pid > 0
+
+    def finish(self) -> list[R]:
+        fn = self._fn
+        if not self.forked:
+            return fn([*self._mine, *self._theirs])
+        done = False
+        try:
+            mine = fn(self._mine)
+            chunks: list[bytes] = []
+            while chunk := os.read(self._read_end, 1 << 20):
+                chunks.append(chunk)
+            done = True
+        finally:
+            if not done:  # this process failed: the child's work is not wanted
+                self.cancel()
+            else:
+                self._close()
+        try:
+            ok, theirs = pickle.loads(b"".join(chunks))
+        except Exception:
+            ok, theirs = False, "no result"
+        if not ok:
+            log.warning(
+                "the second process failed (%s); its part of the work was done here instead",
+                theirs,
+            )
+            return mine + fn(self._theirs)
+        return mine + theirs
+
+    def cancel(self) -> None:
+        """Stop the child (if any) and wait for it; nothing is computed."""
+        if self.forked:
+            _kill(self._pid)
+            self._close()
+
+    def _close(self) -> None:
+        pid, self._pid = self._pid, 0
+        os.close(self._read_end)
+        _reap(pid)
+
+
+def start(
+    fn: Callable[[Sequence[T]], list[R]],
+    items: Sequence[T],
+    weights: Sequence[int],
+    min_weight: int,
+    processes: int = 2,
+    child_share: float = 0.5,
+) -> Split[T, R]:
+    """Start ``fn(items)``; :meth:`Split.finish` returns its results, in the order of ``items``.
+
+    ``fn`` maps a sequence of items to one result per item and must be pure (it may read what
+    is in memory, never write to files or the store: in the child its writes would be lost).
+    ``weights`` (one per item) say how much work each item is; with a total of at least
+    ``min_weight``, ``processes`` 2 and :func:`can_fork`, about ``child_share`` of the weight
+    (the items at the end) is computed in a forked child, which starts now, and the rest here
+    when :meth:`Split.finish` is called. Otherwise everything is computed by ``finish``.
+    """
+    if processes < 2 or len(items) < 2 or sum(weights) < min_weight or not can_fork():
+        return Split(fn, items, ())
+    cut = split_point(weights, 1.0 - child_share)
+    if cut <= 0 or cut >= len(items):
+        return Split(fn, items, ())
+    theirs = items[cut:]
+    read_end, write_end = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        return Split(fn, items, ())
+    if pid == 0:  # the child: compute, send, and leave without any clean-up
+        _child(fn, theirs, write_end)
+    os.close(write_end)
+    return Split(fn, items[:cut], theirs, pid, read_end)
 
 
 def split_map(
@@ -66,71 +163,32 @@ def split_map(
     min_weight: int,
     processes: int = 2,
 ) -> list[R]:
-    """``fn(items)``: one list of results, in the order of ``items``.
+    """``fn(items)`` with the work split over two processes where it can pay (see
+    :func:`start`): one list of results, in the order of ``items``."""
+    return start(fn, items, weights, min_weight, processes).finish()
 
-    ``fn`` maps a sequence of items to one result per item and must be pure (it may read what
-    is in memory, never write to files or the store: in the child its writes would be lost).
-    ``weights`` (one per item) say how much work each item is; with a total of at least
-    ``min_weight``, ``processes`` 2 and :func:`can_fork`, the items after
-    :func:`split_point` are computed in a forked child while this process computes the rest.
-    """
-    if processes < 2 or len(items) < 2 or sum(weights) < min_weight or not can_fork():
-        return fn(items)
-    cut = split_point(weights)
-    if cut <= 0 or cut >= len(items):
-        return fn(items)
-    theirs_items = items[cut:]
-    read_end, write_end = os.pipe()
+
+def _child(fn: Callable[[Sequence[T]], list[R]], items: Sequence[T], write_end: int) -> NoReturn:
+    code = 0
     try:
-        pid = os.fork()
-    except OSError:
-        os.close(read_end)
-        os.close(write_end)
-        return fn(items)
-    if pid == 0:  # the child: compute, send, and leave without any clean-up
-        code = 0
+        # no file of the parent's stays open here: the sync lock (an flock shared with the
+        # parent) is released as soon as the parent dies, and the store is not touched
+        os.closerange(3, write_end)
+        os.closerange(write_end + 1, _fd_limit())
+        gc.disable()  # a collection would touch (and so copy) every page of the parent's
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it at once
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         try:
-            # no file of the parent's stays open here: the sync lock (an flock shared with
-            # the parent) is released as soon as the parent dies, and the store is not touched
-            os.closerange(3, write_end)
-            os.closerange(write_end + 1, _fd_limit())
-            gc.disable()  # a collection would touch (and so copy) every page of the parent's
-            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it at once
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            try:
-                data = pickle.dumps((True, fn(theirs_items)), pickle.HIGHEST_PROTOCOL)
-            except BaseException as exc:  # said to the parent by kind only (no values)
-                data = pickle.dumps((False, type(exc).__name__), pickle.HIGHEST_PROTOCOL)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(write_end, view) :]
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    done = False
-    try:
-        mine = fn(items[:cut])
-        chunks: list[bytes] = []
-        while chunk := os.read(read_end, 1 << 20):
-            chunks.append(chunk)
-        done = True
+            data = pickle.dumps((True, fn(items)), pickle.HIGHEST_PROTOCOL)
+        except BaseException as exc:  # said to the parent by kind only (no values)
+            data = pickle.dumps((False, type(exc).__name__), pickle.HIGHEST_PROTOCOL)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(write_end, view) :]
+    except BaseException:
+        code = 1
     finally:
-        os.close(read_end)
-        if not done:  # this process failed: the child's work is not wanted
-            _kill(pid)
-        _reap(pid)
-    try:
-        ok, theirs = pickle.loads(b"".join(chunks))
-    except Exception:
-        ok, theirs = False, "no result"
-    if not ok:
-        log.warning(
-            "the second process failed (%s); its part of the work was done here instead", theirs
-        )
-        return mine + fn(theirs_items)
-    return mine + theirs
+        os._exit(code)
 
 
 def _fd_limit() -> int:

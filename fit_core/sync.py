@@ -35,13 +35,13 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from typing import Any, TypeVar
 
+from . import forkmap
 from .adapter import Adapter, SourceContext
 from .alerts import Plan, reconcile
 from .audit import Auditor, auditor_for
 from .config import Config, SourceConfig, adapter_options, namespace_cases
 from .errors import ConfigError, ExitCode, FitError
 from .fingerprint import changed_parts, fingerprint
-from .forkmap import split_map
 from .identity import SpellingTracker, normalise_client_id, spelling
 from .lock import SyncLock
 from .logsafe import escape_controls, key_ref
@@ -73,6 +73,8 @@ RESCORE_BATCH = 500
 #: a batch of at least this many administrations is scored in two processes where it can be
 #: (:mod:`fit_core.forkmap`); below it the fork and the hand-over cost more than they save
 PARALLEL_MIN_ADMINISTRATIONS = 4_000
+#: the child's part of a batch scored while this process writes the batch before it
+CHILD_SHARE = 0.6
 FINGERPRINT_KEY = "scoring_fingerprint"
 ADMIN_CACHE_LIMIT = 60_000  # administrations kept in memory per run (about 45 MB at most)
 MERGES_LISTED = 100  # merged client codes named in a source's result (the count is always exact)
@@ -798,65 +800,105 @@ class SyncEngine:
     # --- rescore -------------------------------------------------------------------------------
 
     def _rescore(self, summary: RunSummary, source: str) -> None:
+        """Rescore every dirty client, a batch at a time, each batch in one transaction.
+
+        The batches overlap where a second process helps (:mod:`fit_core.forkmap`): the next
+        batch is read and its child started before this one is written, so the child scores
+        while this process writes; the writes themselves stay in order, one transaction per
+        batch, exactly as in one process."""
         scorer = Scorer(self.registry.measures, self._run_settings, self.rules, self.model)
         families = scorer.rule_families
         # the scored items go to the ``fit_scored`` hook only when a plugin listens (then the
         # batch is scored in this process: the items are not sent between processes)
         keep_scored = self.registry.has_listeners("fit_scored")
         min_weight = PARALLEL_MIN_ADMINISTRATIONS if not keep_scored else 1 << 62
+        processes = self.config.sync.processes
+        after: tuple[str, str] | None = None  # the last client of the batch read before
+        ready: tuple[list[tuple[str, str]], str, list[_Outcome]] | None = None
         while True:
-            clients = self.store.dirty_batch(RESCORE_BATCH)
-            if not clients:
-                return
-            by_client = {c: self._cache.get(c) for c in clients}
-            uncached = [c for c, admins in by_client.items() if admins is None]
-            if uncached:
-                by_client.update(self.store.client_administrations(uncached))
-            contexts = self.store.client_contexts(clients)
-            stored = self.store.active_alerts(clients)
-            at = now_text()
-            work = [(c, by_client.get(c) or []) for c in clients]
-            score = partial(
-                _score_clients, scorer, families, contexts, stored, at, keep_scored=keep_scored
-            )
-            outcomes = split_map(
-                score, work, [len(a) for _c, a in work], min_weight, self.config.sync.processes
-            )
-            outbox: list[tuple[Any, ...]] = []
-            plans: list[tuple[tuple[str, str], Plan]] = []
-            scored_batch: list[Scored] = []
-            reviews: list[tuple[str, str, str | None]] = []
-            for (client, _admins), out in zip(work, outcomes, strict=True):
-                reviews.append((client[0], client[1], out.review_on))
-                for rule_id, error, source_key in out.failures:
-                    summary.rule_failures[rule_id] = summary.rule_failures.get(rule_id, 0) + 1
-                    log.error(
-                        "rule %s raised %s on record %s; other rules still ran",
-                        rule_id,
-                        error,
-                        source_key,
-                    )
-                if out.plan is not None:
-                    plans.append((client, out.plan))
-                outbox.extend(out.rows)
-                scored_batch.extend(out.scored)
-            with self.store.transaction():
-                opened, closed, raced = self.store.apply_alerts(plans, at)
-                self.store.write_outbox_rows(outbox)
-                self.store.set_reviews(reviews)
-                # a client whose alert a person acknowledged meanwhile stays dirty: its payload
-                # was built before that, the next sync builds it again
-                self.store.clear_dirty([c for c in clients if c not in raced])
-            summary.rescored.update(clients)
-            summary.clients_rescored = len(summary.rescored)
-            if self.progress is not None:
-                self.progress(source, "rescored clients", summary.clients_rescored)
-            summary.flags_raised += len(opened)
-            summary.alerts_closed += closed
-            if keep_scored:
-                self.registry.notify("fit_scored", source=source, scored=scored_batch)
-            for a, fl, _alert_id in opened:
-                self.registry.notify("fit_alert_raised", flag=fl, administration=a)
+            clients = self.store.dirty_batch(RESCORE_BATCH, after)
+            started: forkmap.Split[Any, _Outcome] | None = None
+            if clients:
+                after = clients[-1]
+                by_client = {c: self._cache.get(c) for c in clients}
+                uncached = [c for c, admins in by_client.items() if admins is None]
+                if uncached:
+                    by_client.update(self.store.client_administrations(uncached))
+                contexts = self.store.client_contexts(clients)
+                stored = self.store.active_alerts(clients)
+                at = now_text()
+                work = [(c, by_client.get(c) or []) for c in clients]
+                score = partial(
+                    _score_clients, scorer, families, contexts, stored, at, keep_scored=keep_scored
+                )
+                weights = [len(a) for _c, a in work]
+                # the child also scores while this process writes the batch before
+                share = CHILD_SHARE if ready is not None else 0.5
+                started = forkmap.start(score, work, weights, min_weight, processes, share)
+            if ready is not None:
+                try:
+                    self._write_batch(summary, source, *ready, keep_scored=keep_scored)
+                except BaseException:
+                    if started is not None:
+                        started.cancel()
+                    raise
+                ready = None
+            if started is None:
+                # a client whose alert was acknowledged while it was scored is still dirty:
+                # the batches start again from the first client until none is left
+                if after is None or not self.store.dirty_batch(1):
+                    return
+                after = None
+                continue
+            ready = (clients, at, started.finish())
+
+    def _write_batch(
+        self,
+        summary: RunSummary,
+        source: str,
+        clients: list[tuple[str, str]],
+        at: str,
+        outcomes: list[_Outcome],
+        *,
+        keep_scored: bool,
+    ) -> None:
+        """Write one rescored batch in one transaction: alerts, outbox rows, reviews, and the
+        cleared dirty marks; then the notifications of the batch."""
+        outbox: list[tuple[Any, ...]] = []
+        plans: list[tuple[tuple[str, str], Plan]] = []
+        scored_batch: list[Scored] = []
+        reviews: list[tuple[str, str, str | None]] = []
+        for client, out in zip(clients, outcomes, strict=True):
+            reviews.append((client[0], client[1], out.review_on))
+            for rule_id, error, source_key in out.failures:
+                summary.rule_failures[rule_id] = summary.rule_failures.get(rule_id, 0) + 1
+                log.error(
+                    "rule %s raised %s on record %s; other rules still ran",
+                    rule_id,
+                    error,
+                    source_key,
+                )
+            if out.plan is not None:
+                plans.append((client, out.plan))
+            outbox.extend(out.rows)
+            scored_batch.extend(out.scored)
+        with self.store.transaction():
+            opened, closed, raced = self.store.apply_alerts(plans, at)
+            self.store.write_outbox_rows(outbox)
+            self.store.set_reviews(reviews)
+            # a client whose alert a person acknowledged meanwhile stays dirty: its payload
+            # was built before that, the next sync builds it again
+            self.store.clear_dirty([c for c in clients if c not in raced])
+        summary.rescored.update(clients)
+        summary.clients_rescored = len(summary.rescored)
+        if self.progress is not None:
+            self.progress(source, "rescored clients", summary.clients_rescored)
+        summary.flags_raised += len(opened)
+        summary.alerts_closed += closed
+        if keep_scored:
+            self.registry.notify("fit_scored", source=source, scored=scored_batch)
+        for a, fl, _alert_id in opened:
+            self.registry.notify("fit_alert_raised", flag=fl, administration=a)
 
     # --- push ----------------------------------------------------------------------------------
 

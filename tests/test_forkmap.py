@@ -171,3 +171,31 @@ def test_a_killed_parent_frees_the_lock_at_once_and_its_child_ends(tmp_path: Pat
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(child)  # its write found no reader: it ended
+
+
+def test_the_child_works_while_this_process_does_something_else(forking: list[int]) -> None:
+    split = forkmap.start(squares_with_pid, list(range(50)), [1] * 50, min_weight=2)
+    assert split.forked
+    busy = sum(i * i for i in range(10_000))  # the caller's own work meanwhile
+    out = split.finish()
+    assert busy > 0
+    assert [v for v, _pid in out] == [i * i for i in range(50)]
+    assert len({pid for _v, pid in out}) == 2
+
+
+def test_a_cancelled_split_leaves_no_child(forking: list[int]) -> None:
+    def slow(items: Sequence[int]) -> list[int]:
+        time.sleep(30)
+        return list(items)
+
+    t = time.monotonic()
+    forkmap.start(slow, list(range(10)), [1] * 10, min_weight=2).cancel()
+    assert time.monotonic() - t < 10
+    with pytest.raises(ChildProcessError):
+        os.waitpid(forking[0], os.WNOHANG)
+
+
+def test_the_child_takes_the_share_it_is_given(forking: list[int]) -> None:
+    out = forkmap.start(squares_with_pid, list(range(100)), [1] * 100, 2, child_share=0.7)
+    pids = [pid for _v, pid in out.finish()]
+    assert pids.count(os.getpid()) == 30

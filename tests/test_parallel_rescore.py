@@ -117,3 +117,62 @@ def test_two_processes_store_and_push_what_one_does(
     for name in TABLES:
         assert parallel[0][name] == serial[0][name], name
     assert parallel[1] == serial[1]
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_an_alert_acknowledged_while_its_batch_is_scored_is_rescored_in_the_same_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, processes: int
+) -> None:
+    """The next batch is read before the one before it is written: an acknowledgement made in
+    between (``fit alerts ack`` in another shell) keeps that client dirty, and the sync takes
+    it again before it ends, so its pushed row no longer carries the acknowledged flag."""
+    monkeypatch.setattr(sync_module, "RESCORE_BATCH", 4)
+    monkeypatch.setattr(sync_module, "PARALLEL_MIN_ADMINISTRATIONS", 2)
+    monkeypatch.setattr(forkmap, "can_fork", lambda: True)
+    rows = list(generate_rows(400, seed=8))
+    today = sorted(r["administered_at"][:10] for r in rows)[300]
+    rows = [r for r in rows if r["administered_at"][:10] <= today]
+    now = dt.datetime.combine(dt.date.fromisoformat(today), dt.time(18), tzinfo=dt.UTC)
+    write_csv(tmp_path / "admins.csv", rows)
+    config = config_from_mapping(
+        {
+            "store": {"path": str(tmp_path / "fit.sqlite3")},
+            "sync": {"timezone": "UTC", "processes": processes},
+            "sources": {
+                "clinic": {
+                    "adapter": "csv",
+                    "path": str(tmp_path / "admins.csv"),
+                    "scores_path": str(tmp_path / "scores.csv"),
+                }
+            },
+        }
+    )
+    store = Store.open(config.store_path)
+    try:
+        engine = SyncEngine(config, load_plugins(), store, clock=lambda: now)
+        assert engine.run().exit_code == 0
+        alerts = store.list_flags(state="open")
+        clients = sorted({(a["namespace"], a["client_id"]) for a in alerts})
+        # a client of the second batch: read before the first batch is written
+        target = next(a for a in alerts if (a["namespace"], a["client_id"]) == clients[5])
+        assert len(clients) > 8
+        store.mark_dirty(clients)  # e.g. a settings change: every client again
+        acked: list[int] = []
+
+        def ack_once(_source: str, stage: str, _count: int) -> None:
+            if stage == "rescored clients" and not acked:
+                assert store.set_flag_state(target["id"], "acknowledged")
+                acked.append(target["id"])
+
+        engine = SyncEngine(config, load_plugins(), store, clock=lambda: now, progress=ack_once)
+        assert engine.run().exit_code == 0
+        assert acked
+        assert store.dirty_batch(10) == []
+        assert store.alert(target["id"])["state"] == "acknowledged"
+        payload = store.conn.execute(
+            "SELECT payload FROM outbox WHERE source = ? AND source_key = ?",
+            (target["source"], target["source_key"]),
+        ).fetchone()[0]
+        assert target["rule_id"] not in payload  # acknowledged flags are not pushed
+    finally:
+        store.close()
