@@ -51,7 +51,7 @@ def fast_init(cls: type[T]) -> type[T]:
     ):
         raise TypeError(f"fast_init needs a plain frozen, slotted dataclass; not {cls.__name__}")
     twin = type(f"_{cls.__name__}Slots", (), {"__slots__": names})
-    original = cls.__init__  # type: ignore[misc]
+    original = cls.__init__
     env: dict[str, Any] = {
         "_twin": twin,
         "_cls": cls,
@@ -84,7 +84,7 @@ def fast_init(cls: type[T]) -> type[T]:
     init = env["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
-    init.__doc__ = cls.__init__.__doc__  # type: ignore[misc]
+    init.__doc__ = original.__doc__
     ORIGINAL_INIT[cls] = original
-    cls.__init__ = init  # type: ignore[misc]
+    setattr(cls, "__init__", init)  # noqa: B010 - a method replaced on purpose
     return cls
