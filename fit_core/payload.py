@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from json.encoder import encode_basestring
 from typing import Any
 
+from .floattext import FloatText
 from .models import Scored
 from .scoring import encode_payload
 
@@ -24,7 +25,7 @@ __all__ = ["outbox_row", "payload_json"]
 
 
 _STR = encode_basestring  # the encoder's own string escaping (ensure_ascii=False)
-_FLOAT = float.__repr__  # what the encoder writes for a finite float
+_FLOAT = FloatText(float.__repr__)  # what the encoder writes for a finite float (memoised)
 _INT = int.__repr__
 _ANY = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -39,7 +40,7 @@ def _n(v: Any) -> str:
     if v is None:
         return "null"
     if type(v) is float and v - v == 0.0:  # finite (inf - inf and nan are nan)
-        return _FLOAT(v)
+        return _FLOAT[v]
     return _ANY(v)
 
 
@@ -59,7 +60,7 @@ def payload_json(s: Scored) -> str:
     v: Any = sc.session
     session = _INT(v) if type(v) is int else _ANY(v)
     v = sc.total
-    total = _FLOAT(v) if type(v) is float and v - v == 0.0 else _ANY(v)
+    total = _FLOAT[v] if type(v) is float and v - v == 0.0 else _ANY(v)
     v = sc.clinical
     clinical = "true" if v is True else "false" if v is False else _ANY(v)
     v = sc.rc_class
@@ -79,11 +80,11 @@ def payload_json(s: Scored) -> str:
         f'"percent_of_expected":{_n(sc.percent_of_expected)}'
     )
     v = sc.change_from_previous
-    previous = "null" if v is None else _FLOAT(v) if type(v) is float and v - v == 0.0 else _ANY(v)
+    previous = "null" if v is None else _FLOAT[v] if type(v) is float and v - v == 0.0 else _ANY(v)
     v = sc.intake
-    intake = "null" if v is None else _FLOAT(v) if type(v) is float and v - v == 0.0 else _ANY(v)
+    intake = "null" if v is None else _FLOAT[v] if type(v) is float and v - v == 0.0 else _ANY(v)
     v = sc.change_from_intake
-    change = "null" if v is None else _FLOAT(v) if type(v) is float and v - v == 0.0 else _ANY(v)
+    change = "null" if v is None else _FLOAT[v] if type(v) is float and v - v == 0.0 else _ANY(v)
     when = _AT.get((a.administered_at, a.administered_at.tzinfo, a.date_only, a.local_date))
     if when is None:
         when = _when_text(a)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from fit_core.floattext import FloatText
 from fit_core.models import OutboxItem
 from fit_core.safefile import atomic_text
 from fit_core.scoring import PUSH_FIELDS
@@ -48,6 +49,14 @@ def guard(text: str) -> str:
     return text
 
 
+def _number(value: float) -> str:
+    """:func:`cell` of a finite float: its shortest repr, a whole number without ``.0``."""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+_NUMBERS = FloatText(_number)  # the cell text of each float seen (no call per cell)
+
+
 def write_scores(target: Path, items: Iterable[OutboxItem], encoding: str) -> int:
     """Replace ``target`` with the scores of ``items`` (streamed); returns the row count.
 
@@ -57,13 +66,15 @@ def write_scores(target: Path, items: Iterable[OutboxItem], encoding: str) -> in
 
     Every cell is :func:`cell` of its value. The common values are rendered inline, without a
     call per cell: text that cannot start a formula as it is, None and an empty list as "", a
-    finite float as :func:`cell` writes it (its shortest repr, whole numbers without ``.0``; a
-    negative one is a plain number, which the formula guard leaves alone), an int as its
+    finite float as :func:`cell` writes it (its shortest repr, whole numbers without ``.0``,
+    memoised by :class:`~fit_core.floattext.FloatText`; a negative one is a plain number, which
+    the formula guard leaves alone), an int as its
     digits, a boolean as true/false; anything else (text the guard must look at, other lists)
     goes through :func:`cell`.
     """
     rows = 0
     formula = _FORMULA_SET
+    numbers = _NUMBERS
     with atomic_text(target, encoding=encoding, errors="replace", newline="") as f:
         writer = csv.writer(f, lineterminator="\r\n")
         writer.writerow(PUSH_FIELDS)
@@ -76,7 +87,7 @@ def write_scores(target: Path, items: Iterable[OutboxItem], encoding: str) -> in
                     if (t := type(v := get(k))) is str
                     else ""
                     if v is None
-                    else (repr(v) if not v.is_integer() else str(int(v)))
+                    else numbers[v]
                     if t is float and v - v == 0.0
                     else str(v)
                     if t is int
