@@ -263,6 +263,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE TRIGGER outbox_pending_gone AFTER DELETE ON outbox BEGIN "
         "DELETE FROM outbox_pending WHERE source = old.source AND source_key = old.source_key; "
         "END",
+        # the scores-file line of the payload (fit_core.scores_csv), kept for file targets so
+        # a snapshot push streams lines; NULL: rendered from the payload when pushed
+        "ALTER TABLE outbox ADD COLUMN line TEXT",
     ),
 }
 
@@ -677,18 +680,19 @@ class Store(AlertStore, PrivacyStore):
 
     def write_outbox_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
         """:meth:`write_outbox` for ready rows: (source, source_key, namespace, client_id,
-        payload JSON, extra JSON or None, hash, updated_at); see :mod:`fit_core.payload`.
+        payload JSON, extra JSON or None, hash, updated_at), optionally followed by the
+        scores-file line of the payload (see :mod:`fit_core.payload`).
 
         A new row, or one whose hash changed, becomes unconfirmed (``outbox_pending``: the
         store's triggers add it)."""
         cur = self.conn.executemany(
             "INSERT INTO outbox (source, source_key, namespace, client_id, payload, extra, hash, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, "
+            "updated_at, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, "
             "source_key) DO UPDATE SET namespace = excluded.namespace, "
             "client_id = excluded.client_id, payload = excluded.payload, extra = excluded.extra, "
-            "hash = excluded.hash, updated_at = excluded.updated_at "
+            "hash = excluded.hash, updated_at = excluded.updated_at, line = excluded.line "
             "WHERE outbox.hash <> excluded.hash",
-            rows,
+            [r if len(r) == 9 else (*r, None) for r in rows],
         )
         return cur.rowcount
 
@@ -754,6 +758,21 @@ class Store(AlertStore, PrivacyStore):
             (source,),
         ):
             yield _outbox_item(r)
+
+    def snapshot_lines(self, source: str) -> Iterator[str]:
+        """The scores-file line of every outbox row of a source, sorted by source key
+        (streamed): the stored line, or the line of its payload (see :mod:`fit_core.scores_csv`)
+        for a row stored without one."""
+        from .scores_csv import line_of_payload
+
+        cur = self.conn.cursor()
+        cur.arraysize = 2000
+        for line, payload in cur.execute(
+            "SELECT line, CASE WHEN line IS NULL THEN payload END FROM outbox "
+            "WHERE source = ? ORDER BY source_key",
+            (source,),
+        ):
+            yield line if line is not None else line_of_payload(_json(payload))
 
     def mark_pushed(self, source: str, items: Sequence[tuple[str, str]], at: str) -> None:
         """Record (source_key, hash) pairs as confirmed at the target."""
