@@ -21,7 +21,6 @@ from fit_core.settings import Settings
 from fit_core.synthetic import generate_rows
 from fit_core.validation import Validator
 
-
 MEASURES = load_plugins().measures
 
 
