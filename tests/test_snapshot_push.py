@@ -18,6 +18,7 @@ from pathlib import Path
 from fit_adapters.csv.writer import write_score_lines, write_scores
 from fit_core.config import config_from_mapping
 from fit_core.plugins import load_plugins
+from fit_core.scores_csv import line_of_payload
 from fit_core.store import MIGRATIONS, OUTBOX_PENDING_SCHEMA, SCHEMA_VERSION, Store
 from fit_core.sync import SyncEngine
 from fit_core.synthetic import generate_rows, write_csv
@@ -85,6 +86,33 @@ def test_the_migration_keeps_what_each_target_has_not_confirmed(tmp_path: Path) 
         with store.transaction():
             assert store.mark_all_pending("a") == 3
         assert store.pending_count("a") == 3 and store.pending_count("b") == 1
+    finally:
+        store.close()
+
+
+def test_a_row_follows_its_client_to_another_namespace_and_stays_confirmed(
+    tmp_path: Path,
+) -> None:
+    """A source's namespace changed and the payload did not: the row moves (erasure and export
+    find it there), keeps its line, and is not pushed again."""
+    store = Store.open(tmp_path / "fit.sqlite3")
+    try:
+        row = ("a", "k1", "north", "C1", "{}", None, "h1", "T1", "line-1\r\n")
+        with store.transaction():
+            store.write_outbox_rows([row])
+            store.mark_all_pushed("a", "T1")
+        assert store.pending_count("a") == 0
+        with store.transaction():
+            moved = store.write_outbox_rows([("a", "k1", "south", "C1", "{}", None, "h1", "T2")])
+        assert moved == 1
+        assert store.pending_count("a") == 0
+        assert store.conn.execute(
+            "SELECT namespace, line FROM outbox WHERE source = 'a' AND source_key = 'k1'"
+        ).fetchone() == ("south", None)  # no line given: the push renders it from the payload
+        assert list(store.snapshot_lines("a")) == [line_of_payload({})]
+        with store.transaction():
+            store.write_outbox_rows([("a", "k1", "south", "C1", "{}", None, "h2", "T3")])
+        assert store.pending_count("a") == 1  # a changed payload is pushed again
     finally:
         store.close()
 
