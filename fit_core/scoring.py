@@ -620,16 +620,9 @@ def _settle(tracks: Sequence[Track], families: Mapping[str, str]) -> dict[int, S
                     state = "superseded"
                 else:
                     state = "closed" if ended else "open"
-                states.append(f if f.state == state else _with_state(f, state))
+                states.append(f if f.state == state else replace(f, state=state))
             out[id(s)] = Scored(s.admin, s.score, tuple(states))
     return out
-
-
-def _with_state(f: Flag, state: FlagState) -> Flag:
-    """``replace(f, state=state)``, without its per-call introspection for a plain Flag."""
-    if type(f) is Flag:
-        return Flag(f.rule_id, f.version, f.severity, f.message, f.inputs, state)
-    return replace(f, state=state)
 
 
 def enrich(admins: list[Administration], context: ClientContext) -> list[Administration]:

@@ -35,7 +35,6 @@ from typing import Any
 
 from . import storefile
 from .alert_store import LIFECYCLE_MIGRATION, AlertStore
-from .floattext import FloatText
 from .inputs import storable, storable_text
 from .models import Administration, Appointment, ClientContext, ClientInfo, OutboxItem
 from .notify.ledger import NOTIFY_MIGRATION
@@ -365,9 +364,7 @@ def admin_row_hashed(a: Administration, updated_at: str) -> tuple[tuple[Any, ...
         day,
         1 if a.date_only else 0,
         a.total,
-        ",".join([_REPR[x] if type(x) is float else repr(x) for x in items])
-        if items is not None
-        else None,
+        ",".join(map(repr, items)) if items is not None else None,
         a.clinician_id,
         a.episode_id,
         a.rater,
@@ -382,7 +379,6 @@ def admin_row_hashed(a: Administration, updated_at: str) -> tuple[tuple[Any, ...
 
 
 _ISO: dict[Any, str] = {}
-_REPR = FloatText(float.__repr__)  # the repr of item values (a few hundred, over and over)
 
 
 def _memo_iso(key: Any, value: dt.date) -> str:
