@@ -243,9 +243,12 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # confirming a pushed snapshot then removes small index entries instead of rewriting every
     # outbox row (a payload of about 450 bytes) to clear its flag. Triggers keep it in step
     # with every write to the outbox: a new row, or a row whose hash changed, is unconfirmed;
-    # a row that goes takes its entry along. outbox.pending stays (unused) for older readers.
+    # a row that goes takes its entry along. The outbox is rebuilt without its pending column
+    # (nothing would keep it true any more) and with the scores-file line of each payload
+    # (fit_core.scores_csv), kept for file targets so a snapshot push streams lines; NULL: the
+    # line is rendered from the payload when pushed.
     OUTBOX_PENDING_SCHEMA: (
-        "DROP INDEX outbox_pending",
+        "DROP INDEX outbox_pending",  # the old index of (source, pending): the name is taken
         """CREATE TABLE outbox_pending (
             source TEXT NOT NULL,
             source_key TEXT NOT NULL,
@@ -253,6 +256,23 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         ) WITHOUT ROWID""",
         "INSERT INTO outbox_pending (source, source_key) "
         "SELECT source, source_key FROM outbox WHERE pending = 1",
+        """CREATE TABLE outbox_rebuilt (
+            source TEXT NOT NULL,
+            source_key TEXT NOT NULL,
+            namespace TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            extra TEXT,
+            hash TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            line TEXT,
+            PRIMARY KEY (source, source_key)
+        )""",
+        "INSERT INTO outbox_rebuilt (source, source_key, namespace, client_id, payload, extra, "
+        "hash, updated_at) SELECT source, source_key, namespace, client_id, payload, extra, "
+        "hash, updated_at FROM outbox",
+        "DROP TABLE outbox",
+        "ALTER TABLE outbox_rebuilt RENAME TO outbox",
         "CREATE TRIGGER outbox_pending_new AFTER INSERT ON outbox BEGIN "
         "INSERT INTO outbox_pending (source, source_key) VALUES (new.source, new.source_key) "
         "ON CONFLICT (source, source_key) DO NOTHING; END",
@@ -263,9 +283,6 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE TRIGGER outbox_pending_gone AFTER DELETE ON outbox BEGIN "
         "DELETE FROM outbox_pending WHERE source = old.source AND source_key = old.source_key; "
         "END",
-        # the scores-file line of the payload (fit_core.scores_csv), kept for file targets so
-        # a snapshot push streams lines; NULL: rendered from the payload when pushed
-        "ALTER TABLE outbox ADD COLUMN line TEXT",
     ),
 }
 

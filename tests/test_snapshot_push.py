@@ -1,9 +1,9 @@
 """What a target has not confirmed, and the scores-file lines kept beside the outbox rows.
 
-- a store from before the ``outbox_pending`` table keeps, through the migration, exactly the
-  rows each target had not confirmed; afterwards every write to the outbox keeps the table in
-  step (a new row or a changed hash is unconfirmed, the same hash is not, a row that goes
-  takes its entry along);
+- a store from before the ``outbox_pending`` table keeps, through the migration, its outbox
+  rows and exactly the rows each target had not confirmed; afterwards every write to the
+  outbox keeps the table in step (a new row or a changed hash is unconfirmed, the same hash
+  is not, a row that goes takes its entry along);
 - a snapshot push streams the lines stored beside the payloads: the scores file is byte for
   byte the one rendered from the payloads, and a row stored without a line (an older version,
   a source whose adapter was not loaded) is rendered from its payload.
@@ -57,6 +57,16 @@ def test_the_migration_keeps_what_each_target_has_not_confirmed(tmp_path: Path) 
     try:
         assert store.meta("schema_version") == str(SCHEMA_VERSION)
         assert (store.pending_count("a"), store.pending_count("b")) == (2, 1)
+        # every row kept as it was; the old flag column is gone (nothing would keep it true)
+        columns = [r[1] for r in store.conn.execute("PRAGMA table_info(outbox)")]
+        assert "pending" not in columns and "line" in columns
+        kept = store.conn.execute(
+            "SELECT source, source_key, payload, hash FROM outbox ORDER BY 1, 2"
+        ).fetchall()
+        assert kept == [
+            (s, k, f'{{"source_key":"{k}"}}', f"h-{k}")
+            for s, k in [("a", "k1"), ("a", "k2"), ("a", "k3"), ("b", "k1"), ("b", "k9")]
+        ]
         assert [[i.source_key for i in b] for b in store.pending("a", 1)] == [["k1"], ["k3"]]
         assert [i.source_key for b in store.pending("b", 10) for i in b] == ["k9"]
         # confirmed by hash: k1 as pushed, k3 with a hash it no longer has
