@@ -53,7 +53,7 @@ from .models import (
     RecordError,
     Scored,
 )
-from .payload import item_row, outbox_row
+from .payload import item_row, outbox_row, outbox_row_with_line
 from .plugins import Registry
 from .privacy import Tombstones
 from .redact import redact
@@ -796,6 +796,7 @@ class SyncEngine:
     def _rescore(self, summary: RunSummary, source: str) -> None:
         scorer = Scorer(self.registry.measures, self._run_settings, self.rules, self.model)
         families = scorer.rule_families
+        keeps_lines: dict[str, bool] = {}
         while True:
             clients = self.store.dirty_batch(RESCORE_BATCH)
             if not clients:
@@ -841,7 +842,11 @@ class SyncEngine:
                     else res.scored
                 )
                 ns, cid = client
-                outbox.extend(outbox_row(s, ns, cid, at) for s in client_scored)
+                for s in client_scored:
+                    lines = keeps_lines.get(s.admin.source)
+                    if lines is None:
+                        lines = keeps_lines[s.admin.source] = self._keeps_lines(s.admin.source)
+                    outbox.append((outbox_row_with_line if lines else outbox_row)(s, ns, cid, at))
                 scored_batch.extend(client_scored)
                 context = contexts.get(client)
                 if context is not None:
@@ -869,6 +874,14 @@ class SyncEngine:
             for a, fl, _alert_id in opened:
                 self.registry.notify("fit_alert_raised", flag=fl, administration=a)
 
+    def _keeps_lines(self, source: str) -> bool:
+        """Whether the outbox rows of ``source`` keep their scores-file lines: its target is
+        a scores file (see :func:`push_snapshot`) and its adapter is loaded already (a source
+        this run did not open gets none: its next push renders them from the payloads)."""
+        src = self.config.sources.get(source)
+        found = self.registry.adapters.get(src.adapter) if src is not None else None
+        return isinstance(found, type) and wants_lines(found)
+
     # --- push ----------------------------------------------------------------------------------
 
     def _push(self, adapter: Adapter, src: SourceConfig, result: SourceResult) -> None:
@@ -891,7 +904,7 @@ class SyncEngine:
             removed = self.store.removed_count(src.name)
             if not pending and not removed:
                 return
-            adapter.push_snapshot(self.store.snapshot(src.name))
+            push_snapshot(self.store, adapter, src.name)
             with self.store.transaction():
                 self.store.mark_all_pushed(src.name, now_text())
             result.pushed += pending
@@ -915,6 +928,23 @@ class SyncEngine:
                     missing,
                     len(batch),
                 )
+
+
+def push_snapshot(store: Store, adapter: Adapter, source: str) -> None:
+    """Hand a snapshot adapter every current row of ``source``: as scores-file lines when it
+    takes them (``push_snapshot_lines``, see :mod:`fit_core.scores_csv`), else as items."""
+    take_lines = getattr(adapter, "push_snapshot_lines", None)
+    if callable(take_lines):
+        take_lines(store.snapshot_lines(source))
+    else:
+        adapter.push_snapshot(store.snapshot(source))
+
+
+def wants_lines(adapter_cls: Any) -> bool:
+    """Whether a source of this adapter class keeps scores-file lines in its outbox rows."""
+    return getattr(adapter_cls, "push_mode", None) == "snapshot" and callable(
+        getattr(adapter_cls, "push_snapshot_lines", None)
+    )
 
 
 def remove_at_target(
