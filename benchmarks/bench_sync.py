@@ -61,6 +61,7 @@ PHASES: dict[str, tuple[tuple[str, str], ...]] = {
     "outbox": (
         ("fit_core.sync", "outbox_item"),
         ("fit_core.sync", "outbox_row"),
+        ("fit_core.sync", "outbox_row_with_line"),
         ("fit_core.store", "Store.write_outbox"),
         ("fit_core.store", "Store.write_outbox_rows"),
     ),
@@ -71,7 +72,7 @@ PHASE_NOTES = {
     "validate": "records -> administrations",
     "store": "hash, upsert, dirty marks",
     "score": "sessions, change, rules, alerts",
-    "outbox": "payloads, their JSON and hash, outbox rows",
+    "outbox": "payloads, their JSON, hash and scores-file line, outbox rows",
     "push": "the scores file",
     "other": "start-up, imports, config, plugins, store",
 }

@@ -14,7 +14,10 @@ Push styles:
   marks only those as pushed. Pushes must be upserts at the target, so a repeat is harmless.
 - ``push_mode = "snapshot"`` (files): ``push_snapshot(items)`` receives every current row of the
   source (sorted by source key) whenever anything changed, and must replace the target
-  atomically; when it returns, everything is marked pushed.
+  atomically; when it returns, everything is marked pushed. A snapshot adapter whose target is
+  a scores file in the format of :mod:`fit_core.scores_csv` (one CSV line per payload) may also
+  define ``push_snapshot_lines(lines)``: the engine then hands it those lines, kept beside the
+  outbox rows when they were written, instead of decoding every payload again.
 
 Deletions, both ways:
 

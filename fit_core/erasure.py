@@ -279,11 +279,11 @@ def _flush(
 ) -> list[str]:
     """Push the removals of a source now (a new snapshot, or ``remove`` on a batch target)."""
     from .store import now_text
-    from .sync import remove_at_target
+    from .sync import push_snapshot, remove_at_target
 
     where = adapter.describe_target()
     if adapter.push_mode == "snapshot":
-        adapter.push_snapshot(store.snapshot(source))
+        push_snapshot(store, adapter, source)
         with store.transaction():
             store.mark_all_pushed(source, now_text())
         return [f"{len(keys)} row(s) removed from {where}"]

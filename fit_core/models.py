@@ -14,12 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .fastinit import fast_init
+
 Severity = Literal["info", "warning", "alert"]
 FlagState = Literal["open", "acknowledged", "superseded", "closed"]
 RcClass = Literal["intake", "recovered", "improved", "no_reliable_change", "deteriorated"]
 Status = Literal["green", "orange", "red", "grey"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Record:
     """One administration as an adapter read it, before validation.
@@ -69,6 +72,7 @@ class Deleted:
     location: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Administration:
     """One validated ORS/SRS-family administration."""
@@ -107,6 +111,7 @@ class Administration:
         return self.administered_at.isoformat().replace("+00:00", "Z")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Flag:
     """What a rule said about one administration.
@@ -133,6 +138,7 @@ class Flag:
         }
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Score:
     """What the core computed for one administration.
@@ -160,6 +166,7 @@ class Score:
     percent_of_expected: float | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Scored:
     """An administration with its score and the flags raised on it."""
@@ -207,6 +214,7 @@ class Scored:
         return out
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
     """A row to push back to a source: the scores and open flags of one administration.

@@ -17,14 +17,16 @@ from collections.abc import Mapping
 from json.encoder import encode_basestring
 from typing import Any
 
+from .floattext import FloatText
 from .models import Scored
+from .scores_csv import FORMULA_SET, NUMBERS, cell, csv_line, line_of_payload
 from .scoring import encode_payload
 
-__all__ = ["outbox_row", "payload_json"]
+__all__ = ["outbox_row", "payload_json", "payload_line"]
 
 
 _STR = encode_basestring  # the encoder's own string escaping (ensure_ascii=False)
-_FLOAT = float.__repr__  # what the encoder writes for a finite float
+_FLOAT = FloatText(float.__repr__)  # what the encoder writes for a finite float (memoised)
 _INT = int.__repr__
 _ANY = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -39,7 +41,7 @@ def _n(v: Any) -> str:
     if v is None:
         return "null"
     if type(v) is float and v - v == 0.0:  # finite (inf - inf and nan are nan)
-        return _FLOAT(v)
+        return _FLOAT[v]
     return _ANY(v)
 
 
@@ -59,7 +61,7 @@ def payload_json(s: Scored) -> str:
     v: Any = sc.session
     session = _INT(v) if type(v) is int else _ANY(v)
     v = sc.total
-    total = _FLOAT(v) if type(v) is float and v - v == 0.0 else _ANY(v)
+    total = _FLOAT[v] if type(v) is float and v - v == 0.0 else _ANY(v)
     v = sc.clinical
     clinical = "true" if v is True else "false" if v is False else _ANY(v)
     v = sc.rc_class
@@ -79,11 +81,11 @@ def payload_json(s: Scored) -> str:
         f'"percent_of_expected":{_n(sc.percent_of_expected)}'
     )
     v = sc.change_from_previous
-    previous = "null" if v is None else _FLOAT(v) if type(v) is float and v - v == 0.0 else _ANY(v)
+    previous = "null" if v is None else _FLOAT[v] if type(v) is float and v - v == 0.0 else _ANY(v)
     v = sc.intake
-    intake = "null" if v is None else _FLOAT(v) if type(v) is float and v - v == 0.0 else _ANY(v)
+    intake = "null" if v is None else _FLOAT[v] if type(v) is float and v - v == 0.0 else _ANY(v)
     v = sc.change_from_intake
-    change = "null" if v is None else _FLOAT(v) if type(v) is float and v - v == 0.0 else _ANY(v)
+    change = "null" if v is None else _FLOAT[v] if type(v) is float and v - v == 0.0 else _ANY(v)
     when = _AT.get((a.administered_at, a.administered_at.tzinfo, a.date_only, a.local_date))
     if when is None:
         when = _when_text(a)
@@ -142,6 +144,97 @@ def outbox_row(s: Scored, namespace: str, client_id: str, at: str) -> tuple[Any,
         hashlib.blake2b(encoded.encode(), digest_size=16).hexdigest(),
         at,
     )
+
+
+def outbox_row_with_line(s: Scored, namespace: str, client_id: str, at: str) -> tuple[Any, ...]:
+    """:func:`outbox_row` and the scores-file line of the payload (:func:`payload_line`), for
+    a source whose target is a scores file."""
+    row = outbox_row(s, namespace, client_id, at)
+    return (*row, payload_line(s))
+
+
+class _RoundTrip(Exception):
+    """A value the JSON round trip of the stored payload would change."""
+
+
+def _plain(v: Any) -> str:
+    """:func:`cell` of a value the inline cases do not cover that a JSON round trip gives back
+    as it is (a float that is not finite, a list of text); else :class:`_RoundTrip`."""
+    if type(v) is float or (type(v) is list and all(type(i) is str for i in v)):
+        return cell(v)
+    raise _RoundTrip
+
+
+def payload_line(s: Scored) -> str:
+    """``line_of_payload(json.loads(payload_json(s)))``: the scores-file line of the stored
+    payload (see :mod:`fit_core.scores_csv`), from the scored item, without the payload.
+
+    The values are those :func:`~fit_core.scoring.push_payload` gives, each rendered as
+    :func:`~fit_core.scores_csv.line_of_values` renders it; a value of a type that the JSON
+    round trip would change (a text or number subclass, a tuple) takes the long way."""
+    a, sc = s.admin, s.score
+    flags = s.flags
+    if flags:
+        open_flags = [f for f in flags if f.state == "open"]
+        ids: list[Any] = [f.rule_id for f in open_flags]
+        message = " | ".join(f.message for f in open_flags)
+    else:
+        ids, message = [], ""
+    key = (a.administered_at, a.administered_at.tzinfo, a.date_only, a.local_date)
+    when = _WHEN.get(key)
+    if when is None:
+        if len(_WHEN) >= 50_000:
+            _WHEN.clear()
+        when = _WHEN[key] = a.administered_at_text()
+    # the payload's values in PUSH_FIELDS order (Any: each is rendered by its type below)
+    values: tuple[Any, ...] = (
+        a.source_key,
+        a.client_id,
+        a.measure,
+        when,
+        sc.episode_id,
+        a.rater,
+        sc.session,
+        sc.total,
+        sc.clinical,
+        sc.change_from_previous,
+        sc.intake,
+        sc.change_from_intake,
+        sc.rc_class,
+        sc.expected,
+        sc.expected_low,
+        sc.expected_high,
+        sc.expected_severe,
+        sc.percent_of_expected,
+        sc.status,
+        ids,
+        message,
+    )
+    formula = FORMULA_SET
+    numbers = NUMBERS
+    try:
+        cells = [
+            (v if v[:1] not in formula else cell(v))
+            if (t := type(v)) is str
+            else ""
+            if v is None
+            else numbers[v]
+            if t is float and v - v == 0.0
+            else str(v)
+            if t is int
+            else ("true" if v else "false")
+            if t is bool
+            else ""
+            if t is list and not v
+            else _plain(v)
+            for v in values
+        ]
+    except _RoundTrip:
+        return line_of_payload(json.loads(payload_json(s)))
+    return csv_line(cells)
+
+
+_WHEN: dict[Any, str] = {}  # administered_at_text(), memoised (dates repeat)
 
 
 def reference_json(s: Scored) -> str:

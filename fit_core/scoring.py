@@ -181,7 +181,9 @@ class Rule(Protocol):
     A rule is evaluated on every administration of its family; what it says at the *latest*
     one is what holds now (the open alert), earlier answers are history (see
     :mod:`fit_core.alerts`). An ``"ANY"`` rule speaks for the whole episode and rater and should
-    answer only at its latest administration (``history.is_last``).
+    answer only at its latest administration (``history.is_last``); one that answers None
+    everywhere else (``evaluate`` and ``review_on``) may say so with a ``latest_only = True``
+    attribute, and the scorer then calls it at the latest administration only.
     A rule whose answer depends on the date also has ``review_on(history) -> date | None``: the
     next clinic-local date on which its answer may change with no new data; the engine
     re-evaluates the client on that date.
@@ -352,15 +354,22 @@ class Scorer:
         self.measures = measures
         self.settings = settings
         self.model = model
-        # per family: (rule, its review_on or None), "ANY" rules appended to every family
-        by_family: dict[str, list[tuple[Rule, Any]]] = defaultdict(list)
+        # per family: (rule, its review_on or None, whether it answers at the latest
+        # administration only), "ANY" rules appended to every family
+        by_family: dict[str, list[tuple[Rule, Any, bool]]] = defaultdict(list)
         for rule in rules:
             if rule_active(rule, settings):
-                by_family[rule.family].append((rule, getattr(rule, "review_on", None)))
+                by_family[rule.family].append(
+                    (
+                        rule,
+                        getattr(rule, "review_on", None),
+                        getattr(rule, "latest_only", False) is True,
+                    )
+                )
         for family, family_rules in list(by_family.items()):
             if family != "ANY":
                 family_rules.extend(by_family.get("ANY", ()))
-        self._rules: dict[str, list[tuple[Rule, Any]]] = dict(by_family)
+        self._rules: dict[str, list[tuple[Rule, Any, bool]]] = dict(by_family)
         #: the active rules' ids and families ("ANY" rules speak for the whole episode)
         self.rule_families: dict[str, str] = {
             rule.id: rule.family for rule in rules if rule_active(rule, settings)
@@ -460,7 +469,10 @@ class Scorer:
                     family_dates,
                     ending,
                 )
-                for rule, review_on in rules:
+                last = group_t[-1] is a
+                for rule, review_on, latest_only in rules:
+                    if latest_only and not last:
+                        continue  # it answers None before the latest administration
                     try:
                         flag = rule.evaluate(history)
                         if review_on is not None:

@@ -6,7 +6,8 @@ PRAGMAs in :func:`Store.open`) so a PostgreSQL store can implement the same inte
 Tables: administrations, dirty_clients (clients whose scores must be recomputed: written in the
 same transaction as the administration, so a crash between upsert and recompute loses nothing),
 quarantine, flags + flag_events (alerts and their lifecycle, see :mod:`fit_core.alert_store`),
-outbox + push_ledger (what must be / was pushed, by content hash), bookmarks, runs (no PHI), meta
+outbox + outbox_pending + push_ledger (what must be / is not yet confirmed / was pushed, by
+content hash), bookmarks, runs (no PHI), meta
 (schema version, the scoring fingerprint), source_state (what an adapter keeps between runs, see
 :mod:`fit_core.state`), client_spellings (how each client code was typed, see
 :mod:`fit_core.identity`), audit_log, tombstones and client_files (see
@@ -41,7 +42,7 @@ from .privacy_store import PRIVACY_MIGRATION, PrivacyStore
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 #: the migration that brought the alert lifecycle (tests build stores from just before it)
 ALERT_LIFECYCLE_SCHEMA = 7
 #: the migration that keeps one trajectory model per measure and rater, with retirement times
@@ -50,6 +51,8 @@ TRAJECTORY_MODELS_SCHEMA = 8
 PRIVACY_SCHEMA = 9
 #: the migration that brought the notification ledger (see fit_core.notify.ledger)
 NOTIFY_SCHEMA = 10
+#: the migration that keeps the unconfirmed outbox rows in a narrow table of their own
+OUTBOX_PENDING_SCHEMA = 11
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -236,6 +239,51 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     PRIVACY_SCHEMA: PRIVACY_MIGRATION,
     # the notification ledger: each alert sent at most once per route, kill-safe
     NOTIFY_SCHEMA: NOTIFY_MIGRATION,
+    # what a target has not confirmed yet moves out of the outbox rows into a narrow table:
+    # confirming a pushed snapshot then removes small index entries instead of rewriting every
+    # outbox row (a payload of about 450 bytes) to clear its flag. Triggers keep it in step
+    # with every write to the outbox: a new row, or a row whose hash changed, is unconfirmed;
+    # a row that goes takes its entry along. The outbox is rebuilt without its pending column
+    # (nothing would keep it true any more) and with the scores-file line of each payload
+    # (fit_core.scores_csv), kept for file targets so a snapshot push streams lines; NULL: the
+    # line is rendered from the payload when pushed.
+    OUTBOX_PENDING_SCHEMA: (
+        "DROP INDEX outbox_pending",  # the old index of (source, pending): the name is taken
+        """CREATE TABLE outbox_pending (
+            source TEXT NOT NULL,
+            source_key TEXT NOT NULL,
+            PRIMARY KEY (source, source_key)
+        ) WITHOUT ROWID""",
+        "INSERT INTO outbox_pending (source, source_key) "
+        "SELECT source, source_key FROM outbox WHERE pending = 1",
+        """CREATE TABLE outbox_rebuilt (
+            source TEXT NOT NULL,
+            source_key TEXT NOT NULL,
+            namespace TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            extra TEXT,
+            hash TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            line TEXT,
+            PRIMARY KEY (source, source_key)
+        )""",
+        "INSERT INTO outbox_rebuilt (source, source_key, namespace, client_id, payload, extra, "
+        "hash, updated_at) SELECT source, source_key, namespace, client_id, payload, extra, "
+        "hash, updated_at FROM outbox",
+        "DROP TABLE outbox",
+        "ALTER TABLE outbox_rebuilt RENAME TO outbox",
+        "CREATE TRIGGER outbox_pending_new AFTER INSERT ON outbox BEGIN "
+        "INSERT INTO outbox_pending (source, source_key) VALUES (new.source, new.source_key) "
+        "ON CONFLICT (source, source_key) DO NOTHING; END",
+        "CREATE TRIGGER outbox_pending_changed AFTER UPDATE OF hash ON outbox "
+        "WHEN new.hash IS NOT old.hash BEGIN "
+        "INSERT INTO outbox_pending (source, source_key) VALUES (new.source, new.source_key) "
+        "ON CONFLICT (source, source_key) DO NOTHING; END",
+        "CREATE TRIGGER outbox_pending_gone AFTER DELETE ON outbox BEGIN "
+        "DELETE FROM outbox_pending WHERE source = old.source AND source_key = old.source_key; "
+        "END",
+    ),
 }
 
 _ADMIN_COLS = (
@@ -658,19 +706,22 @@ class Store(AlertStore, PrivacyStore):
 
     def write_outbox_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
         """:meth:`write_outbox` for ready rows: (source, source_key, namespace, client_id,
-        payload JSON, extra JSON or None, hash, updated_at); see :mod:`fit_core.payload`."""
+        payload JSON, extra JSON or None, hash, updated_at), optionally followed by the
+        scores-file line of the payload (see :mod:`fit_core.payload`).
+
+        A new row, or one whose hash changed, becomes unconfirmed (``outbox_pending``: the
+        store's triggers add it)."""
         # an unchanged payload is not pushed again, but the row still follows its client to
         # another namespace (a source's namespace changed): erasure and export find rows there
         cur = self.conn.executemany(
             "INSERT INTO outbox (source, source_key, namespace, client_id, payload, extra, hash, "
-            "updated_at, pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT (source, "
+            "updated_at, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, "
             "source_key) DO UPDATE SET namespace = excluded.namespace, "
             "client_id = excluded.client_id, payload = excluded.payload, extra = excluded.extra, "
-            "hash = excluded.hash, updated_at = excluded.updated_at, "
-            "pending = CASE WHEN outbox.hash <> excluded.hash THEN 1 ELSE outbox.pending END "
+            "hash = excluded.hash, updated_at = excluded.updated_at, line = excluded.line "
             "WHERE outbox.hash <> excluded.hash OR outbox.namespace <> excluded.namespace "
             "OR outbox.client_id <> excluded.client_id",
-            rows,
+            [r if len(r) == 9 else (*r, None) for r in rows],
         )
         return cur.rowcount
 
@@ -688,14 +739,16 @@ class Store(AlertStore, PrivacyStore):
     def mark_all_pending(self, source: str) -> int:
         """Every outbox row of ``source`` is pushed again (the target is being rewritten)."""
         cur = self.conn.execute(
-            "UPDATE outbox SET pending = 1 WHERE source = ? AND pending = 0", (source,)
+            "INSERT INTO outbox_pending (source, source_key) SELECT source, source_key "
+            "FROM outbox WHERE source = ? ON CONFLICT (source, source_key) DO NOTHING",
+            (source,),
         )
         return cur.rowcount
 
     def pending_count(self, source: str) -> int:
         """Rows the target has not confirmed yet (an indexed count)."""
         return self.conn.execute(
-            "SELECT COUNT(*) FROM outbox WHERE source = ? AND pending = 1", (source,)
+            "SELECT COUNT(*) FROM outbox_pending WHERE source = ?", (source,)
         ).fetchone()[0]
 
     def forget_removed(self, source: str) -> None:
@@ -712,9 +765,11 @@ class Store(AlertStore, PrivacyStore):
         after = ""
         while True:
             rows = self.conn.execute(
-                "SELECT source, source_key, payload, hash, extra FROM outbox "
-                "WHERE source = ? AND pending = 1 AND source_key > ? "
-                "ORDER BY source_key LIMIT ?",
+                "SELECT o.source, o.source_key, o.payload, o.hash, o.extra "
+                "FROM outbox_pending p JOIN outbox o "
+                "ON o.source = p.source AND o.source_key = p.source_key "
+                "WHERE p.source = ? AND p.source_key > ? "
+                "ORDER BY p.source_key LIMIT ?",
                 (source, after, batch_size),
             ).fetchall()
             if not rows:
@@ -733,6 +788,21 @@ class Store(AlertStore, PrivacyStore):
         ):
             yield _outbox_item(r)
 
+    def snapshot_lines(self, source: str) -> Iterator[str]:
+        """The scores-file line of every outbox row of a source, sorted by source key
+        (streamed): the stored line, or the line of its payload (see :mod:`fit_core.scores_csv`)
+        for a row stored without one."""
+        from .scores_csv import line_of_payload
+
+        cur = self.conn.cursor()
+        cur.arraysize = 2000
+        for line, payload in cur.execute(
+            "SELECT line, CASE WHEN line IS NULL THEN payload END FROM outbox "
+            "WHERE source = ? ORDER BY source_key",
+            (source,),
+        ):
+            yield line if line is not None else line_of_payload(_json(payload))
+
     def mark_pushed(self, source: str, items: Sequence[tuple[str, str]], at: str) -> None:
         """Record (source_key, hash) pairs as confirmed at the target."""
         rows = [(source, k, h, at) for k, h in items]
@@ -743,22 +813,22 @@ class Store(AlertStore, PrivacyStore):
             rows,
         )
         self.conn.executemany(
-            "UPDATE outbox SET pending = 0 WHERE source = ? AND source_key = ? AND hash = ?",
-            [(source, k, h) for k, h in items],
+            "DELETE FROM outbox_pending WHERE source = ? AND source_key = ? AND EXISTS "
+            "(SELECT 1 FROM outbox o WHERE o.source = ? AND o.source_key = ? AND o.hash = ?)",
+            [(source, k, source, k, h) for k, h in items],
         )
 
     def mark_all_pushed(self, source: str, at: str) -> None:
         """Snapshot push done: the target now holds every outbox row of the source."""
         self.conn.execute(
             "INSERT INTO push_ledger (source, source_key, hash, pushed_at) "
-            "SELECT source, source_key, hash, ? FROM outbox WHERE source = ? AND pending = 1 "
+            "SELECT o.source, o.source_key, o.hash, ? FROM outbox_pending p JOIN outbox o "
+            "ON o.source = p.source AND o.source_key = p.source_key WHERE p.source = ? "
             "ON CONFLICT (source, source_key) DO UPDATE SET hash = excluded.hash, "
             "pushed_at = excluded.pushed_at",
             (at, source),
         )
-        self.conn.execute(
-            "UPDATE outbox SET pending = 0 WHERE source = ? AND pending = 1", (source,)
-        )
+        self.conn.execute("DELETE FROM outbox_pending WHERE source = ?", (source,))
         self.conn.execute(
             "DELETE FROM push_ledger WHERE source = ? AND source_key IN "
             "(SELECT source_key FROM outbox_removed WHERE source = ?)",

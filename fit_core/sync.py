@@ -54,7 +54,7 @@ from .models import (
     RecordError,
     Scored,
 )
-from .payload import item_row, outbox_row
+from .payload import item_row, outbox_row, outbox_row_with_line
 from .plugins import Registry
 from .privacy import Tombstones
 from .redact import redact
@@ -815,6 +815,8 @@ class SyncEngine:
         processes = self.config.sync.processes
         after: tuple[str, str] | None = None  # the last client of the batch read before
         ready: tuple[list[tuple[str, str]], str, list[_Outcome]] | None = None
+        # sources whose outbox rows keep their scores-file lines (see push_snapshot)
+        lined = frozenset(name for name in self.config.sources if self._keeps_lines(name))
         while True:
             clients = self.store.dirty_batch(RESCORE_BATCH, after)
             started: forkmap.Split[Any, _Outcome] | None = None
@@ -829,7 +831,14 @@ class SyncEngine:
                 at = now_text()
                 work = [(c, by_client.get(c) or []) for c in clients]
                 score = partial(
-                    _score_clients, scorer, families, contexts, stored, at, keep_scored=keep_scored
+                    _score_clients,
+                    scorer,
+                    families,
+                    contexts,
+                    stored,
+                    at,
+                    lined,
+                    keep_scored=keep_scored,
                 )
                 weights = [len(a) for _c, a in work]
                 # the child also scores while this process writes the batch before
@@ -900,6 +909,14 @@ class SyncEngine:
         for a, fl, _alert_id in opened:
             self.registry.notify("fit_alert_raised", flag=fl, administration=a)
 
+    def _keeps_lines(self, source: str) -> bool:
+        """Whether the outbox rows of ``source`` keep their scores-file lines: its target is
+        a scores file (see :func:`push_snapshot`) and its adapter is loaded already (a source
+        this run did not open gets none: its next push renders them from the payloads)."""
+        src = self.config.sources.get(source)
+        found = self.registry.adapters.get(src.adapter) if src is not None else None
+        return isinstance(found, type) and wants_lines(found)
+
     # --- push ----------------------------------------------------------------------------------
 
     def _push(self, adapter: Adapter, src: SourceConfig, result: SourceResult) -> None:
@@ -922,7 +939,7 @@ class SyncEngine:
             removed = self.store.removed_count(src.name)
             if not pending and not removed:
                 return
-            adapter.push_snapshot(self.store.snapshot(src.name))
+            push_snapshot(self.store, adapter, src.name)
             with self.store.transaction():
                 self.store.mark_all_pushed(src.name, now_text())
             result.pushed += pending
@@ -946,6 +963,23 @@ class SyncEngine:
                     missing,
                     len(batch),
                 )
+
+
+def push_snapshot(store: Store, adapter: Adapter, source: str) -> None:
+    """Hand a snapshot adapter every current row of ``source``: as scores-file lines when it
+    takes them (``push_snapshot_lines``, see :mod:`fit_core.scores_csv`), else as items."""
+    take_lines = getattr(adapter, "push_snapshot_lines", None)
+    if callable(take_lines):
+        take_lines(store.snapshot_lines(source))
+    else:
+        adapter.push_snapshot(store.snapshot(source))
+
+
+def wants_lines(adapter_cls: Any) -> bool:
+    """Whether a source of this adapter class keeps scores-file lines in its outbox rows."""
+    return getattr(adapter_cls, "push_mode", None) == "snapshot" and callable(
+        getattr(adapter_cls, "push_snapshot_lines", None)
+    )
 
 
 def remove_at_target(
@@ -1143,11 +1177,13 @@ def _score_clients(
     contexts: Mapping[tuple[str, str], Any],
     stored: Mapping[tuple[str, str], Any],
     at: str,
+    lined: frozenset[str],
     work: Sequence[tuple[tuple[str, str], list[Administration]]],
     *,
     keep_scored: bool = False,
 ) -> list[_Outcome]:
-    """Rescore clients: one :class:`_Outcome` per (client, administrations) of ``work``.
+    """Rescore clients: one :class:`_Outcome` per (client, administrations) of ``work``;
+    the outbox rows of the sources in ``lined`` carry their scores-file lines.
 
     Pure (no store, no logging): it may run in a second process (:mod:`fit_core.forkmap`)."""
     out: list[_Outcome] = []
@@ -1167,7 +1203,10 @@ def _score_clients(
             else res.scored
         )
         ns, cid = client
-        rows = [outbox_row(s, ns, cid, at) for s in client_scored]
+        rows = [
+            (outbox_row_with_line if s.admin.source in lined else outbox_row)(s, ns, cid, at)
+            for s in client_scored
+        ]
         if context is not None:
             # practice systems get one summary per client (a progress-note outbox);
             # imported here: a sync without practice data does not need its modules

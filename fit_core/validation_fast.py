@@ -38,6 +38,7 @@ _MISS = object()  # not memoised yet
 _ANSWERS = ("q1", "q2", "q3", "q4", "total")
 _PLAIN_SCALES = frozenset({"points", "cm"})
 _ZERO = Decimal(0)
+_CENTS_BOUND = 1e9  # item scales within it: hundredths of their values are exact in a float
 
 
 class FastPath:
@@ -265,6 +266,14 @@ class FastPath:
             for x in (q1, q2, q3, q4):
                 if not low <= x <= high or round(x, places) != x:
                     return None
+            if total is None and places <= 2 and low > -_CENTS_BOUND and high < _CENTS_BOUND:
+                # each item is the float nearest to a whole number of hundredths, which is the
+                # decimal exact.dec reads: the exact sum is that many hundredths, and an integer
+                # division is correctly rounded, as float() of the Decimal sum is
+                cents = (
+                    round(q1 * 100.0) + round(q2 * 100.0) + round(q3 * 100.0) + round(q4 * 100.0)
+                )
+                return (q1, q2, q3, q4), cents / 100
             dec = exact.dec
             item_sum = _ZERO + dec(q1) + dec(q2) + dec(q3) + dec(q4)
             if total is not None and abs(item_sum - dec(total)) > TOTAL_TOLERANCE:

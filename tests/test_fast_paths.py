@@ -4,6 +4,8 @@
 - the store row and content hash built at once (``admin_row_hashed``) are ``admin_row`` and
   ``admin_hash``;
 - the scores CSV rendered inline (adapters/csv/writer.py) is :func:`cell` of every value;
+- the scores-file line kept beside an outbox payload (``payload_line``) is the line of the
+  payload as stored, and a line is what the csv module writes;
 - the outbox JSON the store reads back without ``json.loads``' overhead is what
   ``json.loads`` reads.
 """
@@ -22,7 +24,8 @@ from hypothesis import strategies as st
 
 from fit_adapters.csv.writer import cell, write_scores
 from fit_core.models import Administration, Flag, OutboxItem, Score, Scored
-from fit_core.payload import item_row, outbox_row, payload_json
+from fit_core.payload import item_row, outbox_row, outbox_row_with_line, payload_json, payload_line
+from fit_core.scores_csv import csv_line, line_of_payload
 from fit_core.scoring import PUSH_FIELDS, encode_payload, outbox_item, push_payload
 from fit_core.store import Store, admin_hash, admin_row, admin_row_hashed
 
@@ -209,3 +212,28 @@ def test_stored_json_reads_back_as_json_loads_reads_it(text: str) -> None:
         assert repr(got[1]) == repr(want if text else {})
     else:
         assert got == want
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(s=scored())
+def test_scores_line_kept_in_the_outbox_is_the_line_of_the_stored_payload(s: Scored) -> None:
+    # what a snapshot push writes from the stored line is what it writes from the payload
+    assert outcome(lambda: payload_line(s)) == outcome(
+        lambda: line_of_payload(json.loads(payload_json(s)))
+    )
+    row = outcome(lambda: outbox_row_with_line(s, "ns", "C1", "T"))
+    assert row == outcome(lambda: (*outbox_row(s, "ns", "C1", "T"), payload_line(s)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cells=st.lists(TEXT, max_size=6), payload=st.fixed_dictionaries({k: CELL for k in PUSH_FIELDS})
+)
+def test_a_scores_line_is_what_the_csv_module_writes(cells: list[str], payload: Any) -> None:
+    expected = io.StringIO(newline="")
+    writer = csv.writer(expected, lineterminator="\r\n")
+    writer.writerow(cells)
+    assert csv_line(cells) == expected.getvalue()
+    expected = io.StringIO(newline="")
+    csv.writer(expected, lineterminator="\r\n").writerow([cell(payload[k]) for k in PUSH_FIELDS])
+    assert line_of_payload(payload) == expected.getvalue()

@@ -15,7 +15,7 @@ from fit_core.models import Deleted, OutboxItem, Record, RecordError
 
 from .options import CsvOptions, CsvOptionsSchema
 from .reader import Item, KeyLedger, count_rows, fingerprint, read_file
-from .writer import write_scores
+from .writer import write_score_lines, write_scores
 
 #: the source state key of ``fit csv accept`` (file name -> SHA-256 of the files accepted)
 ACCEPTED = "accepted"
@@ -330,6 +330,12 @@ class CsvAdapter(Adapter):
     def push_snapshot(self, items: Iterator[OutboxItem]) -> None:
         """Atomically replace the scores file with ``items`` (written as they come)."""
         rows = write_scores(self.csv.scores_path, items, self.csv.scores_encoding)
+        log.debug("%s: wrote %d score rows", self.context.name, rows)
+
+    def push_snapshot_lines(self, lines: Iterator[str]) -> None:
+        """:meth:`push_snapshot` for rows the sync rendered already: the scores-file lines of
+        :mod:`fit_core.scores_csv`, which is the file's own format (written as they come)."""
+        rows = write_score_lines(self.csv.scores_path, lines, self.csv.scores_encoding)
         log.debug("%s: wrote %d score rows", self.context.name, rows)
 
     def describe_target(self) -> str:

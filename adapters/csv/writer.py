@@ -1,51 +1,21 @@
 """Write the scores CSV atomically: fresh temp file, fsync, ``os.replace``, fsync the folder.
 
 Columns are :data:`fit_core.scoring.PUSH_FIELDS` in that order. Cells are rendered
-deterministically (same items, same bytes) and guarded against formula injection.
+deterministically (same items, same bytes) and guarded against formula injection; the rows are
+those of :mod:`fit_core.scores_csv` (where :func:`cell` and :func:`guard` live), so the lines a
+sync stores beside the outbox payloads are written as they are.
 """
 
 from __future__ import annotations
 
-import csv
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from fit_core.models import OutboxItem
 from fit_core.safefile import atomic_text
-from fit_core.scoring import PUSH_FIELDS
+from fit_core.scores_csv import HEADER, cell, guard, line_of_payload
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_FORMULA_SET = frozenset(_FORMULA_START)
-_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-
-
-def cell(value: Any) -> str:
-    """One value as CSV text: None → "", booleans → true/false, lists joined with ";"."""
-    kind = type(value)
-    if kind is str:
-        return guard(value) if value[:1] in _FORMULA_SET else value
-    if value is None:
-        return ""
-    if kind is bool:
-        return "true" if value else "false"
-    if kind is float:
-        text = str(int(value)) if value.is_integer() else repr(value)
-    elif kind is int:
-        text = str(value)
-    elif isinstance(value, list | tuple):
-        text = ";".join(cell(v) for v in value)
-    else:
-        text = str(value)
-    return guard(text) if text[:1] in _FORMULA_SET else text
-
-
-def guard(text: str) -> str:
-    """Prefix ``'`` to text a spreadsheet would run as a formula (unless a plain number)."""
-    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
-        return "'" + text
-    return text
+__all__ = ["cell", "guard", "write_score_lines", "write_scores"]
 
 
 def write_scores(target: Path, items: Iterable[OutboxItem], encoding: str) -> int:
@@ -55,38 +25,20 @@ def write_scores(target: Path, items: Iterable[OutboxItem], encoding: str) -> in
     redirect (:func:`fit_core.safefile.atomic_text`). A failure leaves the previous ``target``
     in place and removes the temp.
 
-    Every cell is :func:`cell` of its value. The common values are rendered inline, without a
-    call per cell: text that cannot start a formula as it is, None and an empty list as "", a
-    finite float as :func:`cell` writes it (its shortest repr, whole numbers without ``.0``; a
-    negative one is a plain number, which the formula guard leaves alone), an int as its
-    digits, a boolean as true/false; anything else (text the guard must look at, other lists)
-    goes through :func:`cell`.
+    Every row is :func:`fit_core.scores_csv.line_of_payload` of the item's payload: the
+    header, then :func:`cell` of each value in ``PUSH_FIELDS`` order, as ``csv.writer``
+    writes them (``\\r\\n`` line ends).
     """
+    return write_score_lines(target, (line_of_payload(it.payload) for it in items), encoding)
+
+
+def write_score_lines(target: Path, lines: Iterable[str], encoding: str) -> int:
+    """:func:`write_scores` for rows already rendered (see :mod:`fit_core.scores_csv`)."""
     rows = 0
-    formula = _FORMULA_SET
     with atomic_text(target, encoding=encoding, errors="replace", newline="") as f:
-        writer = csv.writer(f, lineterminator="\r\n")
-        writer.writerow(PUSH_FIELDS)
-        write = writer.writerow
-        for item in items:
-            get: Callable[[str], Any] = item.payload.get
-            write(
-                [
-                    (v if v[:1] not in formula else cell(v))
-                    if (t := type(v := get(k))) is str
-                    else ""
-                    if v is None
-                    else (repr(v) if not v.is_integer() else str(int(v)))
-                    if t is float and v - v == 0.0
-                    else str(v)
-                    if t is int
-                    else ("true" if v else "false")
-                    if t is bool
-                    else ""
-                    if t is list and not v
-                    else cell(v)
-                    for k in PUSH_FIELDS
-                ]
-            )
+        f.write(HEADER)
+        write = f.write
+        for line in lines:
+            write(line)
             rows += 1
     return rows

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import exact
 from ..hookspecs import hookimpl
@@ -400,6 +400,8 @@ class DropoutRisk:
     family: str = "ANY"
     severity: Severity = "warning"
     opt_in: bool = False
+    #: None before the latest administration of the episode and rater (see Rule)
+    latest_only: ClassVar[bool] = True
     description: str = (
         "An open episode with nothing booked and either no session for dropout_days (30), or "
         "the latest appointment missed with dropout_missed (2) of the last dropout_window (3) "
@@ -467,6 +469,8 @@ class OrsMissing:
     family: str = "ANY"
     severity: Severity = "info"
     opt_in: bool = False
+    #: None before the latest administration of the episode and rater (see Rule)
+    latest_only: ClassVar[bool] = True
     description: str = "Attended appointments with no ORS that day (needs attendance data)"
 
     def evaluate(self, history: History) -> Flag | None:
