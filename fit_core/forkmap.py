@@ -26,6 +26,7 @@ import os
 import pickle
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Generic, NoReturn, TypeVar
 
@@ -60,6 +61,25 @@ def split_point(weights: Sequence[int], first: float = 0.5) -> int:
     return len(weights)
 
 
+def balanced_share(
+    other_work: float,
+    weight: int,
+    mine_rate: float,
+    their_rate: float,
+    low: float = 0.5,
+    high: float = 0.9,
+) -> float:
+    """The child's share of ``weight`` units of work when this process also has ``other_work``
+    seconds to do meanwhile, so both finish together: this process computes ``mine_rate``
+    seconds a unit, the child ``their_rate`` (slower: the fork, its first writes to the pages
+    it shares with the parent, sending its results). Kept within ``low``..``high``; ``low``
+    when nothing is known yet."""
+    if weight <= 0 or mine_rate <= 0 or their_rate <= 0:
+        return low
+    share = (other_work + weight * mine_rate) / (weight * (mine_rate + their_rate))
+    return min(high, max(low, share))
+
+
 class Split(Generic[T, R]):
     """Work started by :func:`start`: a forked child computes its part meanwhile (if there is
     a child); :meth:`finish` computes this process's part and returns every result in order.
@@ -72,9 +92,15 @@ class Split(Generic[T, R]):
         theirs: Sequence[T],
         pid: int = 0,
         read_end: int = -1,
+        mine_weight: int = 0,
     ) -> None:
         self._fn, self._mine, self._theirs = fn, mine, theirs
         self._pid, self._read_end = pid, read_end
+        #: the weight of each part, and the seconds each took to compute (after finish)
+        self.mine_weight = mine_weight
+        self.mine_seconds = 0.0
+        self.their_weight = 0
+        self.their_seconds = 0.0
 
     @property
     def forked(self) -> bool:
@@ -86,7 +112,9 @@ class Split(Generic[T, R]):
             return fn([*self._mine, *self._theirs])
         done = False
         try:
+            began = time.perf_counter()
             mine = fn(self._mine)
+            self.mine_seconds = time.perf_counter() - began
             chunks: list[bytes] = []
             while chunk := os.read(self._read_end, 1 << 20):
                 chunks.append(chunk)
@@ -97,7 +125,7 @@ class Split(Generic[T, R]):
             else:
                 self._close()
         try:
-            ok, theirs = pickle.loads(b"".join(chunks))
+            ok, theirs, self.their_seconds = pickle.loads(b"".join(chunks))
         except Exception:
             ok, theirs = False, "no result"
         if not ok:
@@ -153,7 +181,9 @@ def start(
     if pid == 0:  # the child: compute, send, and leave without any clean-up
         _child(fn, theirs, write_end)
     os.close(write_end)
-    return Split(fn, items[:cut], theirs, pid, read_end)
+    split = Split(fn, items[:cut], theirs, pid, read_end, sum(weights[:cut]))
+    split.their_weight = sum(weights[cut:])
+    return split
 
 
 def split_map(
@@ -178,10 +208,12 @@ def _child(fn: Callable[[Sequence[T]], list[R]], items: Sequence[T], write_end: 
         gc.disable()  # a collection would touch (and so copy) every page of the parent's
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it at once
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        began = time.perf_counter()
         try:
-            data = pickle.dumps((True, fn(items)), pickle.HIGHEST_PROTOCOL)
+            out = fn(items)
+            data = pickle.dumps((True, out, time.perf_counter() - began), pickle.HIGHEST_PROTOCOL)
         except BaseException as exc:  # said to the parent by kind only (no values)
-            data = pickle.dumps((False, type(exc).__name__), pickle.HIGHEST_PROTOCOL)
+            data = pickle.dumps((False, type(exc).__name__, 0.0), pickle.HIGHEST_PROTOCOL)
         view = memoryview(data)
         while view:
             view = view[os.write(write_end, view) :]

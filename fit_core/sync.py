@@ -30,6 +30,7 @@ import json
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
@@ -73,8 +74,6 @@ RESCORE_BATCH = 500
 #: a batch of at least this many administrations is scored in two processes where it can be
 #: (:mod:`fit_core.forkmap`); below it the fork and the hand-over cost more than they save
 PARALLEL_MIN_ADMINISTRATIONS = 4_000
-#: the child's part of a batch scored while this process writes the batch before it
-CHILD_SHARE = 0.6
 FINGERPRINT_KEY = "scoring_fingerprint"
 ADMIN_CACHE_LIMIT = 60_000  # administrations kept in memory per run (about 45 MB at most)
 MERGES_LISTED = 100  # merged client codes named in a source's result (the count is always exact)
@@ -815,6 +814,10 @@ class SyncEngine:
         processes = self.config.sync.processes
         after: tuple[str, str] | None = None  # the last client of the batch read before
         ready: tuple[list[tuple[str, str]], str, list[_Outcome]] | None = None
+        # measured as the batches go: seconds of scoring per administration here and in the
+        # child, and of writing the batch before, so the child takes the share that lets
+        # both finish together
+        mine_rate, their_rate, wrote = 0.0, 0.0, 0.0
         # sources whose outbox rows keep their scores-file lines (see push_snapshot)
         lined = frozenset(name for name in self.config.sources if self._keeps_lines(name))
         while True:
@@ -842,11 +845,15 @@ class SyncEngine:
                 )
                 weights = [len(a) for _c, a in work]
                 # the child also scores while this process writes the batch before
-                share = CHILD_SHARE if ready is not None else 0.5
+                share = forkmap.balanced_share(
+                    wrote if ready else 0.0, sum(weights), mine_rate, their_rate
+                )
                 started = forkmap.start(score, work, weights, min_weight, processes, share)
             if ready is not None:
                 try:
+                    began = time.perf_counter()
                     self._write_batch(summary, source, *ready, keep_scored=keep_scored)
+                    wrote = time.perf_counter() - began
                 except BaseException:
                     if started is not None:
                         started.cancel()
@@ -860,6 +867,9 @@ class SyncEngine:
                 after = None
                 continue
             ready = (clients, at, started.finish())
+            if started.mine_weight and started.their_weight:
+                mine_rate = started.mine_seconds / started.mine_weight
+                their_rate = started.their_seconds / started.their_weight
 
     def _write_batch(
         self,

@@ -199,3 +199,29 @@ def test_the_child_takes_the_share_it_is_given(forking: list[int]) -> None:
     out = forkmap.start(squares_with_pid, list(range(100)), [1] * 100, 2, child_share=0.7)
     pids = [pid for _v, pid in out.finish()]
     assert pids.count(os.getpid()) == 30
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.floats(0, 10),
+    st.integers(1, 100_000),
+    st.floats(1e-7, 1e-3),
+    st.floats(1e-7, 1e-3),
+)
+def test_a_balanced_share_finishes_both_processes_together(
+    other: float, weight: int, mine: float, theirs: float
+) -> None:
+    share = forkmap.balanced_share(other, weight, mine, theirs)
+    assert 0.5 <= share <= 0.9
+    here = other + (1 - share) * weight * mine
+    there = share * weight * theirs
+    if 0.5 < share < 0.9:
+        assert abs(here - there) <= 1e-9 * max(1.0, here)
+    elif share == 0.5:
+        assert there >= here - 1e-9 * max(1.0, here)  # the child is the slower one even so
+    else:
+        assert here >= there - 1e-9 * max(1.0, here)  # this process stays the slower one
+
+
+def test_nothing_known_yet_halves_the_work() -> None:
+    assert forkmap.balanced_share(0.0, 1000, 0.0, 0.0) == 0.5

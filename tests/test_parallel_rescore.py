@@ -30,7 +30,7 @@ TABLES = {
     "flag_events": "SELECT id, flag_id, event, state, source, source_key, session, detail "
     "FROM flag_events ORDER BY id",
     "client_reviews": "SELECT * FROM client_reviews ORDER BY namespace, client_id",
-    "outbox": "SELECT source, source_key, namespace, client_id, payload, extra, hash "
+    "outbox": "SELECT source, source_key, namespace, client_id, payload, extra, hash, line "
     "FROM outbox ORDER BY source, source_key",
     "push_ledger": "SELECT source, source_key, hash FROM push_ledger ORDER BY 1, 2",
 }
