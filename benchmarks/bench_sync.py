@@ -14,6 +14,8 @@ b. FLOOR: read that CSV with the ``csv`` module and write the same rows to anoth
    (``csv.reader`` → ``csv.writer``), the least any sync of this file can cost in Python;
 c. ``fit --version`` (start-up: Python and fit's imports);
 d. ``fit sync`` on an empty store (full sync), then again with nothing changed (re-sync);
+   and the full sync again with ``[sync] processes = 1`` (no second process; ``--no-single``
+   skips it), which says whether the second process pays off on this machine;
 e. the same full sync in a child process with timers around the engine's phases (read,
    validate, store, score, outbox, push; the rest is start-up, config and plugins);
 f. peak memory: the full sync of ``--memory-n`` administrations (default 1,000,000; 0 skips it)
@@ -124,8 +126,12 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def write_config(workdir: Path, admins_csv: Path, name: str = "fit.toml") -> Path:
-    """The benchmark's fit config (one CSV source) in ``workdir``; removes an old store."""
+def write_config(
+    workdir: Path, admins_csv: Path, name: str = "fit.toml", processes: int = 2
+) -> Path:
+    """The benchmark's fit config (one CSV source) in ``workdir``; removes an old store.
+    ``processes`` is ``[sync] processes`` (2, the default: a second process scores big
+    batches where there are two CPUs)."""
     store = workdir / "fit.sqlite3"
     for old in (store, *workdir.glob("fit.sqlite3-*"), workdir / "scores.csv"):
         old.unlink(missing_ok=True)
@@ -135,6 +141,7 @@ def write_config(workdir: Path, admins_csv: Path, name: str = "fit.toml") -> Pat
         f"path = {json.dumps(str(store))}\n"
         "[sync]\n"
         'timezone = "UTC"\n'
+        f"processes = {processes}\n"
         "[sources.bench]\n"
         'adapter = "csv"\n'
         f"path = {json.dumps(str(admins_csv))}\n"
@@ -325,6 +332,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="synthetic clinic seed (default 1)")
     parser.add_argument("--no-phases", action="store_true", help="skip the per-phase runs")
     parser.add_argument(
+        "--no-single",
+        action="store_true",
+        help="skip the full syncs with [sync] processes = 1 (the second process's gain)",
+    )
+    parser.add_argument(
         "--phase-clock",
         choices=("wall", "cpu"),
         default="wall",
@@ -370,6 +382,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
     floors: list[float] = []
     startups: list[float] = []
     fulls: list[Run] = []
+    singles: list[Run] = []  # full syncs with [sync] processes = 1
     resyncs: list[Run] = []
     failures: list[Run] = []
     scores_hash = ""
@@ -391,6 +404,14 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
             failures.append(resync)
             break
         resyncs.append(resync)
+        if not args.no_single:
+            (workdir / "single").mkdir(exist_ok=True)
+            single_cfg = write_config(workdir / "single", admins, processes=1)
+            single = run_fit("full sync, one process", ["--config", str(single_cfg), "sync"])
+            if not single.ok:
+                failures.append(single)
+                break
+            singles.append(single)
 
     # (e) phases
     phases: list[dict[str, Any]] = []
@@ -453,6 +474,18 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
             f"{n / full_s:,.0f} administrations/s",
         )
         print(f"  {'':<36}{'':>21}   {source_counts(fulls[-1])}")
+    if singles and fulls:
+        single_s = median([r.seconds for r in singles])
+        figures.update(
+            single_seconds=round(single_s, 3),
+            single_runs=[round(r.seconds, 3) for r in singles],
+        )
+        pays = "pays off here" if full_s < single_s else "does not pay off here"
+        line(
+            "  full sync, [sync] processes = 1",
+            single_s,
+            f"two processes / one: {full_s / single_s:.2f} ({pays})",
+        )
     if resyncs:
         resync_s = median([r.seconds for r in resyncs])
         over = resync_s - startup_s

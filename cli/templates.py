@@ -19,6 +19,8 @@ CONFIG_TEMPLATE = """\
 # record_batch_size = 2000
 # Rows per push request (default: the adapter's own).
 # push_batch_size = 500
+# 2: a big batch of clients is scored in two processes where there are two CPUs; 1: one.
+# processes = 2
 
 [rules]
 # Every number is a default from the literature (see the README); change it here.

@@ -112,6 +112,9 @@ class SyncConfig:
     timezone: str | None = None  # None: the machine's
     push_batch_size: int | None = None  # None: the adapter's default
     record_batch_size: int = 2000
+    #: processes that score a big batch of clients: 2 forks a second one where it can pay
+    #: (:mod:`fit_core.forkmap`), 1 keeps the sync in one process
+    processes: int = 2
 
     def tzinfo(self) -> dt.tzinfo:
         if self.timezone:
@@ -174,7 +177,7 @@ def local_timezone() -> dt.tzinfo:
 _TOP_KEYS = {"store", "sync", "sources", "rules", "privacy", "notify", "reports"}
 _PRIVACY_KEYS = {"retain_after_end", "audit_log"}
 _STORE_KEYS = {"path"}
-_SYNC_KEYS = {"timezone", "push_batch_size", "record_batch_size"}
+_SYNC_KEYS = {"timezone", "push_batch_size", "record_batch_size", "processes"}
 _SOURCE_COMMON = {"adapter", "namespace", "enabled", "client_id_case"}
 
 
@@ -259,6 +262,7 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
         timezone=str(tz) if tz is not None else None,
         push_batch_size=_positive_int(sync_raw, "push_batch_size", "[sync]"),
         record_batch_size=_positive_int(sync_raw, "record_batch_size", "[sync]") or 2000,
+        processes=_processes(sync_raw),
     )
 
     sources: dict[str, SourceConfig] = {}
@@ -388,6 +392,19 @@ def _table(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = raw.get(key, {})
     if not isinstance(value, Mapping):
         raise ConfigError(f"[{key}] must be a table")
+    return value
+
+
+def _processes(sync_raw: Mapping[str, Any]) -> int:
+    value = _positive_int(sync_raw, "processes", "[sync]")
+    if value is None:
+        return 2
+    if value > 2:
+        raise ConfigError(
+            f"[sync] processes must be 1 or 2, not {value}",
+            hint="2 lets a second process score big batches where there is a second CPU; "
+            "1 keeps the sync in one process",
+        )
     return value
 
 

@@ -118,6 +118,10 @@ class Registry:
                 hint="install the plugin that provides it, then check `fit plugins`",
             ) from None
 
+    def has_listeners(self, hook: str) -> bool:
+        """Whether any plugin implements the notification hook ``hook``."""
+        return bool(getattr(self.pm.hook, hook).get_hookimpls())
+
     def notify(self, hook: str, **kwargs: Any) -> None:
         """Call a notification hook one implementation at a time; a failure is logged by name."""
         caller = getattr(self.pm.hook, hook)

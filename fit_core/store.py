@@ -588,15 +588,24 @@ class Store(AlertStore, PrivacyStore):
     def dirty_count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM dirty_clients").fetchone()[0]
 
-    def dirty_batch(self, limit: int) -> list[tuple[str, str]]:
-        return [
-            (ns, cid)
-            for ns, cid in self.conn.execute(
+    def dirty_batch(
+        self, limit: int, after: tuple[str, str] | None = None
+    ) -> list[tuple[str, str]]:
+        """Up to ``limit`` dirty clients in (namespace, client id) order, those after
+        ``after`` when given."""
+        if after is None:
+            rows = self.conn.execute(
                 "SELECT namespace, client_id FROM dirty_clients ORDER BY namespace, client_id "
                 "LIMIT ?",
                 (limit,),
             )
-        ]
+        else:
+            rows = self.conn.execute(
+                "SELECT namespace, client_id FROM dirty_clients WHERE (namespace, client_id) "
+                "> (?, ?) ORDER BY namespace, client_id LIMIT ?",
+                (*after, limit),
+            )
+        return [(ns, cid) for ns, cid in rows]
 
     def clear_dirty(self, clients: Sequence[tuple[str, str]]) -> None:
         self.conn.executemany(

@@ -30,11 +30,13 @@ import json
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from typing import Any, TypeVar
 
+from . import forkmap
 from .adapter import Adapter, SourceContext
 from .alerts import Plan, reconcile
 from .audit import Auditor, auditor_for
@@ -69,6 +71,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 P = TypeVar("P", Appointment, ClientInfo)
 RESCORE_BATCH = 500
+#: a batch of at least this many administrations is scored in two processes where it can be
+#: (:mod:`fit_core.forkmap`); below it the fork and the hand-over cost more than they save
+PARALLEL_MIN_ADMINISTRATIONS = 4_000
 FINGERPRINT_KEY = "scoring_fingerprint"
 ADMIN_CACHE_LIMIT = 60_000  # administrations kept in memory per run (about 45 MB at most)
 MERGES_LISTED = 100  # merged client codes named in a source's result (the count is always exact)
@@ -794,85 +799,125 @@ class SyncEngine:
     # --- rescore -------------------------------------------------------------------------------
 
     def _rescore(self, summary: RunSummary, source: str) -> None:
+        """Rescore every dirty client, a batch at a time, each batch in one transaction.
+
+        The batches overlap where a second process helps (:mod:`fit_core.forkmap`): the next
+        batch is read and its child started before this one is written, so the child scores
+        while this process writes; the writes themselves stay in order, one transaction per
+        batch, exactly as in one process."""
         scorer = Scorer(self.registry.measures, self._run_settings, self.rules, self.model)
         families = scorer.rule_families
-        keeps_lines: dict[str, bool] = {}
+        # the scored items go to the ``fit_scored`` hook only when a plugin listens (then the
+        # batch is scored in this process: the items are not sent between processes)
+        keep_scored = self.registry.has_listeners("fit_scored")
+        min_weight = PARALLEL_MIN_ADMINISTRATIONS if not keep_scored else 1 << 62
+        processes = self.config.sync.processes
+        after: tuple[str, str] | None = None  # the last client of the batch read before
+        ready: tuple[list[tuple[str, str]], str, list[_Outcome]] | None = None
+        # measured as the batches go: seconds of scoring per administration here and in the
+        # child, and of writing the batch before, so the child takes the share that lets
+        # both finish together
+        mine_rate, their_rate, wrote = 0.0, 0.0, 0.0
+        # sources whose outbox rows keep their scores-file lines (see push_snapshot)
+        lined = frozenset(name for name in self.config.sources if self._keeps_lines(name))
         while True:
-            clients = self.store.dirty_batch(RESCORE_BATCH)
-            if not clients:
-                return
-            by_client = {c: self._cache.get(c) for c in clients}
-            uncached = [c for c, admins in by_client.items() if admins is None]
-            if uncached:
-                by_client.update(self.store.client_administrations(uncached))
-            contexts = self.store.client_contexts(clients)
-            stored = self.store.active_alerts(clients)
-            at = now_text()
-            outbox: list[tuple[Any, ...]] = []
-            plans: list[tuple[tuple[str, str], Plan]] = []
-            scored_batch: list[Scored] = []
-            reviews: list[tuple[str, str, str | None]] = []
-            for client, admins in by_client.items():
-                if not admins:
-                    reviews.append((client[0], client[1], None))
-                    # every administration was deleted: its alerts close (no data)
-                    plan = reconcile(ClientResult(()), stored.get(client, ()), families)
-                    if plan:
-                        plans.append((client, plan))
-                    continue
-                res: ClientResult = scorer.score(admins, contexts.get(client))
-                reviews.append(
-                    (client[0], client[1], res.review_on.isoformat() if res.review_on else None)
+            clients = self.store.dirty_batch(RESCORE_BATCH, after)
+            started: forkmap.Split[Any, _Outcome] | None = None
+            if clients:
+                after = clients[-1]
+                by_client = {c: self._cache.get(c) for c in clients}
+                uncached = [c for c, admins in by_client.items() if admins is None]
+                if uncached:
+                    by_client.update(self.store.client_administrations(uncached))
+                contexts = self.store.client_contexts(clients)
+                stored = self.store.active_alerts(clients)
+                at = now_text()
+                work = [(c, by_client.get(c) or []) for c in clients]
+                score = partial(
+                    _score_clients,
+                    scorer,
+                    families,
+                    contexts,
+                    stored,
+                    at,
+                    lined,
+                    keep_scored=keep_scored,
                 )
-                for f in res.rule_failures:
-                    summary.rule_failures[f.rule_id] = summary.rule_failures.get(f.rule_id, 0) + 1
-                    log.error(
-                        "rule %s raised %s on record %s; other rules still ran",
-                        f.rule_id,
-                        f.error,
-                        f.source_key,
-                    )
-                plan = reconcile(res, stored.get(client, ()), families)
-                if plan:
-                    plans.append((client, plan))
-                acked = plan.acknowledged()
-                client_scored = (
-                    [_apply_acks(s, acked) if s.flags else s for s in res.scored]
-                    if acked
-                    else res.scored
+                weights = [len(a) for _c, a in work]
+                # the child also scores while this process writes the batch before
+                share = forkmap.balanced_share(
+                    wrote if ready else 0.0, sum(weights), mine_rate, their_rate
                 )
-                ns, cid = client
-                for s in client_scored:
-                    lines = keeps_lines.get(s.admin.source)
-                    if lines is None:
-                        lines = keeps_lines[s.admin.source] = self._keeps_lines(s.admin.source)
-                    outbox.append((outbox_row_with_line if lines else outbox_row)(s, ns, cid, at))
-                scored_batch.extend(client_scored)
-                context = contexts.get(client)
-                if context is not None:
-                    # practice systems get one summary per client (a progress-note outbox);
-                    # imported here: a sync without practice data does not need its modules
-                    from .episodes import client_outbox_item, context_sources
+                started = forkmap.start(score, work, weights, min_weight, processes, share)
+            if ready is not None:
+                try:
+                    began = time.perf_counter()
+                    self._write_batch(summary, source, *ready, keep_scored=keep_scored)
+                    wrote = time.perf_counter() - began
+                except BaseException:
+                    if started is not None:
+                        started.cancel()
+                    raise
+                ready = None
+            if started is None:
+                # a client whose alert was acknowledged while it was scored is still dirty:
+                # the batches start again from the first client until none is left
+                if after is None or not self.store.dirty_batch(1):
+                    return
+                after = None
+                continue
+            ready = (clients, at, started.finish())
+            if started.mine_weight and started.their_weight:
+                mine_rate = started.mine_seconds / started.mine_weight
+                their_rate = started.their_seconds / started.their_weight
 
-                    for practice in context_sources(context):
-                        item = client_outbox_item(practice, client, list(client_scored), context)
-                        outbox.append(item_row(item, ns, cid, at))
-            with self.store.transaction():
-                opened, closed, raced = self.store.apply_alerts(plans, at)
-                self.store.write_outbox_rows(outbox)
-                self.store.set_reviews(reviews)
-                # a client whose alert a person acknowledged meanwhile stays dirty: its payload
-                # was built before that, the next sync builds it again
-                self.store.clear_dirty([c for c in clients if c not in raced])
-            summary.rescored.update(clients)
-            summary.clients_rescored = len(summary.rescored)
-            if self.progress is not None:
-                self.progress(source, "rescored clients", summary.clients_rescored)
-            summary.flags_raised += len(opened)
-            summary.alerts_closed += closed
+    def _write_batch(
+        self,
+        summary: RunSummary,
+        source: str,
+        clients: list[tuple[str, str]],
+        at: str,
+        outcomes: list[_Outcome],
+        *,
+        keep_scored: bool,
+    ) -> None:
+        """Write one rescored batch in one transaction: alerts, outbox rows, reviews, and the
+        cleared dirty marks; then the notifications of the batch."""
+        outbox: list[tuple[Any, ...]] = []
+        plans: list[tuple[tuple[str, str], Plan]] = []
+        scored_batch: list[Scored] = []
+        reviews: list[tuple[str, str, str | None]] = []
+        for client, out in zip(clients, outcomes, strict=True):
+            reviews.append((client[0], client[1], out.review_on))
+            for rule_id, error, source_key in out.failures:
+                summary.rule_failures[rule_id] = summary.rule_failures.get(rule_id, 0) + 1
+                log.error(
+                    "rule %s raised %s on record %s; other rules still ran",
+                    rule_id,
+                    error,
+                    source_key,
+                )
+            if out.plan is not None:
+                plans.append((client, out.plan))
+            outbox.extend(out.rows)
+            scored_batch.extend(out.scored)
+        with self.store.transaction():
+            opened, closed, raced = self.store.apply_alerts(plans, at)
+            self.store.write_outbox_rows(outbox)
+            self.store.set_reviews(reviews)
+            # a client whose alert a person acknowledged meanwhile stays dirty: its payload
+            # was built before that, the next sync builds it again
+            self.store.clear_dirty([c for c in clients if c not in raced])
+        summary.rescored.update(clients)
+        summary.clients_rescored = len(summary.rescored)
+        if self.progress is not None:
+            self.progress(source, "rescored clients", summary.clients_rescored)
+        summary.flags_raised += len(opened)
+        summary.alerts_closed += closed
+        if keep_scored:
             self.registry.notify("fit_scored", source=source, scored=scored_batch)
-            for a, fl, _alert_id in opened:
-                self.registry.notify("fit_alert_raised", flag=fl, administration=a)
+        for a, fl, _alert_id in opened:
+            self.registry.notify("fit_alert_raised", flag=fl, administration=a)
 
     def _keeps_lines(self, source: str) -> bool:
         """Whether the outbox rows of ``source`` keep their scores-file lines: its target is
@@ -1123,6 +1168,73 @@ def _apply_acks(s: Scored, acked: set[tuple[str, str, str]]) -> Scored:
         for f in s.flags
     )
     return Scored(a, s.score, flags)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What rescoring one client gives the engine to write (see :func:`_score_clients`)."""
+
+    review_on: str | None  # the next date its alerts may change with no new data (ISO)
+    failures: tuple[tuple[str, str, str], ...] = ()  # (rule id, error kind, source key)
+    plan: Plan | None = None  # what to do with its alerts (None: nothing)
+    rows: tuple[tuple[Any, ...], ...] = ()  # its outbox rows
+    scored: tuple[Scored, ...] = ()  # its scored items (only when asked for)
+
+
+def _score_clients(
+    scorer: Scorer,
+    families: Mapping[str, str],
+    contexts: Mapping[tuple[str, str], Any],
+    stored: Mapping[tuple[str, str], Any],
+    at: str,
+    lined: frozenset[str],
+    work: Sequence[tuple[tuple[str, str], list[Administration]]],
+    *,
+    keep_scored: bool = False,
+) -> list[_Outcome]:
+    """Rescore clients: one :class:`_Outcome` per (client, administrations) of ``work``;
+    the outbox rows of the sources in ``lined`` carry their scores-file lines.
+
+    Pure (no store, no logging): it may run in a second process (:mod:`fit_core.forkmap`)."""
+    out: list[_Outcome] = []
+    for client, admins in work:
+        if not admins:
+            # every administration was deleted: its alerts close (no data)
+            plan = reconcile(ClientResult(()), stored.get(client, ()), families)
+            out.append(_Outcome(None, plan=plan or None))
+            continue
+        context = contexts.get(client)
+        res: ClientResult = scorer.score(admins, context)
+        plan = reconcile(res, stored.get(client, ()), families)
+        acked = plan.acknowledged()
+        client_scored = (
+            tuple(_apply_acks(s, acked) if s.flags else s for s in res.scored)
+            if acked
+            else res.scored
+        )
+        ns, cid = client
+        rows = [
+            (outbox_row_with_line if s.admin.source in lined else outbox_row)(s, ns, cid, at)
+            for s in client_scored
+        ]
+        if context is not None:
+            # practice systems get one summary per client (a progress-note outbox);
+            # imported here: a sync without practice data does not need its modules
+            from .episodes import client_outbox_item, context_sources
+
+            for practice in context_sources(context):
+                item = client_outbox_item(practice, client, list(client_scored), context)
+                rows.append(item_row(item, ns, cid, at))
+        out.append(
+            _Outcome(
+                res.review_on.isoformat() if res.review_on else None,
+                tuple((f.rule_id, f.error, f.source_key) for f in res.rule_failures),
+                plan or None,
+                tuple(rows),
+                client_scored if keep_scored else (),
+            )
+        )
+    return out
 
 
 def _counts(summary: RunSummary) -> dict[str, Any]:

@@ -1,0 +1,246 @@
+"""Compute a list in two processes: the second part in a forked child, the first here.
+
+The sync's rescore is pure computation over data already in memory (the administrations of a
+batch of clients, their stored alerts and practice data): scoring, rules, alert plans and the
+outbox rows. :func:`split_map` lets a second core do part of it. The child is forked, so it sees
+the batch without copying it; it sends back only its results (pickled: tuples of text and
+numbers, and the few alert plans), and ends with ``os._exit`` (no clean-up of the parent's
+objects, no flush of its buffers, never a write to the store). The parent writes everything in
+its own transaction, as a serial run would: a kill of either process at any moment leaves the
+store as a serial run killed at the same moment would (whole transactions only); a child left
+alone when the parent dies gets a broken pipe at its first write and exits.
+
+A fork is used only where it is safe and can pay: on a platform with ``os.fork``, in a process
+with a single thread (a fork copies no other thread, and a lock another thread held would stay
+locked in the child), with at least two usable CPUs, and for work of at least ``min_weight``
+(the fork and the hand-over cost a few milliseconds). Otherwise, and whenever the child fails,
+the whole list is computed here: the result is the same either way, in the same order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+import pickle
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Generic, NoReturn, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the platform tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def can_fork() -> bool:
+    """Whether a second process may be forked here (see the module's text)."""
+    return hasattr(os, "fork") and threading.active_count() == 1 and usable_cpus() >= 2
+
+
+def split_point(weights: Sequence[int], first: float = 0.5) -> int:
+    """The index that splits ``weights`` so the part before it holds about ``first`` of the
+    total (0.5: two parts of about the same weight)."""
+    total = sum(weights)
+    goal, run = total * first, 0
+    for i, w in enumerate(weights):
+        if run + w / 2 >= goal:
+            return i
+        run += w
+    return len(weights)
+
+
+def balanced_share(
+    other_work: float,
+    weight: int,
+    mine_rate: float,
+    their_rate: float,
+    low: float = 0.5,
+    high: float = 0.9,
+) -> float:
+    """The child's share of ``weight`` units of work when this process also has ``other_work``
+    seconds to do meanwhile, so both finish together: this process computes ``mine_rate``
+    seconds a unit, the child ``their_rate`` (slower: the fork, its first writes to the pages
+    it shares with the parent, sending its results). Kept within ``low``..``high``; ``low``
+    when nothing is known yet."""
+    if weight <= 0 or mine_rate <= 0 or their_rate <= 0:
+        return low
+    share = (other_work + weight * mine_rate) / (weight * (mine_rate + their_rate))
+    return min(high, max(low, share))
+
+
+class Split(Generic[T, R]):
+    """Work started by :func:`start`: a forked child computes its part meanwhile (if there is
+    a child); :meth:`finish` computes this process's part and returns every result in order.
+    Call :meth:`cancel` instead when the results are not wanted (an error elsewhere)."""
+
+    def __init__(
+        self,
+        fn: Callable[[Sequence[T]], list[R]],
+        mine: Sequence[T],
+        theirs: Sequence[T],
+        pid: int = 0,
+        read_end: int = -1,
+        mine_weight: int = 0,
+    ) -> None:
+        self._fn, self._mine, self._theirs = fn, mine, theirs
+        self._pid, self._read_end = pid, read_end
+        #: the weight of each part, and the seconds each took to compute (after finish)
+        self.mine_weight = mine_weight
+        self.mine_seconds = 0.0
+        self.their_weight = 0
+        self.their_seconds = 0.0
+
+    @property
+    def forked(self) -> bool:
+        return self._pid > 0
+
+    def finish(self) -> list[R]:
+        fn = self._fn
+        if not self.forked:
+            return fn([*self._mine, *self._theirs])
+        done = False
+        try:
+            began = time.perf_counter()
+            mine = fn(self._mine)
+            self.mine_seconds = time.perf_counter() - began
+            chunks: list[bytes] = []
+            while chunk := os.read(self._read_end, 1 << 20):
+                chunks.append(chunk)
+            done = True
+        finally:
+            if not done:  # this process failed: the child's work is not wanted
+                self.cancel()
+            else:
+                self._close()
+        try:
+            ok, theirs, self.their_seconds = pickle.loads(b"".join(chunks))
+        except Exception:
+            ok, theirs = False, "no result"
+        if not ok:
+            log.warning(
+                "the second process failed (%s); its part of the work was done here instead",
+                theirs,
+            )
+            return mine + fn(self._theirs)
+        return mine + theirs
+
+    def cancel(self) -> None:
+        """Stop the child (if any) and wait for it; nothing is computed."""
+        if self.forked:
+            _kill(self._pid)
+            self._close()
+
+    def _close(self) -> None:
+        pid, self._pid = self._pid, 0
+        os.close(self._read_end)
+        _reap(pid)
+
+
+def start(
+    fn: Callable[[Sequence[T]], list[R]],
+    items: Sequence[T],
+    weights: Sequence[int],
+    min_weight: int,
+    processes: int = 2,
+    child_share: float = 0.5,
+) -> Split[T, R]:
+    """Start ``fn(items)``; :meth:`Split.finish` returns its results, in the order of ``items``.
+
+    ``fn`` maps a sequence of items to one result per item and must be pure (it may read what
+    is in memory, never write to files or the store: in the child its writes would be lost).
+    ``weights`` (one per item) say how much work each item is; with a total of at least
+    ``min_weight``, ``processes`` 2 and :func:`can_fork`, about ``child_share`` of the weight
+    (the items at the end) is computed in a forked child, which starts now, and the rest here
+    when :meth:`Split.finish` is called. Otherwise everything is computed by ``finish``.
+    """
+    if processes < 2 or len(items) < 2 or sum(weights) < min_weight or not can_fork():
+        return Split(fn, items, ())
+    cut = split_point(weights, 1.0 - child_share)
+    if cut <= 0 or cut >= len(items):
+        return Split(fn, items, ())
+    theirs = items[cut:]
+    read_end, write_end = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        return Split(fn, items, ())
+    if pid == 0:  # the child: compute, send, and leave without any clean-up
+        _child(fn, theirs, write_end)
+    os.close(write_end)
+    split = Split(fn, items[:cut], theirs, pid, read_end, sum(weights[:cut]))
+    split.their_weight = sum(weights[cut:])
+    return split
+
+
+def split_map(
+    fn: Callable[[Sequence[T]], list[R]],
+    items: Sequence[T],
+    weights: Sequence[int],
+    min_weight: int,
+    processes: int = 2,
+) -> list[R]:
+    """``fn(items)`` with the work split over two processes where it can pay (see
+    :func:`start`): one list of results, in the order of ``items``."""
+    return start(fn, items, weights, min_weight, processes).finish()
+
+
+def _child(fn: Callable[[Sequence[T]], list[R]], items: Sequence[T], write_end: int) -> NoReturn:
+    code = 0
+    try:
+        # no file of the parent's stays open here: the sync lock (an flock shared with the
+        # parent) is released as soon as the parent dies, and the store is not touched
+        os.closerange(3, write_end)
+        os.closerange(write_end + 1, _fd_limit())
+        gc.disable()  # a collection would touch (and so copy) every page of the parent's
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it at once
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        began = time.perf_counter()
+        try:
+            out = fn(items)
+            data = pickle.dumps((True, out, time.perf_counter() - began), pickle.HIGHEST_PROTOCOL)
+        except BaseException as exc:  # said to the parent by kind only (no values)
+            data = pickle.dumps((False, type(exc).__name__, 0.0), pickle.HIGHEST_PROTOCOL)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(write_end, view) :]
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _fd_limit() -> int:
+    try:
+        return min(os.sysconf("SC_OPEN_MAX"), 1 << 16)
+    except (OSError, ValueError):
+        return 1 << 10
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _reap(pid: int) -> None:
+    while True:
+        try:
+            os.waitpid(pid, 0)
+            return
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return

@@ -1,0 +1,178 @@
+"""Rescoring in two processes changes nothing: a clinic synced over time (first sync, edits,
+an acknowledged alert, deletions, bad rows) ends with the same scores file, alerts (ids,
+states, events), reviews and outbox whether its batches were scored in one process or two."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fit_core import forkmap
+from fit_core import sync as sync_module
+from fit_core.config import config_from_mapping
+from fit_core.plugins import load_plugins
+from fit_core.store import Store
+from fit_core.sync import PARALLEL_MIN_ADMINISTRATIONS, RESCORE_BATCH, SyncEngine
+from fit_core.synthetic import bad_rows, generate_rows, write_csv
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
+
+#: what is compared (times of day are left out: the two runs happen at different moments)
+TABLES = {
+    "flags": "SELECT id, namespace, client_id, episode_id, rater, family, rule_id, severity, "
+    "message, inputs, state, source, source_key, session, local_date, first_source_key, "
+    "close_reason, closed_by_key FROM flags ORDER BY id",
+    "flag_events": "SELECT id, flag_id, event, state, source, source_key, session, detail "
+    "FROM flag_events ORDER BY id",
+    "client_reviews": "SELECT * FROM client_reviews ORDER BY namespace, client_id",
+    "outbox": "SELECT source, source_key, namespace, client_id, payload, extra, hash, line "
+    "FROM outbox ORDER BY source, source_key",
+    "push_ledger": "SELECT source, source_key, hash FROM push_ledger ORDER BY 1, 2",
+}
+
+
+def life_of_a_clinic(workdir: Path, processes: int) -> tuple[dict[str, list[Any]], list[bytes]]:
+    """Sync a clinic three times with changes between; the stored tables and the scores files."""
+    workdir.mkdir()
+    rows = list(generate_rows(6_000, seed=5))
+    days = sorted(r["administered_at"][:10] for r in rows)
+    today = days[len(days) * 3 // 4]
+    rows = [r for r in rows if r["administered_at"][:10] <= today]
+    now = dt.datetime.combine(dt.date.fromisoformat(today), dt.time(18), tzinfo=dt.UTC)
+    admins = workdir / "admins.csv"
+    write_csv(admins, rows)
+    config = config_from_mapping(
+        {
+            "store": {"path": str(workdir / "fit.sqlite3")},
+            "sync": {"timezone": "America/Chicago", "processes": processes},
+            "sources": {
+                "clinic": {
+                    "adapter": "csv",
+                    "path": str(admins),
+                    "scores_path": str(workdir / "scores.csv"),
+                }
+            },
+        }
+    )
+    files: list[bytes] = []
+    store = Store.open(config.store_path)
+    try:
+        engine = SyncEngine(config, load_plugins(), store, clock=lambda: now)
+        assert engine.run().exit_code == 0
+        files.append((workdir / "scores.csv").read_bytes())
+        open_alerts = store.list_flags(state="open")
+        assert len(open_alerts) > 10  # the clinic is mid-life: alerts hold
+        store.set_flag_state(open_alerts[0]["id"], "acknowledged")
+        for i, row in enumerate(rows):  # answers edited, a clinician changed
+            if i % 53 == 7 and row["q1"]:
+                row["q1"] = "0.5" if row["q1"] != "0.5" else "9.5"
+                row["total"] = ""
+            elif i % 61 == 3:
+                row["clinician_id"] = "T42"
+        kept = [r for i, r in enumerate(rows) if i % 41 != 9]  # some rows deleted
+        write_csv(admins, [*kept, *bad_rows(kept[len(kept) // 2])])
+        assert engine.run().exit_code == 1
+        files.append((workdir / "scores.csv").read_bytes())
+        later = now + dt.timedelta(days=40)  # date rules move on with no new data
+        engine = SyncEngine(config, load_plugins(), store, clock=lambda: later)
+        assert engine.run().exit_code == 0  # the bad rows were reported already
+        files.append((workdir / "scores.csv").read_bytes())
+    finally:
+        store.close()
+    conn = sqlite3.connect(workdir / "fit.sqlite3")
+    try:
+        tables = {name: conn.execute(sql).fetchall() for name, sql in TABLES.items()}
+    finally:
+        conn.close()
+    return tables, files
+
+
+def test_two_processes_store_and_push_what_one_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert PARALLEL_MIN_ADMINISTRATIONS < 6_000  # the first sync's batches are split
+    assert RESCORE_BATCH >= 300
+    serial = life_of_a_clinic(tmp_path / "one", processes=1)
+    forks: list[int] = []
+    real_fork = os.fork
+
+    def counting_fork() -> int:
+        pid = real_fork()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    # fork even with other threads in the test run or on one CPU
+    monkeypatch.setattr(forkmap, "can_fork", lambda: True)
+    monkeypatch.setattr(os, "fork", counting_fork)
+    # every batch of every run is split, the small ones of the later syncs too
+    monkeypatch.setattr(sync_module, "PARALLEL_MIN_ADMINISTRATIONS", 2)
+    parallel = life_of_a_clinic(tmp_path / "two", processes=2)
+    assert len(forks) >= 3, "not every sync scored in a second process"
+    for name in TABLES:
+        assert parallel[0][name] == serial[0][name], name
+    assert parallel[1] == serial[1]
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_an_alert_acknowledged_while_its_batch_is_scored_is_rescored_in_the_same_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, processes: int
+) -> None:
+    """The next batch is read before the one before it is written: an acknowledgement made in
+    between (``fit alerts ack`` in another shell) keeps that client dirty, and the sync takes
+    it again before it ends, so its pushed row no longer carries the acknowledged flag."""
+    monkeypatch.setattr(sync_module, "RESCORE_BATCH", 4)
+    monkeypatch.setattr(sync_module, "PARALLEL_MIN_ADMINISTRATIONS", 2)
+    monkeypatch.setattr(forkmap, "can_fork", lambda: True)
+    rows = list(generate_rows(400, seed=8))
+    today = sorted(r["administered_at"][:10] for r in rows)[300]
+    rows = [r for r in rows if r["administered_at"][:10] <= today]
+    now = dt.datetime.combine(dt.date.fromisoformat(today), dt.time(18), tzinfo=dt.UTC)
+    write_csv(tmp_path / "admins.csv", rows)
+    config = config_from_mapping(
+        {
+            "store": {"path": str(tmp_path / "fit.sqlite3")},
+            "sync": {"timezone": "UTC", "processes": processes},
+            "sources": {
+                "clinic": {
+                    "adapter": "csv",
+                    "path": str(tmp_path / "admins.csv"),
+                    "scores_path": str(tmp_path / "scores.csv"),
+                }
+            },
+        }
+    )
+    store = Store.open(config.store_path)
+    try:
+        engine = SyncEngine(config, load_plugins(), store, clock=lambda: now)
+        assert engine.run().exit_code == 0
+        alerts = store.list_flags(state="open")
+        clients = sorted({(a["namespace"], a["client_id"]) for a in alerts})
+        # a client of the second batch: read before the first batch is written
+        target = next(a for a in alerts if (a["namespace"], a["client_id"]) == clients[5])
+        assert len(clients) > 8
+        store.mark_dirty(clients)  # e.g. a settings change: every client again
+        acked: list[int] = []
+
+        def ack_once(_source: str, stage: str, _count: int) -> None:
+            if stage == "rescored clients" and not acked:
+                assert store.set_flag_state(target["id"], "acknowledged")
+                acked.append(target["id"])
+
+        engine = SyncEngine(config, load_plugins(), store, clock=lambda: now, progress=ack_once)
+        assert engine.run().exit_code == 0
+        assert acked
+        assert store.dirty_batch(10) == []
+        assert store.alert(target["id"])["state"] == "acknowledged"
+        payload = store.conn.execute(
+            "SELECT payload FROM outbox WHERE source = ? AND source_key = ?",
+            (target["source"], target["source_key"]),
+        ).fetchone()[0]
+        assert target["rule_id"] not in payload  # acknowledged flags are not pushed
+    finally:
+        store.close()
