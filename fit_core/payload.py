@@ -19,7 +19,7 @@ from typing import Any
 
 from .floattext import FloatText
 from .models import Scored
-from .scores_csv import FORMULA_SET, NUMBERS, cell, csv_line, line_of_payload
+from .scores_csv import cell, line_of_payload, line_of_values
 from .scoring import encode_payload
 
 __all__ = ["outbox_row", "payload_json", "payload_line"]
@@ -186,7 +186,7 @@ def payload_line(s: Scored) -> str:
         if len(_WHEN) >= 50_000:
             _WHEN.clear()
         when = _WHEN[key] = a.administered_at_text()
-    # the payload's values in PUSH_FIELDS order (Any: each is rendered by its type below)
+    # the payload's values in PUSH_FIELDS order (Any: line_of_values renders each by its type)
     values: tuple[Any, ...] = (
         a.source_key,
         a.client_id,
@@ -210,28 +210,10 @@ def payload_line(s: Scored) -> str:
         ids,
         message,
     )
-    formula = FORMULA_SET
-    numbers = NUMBERS
     try:
-        cells = [
-            (v if v[:1] not in formula else cell(v))
-            if (t := type(v)) is str
-            else ""
-            if v is None
-            else numbers[v]
-            if t is float and v - v == 0.0
-            else str(v)
-            if t is int
-            else ("true" if v else "false")
-            if t is bool
-            else ""
-            if t is list and not v
-            else _plain(v)
-            for v in values
-        ]
+        return line_of_values(values, _plain)
     except _RoundTrip:
         return line_of_payload(json.loads(payload_json(s)))
-    return csv_line(cells)
 
 
 _WHEN: dict[Any, str] = {}  # administered_at_text(), memoised (dates repeat)

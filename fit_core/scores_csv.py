@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .floattext import FloatText
@@ -98,7 +98,7 @@ _JOIN_IS_CSV = all(
 )
 
 
-def line_of_values(values: Sequence[Any]) -> str:
+def line_of_values(values: Sequence[Any], other: Callable[[Any], str] | None = None) -> str:
     """The scores-file line of a payload's values (in :data:`PUSH_FIELDS` order):
     :func:`csv_line` of :func:`cell` of each value.
 
@@ -107,9 +107,10 @@ def line_of_values(values: Sequence[Any]) -> str:
     (its shortest repr, whole numbers without ``.0``, memoised in :data:`NUMBERS`; a negative
     one is a plain number, which the formula guard leaves alone), an int as its digits, a
     boolean as true/false; anything else (text the guard must look at, other lists) goes
-    through :func:`cell`."""
+    through ``other`` (default :func:`cell`; a caller may check those values first)."""
     formula = FORMULA_SET
     numbers = NUMBERS
+    rest = other or cell
     return csv_line(
         [
             (v if v[:1] not in formula else cell(v))
@@ -124,7 +125,7 @@ def line_of_values(values: Sequence[Any]) -> str:
             if t is bool
             else ""
             if t is list and not v
-            else cell(v)
+            else rest(v)
             for v in values
         ]
     )
