@@ -20,7 +20,9 @@ the whole list is computed here: the result is the same either way, in the same 
 from __future__ import annotations
 
 import contextlib
+import copyreg
 import gc
+import io
 import logging
 import os
 import pickle
@@ -28,7 +30,8 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Generic, NoReturn, TypeVar
+from types import MappingProxyType
+from typing import Any, Generic, NoReturn, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -211,9 +214,9 @@ def _child(fn: Callable[[Sequence[T]], list[R]], items: Sequence[T], write_end: 
         began = time.perf_counter()
         try:
             out = fn(items)
-            data = pickle.dumps((True, out, time.perf_counter() - began), pickle.HIGHEST_PROTOCOL)
+            data = dumps((True, out, time.perf_counter() - began))
         except BaseException as exc:  # said to the parent by kind only (no values)
-            data = pickle.dumps((False, type(exc).__name__, 0.0), pickle.HIGHEST_PROTOCOL)
+            data = dumps((False, type(exc).__name__, 0.0))
         view = memoryview(data)
         while view:
             view = view[os.write(write_end, view) :]
@@ -221,6 +224,26 @@ def _child(fn: Callable[[Sequence[T]], list[R]], items: Sequence[T], write_end: 
         code = 1
     finally:
         os._exit(code)
+
+
+def dumps(obj: object) -> bytes:
+    """``obj`` pickled for the parent. Read-only mappings (``MappingProxyType``, which the
+    records' ``extra`` fields are) cannot be pickled as they are: they travel as the dict they
+    show and come back read-only."""
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = {**copyreg.dispatch_table, MappingProxyType: _reduce_proxy}
+    pickler.dump(obj)
+    return buf.getvalue()
+
+
+def read_only(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    """A read-only mapping again (what :func:`dumps` sends a ``MappingProxyType`` as)."""
+    return MappingProxyType(items)
+
+
+def _reduce_proxy(proxy: MappingProxyType[Any, Any]) -> tuple[Any, ...]:
+    return read_only, (dict(proxy),)
 
 
 def _fd_limit() -> int:

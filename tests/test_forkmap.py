@@ -225,3 +225,19 @@ def test_a_balanced_share_finishes_both_processes_together(
 
 def test_nothing_known_yet_halves_the_work() -> None:
     assert forkmap.balanced_share(0.0, 1000, 0.0, 0.0) == 0.5
+
+
+def test_read_only_mappings_come_back_from_the_child(
+    forking: list[int], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Records carry their extra fields as read-only mappings, which plain pickle refuses."""
+    from types import MappingProxyType
+
+    def proxies(items: Sequence[int]) -> list[tuple[MappingProxyType[str, int], int]]:
+        return [(MappingProxyType({"n": i}), os.getpid()) for i in items]
+
+    with caplog.at_level(logging.WARNING, logger="fit_core.forkmap"):
+        out = split_map(proxies, list(range(20)), [1] * 20, min_weight=2)
+    assert [dict(m) for m, _pid in out] == [{"n": i} for i in range(20)]
+    assert all(isinstance(m, MappingProxyType) for m, _pid in out)
+    assert len({pid for _m, pid in out}) == 2 and "failed" not in caplog.text

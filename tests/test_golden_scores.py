@@ -10,6 +10,10 @@ is meant to change (a new payload field, a scoring fix), and say so in the commi
   clinician, appended bad rows): the first sync scores clients held in memory, the second
   reads the changed clients back from the store.
 
+- the same clinic at 100,000 administrations (its hashes were taken with the sync before the
+  two-process rescoring), scored with the second process forced on, so a batch's results
+  coming back from a forked child are held to the same bytes.
+
 ``benchmarks/bench_sync.py`` prints the hash of a 50,000- or 100,000-row clinic for the same
 comparison at scale.
 """
@@ -18,9 +22,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from pathlib import Path
 
+import pytest
+
 from fit_cli.demo import run_demo
+from fit_core import forkmap
 from fit_core.config import config_from_mapping
 from fit_core.plugins import load_plugins
 from fit_core.store import Store
@@ -30,6 +38,8 @@ from fit_core.synthetic import bad_rows, generate_rows, write_csv
 GOLDEN_DEMO = "4ada50191f405c9c32018d1c3194da3ad07cad37d48c3a2439364a2b796c722e"
 GOLDEN_CLINIC = "41d2fe05a9f486f44036a0e33befe8830d03099d526e71620fecd2b11d919faa"
 GOLDEN_CLINIC_EDITED = "e794eb0005696873b4002c181275bc29fd57f8f1a0b55d6d97fbff4d878d2f21"
+GOLDEN_CLINIC_100K = "3522220e654465d048554982bc32c4b4dc2b271c8b947540b00d823f50e09dad"
+GOLDEN_CLINIC_100K_EDITED = "31f606fc439c829c2837a9c9aeae9689496dec03d181f1ab4c86b5f8de79ee84"
 
 
 def sha256(path: Path) -> str:
@@ -85,3 +95,14 @@ def test_the_demo_clinic_scores_file_is_unchanged(tmp_path: Path) -> None:
 
 def test_a_synthetic_clinic_scores_file_is_unchanged(tmp_path: Path) -> None:
     assert clinic_hashes(tmp_path) == (GOLDEN_CLINIC, GOLDEN_CLINIC_EDITED)
+
+
+def test_a_100000_row_clinic_scores_file_is_unchanged_with_two_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    if not hasattr(os, "fork"):
+        pytest.skip("the second process needs os.fork (POSIX)")
+    monkeypatch.setattr(forkmap, "can_fork", lambda: True)  # even on one CPU, other threads
+    hashes = clinic_hashes(tmp_path, n=100_000)
+    assert "second process failed" not in caplog.text  # every child's results came back
+    assert hashes == (GOLDEN_CLINIC_100K, GOLDEN_CLINIC_100K_EDITED)
