@@ -10,7 +10,9 @@ its own transaction, as a serial run would: a kill of either process at any mome
 store as a serial run killed at the same moment would (whole transactions only); a child left
 alone when the parent dies gets a broken pipe at its first write and exits.
 
-A fork is used only where it is safe and can pay: on a platform with ``os.fork``, in a process
+A fork is used only where it is safe and can pay: on Linux (macOS has ``os.fork`` too, but its
+system libraries may crash a forked child that uses them, so Python itself stopped forking
+there by default), in a process
 with a single thread (a fork copies no other thread, and a lock another thread held would stay
 locked in the child), with at least two usable CPUs, and for work of at least ``min_weight``
 (the fork and the hand-over cost a few milliseconds). Otherwise, and whenever the child fails,
@@ -27,6 +29,7 @@ import logging
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -49,7 +52,12 @@ def usable_cpus() -> int:
 
 def can_fork() -> bool:
     """Whether a second process may be forked here (see the module's text)."""
-    return hasattr(os, "fork") and threading.active_count() == 1 and usable_cpus() >= 2
+    return (
+        sys.platform.startswith("linux")
+        and hasattr(os, "fork")
+        and threading.active_count() == 1
+        and usable_cpus() >= 2
+    )
 
 
 def split_point(weights: Sequence[int], first: float = 0.5) -> int:

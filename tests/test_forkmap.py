@@ -241,3 +241,8 @@ def test_read_only_mappings_come_back_from_the_child(
     assert [dict(m) for m, _pid in out] == [{"n": i} for i in range(20)]
     assert all(isinstance(m, MappingProxyType) for m, _pid in out)
     assert len({pid for _m, pid in out}) == 2 and "failed" not in caplog.text
+
+
+def test_no_fork_outside_linux(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forkmap.sys, "platform", "darwin")
+    assert forkmap.can_fork() is False
