@@ -179,3 +179,20 @@ def test_an_alert_acknowledged_while_its_batch_is_scored_is_rescored_in_the_same
         assert target["rule_id"] not in payload  # acknowledged flags are not pushed
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(3, "must be 1 or 2, not 3"), (0, "whole number >= 1"), ("2", "whole number >= 1")],
+)
+def test_processes_must_be_one_or_two(value: object, message: str) -> None:
+    from fit_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message) as caught:
+        config_from_mapping({"sync": {"processes": value}})
+    assert "[sync] processes" in str(caught.value)
+
+
+def test_processes_defaults_to_two() -> None:
+    assert config_from_mapping({}).sync.processes == 2
+    assert config_from_mapping({"sync": {"processes": 1}}).sync.processes == 1
