@@ -1,4 +1,4 @@
-"""Compute a list in two processes: the second part in a forked child, the first here.
+"""Compute a list in two processes: the end of it in a forked child, the rest here.
 
 The sync's rescore is pure computation over data already in memory (the administrations of a
 batch of clients, their stored alerts and practice data): scoring, rules, alert plans and the
@@ -12,11 +12,11 @@ alone when the parent dies gets a broken pipe at its first write and exits.
 
 A fork is used only where it is safe and can pay: on Linux (macOS has ``os.fork`` too, but its
 system libraries may crash a forked child that uses them, so Python itself stopped forking
-there by default), in a process
-with a single thread (a fork copies no other thread, and a lock another thread held would stay
-locked in the child), with at least two usable CPUs, and for work of at least ``min_weight``
-(the fork and the hand-over cost a few milliseconds). Otherwise, and whenever the child fails,
-the whole list is computed here: the result is the same either way, in the same order.
+there by default), in a process with a single thread (a fork copies no other thread, and a
+lock another thread held would stay locked in the child), with at least two usable CPUs, and
+for work of at least ``min_weight`` (the fork and the hand-over cost a few milliseconds).
+Otherwise, and whenever the child fails, the whole list is computed here: the result is the
+same either way, in the same order.
 """
 
 from __future__ import annotations
