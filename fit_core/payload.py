@@ -48,14 +48,11 @@ def _n(v: Any) -> str:
 def payload_json(s: Scored) -> str:
     """``encode_payload(push_payload(s))``, written directly."""
     a, sc = s.admin, s.score
-    flags = s.flags
-    if flags:
-        open_flags = [f for f in flags if f.state == "open"]
-        ids = [f.rule_id for f in open_flags]
+    if s.flags:
+        ids, message = _open_flags(s)
         flag_ids = (
             "[" + ",".join(map(_STR, ids)) + "]" if all(type(i) is str for i in ids) else _ANY(ids)
         )
-        message = " | ".join(f.message for f in open_flags)
     else:
         flag_ids, message = "[]", ""
     v: Any = sc.session
@@ -86,9 +83,7 @@ def payload_json(s: Scored) -> str:
     intake = "null" if v is None else _FLOAT[v] if type(v) is float and v - v == 0.0 else _ANY(v)
     v = sc.change_from_intake
     change = "null" if v is None else _FLOAT[v] if type(v) is float and v - v == 0.0 else _ANY(v)
-    when = _AT.get((a.administered_at, a.administered_at.tzinfo, a.date_only, a.local_date))
-    if when is None:
-        when = _when_text(a)
+    when = _when(a)[1]
     # the texts that are text almost always: inline, the encoder's escaping; else the encoder
     key, client, measure, episode, rater = (
         a.source_key,
@@ -115,17 +110,28 @@ _NO_MODEL = (
     '"expected":null,"expected_low":null,"expected_high":null,"expected_severe":null,'
     '"percent_of_expected":null'
 )
-_AT: dict[Any, str] = {}  # the administered_at JSON text, memoised (dates repeat)
+#: ``a.administered_at_text()`` and its JSON text, memoised by what they depend on (dates
+#: repeat)
+_AT: dict[Any, tuple[str, str]] = {}
 
 
-def _when_text(a: Any) -> str:
-    """The JSON text of ``a.administered_at_text()`` (memoised by what it depends on)."""
-    if len(_AT) >= 50_000:
-        _AT.clear()
-    text = _AT[(a.administered_at, a.administered_at.tzinfo, a.date_only, a.local_date)] = _s(
-        a.administered_at_text()
-    )
-    return text
+def _when(a: Any) -> tuple[str, str]:
+    """``a.administered_at_text()`` and its JSON text (see :data:`_AT`)."""
+    key = (a.administered_at, a.administered_at.tzinfo, a.date_only, a.local_date)
+    both = _AT.get(key)
+    if both is None:
+        if len(_AT) >= 50_000:
+            _AT.clear()
+        text = a.administered_at_text()
+        both = _AT[key] = (text, _s(text))
+    return both
+
+
+def _open_flags(s: Scored) -> tuple[list[Any], str]:
+    """The rule ids of the open flags of ``s`` and their joined messages (the payload's
+    ``flags`` and ``flag_message``)."""
+    open_flags = [f for f in s.flags if f.state == "open"]
+    return [f.rule_id for f in open_flags], " | ".join(f.message for f in open_flags)
 
 
 def outbox_row(s: Scored, namespace: str, client_id: str, at: str) -> tuple[Any, ...]:
@@ -173,19 +179,8 @@ def payload_line(s: Scored) -> str:
     :func:`~fit_core.scores_csv.line_of_values` renders it; a value of a type that the JSON
     round trip would change (a text or number subclass, a tuple) takes the long way."""
     a, sc = s.admin, s.score
-    flags = s.flags
-    if flags:
-        open_flags = [f for f in flags if f.state == "open"]
-        ids: list[Any] = [f.rule_id for f in open_flags]
-        message = " | ".join(f.message for f in open_flags)
-    else:
-        ids, message = [], ""
-    key = (a.administered_at, a.administered_at.tzinfo, a.date_only, a.local_date)
-    when = _WHEN.get(key)
-    if when is None:
-        if len(_WHEN) >= 50_000:
-            _WHEN.clear()
-        when = _WHEN[key] = a.administered_at_text()
+    ids, message = _open_flags(s) if s.flags else ([], "")
+    when = _when(a)[0]
     # the payload's values in PUSH_FIELDS order (Any: line_of_values renders each by its type)
     values: tuple[Any, ...] = (
         a.source_key,
@@ -214,9 +209,6 @@ def payload_line(s: Scored) -> str:
         return line_of_values(values, _plain)
     except _RoundTrip:
         return line_of_payload(json.loads(payload_json(s)))
-
-
-_WHEN: dict[Any, str] = {}  # administered_at_text(), memoised (dates repeat)
 
 
 def reference_json(s: Scored) -> str:

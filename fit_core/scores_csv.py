@@ -41,7 +41,7 @@ def cell(value: Any) -> str:
     if kind is bool:
         return "true" if value else "false"
     if kind is float:
-        text = str(int(value)) if value.is_integer() else repr(value)
+        text = _number(value)
     elif kind is int:
         text = str(value)
     elif isinstance(value, list | tuple):

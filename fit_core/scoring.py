@@ -469,7 +469,7 @@ class Scorer:
                     family_dates,
                     ending,
                 )
-                last = group_t[-1] is a
+                last = history.is_last
                 for rule, review_on, latest_only in rules:
                     if latest_only and not last:
                         continue  # it answers None before the latest administration
