@@ -58,3 +58,25 @@ def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryKeyring]:
     keyring.set_keyring(backend)
     yield backend
     keyring.set_keyring(MemoryKeyring())
+
+
+@pytest.fixture
+def forking(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Let fit_core.forkmap fork whatever the machine (one CPU, other threads of the test run),
+    and count the forks: the pids of the children, in order."""
+    from fit_core import forkmap
+
+    if not hasattr(os, "fork"):
+        pytest.skip("a second process needs os.fork (POSIX)")
+    forks: list[int] = []
+    real_fork = os.fork
+
+    def counting_fork() -> int:
+        pid = real_fork()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    monkeypatch.setattr(forkmap, "can_fork", lambda: True)
+    monkeypatch.setattr(os, "fork", counting_fork)
+    return forks

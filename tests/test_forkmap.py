@@ -23,21 +23,7 @@ from fit_core.forkmap import split_map, split_point
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
 
 
-@pytest.fixture
-def forking(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Fork whatever the machine (one CPU, other threads of the test run); count the forks."""
-    forks: list[int] = []
-    real_fork = os.fork
-
-    def counting_fork() -> int:
-        pid = real_fork()
-        if pid:
-            forks.append(pid)
-        return pid
-
-    monkeypatch.setattr(forkmap, "can_fork", lambda: True)
-    monkeypatch.setattr(os, "fork", counting_fork)
-    return forks
+# the ``forking`` fixture (tests/conftest.py) lets forkmap fork here and counts the forks
 
 
 def squares_with_pid(items: Sequence[int]) -> list[tuple[int, int]]:

@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 from pathlib import Path
 
 import pytest
 
 from fit_cli.demo import run_demo
-from fit_core import forkmap
 from fit_core.config import config_from_mapping
 from fit_core.plugins import load_plugins
 from fit_core.store import Store
@@ -98,11 +96,9 @@ def test_a_synthetic_clinic_scores_file_is_unchanged(tmp_path: Path) -> None:
 
 
 def test_a_100000_row_clinic_scores_file_is_unchanged_with_two_processes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, forking: list[int]
 ) -> None:
-    if not hasattr(os, "fork"):
-        pytest.skip("the second process needs os.fork (POSIX)")
-    monkeypatch.setattr(forkmap, "can_fork", lambda: True)  # even on one CPU, other threads
+    # ``forking`` forks even on one CPU or with other threads in the test run
     hashes = clinic_hashes(tmp_path, n=100_000)
     assert "second process failed" not in caplog.text  # every child's results came back
     assert hashes == (GOLDEN_CLINIC_100K, GOLDEN_CLINIC_100K_EDITED)

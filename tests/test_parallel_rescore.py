@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from fit_core import forkmap
 from fit_core import sync as sync_module
-from fit_core.config import config_from_mapping
+from fit_core.config import Config, config_from_mapping
 from fit_core.plugins import load_plugins
 from fit_core.store import Store
 from fit_core.sync import PARALLEL_MIN_ADMINISTRATIONS, RESCORE_BATCH, SyncEngine
@@ -36,29 +35,38 @@ TABLES = {
 }
 
 
-def life_of_a_clinic(workdir: Path, processes: int) -> tuple[dict[str, list[Any]], list[bytes]]:
-    """Sync a clinic three times with changes between; the stored tables and the scores files."""
-    workdir.mkdir()
-    rows = list(generate_rows(6_000, seed=5))
+def mid_life_clinic(
+    workdir: Path, n: int, seed: int, timezone: str, processes: int
+) -> tuple[Config, list[dict[str, str]], dt.datetime]:
+    """A synthetic clinic exported three-quarters into its life (alerts hold then), in
+    ``workdir/admins.csv``: its config (one CSV source), its rows, and that day's evening."""
+    rows = list(generate_rows(n, seed=seed))
     days = sorted(r["administered_at"][:10] for r in rows)
     today = days[len(days) * 3 // 4]
     rows = [r for r in rows if r["administered_at"][:10] <= today]
-    now = dt.datetime.combine(dt.date.fromisoformat(today), dt.time(18), tzinfo=dt.UTC)
-    admins = workdir / "admins.csv"
-    write_csv(admins, rows)
+    write_csv(workdir / "admins.csv", rows)
     config = config_from_mapping(
         {
             "store": {"path": str(workdir / "fit.sqlite3")},
-            "sync": {"timezone": "America/Chicago", "processes": processes},
+            "sync": {"timezone": timezone, "processes": processes},
             "sources": {
                 "clinic": {
                     "adapter": "csv",
-                    "path": str(admins),
+                    "path": str(workdir / "admins.csv"),
                     "scores_path": str(workdir / "scores.csv"),
                 }
             },
         }
     )
+    now = dt.datetime.combine(dt.date.fromisoformat(today), dt.time(18), tzinfo=dt.UTC)
+    return config, rows, now
+
+
+def life_of_a_clinic(workdir: Path, processes: int) -> tuple[dict[str, list[Any]], list[bytes]]:
+    """Sync a clinic three times with changes between; the stored tables and the scores files."""
+    workdir.mkdir()
+    config, rows, now = mid_life_clinic(workdir, 6_000, 5, "America/Chicago", processes)
+    admins = workdir / "admins.csv"
     files: list[bytes] = []
     store = Store.open(config.store_path)
     try:
@@ -93,23 +101,15 @@ def life_of_a_clinic(workdir: Path, processes: int) -> tuple[dict[str, list[Any]
 
 
 def test_two_processes_store_and_push_what_one_does(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    forking: list[int],
 ) -> None:
     assert PARALLEL_MIN_ADMINISTRATIONS < 6_000  # the first sync's batches are split
     assert RESCORE_BATCH >= 300
-    serial = life_of_a_clinic(tmp_path / "one", processes=1)
-    forks: list[int] = []
-    real_fork = os.fork
-
-    def counting_fork() -> int:
-        pid = real_fork()
-        if pid:
-            forks.append(pid)
-        return pid
-
-    # fork even with other threads in the test run or on one CPU
-    monkeypatch.setattr(forkmap, "can_fork", lambda: True)
-    monkeypatch.setattr(os, "fork", counting_fork)
+    serial = life_of_a_clinic(tmp_path / "one", processes=1)  # [sync] processes = 1: no fork
+    forks = forking  # forks even with other threads in the test run or on one CPU
     # every batch of every run is split, the small ones of the later syncs too
     monkeypatch.setattr(sync_module, "PARALLEL_MIN_ADMINISTRATIONS", 2)
     parallel = life_of_a_clinic(tmp_path / "two", processes=2)
@@ -124,32 +124,14 @@ def test_two_processes_store_and_push_what_one_does(
 
 @pytest.mark.parametrize("processes", [1, 2])
 def test_an_alert_acknowledged_while_its_batch_is_scored_is_rescored_in_the_same_sync(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, processes: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forking: list[int], processes: int
 ) -> None:
     """The next batch is read before the one before it is written: an acknowledgement made in
     between (``fit alerts ack`` in another shell) keeps that client dirty, and the sync takes
     it again before it ends, so its pushed row no longer carries the acknowledged flag."""
     monkeypatch.setattr(sync_module, "RESCORE_BATCH", 4)
     monkeypatch.setattr(sync_module, "PARALLEL_MIN_ADMINISTRATIONS", 2)
-    monkeypatch.setattr(forkmap, "can_fork", lambda: True)
-    rows = list(generate_rows(400, seed=8))
-    today = sorted(r["administered_at"][:10] for r in rows)[300]
-    rows = [r for r in rows if r["administered_at"][:10] <= today]
-    now = dt.datetime.combine(dt.date.fromisoformat(today), dt.time(18), tzinfo=dt.UTC)
-    write_csv(tmp_path / "admins.csv", rows)
-    config = config_from_mapping(
-        {
-            "store": {"path": str(tmp_path / "fit.sqlite3")},
-            "sync": {"timezone": "UTC", "processes": processes},
-            "sources": {
-                "clinic": {
-                    "adapter": "csv",
-                    "path": str(tmp_path / "admins.csv"),
-                    "scores_path": str(tmp_path / "scores.csv"),
-                }
-            },
-        }
-    )
+    config, _rows, now = mid_life_clinic(tmp_path, 400, 8, "UTC", processes)
     store = Store.open(config.store_path)
     try:
         engine = SyncEngine(config, load_plugins(), store, clock=lambda: now)
