@@ -125,6 +125,32 @@ class Adapter:
         """
         return None
 
+    def parallel_pull(self) -> bool:
+        """Whether the engine may read this pull twice, here and in a forked second process:
+        each process stores and scores the records of its own half of the clients (see
+        :meth:`shard_key`); this process also takes every other item (errors, deletions,
+        practice data).
+
+        True only when ``pull`` can run again with no effect at the source and reads the same
+        (a local file, say), when a key it yields as a RecordError is never meant to be stored
+        from a Record of the same pull (in a CSV file a repeated key makes every occurrence an
+        error), and when the pull is large enough to pay for a second read. The engine
+        compares :meth:`pull_identity` of the two reads and reads again in one process when
+        they differ. Default False: the pull runs once, in this process."""
+        return False
+
+    def shard_key(self, record: Record) -> str:
+        """What splits a parallel pull (:meth:`parallel_pull`) between the two processes:
+        records with the same shard key go to the same process. Return the record's client
+        code where it has one, so a client's records are stored, and later scored, by one
+        process; the default is the record's key."""
+        return record.source_key
+
+    def pull_identity(self) -> str | None:
+        """After ``pull``: what it read, such that two reads of the same data give the same
+        text (e.g. the fingerprints of the files read). Only asked of a parallel pull."""
+        return None
+
     def next_bookmark(self) -> str | None:
         """After ``pull`` is exhausted and the pushes have succeeded: the bookmark to save.
 

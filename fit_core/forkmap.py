@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import copyreg
+import functools
 import gc
 import io
 import logging
@@ -33,6 +34,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from types import MappingProxyType
 from typing import Any, Generic, NoReturn, TypeVar
 
@@ -209,6 +211,151 @@ def split_map(
     return start(fn, items, weights, min_weight, processes).finish()
 
 
+class Worker:
+    """A forked child that did one piece of work and then answers requests (:func:`serve`).
+
+    :meth:`first` waits for the first result; then each :meth:`ask` is answered, in order, by
+    one :meth:`answer`. :meth:`close` lets the child end; :meth:`cancel` kills it."""
+
+    def __init__(self, pid: int, requests: int, answers: int) -> None:
+        self._pid, self._requests, self._answers = pid, requests, answers
+
+    @property
+    def alive(self) -> bool:
+        return self._pid > 0
+
+    def first(self) -> tuple[bool, Any]:
+        """The result of the child's first piece of work: ``(True, value)``, or ``(False, the
+        kind of error)`` (the child has ended then)."""
+        return self.answer()
+
+    def ask(self, request: object) -> None:
+        try:
+            _send(self._requests, dumps(request))
+        except BaseException:
+            self.cancel()
+            raise
+
+    def answer(self) -> tuple[bool, Any]:
+        """The answer to the oldest request not yet answered (see :meth:`first`)."""
+        try:
+            data = _receive(self._answers)
+        except BaseException:
+            self.cancel()
+            raise
+        try:
+            ok, value = pickle.loads(data) if data is not None else (False, "no result")
+        except Exception:
+            ok, value = False, "no result"
+        if not ok:
+            self.cancel()
+        return ok, value
+
+    def close(self) -> None:
+        """No more requests: the child ends; wait for it."""
+        if self._pid:
+            os.close(self._requests)  # the child reads the end of its requests, and exits
+            os.close(self._answers)
+            pid, self._pid = self._pid, 0
+            _reap(pid)
+
+    def cancel(self) -> None:
+        """Kill the child and wait for it."""
+        if self._pid:
+            _kill(self._pid)
+            self.close()
+
+
+def serve(first: Callable[[], Any], handle: Callable[[Any], Any]) -> Worker | None:
+    """Fork a child that runs ``first()`` and then answers requests with ``handle(request)``;
+    None where no child can be forked (see :func:`can_fork`).
+
+    Unlike :func:`start`'s work, the child may write to files and the store, over connections
+    it opens itself: every file the parent had open is closed in the child first, and the
+    parent must hold no SQLite connection at the fork (see ``Store.detached``). So that it
+    never outlives the parent, the kernel kills the child when the parent dies (by SIGKILL
+    too): whatever it had not committed is rolled back, as the parent's is."""
+    setter = _death_signal_setter()
+    if not can_fork() or setter is None:
+        return None
+    requests_read, requests_write = os.pipe()
+    answers_read, answers_write = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        for fd in (requests_read, requests_write, answers_read, answers_write):
+            os.close(fd)
+        return None
+    if pid == 0:
+        _serving(first, handle, requests_read, answers_write, setter)
+    os.close(requests_read)
+    os.close(answers_write)
+    return Worker(pid, requests_write, answers_read)
+
+
+def _serving(
+    first: Callable[[], Any],
+    handle: Callable[[Any], Any],
+    requests: int,
+    answers: int,
+    set_death_signal: Callable[[int], None],
+) -> NoReturn:
+    code = 0
+    try:
+        parent = os.getppid()
+        set_death_signal(signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the line above
+            os._exit(1)
+        keep = sorted((requests, answers))
+        os.closerange(3, keep[0])
+        os.closerange(keep[0] + 1, keep[1])
+        os.closerange(keep[1] + 1, _fd_limit())
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        work: Callable[[], Any] = first
+        while True:
+            try:
+                data = dumps((True, work()))
+            except BaseException as exc:  # said to the parent by kind only (no values)
+                _send(answers, dumps((False, type(exc).__name__)))
+                code = 1
+                break
+            _send(answers, data)
+            request = _receive(requests)
+            if request is None:
+                break
+            work = partial(handle, pickle.loads(request))
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _send(fd: int, data: bytes) -> None:
+    view = memoryview(len(data).to_bytes(8, "little") + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _receive(fd: int) -> bytes | None:
+    """One message sent with :func:`_send`; None at the end of the pipe."""
+    head = _read_exactly(fd, 8)
+    if head is None:
+        return None
+    return _read_exactly(fd, int.from_bytes(head, "little"))
+
+
+def _read_exactly(fd: int, n: int) -> bytes | None:
+    parts: list[bytes] = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            return None
+        parts.append(chunk)
+        n -= len(chunk)
+    return b"".join(parts)
+
+
 def _child(fn: Callable[[Sequence[T]], list[R]], items: Sequence[T], write_end: int) -> NoReturn:
     code = 0
     try:
@@ -252,6 +399,28 @@ def read_only(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:
 
 def _reduce_proxy(proxy: MappingProxyType[Any, Any]) -> tuple[Any, ...]:
     return read_only, (dict(proxy),)
+
+
+@functools.cache
+def _death_signal_setter() -> Callable[[int], None] | None:
+    """``prctl(PR_SET_PDEATHSIG, sig)`` on Linux (the signal a child gets when its parent
+    dies); None elsewhere or when the C library cannot be loaded."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def set_signal(sig: int) -> None:
+        if prctl(pr_set_pdeathsig, int(sig), 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+
+    return set_signal
 
 
 def _fd_limit() -> int:

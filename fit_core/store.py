@@ -22,6 +22,7 @@ pages. A store encrypted with SQLCipher is opened with the key from the secret c
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -498,6 +499,21 @@ class Store(AlertStore, PrivacyStore):
 
     def close(self) -> None:
         self.conn.close()
+
+    @contextlib.contextmanager
+    def detached(self) -> Iterator[None]:
+        """Close the connection for a moment and open it again afterwards.
+
+        A process forked meanwhile holds no SQLite state of this store, so it can open the
+        store over a connection of its own (a connection, or a lock SQLite keeps for it,
+        carried over a fork must never be used in the child). Only for a file store that is
+        not in a transaction and not encrypted."""
+        assert self.path != ":memory:" and not self.encrypted and not self.conn.in_transaction
+        self.conn.close()
+        try:
+            yield
+        finally:
+            self.conn = type(self)._connect(self.path).conn
 
     def migrate(self) -> None:
         c = self.conn

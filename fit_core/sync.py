@@ -31,6 +31,7 @@ import logging
 import re
 import sqlite3
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
@@ -259,6 +260,9 @@ class SyncEngine:
         self._pages: Any = None  # the report page renderer, made on first use (False: none)
         self._tombstones: Tombstones | None = None
         self._auditor: Auditor | None = None
+        #: the second process of a parallel pull, while it scores the clients it stored
+        self._helper: tuple[forkmap.Worker, frozenset[tuple[str, str]]] | None = None
+        self._scorer: Scorer | None = None  # the second process's
 
     # --- the run -------------------------------------------------------------------------------
 
@@ -404,6 +408,7 @@ class SyncEngine:
             self._pull(adapter, src, result)
             _note_problems(adapter, src.name, result)
             self._rescore(summary, src.name)
+            self._drop_helper()
             if dry_run:
                 result.would_push = self.store.pending_count(src.name)
                 return
@@ -419,7 +424,10 @@ class SyncEngine:
                     self.store.save_bookmark(src.name, bookmark)
                     result.bookmark_saved = True
 
-        self._guarded(src, result, work)
+        try:
+            self._guarded(src, result, work)
+        finally:
+            self._drop_helper()
         if result.status == "failed":
             for adapter in made:
                 _close(adapter, src.name)
@@ -484,12 +492,99 @@ class SyncEngine:
         )
         spellings = SpellingTracker(self.store.note_spellings)
         quarantined_before = {q["source_key"] for q in self.store.quarantined(src.name)}
+        bookmark = self.store.bookmark(src.name)
+        owner = _Owner(adapter) if self._parallel_pull(adapter) else None
+        second = None
+        if owner is not None:
+            with self.store.detached():  # the second process opens the store itself
+                second = forkmap.serve(
+                    partial(
+                        self._pull_part,
+                        adapter,
+                        src,
+                        bookmark,
+                        validator,
+                        quarantined_before,
+                        owner,
+                    ),
+                    self._score_part,
+                )
+        errors: dict[str, RecordError] = {}
+        try:
+            covered = self._pull_here(
+                adapter,
+                src,
+                result,
+                bookmark,
+                validator,
+                spellings,
+                quarantined_before,
+                owner if second is not None else None,
+                errors,
+            )
+            taken = second is not None and self._take_part(
+                second, adapter, src, result, spellings, validator, errors
+            )
+        except BaseException:
+            if second is not None:
+                second.cancel()
+            raise
+        if second is not None and not taken:
+            # the reads differed (the file changed between them) or the second process
+            # failed: what either process stored is kept, and the pull is done again here
+            second.cancel()
+            self._cache = RunCache(ADMIN_CACHE_LIMIT)
+            for name in _PULL_COUNTS:
+                setattr(result, name, 0)
+            result.quarantine_reasons.clear()
+            covered = self._pull_here(
+                adapter, src, result, bookmark, validator, spellings, quarantined_before, None
+            )
+        if adapter.pull_mode == "full":
+            self._settle_full_pull(adapter, src, result, quarantined_before, *covered)
+        _note_merges(spellings, src.name, result)
+
+    def _parallel_pull(self, adapter: Adapter) -> bool:
+        """Whether this pull is read by two processes (see :meth:`Adapter.parallel_pull`): a
+        second process is allowed, the store is a file both can open, and the adapter agrees."""
+        path = self.store.path
+        if (
+            self.config.sync.processes < 2
+            or path == ":memory:"
+            or self.store.encrypted
+            or not forkmap.can_fork()
+        ):
+            return False
+        try:
+            return bool(adapter.parallel_pull())
+        except Exception:
+            log.debug("parallel_pull() failed; the pull runs in one process", exc_info=True)
+            return False
+
+    def _pull_here(
+        self,
+        adapter: Adapter,
+        src: SourceConfig,
+        result: SourceResult,
+        bookmark: str | None,
+        validator: Validator,
+        spellings: SpellingTracker,
+        quarantined_before: set[str],
+        owner: _Owner | None,
+        errors: dict[str, RecordError] | None = None,
+    ) -> tuple[set[str], set[str], set[tuple[str, str]]]:
+        """Read the pull here and ingest it (with ``owner``: only this process's half of it,
+        the RecordErrors ingested put in ``errors`` by key, the last one of each); returns what
+        a full pull saw: keys, keys reported bad, practice clients."""
+        if errors is None:
+            errors = {}
         size = self.config.sync.record_batch_size
         full = adapter.pull_mode == "full"
         seen: set[str] = set()
         reported: set[str] = set()  # the RecordErrors of this pull
         seen_clients: set[tuple[str, str]] = set()
-        for chunk in chunked(adapter.pull(self.store.bookmark(src.name)), size):
+        read = 0
+        for chunk in chunked(adapter.pull(bookmark), size):
             if full:
                 for item in chunk:
                     if isinstance(item, ClientInfo):
@@ -498,14 +593,132 @@ class SyncEngine:
                         seen.add(item.source_key)
                         if isinstance(item, RecordError):
                             reported.add(item.source_key)
-            self._ingest(chunk, validator, src, result, quarantined_before, spellings)
+            read += len(chunk)
+            if owner is not None:
+                chunk = [it for it in chunk if not owner(it)]
+                errors.update((it.source_key, it) for it in chunk if isinstance(it, RecordError))
+            if chunk:
+                self._ingest(chunk, validator, src, result, quarantined_before, spellings)
             if self.progress is not None:
-                self.progress(src.name, "pulled", result.pulled)
-        if full:
-            self._settle_full_pull(
-                adapter, src, result, quarantined_before, seen, reported, seen_clients
+                self.progress(src.name, "pulled", read if owner is not None else result.pulled)
+        return seen, reported, seen_clients
+
+    def _pull_part(
+        self,
+        adapter: Adapter,
+        src: SourceConfig,
+        bookmark: str | None,
+        validator: Validator,
+        quarantined_before: set[str],
+        owner: _Owner,
+    ) -> dict[str, Any]:
+        """The second process of a parallel pull (forked): read the pull too and ingest the
+        other half of it, over a store connection of its own; return what the first process
+        needs to know of it (counts, log lines, the clients it stored, spellings)."""
+        self.store.conn = Store.open(self.store.path).conn  # forked while it was closed
+        self.progress = None
+        self._cache = RunCache(ADMIN_CACHE_LIMIT)
+        lines = _capture_log()
+        result = SourceResult(src.name)
+        typed = _Spellings()
+        size = self.config.sync.record_batch_size
+        for chunk in chunked(adapter.pull(bookmark), size):
+            mine = [it for it in chunk if owner(it)]
+            if mine:
+                self._ingest(mine, validator, src, result, quarantined_before, typed)
+        return {
+            "identity": adapter.pull_identity(),
+            "counts": {name: getattr(result, name) for name in _PULL_COUNTS},
+            "reasons": result.quarantine_reasons,
+            "clients": self._cache.known,
+            "spellings": typed.triples,
+            "log": lines,
+        }
+
+    def _take_part(
+        self,
+        second: forkmap.Worker,
+        adapter: Adapter,
+        src: SourceConfig,
+        result: SourceResult,
+        spellings: SpellingTracker,
+        validator: Validator,
+        errors: Mapping[str, RecordError],
+    ) -> bool:
+        """Wait for the second process of a parallel pull and take in what it did; False when
+        it failed or read something else than this process did. When taken, the second
+        process stays to score the clients it stored (see :meth:`_score_part`)."""
+        ok, part = second.first()
+        if not ok:
+            log.warning(
+                "source %s: the second process of the pull failed (%s); reading the source "
+                "again in one process",
+                src.name,
+                part,
             )
-        _note_merges(spellings, src.name, result)
+            return False
+        mine = adapter.pull_identity()
+        if mine is None or part["identity"] != mine:
+            log.warning(
+                "source %s: the source changed while it was read; reading it again in one process",
+                src.name,
+            )
+            return False
+        for name in _PULL_COUNTS:
+            setattr(result, name, getattr(result, name) + part["counts"][name])
+        for reason, n in part["reasons"].items():
+            result.quarantine_reasons[reason] = result.quarantine_reasons.get(reason, 0) + n
+        for level, line in part["log"]:
+            log.log(level, "%s", line)
+        # the other process's clients are scored there (it holds them in memory); here they
+        # would be read back from the store
+        theirs = set(part["clients"])
+        for client in theirs:
+            self._cache.forget(client)
+        # a key this process quarantined that the other process stored meanwhile (a repeated
+        # key: its Record went there, the RecordError came here) is quarantined again and its
+        # record removed, as one process would have left it; its client is scored here
+        stored = self.store.existing(src.name, list(errors)) if errors else {}
+        if stored:
+            again = SourceResult(src.name)
+            self._ingest([errors[k] for k in stored], validator, src, again, set())
+            result.removed += again.removed
+            theirs -= {(ns, cid) for _h, ns, cid in stored.values()}
+        if part["spellings"]:
+            with self.store.transaction():
+                spellings.note(part["spellings"])
+        if self.progress is not None:
+            self.progress(src.name, "pulled", result.pulled)
+        self._helper = (second, frozenset(theirs))
+        return True
+
+    def _score_part(self, request: tuple[list[tuple[str, str]], str, frozenset[str]]) -> Any:
+        """In the second process of a parallel pull, after it: score ``clients`` (those it
+        stored are in its memory, the rest it reads from the store) as ``_rescore`` would."""
+        clients, at, lined = request
+        if self._scorer is None:
+            self._scorer = Scorer(
+                self.registry.measures, self._run_settings, self.rules, self.model
+            )
+        by_client = {c: self._cache.get(c) for c in clients}
+        uncached = [c for c, admins in by_client.items() if admins is None]
+        if uncached:
+            by_client.update(self.store.client_administrations(uncached))
+        return _score_clients(
+            self._scorer,
+            self._scorer.rule_families,
+            self.store.client_contexts(clients),
+            self.store.active_alerts(clients),
+            at,
+            lined,
+            [(c, by_client.get(c) or []) for c in clients],
+        )
+
+    def _drop_helper(self) -> None:
+        """Let the second process of a parallel pull end (see :meth:`_take_part`)."""
+        helper, self._helper = self._helper, None
+        if helper is not None:
+            helper[0].close()
 
     def _settle_full_pull(
         self,
@@ -546,7 +759,7 @@ class SyncEngine:
         src: SourceConfig,
         result: SourceResult,
         quarantined_before: set[str],
-        spellings: SpellingTracker | None = None,
+        spellings: SpellingTracker | _Spellings | None = None,
     ) -> None:
         at = now_text()
         verbose = log.isEnabledFor(logging.INFO)
@@ -822,17 +1035,21 @@ class SyncEngine:
         lined = frozenset(name for name in self.config.sources if self._keeps_lines(name))
         while True:
             clients = self.store.dirty_batch(RESCORE_BATCH, after)
-            started: forkmap.Split[Any, _Outcome] | None = None
+            helped = self._helper[1] if self._helper is not None and not keep_scored else ()
+            started: forkmap.Split[Any, _Outcome] | _Helped | None = None
             if clients:
                 after = clients[-1]
-                by_client = {c: self._cache.get(c) for c in clients}
+                at = now_text()
+                # the second process of a parallel pull scores the clients it stored
+                theirs = [c for c in clients if c in helped] if helped else []
+                own = [c for c in clients if c not in helped] if theirs else clients
+                by_client = {c: self._cache.get(c) for c in own}
                 uncached = [c for c, admins in by_client.items() if admins is None]
                 if uncached:
                     by_client.update(self.store.client_administrations(uncached))
-                contexts = self.store.client_contexts(clients)
-                stored = self.store.active_alerts(clients)
-                at = now_text()
-                work = [(c, by_client.get(c) or []) for c in clients]
+                contexts = self.store.client_contexts(own)
+                stored = self.store.active_alerts(own)
+                work = [(c, by_client.get(c) or []) for c in own]
                 score = partial(
                     _score_clients,
                     scorer,
@@ -843,12 +1060,15 @@ class SyncEngine:
                     lined,
                     keep_scored=keep_scored,
                 )
-                weights = [len(a) for _c, a in work]
-                # the child also scores while this process writes the batch before
-                share = forkmap.balanced_share(
-                    wrote if ready else 0.0, sum(weights), mine_rate, their_rate
-                )
-                started = forkmap.start(score, work, weights, min_weight, processes, share)
+                if theirs:
+                    started = _Helped(self, score, work, clients, theirs, at, lined)
+                else:
+                    weights = [len(a) for _c, a in work]
+                    # the child also scores while this process writes the batch before
+                    share = forkmap.balanced_share(
+                        wrote if ready else 0.0, sum(weights), mine_rate, their_rate
+                    )
+                    started = forkmap.start(score, work, weights, min_weight, processes, share)
             if ready is not None:
                 try:
                     began = time.perf_counter()
@@ -990,6 +1210,119 @@ def wants_lines(adapter_cls: Any) -> bool:
     return getattr(adapter_cls, "push_mode", None) == "snapshot" and callable(
         getattr(adapter_cls, "push_snapshot_lines", None)
     )
+
+
+#: the counts of a SourceResult that a pull adds up (a parallel pull adds the second process's)
+_PULL_COUNTS = (
+    "pulled",
+    "new",
+    "changed",
+    "unchanged",
+    "quarantined",
+    "repeated",
+    "removed",
+    "deleted",
+    "refused",
+)
+
+
+class _Owner:
+    """Which process of a parallel pull keeps an item: True for the second. Records with the
+    same :meth:`Adapter.shard_key` go to the same process; every other item stays here."""
+
+    def __init__(self, adapter: Adapter) -> None:
+        self._shard_key = adapter.shard_key
+        self._memo: dict[str, bool] = {}
+
+    def __call__(self, item: Record | RecordError | Deleted | Appointment | ClientInfo) -> bool:
+        if not isinstance(item, Record):
+            return False
+        shard = self._shard_key(item)
+        memo = self._memo
+        second = memo.get(shard)
+        if second is None:
+            if len(memo) >= 100_000:
+                memo.clear()
+            second = memo[shard] = bool(zlib.crc32(shard.encode("utf-8", "surrogatepass")) & 1)
+        return second
+
+
+class _Spellings:
+    """Collects the spellings a second process saw (the first notes them: see SpellingTracker)."""
+
+    def __init__(self) -> None:
+        self.triples: set[tuple[str, str, str]] = set()
+        self.merged: dict[tuple[str, str], set[str]] = {}
+
+    def note(self, triples: Iterable[tuple[str, str, str]]) -> list[tuple[str, str]]:
+        self.triples.update(triples)
+        return []
+
+
+class _Helped:
+    """A batch scored partly by the second process of a parallel pull (the clients it stored)
+    and partly here; :meth:`finish` returns the outcomes in the batch's order (as
+    :class:`forkmap.Split` does). If that process fails, its part is scored here."""
+
+    mine_weight = their_weight = 0
+    mine_seconds = their_seconds = 0.0
+
+    def __init__(
+        self,
+        engine: SyncEngine,
+        score: Callable[[Sequence[tuple[tuple[str, str], list[Administration]]]], list[_Outcome]],
+        work: Sequence[tuple[tuple[str, str], list[Administration]]],
+        clients: Sequence[tuple[str, str]],
+        theirs: list[tuple[str, str]],
+        at: str,
+        lined: frozenset[str],
+    ) -> None:
+        self._engine, self._score, self._work = engine, score, work
+        self._clients, self._theirs = clients, theirs
+        self._request = (theirs, at, lined)
+        assert engine._helper is not None
+        self._worker = engine._helper[0]
+        self._worker.ask(self._request)
+
+    def finish(self) -> list[_Outcome]:
+        try:
+            mine = self._score(self._work)
+        except BaseException:
+            self.cancel()
+            raise
+        ok, theirs = self._worker.answer()
+        if not ok:
+            engine = self._engine
+            log.warning(
+                "the second process failed (%s); its part of the work was done here instead",
+                theirs,
+            )
+            engine._helper = None
+            theirs = engine._score_part(self._request)
+        done = dict(zip((c for c, _a in self._work), mine, strict=True))
+        done.update(zip(self._theirs, theirs, strict=True))
+        return [done[c] for c in self._clients]
+
+    def cancel(self) -> None:
+        self._engine._drop_helper()
+
+
+def _capture_log() -> list[tuple[int, str]]:
+    """In a forked process: nothing is written to the parent's log handlers (their files and
+    buffers are the parent's); this module's log lines are kept in the returned list instead,
+    as (level, text), for the parent to log."""
+    lines: list[tuple[int, str]] = []
+
+    class _Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append((record.levelno, record.getMessage()))
+
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        if isinstance(logger, logging.Logger):
+            logger.handlers = []  # dropped, not closed: closing would flush the parent's data
+    logging.getLogger().addHandler(logging.NullHandler())
+    log.addHandler(_Keep())
+    return lines
 
 
 def remove_at_target(

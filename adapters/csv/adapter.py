@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -11,6 +12,7 @@ from typing import Any, ClassVar, Literal
 
 from fit_core.adapter import Adapter, SourceContext
 from fit_core.errors import ConfigError
+from fit_core.identity import normalise_client_id
 from fit_core.models import Deleted, OutboxItem, Record, RecordError
 
 from .options import CsvOptions, CsvOptionsSchema
@@ -19,6 +21,9 @@ from .writer import write_score_lines, write_scores
 
 #: the source state key of ``fit csv accept`` (file name -> SHA-256 of the files accepted)
 ACCEPTED = "accepted"
+#: input files holding at least this many bytes in all (about 10,000 rows) may be read by two
+#: processes at once (see Adapter.parallel_pull); below it a second read costs more than it saves
+PARALLEL_PULL_MIN_BYTES = 1_000_000
 
 log = logging.getLogger(__name__)
 
@@ -316,6 +321,24 @@ class CsvAdapter(Adapter):
             return None
         files = data.get("files") if isinstance(data, dict) else None
         return {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else None
+
+    def parallel_pull(self) -> bool:
+        """Files can be read twice: worth it from PARALLEL_PULL_MIN_BYTES of input on."""
+        total = 0
+        for _name, path in self.files():
+            with contextlib.suppress(OSError):
+                total += path.stat().st_size
+        return total >= PARALLEL_PULL_MIN_BYTES
+
+    def shard_key(self, record: Record) -> str:
+        """The record's client code as the core normalises it (case folded): a client's rows
+        stay together whatever their keys."""
+        client = record.data.get("client_id")
+        return normalise_client_id(client) if isinstance(client, str) else record.source_key
+
+    def pull_identity(self) -> str | None:
+        """The fingerprints of the files the last pull read (its bookmark)."""
+        return self._bookmark
 
     def next_bookmark(self) -> str | None:
         """The file fingerprints after a complete pull (None before one). An acceptance

@@ -1,0 +1,214 @@
+"""A large CSV source is read by two processes (each stores and scores its half of the
+clients); the store, the alerts and the scores files end exactly as with one process, through
+edits, deletions, bad rows and repeated keys, and when the second process fails or reads
+something else. A killed sync leaves no second process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_parallel_rescore import TABLES, life_of_a_clinic
+
+from fit_adapters.csv import adapter as csv_adapter
+from fit_core.config import config_from_mapping
+from fit_core.plugins import load_plugins
+from fit_core.store import Store
+from fit_core.sync import SyncEngine
+from fit_core.synthetic import generate_rows, write_csv
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
+
+STORED = {
+    **TABLES,
+    "administrations": "SELECT source, source_key, namespace, client_id, measure, "
+    "administered_at, total, items, hash FROM administrations ORDER BY source, source_key",
+    "quarantine": "SELECT source, source_key, location, reasons FROM quarantine ORDER BY 1, 2",
+    "dirty": "SELECT * FROM dirty_clients",
+}
+
+
+@pytest.fixture
+def two_readers(monkeypatch: pytest.MonkeyPatch, forking: list[int]) -> list[int]:
+    """Every CSV source is read by two processes, whatever its size; the forks, counted."""
+    monkeypatch.setattr(csv_adapter, "PARALLEL_PULL_MIN_BYTES", 0)
+    return forking
+
+
+def tables(path: Path) -> dict[str, list[Any]]:
+    conn = sqlite3.connect(path)
+    try:
+        return {name: conn.execute(sql).fetchall() for name, sql in STORED.items()}
+    finally:
+        conn.close()
+
+
+def sync_once(workdir: Path, rows: list[dict[str, str]], processes: int) -> dict[str, Any]:
+    """One sync of ``rows`` into a fresh store; the summary, tables and scores file."""
+    workdir.mkdir()
+    write_csv(workdir / "admins.csv", rows)
+    config = config_from_mapping(
+        {
+            "store": {"path": str(workdir / "fit.sqlite3")},
+            "sync": {"timezone": "UTC", "processes": processes},
+            "sources": {
+                "clinic": {
+                    "adapter": "csv",
+                    "path": str(workdir / "admins.csv"),
+                    "scores_path": str(workdir / "scores.csv"),
+                }
+            },
+        }
+    )
+    store = Store.open(config.store_path)
+    try:
+        summary = SyncEngine(config, load_plugins(), store).run()
+    finally:
+        store.close()
+    return {
+        "summary": summary.sources[0],
+        "tables": tables(workdir / "fit.sqlite3"),
+        "scores": (workdir / "scores.csv").read_bytes(),
+    }
+
+
+def test_a_clinic_read_by_two_processes_over_time_ends_as_with_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, two_readers: list[int]
+) -> None:
+    serial_tables, serial_files = life_of_a_clinic(tmp_path / "one", processes=1)
+    assert not two_readers
+    parallel_tables, parallel_files = life_of_a_clinic(tmp_path / "two", processes=2)
+    assert len(two_readers) >= 3, "not every sync read its source in two processes"
+    assert "second process" not in caplog.text  # nothing was done again here
+    assert "read again" not in caplog.text
+    for name in TABLES:
+        assert parallel_tables[name] == serial_tables[name], name
+    assert parallel_files == serial_files
+
+
+def test_a_key_repeated_for_two_clients_is_quarantined_as_with_one_process(
+    tmp_path: Path, two_readers: list[int]
+) -> None:
+    rows = list(generate_rows(3_000, seed=4))
+    clients = sorted({r["client_id"] for r in rows})
+    # the same key for rows of many pairs of clients: a Record goes to one process, its
+    # repeat (a RecordError) stays in the first
+    for i in range(0, len(clients) - 3, 5):
+        a = next(r for r in rows if r["client_id"] == clients[i])
+        b = next(r for r in reversed(rows) if r["client_id"] == clients[i + 3])
+        b["source_key"] = a["source_key"]
+    one = sync_once(tmp_path / "one", rows, processes=1)
+    two = sync_once(tmp_path / "two", rows, processes=2)
+    assert two_readers
+    assert one["tables"]["quarantine"], "the repeated keys are quarantined"
+    assert two["tables"] == one["tables"]
+    assert two["scores"] == one["scores"]
+    for count in ("pulled", "quarantined"):
+        assert getattr(two["summary"], count) == getattr(one["summary"], count), count
+
+
+def test_when_the_second_read_differs_the_source_is_read_again_in_one_process(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    two_readers: list[int],
+) -> None:
+    rows = list(generate_rows(2_000, seed=6))
+    one = sync_once(tmp_path / "one", rows, processes=1)
+    parent = os.getpid()
+    real = csv_adapter.CsvAdapter.pull_identity
+
+    def other_in_the_child(self: csv_adapter.CsvAdapter) -> str | None:
+        seen = real(self)
+        return f"{seen} (changed)" if os.getpid() != parent else seen
+
+    monkeypatch.setattr(csv_adapter.CsvAdapter, "pull_identity", other_in_the_child)
+    two = sync_once(tmp_path / "two", rows, processes=2)
+    assert two_readers
+    assert "the source changed while it was read; reading it again in one process" in caplog.text
+    assert two["tables"] == one["tables"]
+    assert two["scores"] == one["scores"]
+    assert two["summary"].pulled == one["summary"].pulled
+
+
+@pytest.mark.parametrize("step", ["_pull_part", "_score_part"])
+def test_when_the_second_process_fails_its_part_is_done_here(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    two_readers: list[int],
+    step: str,
+) -> None:
+    rows = list(generate_rows(2_000, seed=7))
+    one = sync_once(tmp_path / "one", rows, processes=1)
+    parent = os.getpid()
+    real = getattr(SyncEngine, step)
+
+    def failing_in_the_child(self: SyncEngine, *args: Any) -> Any:
+        if os.getpid() != parent:
+            raise RuntimeError("a failure in the second process")
+        return real(self, *args)
+
+    monkeypatch.setattr(SyncEngine, step, failing_in_the_child)
+    two = sync_once(tmp_path / "two", rows, processes=2)
+    assert two_readers
+    assert "second process" in caplog.text and "(RuntimeError)" in caplog.text
+    assert "a failure in the second process" not in caplog.text  # its kind only
+    assert two["tables"] == one["tables"]
+    assert two["scores"] == one["scores"]
+
+
+def test_processes_1_reads_in_one_process(tmp_path: Path, two_readers: list[int]) -> None:
+    sync_once(tmp_path / "one", list(generate_rows(500, seed=8)), processes=1)
+    assert two_readers == []
+
+
+def _processes_running(config: Path) -> list[int]:
+    """The pids of processes whose command line names ``config``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if str(config).encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one process with one CPU")
+def test_a_sync_killed_while_two_processes_read_leaves_neither_running(tmp_path: Path) -> None:
+    write_csv(tmp_path / "admins.csv", generate_rows(30_000, seed=12))  # about 3 MB
+    config = tmp_path / "fit.toml"
+    config.write_text(
+        f'[store]\npath = "{tmp_path / "fit.sqlite3"}"\n[sync]\ntimezone = "UTC"\n'
+        f'[sources.clinic]\nadapter = "csv"\npath = "{tmp_path / "admins.csv"}"\n'
+        f'scores_path = "{tmp_path / "scores.csv"}"\n',
+        encoding="utf-8",
+    )
+    command = [sys.executable, "-m", "fit_cli", "--config", str(config), "sync"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    # wait for the second process (a fork: the same command line)
+    while time.monotonic() < deadline and len(_processes_running(config)) < 2:
+        assert proc.poll() is None, "the sync ended before a second process was seen"
+        time.sleep(0.005)
+    assert len(_processes_running(config)) >= 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _processes_running(config):
+        time.sleep(0.01)
+    assert _processes_running(config) == []
+    rerun = subprocess.run(command, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
