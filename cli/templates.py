@@ -19,7 +19,8 @@ CONFIG_TEMPLATE = """\
 # record_batch_size = 2000
 # Rows per push request (default: the adapter's own).
 # push_batch_size = 500
-# 2: a big batch of clients is scored in two processes where there are two CPUs; 1: one.
+# 2: where there are two CPUs, a large CSV file is read, and a big batch of clients scored,
+# by two processes (same results); 1: one.
 # processes = 2
 
 [rules]
