@@ -431,6 +431,11 @@ class Store(AlertStore, PrivacyStore):
         self.conn = conn
         self.path = path
         self.encrypted = False  # opened through SQLCipher (see fit_core.encryption)
+        #: while two processes write this store (a pull read by two processes): the file
+        #: descriptor of a lock file each opened for itself, locked around every write
+        #: transaction, so the one waits for the other's commit without SQLite's busy loop
+        #: (which sleeps up to 100 ms at a time)
+        self.gate: int | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -541,14 +546,23 @@ class Store(AlertStore, PrivacyStore):
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.conn.execute("BEGIN IMMEDIATE")
+        gate = self.gate
+        if gate is not None:
+            import fcntl  # POSIX; a gate is set only where processes are forked (Linux)
+
+            fcntl.flock(gate, fcntl.LOCK_EX)
         try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        else:
-            self.conn.execute("COMMIT")
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
+        finally:
+            if gate is not None:
+                fcntl.flock(gate, fcntl.LOCK_UN)
 
     # --- administrations -------------------------------------------------------------------------
 

@@ -28,8 +28,10 @@ import gc
 import itertools
 import json
 import logging
+import os
 import re
 import sqlite3
+import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -75,6 +77,9 @@ RESCORE_BATCH = 500
 #: a batch of at least this many administrations is scored in two processes where it can be
 #: (:mod:`fit_core.forkmap`); below it the fork and the hand-over cost more than they save
 PARALLEL_MIN_ADMINISTRATIONS = 4_000
+#: the RecordErrors a pull read by two processes keeps to reconcile repeated keys (see
+#: SyncEngine._take_part); a pull with more is read again in one process
+PARALLEL_PULL_MAX_ERRORS = 20_000
 FINGERPRINT_KEY = "scoring_fingerprint"
 ADMIN_CACHE_LIMIT = 60_000  # administrations kept in memory per run (about 45 MB at most)
 MERGES_LISTED = 100  # merged client codes named in a source's result (the count is always exact)
@@ -95,6 +100,9 @@ class RunCache:
         self.fresh: dict[tuple[str, str], dict[tuple[str, str], Administration]] = {}
         self.stale: set[tuple[str, str]] = set()
         self.size = 0
+        #: clients an administration was taken from (changed to another client, quarantined,
+        #: deleted) in this run, whether held here or not
+        self.dropped: set[tuple[str, str]] = set()
 
     @property
     def known(self) -> set[tuple[str, str]]:
@@ -120,6 +128,7 @@ class RunCache:
         held[a.key] = a
 
     def discard(self, client: tuple[str, str], key: tuple[str, str]) -> None:
+        self.dropped.add(client)
         held = self.fresh.get(client)
         if held is not None and held.pop(key, None) is not None:
             self.size -= 1
@@ -263,6 +272,8 @@ class SyncEngine:
         #: the second process of a parallel pull, while it scores the clients it stored
         self._helper: tuple[forkmap.Worker, frozenset[tuple[str, str]]] | None = None
         self._scorer: Scorer | None = None  # the second process's
+        #: in the second process of a parallel pull: the keys it quarantined
+        self._quarantined: set[str] | None = None
 
     # --- the run -------------------------------------------------------------------------------
 
@@ -495,7 +506,11 @@ class SyncEngine:
         bookmark = self.store.bookmark(src.name)
         owner = _Owner(adapter) if self._parallel_pull(adapter) else None
         second = None
+        gate = None
         if owner is not None:
+            # the two processes take turns to write: a lock file each opens for itself
+            gate = tempfile.TemporaryFile(prefix="fit-gate-")  # noqa: SIM115 - closed below
+            shared = f"/proc/{os.getpid()}/fd/{gate.fileno()}"
             with self.store.detached():  # the second process opens the store itself
                 second = forkmap.serve(
                     partial(
@@ -506,9 +521,15 @@ class SyncEngine:
                         validator,
                         quarantined_before,
                         owner,
+                        shared,
                     ),
                     self._score_part,
                 )
+            if second is None:
+                gate.close()
+                gate = None
+            else:
+                self.store.gate = gate.fileno()
         errors: dict[str, RecordError] = {}
         try:
             covered = self._pull_here(
@@ -529,6 +550,10 @@ class SyncEngine:
             if second is not None:
                 second.cancel()
             raise
+        finally:
+            if gate is not None:
+                self.store.gate = None
+                gate.close()
         if second is not None and not taken:
             # the reads differed (the file changed between them) or the second process
             # failed: what either process stored is kept, and the pull is done again here
@@ -596,7 +621,10 @@ class SyncEngine:
             read += len(chunk)
             if owner is not None:
                 chunk = [it for it in chunk if not owner(it)]
-                errors.update((it.source_key, it) for it in chunk if isinstance(it, RecordError))
+                if len(errors) <= PARALLEL_PULL_MAX_ERRORS:
+                    errors.update(
+                        (it.source_key, it) for it in chunk if isinstance(it, RecordError)
+                    )
             if chunk:
                 self._ingest(chunk, validator, src, result, quarantined_before, spellings)
             if self.progress is not None:
@@ -611,13 +639,16 @@ class SyncEngine:
         validator: Validator,
         quarantined_before: set[str],
         owner: _Owner,
+        gate: str,
     ) -> dict[str, Any]:
         """The second process of a parallel pull (forked): read the pull too and ingest the
         other half of it, over a store connection of its own; return what the first process
         needs to know of it (counts, log lines, the clients it stored, spellings)."""
         self.store.conn = Store.open(self.store.path).conn  # forked while it was closed
+        self.store.gate = os.open(gate, os.O_RDWR)  # its own open file: flock tells them apart
         self.progress = None
         self._cache = RunCache(ADMIN_CACHE_LIMIT)
+        self._quarantined = set()
         lines = _capture_log()
         result = SourceResult(src.name)
         typed = _Spellings()
@@ -631,6 +662,7 @@ class SyncEngine:
             "counts": {name: getattr(result, name) for name in _PULL_COUNTS},
             "reasons": result.quarantine_reasons,
             "clients": self._cache.known,
+            "quarantined": self._quarantined,
             "spellings": typed.triples,
             "log": lines,
         }
@@ -649,6 +681,13 @@ class SyncEngine:
         it failed or read something else than this process did. When taken, the second
         process stays to score the clients it stored (see :meth:`_score_part`)."""
         ok, part = second.first()
+        if ok and len(errors) > PARALLEL_PULL_MAX_ERRORS:
+            log.warning(
+                "source %s: more than %d records are bad; reading the source again in one process",
+                src.name,
+                PARALLEL_PULL_MAX_ERRORS,
+            )
+            return False
         if not ok:
             log.warning(
                 "source %s: the second process of the pull failed (%s); reading the source "
@@ -675,14 +714,20 @@ class SyncEngine:
         theirs = set(part["clients"])
         for client in theirs:
             self._cache.forget(client)
-        # a key this process quarantined that the other process stored meanwhile (a repeated
-        # key: its Record went there, the RecordError came here) is quarantined again and its
-        # record removed, as one process would have left it; its client is scored here
+        # a client one of whose records this process changed or removed (an error, a
+        # deletion, a record that moved to another client) is scored here, from the store
+        theirs -= self._cache.dropped
+        # a key given as a Record (there) and as a RecordError (here, later in the pull: a
+        # repeated key) ends as one process leaves it, quarantined with the error read last
+        # and not stored, whichever process wrote first: where the other process stored or
+        # quarantined such a key, this process's last error for it is written again, and the
+        # client is scored here
         stored = self.store.existing(src.name, list(errors)) if errors else {}
-        if stored:
-            again = SourceResult(src.name)
-            self._ingest([errors[k] for k in stored], validator, src, again, set())
-            result.removed += again.removed
+        again = [k for k in errors if k in stored or k in part["quarantined"]]
+        if again:
+            redo = SourceResult(src.name)
+            self._ingest([errors[k] for k in again], validator, src, redo, set())
+            result.removed += redo.removed
             theirs -= {(ns, cid) for _h, ns, cid in stored.values()}
         if part["spellings"]:
             with self.store.transaction():
@@ -841,44 +886,51 @@ class SyncEngine:
         dirty: set[tuple[str, str]] = set()
         released: list[str] = []
         removed: list[str] = []
-        with self.store.transaction():
-            for key, adm in final.items():
-                old = existing.get(key)
-                if isinstance(adm, RecordError):
-                    result.quarantined += 1
-                    for name in adm.reasons:
-                        result.quarantine_reasons[name] = result.quarantine_reasons.get(name, 0) + 1
-                    # the key may hold a client id and a date: the warning (cron mail) names
-                    # its reference and line, -v adds the fields; `fit quarantine` has it all
-                    log.warning(
-                        "source %s: record %s%s quarantined%s; see `fit quarantine`",
-                        src.name,
-                        key_ref(key),
-                        f" ({adm.location})" if adm.location else "",
-                        f" ({', '.join(adm.reasons)})" if verbose else "",
-                    )
-                    reasons = {f: redact(str(r)) for f, r in adm.reasons.items()}
-                    self.store.quarantine(src.name, key, reasons, adm.location, adm.raw, at)
-                    if old is not None:
-                        removed.append(key)
-                        dirty.add((old[1], old[2]))
-                        cache.discard((old[1], old[2]), (src.name, key))
-                    continue
-                row, h = admin_row_hashed(adm, at)
-                if key in quarantined_before:
-                    released.append(key)
-                if old is not None and old[0] == h:
-                    result.unchanged += 1
-                    continue
-                if old is None:
-                    result.new += 1
-                else:
-                    result.changed += 1
+        # what to write is worked out first: the write transaction holds the store's
+        # write lock (which a second process reading the same pull waits for) only to write
+        quarantines: list[tuple[str, Mapping[str, str], str, Any]] = []
+        for key, adm in final.items():
+            old = existing.get(key)
+            if isinstance(adm, RecordError):
+                result.quarantined += 1
+                for name in adm.reasons:
+                    result.quarantine_reasons[name] = result.quarantine_reasons.get(name, 0) + 1
+                # the key may hold a client id and a date: the warning (cron mail) names
+                # its reference and line, -v adds the fields; `fit quarantine` has it all
+                log.warning(
+                    "source %s: record %s%s quarantined%s; see `fit quarantine`",
+                    src.name,
+                    key_ref(key),
+                    f" ({adm.location})" if adm.location else "",
+                    f" ({', '.join(adm.reasons)})" if verbose else "",
+                )
+                reasons = {f: redact(str(r)) for f, r in adm.reasons.items()}
+                quarantines.append((key, reasons, adm.location, adm.raw))
+                if self._quarantined is not None:
+                    self._quarantined.add(key)
+                if old is not None:
+                    removed.append(key)
                     dirty.add((old[1], old[2]))
-                    cache.discard((old[1], old[2]), adm.key)
-                rows.append(row)
-                dirty.add(adm.client)
-                cache.put(adm)
+                    cache.discard((old[1], old[2]), (src.name, key))
+                continue
+            row, h = admin_row_hashed(adm, at)
+            if key in quarantined_before:
+                released.append(key)
+            if old is not None and old[0] == h:
+                result.unchanged += 1
+                continue
+            if old is None:
+                result.new += 1
+            else:
+                result.changed += 1
+                dirty.add((old[1], old[2]))
+                cache.discard((old[1], old[2]), adm.key)
+            rows.append(row)
+            dirty.add(adm.client)
+            cache.put(adm)
+        with self.store.transaction():
+            for key, why, location, raw in quarantines:
+                self.store.quarantine(src.name, key, why, location, raw, at)
             if removed:
                 result.removed += len(removed)
                 self.store.delete_administrations(src.name, removed)

@@ -127,6 +127,7 @@ class CsvAdapter(Adapter):
         self.csv = CsvOptions.load(context.options, context.name)
         self._bookmark: str | None = None
         self._refused = False  # this pull refused a shrunk or missing file
+        self._shards: dict[str, str] = {}  # client codes as typed -> as normalised
 
     # --- checks ----------------------------------------------------------------------------
 
@@ -334,7 +335,15 @@ class CsvAdapter(Adapter):
         """The record's client code as the core normalises it (case folded): a client's rows
         stay together whatever their keys."""
         client = record.data.get("client_id")
-        return normalise_client_id(client) if isinstance(client, str) else record.source_key
+        if not isinstance(client, str):
+            return record.source_key
+        memo = self._shards
+        shard = memo.get(client)
+        if shard is None:
+            if len(memo) >= 100_000:
+                memo.clear()
+            shard = memo[client] = normalise_client_id(client)
+        return shard
 
     def pull_identity(self) -> str | None:
         """The fingerprints of the files the last pull read (its bookmark)."""
