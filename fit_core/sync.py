@@ -272,6 +272,7 @@ class SyncEngine:
         #: the second process of a parallel pull, while it scores the clients it stored
         self._helper: tuple[forkmap.Worker, frozenset[tuple[str, str]]] | None = None
         self._scorer: Scorer | None = None  # the second process's
+        self._balance = _Balance()
         #: in the second process of a parallel pull: the keys it quarantined
         self._quarantined: set[str] | None = None
 
@@ -739,25 +740,29 @@ class SyncEngine:
 
     def _score_part(self, request: tuple[list[tuple[str, str]], str, frozenset[str]]) -> Any:
         """In the second process of a parallel pull, after it: score ``clients`` (those it
-        stored are in its memory, the rest it reads from the store) as ``_rescore`` would."""
+        stored are in its memory, the rest it reads from the store) as ``_rescore`` would;
+        returns the outcomes, the seconds it took and the administrations scored."""
         clients, at, lined = request
         if self._scorer is None:
             self._scorer = Scorer(
                 self.registry.measures, self._run_settings, self.rules, self.model
             )
+        began = time.perf_counter()
         by_client = {c: self._cache.get(c) for c in clients}
         uncached = [c for c, admins in by_client.items() if admins is None]
         if uncached:
             by_client.update(self.store.client_administrations(uncached))
-        return _score_clients(
+        work = [(c, by_client.get(c) or []) for c in clients]
+        out = _score_clients(
             self._scorer,
             self._scorer.rule_families,
             self.store.client_contexts(clients),
             self.store.active_alerts(clients),
             at,
             lined,
-            [(c, by_client.get(c) or []) for c in clients],
+            work,
         )
+        return out, time.perf_counter() - began, sum(len(a) for _c, a in work)
 
     def _drop_helper(self) -> None:
         """Let the second process of a parallel pull end (see :meth:`_take_part`)."""
@@ -1096,6 +1101,19 @@ class SyncEngine:
                 theirs = [c for c in clients if c in helped] if helped else []
                 own = [c for c in clients if c not in helped] if theirs else clients
                 by_client = {c: self._cache.get(c) for c in own}
+                if theirs:
+                    # and, so that both finish together, some of this process's clients
+                    # (it reads them from the store): the end of the batch
+                    moved = self._balance.moved(
+                        [len(by_client[c] or ()) for c in own],
+                        len(theirs),
+                        wrote if ready else 0.0,
+                    )
+                    if moved:
+                        for c in own[-moved:]:
+                            del by_client[c]
+                        theirs += own[-moved:]
+                        own = own[:-moved]
                 uncached = [c for c, admins in by_client.items() if admins is None]
                 if uncached:
                     by_client.update(self.store.client_administrations(uncached))
@@ -1311,6 +1329,48 @@ class _Spellings:
         return []
 
 
+@dataclass
+class _Balance:
+    """How much of a batch the second process of a parallel pull takes besides its own
+    clients, from what the batches before took: seconds per administration scored here and
+    there, and administrations per client there."""
+
+    mine: float = 0.0
+    theirs: float = 0.0
+    per_client: float = 0.0
+
+    def learn(
+        self,
+        mine_seconds: float,
+        mine_weight: int,
+        their_seconds: float,
+        their_weight: int,
+        their_clients: int,
+    ) -> None:
+        if mine_weight and their_weight and their_clients:
+            self.mine = mine_seconds / mine_weight
+            self.theirs = their_seconds / their_weight
+            self.per_client = their_weight / their_clients
+
+    def moved(self, weights: Sequence[int], their_clients: int, writing: float) -> int:
+        """How many clients from the end of this process's (``weights``: administrations
+        each) go to the second process too, so that both finish together while this process
+        also writes the batch before (``writing`` seconds)."""
+        if not (self.mine and self.theirs and weights):
+            return 0
+        theirs = their_clients * self.per_client
+        total = sum(weights) + theirs
+        share = forkmap.balanced_share(writing, round(total), self.mine, self.theirs, 0.0, 1.0)
+        extra = share * total - theirs
+        n, run = 0, 0
+        for w in reversed(weights):
+            if run + w / 2 > extra:
+                break
+            run += w
+            n += 1
+        return min(n, len(weights) - 1)
+
+
 class _Helped:
     """A batch scored partly by the second process of a parallel pull (the clients it stored)
     and partly here; :meth:`finish` returns the outcomes in the batch's order (as
@@ -1338,19 +1398,30 @@ class _Helped:
 
     def finish(self) -> list[_Outcome]:
         try:
+            began = time.perf_counter()
             mine = self._score(self._work)
+            spent = time.perf_counter() - began
         except BaseException:
             self.cancel()
             raise
-        ok, theirs = self._worker.answer()
-        if not ok:
-            engine = self._engine
+        ok, answer = self._worker.answer()
+        engine = self._engine
+        if ok:
+            theirs, their_seconds, their_weight = answer
+            engine._balance.learn(
+                spent,
+                sum(len(a) for _c, a in self._work),
+                their_seconds,
+                their_weight,
+                len(self._theirs),
+            )
+        else:
             log.warning(
                 "the second process failed (%s); its part of the work was done here instead",
-                theirs,
+                answer,
             )
             engine._helper = None
-            theirs = engine._score_part(self._request)
+            theirs = engine._score_part(self._request)[0]
         done = dict(zip((c for c, _a in self._work), mine, strict=True))
         done.update(zip(self._theirs, theirs, strict=True))
         return [done[c] for c in self._clients]
