@@ -17,6 +17,11 @@ d. TRIGGER UNDER FLOOD: real notices while the flood is still open; seconds to t
    (median and worst of 5).
 e. MEMORY: the receiver's peak resident memory (VmHWM) and its growth over IDLE, against the
    documented bound (docs/hardening.md: growth under 64 MiB).
+
+`fit serve` runs from compiled bytecode, as an installed fit does: without
+``PYTHONDONTWRITEBYTECODE`` (inherited, it would make the receiver compile fit's sources as it
+first imports them, in its memory and in the first triggers' time), after the script has
+compiled fit's packages and run one `fit --version`.
 """
 
 from __future__ import annotations
@@ -64,9 +69,31 @@ def write_config(folder: Path, options: dict[str, Any]) -> Path:
     return path
 
 
+def child_env() -> dict[str, str]:
+    """Our environment without PYTHONDONTWRITEBYTECODE, so `fit` imports compiled bytecode as an
+    installed fit does, and with the fake project's token."""
+    env = {**os.environ, f"FIT_{SOURCE.upper()}_TOKEN": TOKEN}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def warm_up() -> None:
+    """Compile fit's packages (as pip does when it installs them; an editable install leaves
+    that to the first import) and run one `fit --version`."""
+    import importlib.util
+
+    folders: list[str] = []
+    for package in ("fit_core", "fit_adapters", "fit_cli"):
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.submodule_search_locations:
+            folders.extend(spec.submodule_search_locations)
+    for cmd in (["-m", "compileall", "-q", *folders], ["-m", "fit_cli", "--version"]):
+        subprocess.run([sys.executable, *cmd], capture_output=True, env=child_env())
+
+
 def start_serve(config: Path) -> tuple[subprocess.Popen[str], str, int, list[str]]:
     """`fit serve` on a free port; (process, host, port, its stderr lines as they come)."""
-    env = {**os.environ, f"FIT_{SOURCE.upper()}_TOKEN": TOKEN}
+    env = child_env()
     cmd = [sys.executable, "-m", "fit_cli", "--config", str(config), "serve", "--port", "0"]
     cmd += ["--path", "/det", "--debounce", "0.2"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
@@ -112,6 +139,7 @@ def main() -> None:
     figures: dict[str, Any] = {"slow_connections": args.slow}
     with tempfile.TemporaryDirectory(prefix="fit-bench-serve-") as tmp:
         config = write_config(Path(tmp), source_options(fake))
+        warm_up()
         proc, host, port, _lines = start_serve(config)
         url = f"http://{host}:{port}/det"
         try:

@@ -39,7 +39,7 @@ from .models import (
     Scored,
 )
 from .notify.channel import ChannelContext, DeliveryError, Message, Notifier
-from .plugins import LazyAdapter
+from .plugins import LazyAdapter, LazyNotifier
 from .redact import redact, register_secret
 from .scoring import History, Rule, Scorer, score_client
 from .settings import Settings
@@ -64,6 +64,7 @@ __all__ = [
     "Flag",
     "History",
     "LazyAdapter",
+    "LazyNotifier",
     "Measure",
     "Message",
     "Notifier",

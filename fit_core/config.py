@@ -313,8 +313,6 @@ def config_from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> Con
 
 
 def _privacy(table: Mapping[str, Any], path: Path | None) -> PrivacyConfig:
-    from .retention import parse_retention
-
     _unknown("[privacy]", set(table), _PRIVACY_KEYS)
     audit_log = None
     if "audit_log" in table:
@@ -324,7 +322,12 @@ def _privacy(table: Mapping[str, Any], path: Path | None) -> PrivacyConfig:
         audit_log = Path(value).expanduser()
         if path is not None and not audit_log.is_absolute():
             audit_log = path.parent / audit_log
-    return PrivacyConfig(parse_retention(table.get("retain_after_end")), audit_log)
+    retention = None
+    if table.get("retain_after_end") is not None:  # imported only where retention is set
+        from .retention import parse_retention
+
+        retention = parse_retention(table["retain_after_end"])
+    return PrivacyConfig(retention, audit_log)
 
 
 def _same_case_per_namespace(sources: Mapping[str, SourceConfig]) -> None:

@@ -72,8 +72,9 @@ def fingerprint(
 ) -> dict[str, str]:
     """The fingerprint by part (see the module docstring). ``owners`` maps ``("rule", id)`` and
     ``("measure", key)`` to the registering package, ``versions`` a package to its version
-    (both from the plugin registry); ``model`` is the store's row of the model in force, or
-    the rows of every model in force (one per measure and rater)."""
+    (both from the plugin registry; fit-sync's own version is looked up in the installed
+    distributions only when ``versions`` lacks it); ``model`` is the store's row of the model in
+    force, or the rows of every model in force (one per measure and rater)."""
     from .scoring import rule_active
 
     owners = owners or {}
@@ -113,7 +114,9 @@ def fingerprint(
         "rules": _hash(active),
         "measures": _hash(measure_rows),
         "model": _hash(model_row),
-        "engine": _hash([_package_version("fit-sync"), SCORING_REVISION]),
+        "engine": _hash(
+            [versions.get("fit-sync") or _package_version("fit-sync"), SCORING_REVISION]
+        ),
     }
 
 

@@ -73,7 +73,10 @@ def fit_register_notifiers(register: Callable[[type[Notifier]], None]) -> None:
     one :class:`fit_core.notify.channel.Message` or raises
     :class:`fit_core.notify.channel.DeliveryError`. The built-in ones are ``email`` (SMTP) and
     ``webhook`` (JSON over HTTPS). Two plugins registering the same name is an error that names
-    both packages.
+    both packages. To keep the notifier's module (and its dependencies) unimported until a
+    channel uses it, register it by name and place instead:
+    ``register(LazyNotifier("pager", "my_package.pager:PagerNotifier"))`` (see
+    :class:`fit_core.plugins.LazyNotifier`).
     """
 
 

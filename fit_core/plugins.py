@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
@@ -23,8 +23,10 @@ from . import hookspecs
 from .adapter import Adapter
 from .errors import PluginError
 from .measures import Measure
-from .notify.channel import Notifier
 from .scoring import Rule
+
+if TYPE_CHECKING:
+    from .notify.channel import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +56,41 @@ class LazyAdapter:
     target: str  # "package.module:ClassName"
 
     def load(self) -> type[Adapter]:
-        module_name, _, attr = self.target.partition(":")
-        cls = getattr(importlib.import_module(module_name), attr)
-        if not (isinstance(cls, type) and issubclass(cls, Adapter)):
-            raise TypeError(f"{self.target} is not an Adapter subclass")
-        if cls.name != self.name:
-            raise TypeError(f"{self.target} is named {cls.name!r}, registered as {self.name!r}")
-        return cls
+        return _load_class(self.target, self.name, Adapter, "an Adapter")
+
+
+@dataclass(frozen=True)
+class LazyNotifier:
+    """A notifier class registered by name and place, imported when a channel first uses it.
+
+    ``register(LazyNotifier("pager", "my_package.pager:PagerNotifier"))`` in
+    ``fit_register_notifiers`` lists the channel type (``fit plugins``) without importing its
+    module: a sync with no ``[notify]`` channel of that type never imports it (the built-in
+    e-mail channel would otherwise bring ``smtplib`` and ``ssl`` into every sync). The class must
+    be a :class:`~fit_core.notify.channel.Notifier` whose ``name`` is ``name``.
+    """
+
+    name: str
+    target: str  # "package.module:ClassName"
+
+    def load(self) -> type[Notifier]:
+        from .notify.channel import Notifier
+
+        return _load_class(self.target, self.name, Notifier, "a Notifier")
+
+
+_T = TypeVar("_T")
+
+
+def _load_class(target: str, name: str, base: type[_T], kind: str) -> type[_T]:
+    """The class ``target`` ("package.module:ClassName"): a subclass of ``base`` named ``name``."""
+    module_name, _, attr = target.partition(":")
+    cls = getattr(importlib.import_module(module_name), attr)
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise TypeError(f"{target} is not {kind} subclass")
+    if getattr(cls, "name", None) != name:
+        raise TypeError(f"{target} is named {getattr(cls, 'name', None)!r}, registered as {name!r}")
+    return cls
 
 
 @dataclass(frozen=True)
@@ -83,7 +113,9 @@ class Registry:
     adapters: dict[str, type[Adapter] | LazyAdapter] = field(default_factory=dict)
     rules: dict[str, Rule] = field(default_factory=dict)
     measures: dict[str, Measure] = field(default_factory=dict)
-    notifiers: dict[str, type[Notifier]] = field(default_factory=dict)
+    #: channel type -> its notifier class, or a :class:`LazyNotifier` not imported yet (use
+    #: :meth:`notifier` to get the class)
+    notifiers: dict[str, type[Notifier] | LazyNotifier] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def adapter(self, name: str) -> type[Adapter]:
@@ -109,14 +141,27 @@ class Registry:
         return found
 
     def notifier(self, name: str) -> type[Notifier]:
+        """The notifier class registered as ``name`` (a lazy one is imported now)."""
         try:
-            return self.notifiers[name]
+            found = self.notifiers[name]
         except KeyError:
             known = ", ".join(sorted(self.notifiers)) or "none"
             raise PluginError(
                 f"no notification channel type named {name!r} (installed: {known})",
                 hint="install the plugin that provides it, then check `fit plugins`",
             ) from None
+        if isinstance(found, LazyNotifier):
+            owner = self.owners.get(("notifier", name), "?")
+            try:
+                cls = found.load()
+            except Exception as exc:
+                raise PluginError(
+                    f"notification channel type {name!r} ({owner}) failed to load: "
+                    f"{type(exc).__name__}: {exc}",
+                    hint=f"reinstall {owner}, or run with -vv for the traceback",
+                ) from exc
+            self.notifiers[name] = found = cls
+        return found
 
     def has_listeners(self, hook: str) -> bool:
         """Whether any plugin implements the notification hook ``hook``."""

@@ -6,15 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from ..hookspecs import hookimpl
+from ..plugins import LazyNotifier
 
 
 @hookimpl
 def fit_register_notifiers(register: Any) -> None:
-    from .email import EmailNotifier
-    from .webhook import WebhookNotifier
-
-    register(EmailNotifier)
-    register(WebhookNotifier)
+    # by name and place: their modules (the e-mail one brings smtplib and ssl) are imported
+    # when a channel of their type is checked or used, not by every sync
+    register(LazyNotifier("email", "fit_core.notify.email:EmailNotifier"))
+    register(LazyNotifier("webhook", "fit_core.notify.webhook:WebhookNotifier"))
 
 
 @hookimpl
