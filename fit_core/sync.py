@@ -31,7 +31,6 @@ import logging
 import os
 import re
 import sqlite3
-import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -509,6 +508,8 @@ class SyncEngine:
         second = None
         gate = None
         if owner is not None:
+            import tempfile  # here: a sync of small sources does not need it
+
             # the two processes take turns to write: a lock file each opens for itself
             gate = tempfile.TemporaryFile(prefix="fit-gate-")  # noqa: SIM115 - closed below
             shared = f"/proc/{os.getpid()}/fd/{gate.fileno()}"
