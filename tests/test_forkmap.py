@@ -232,3 +232,80 @@ def test_read_only_mappings_come_back_from_the_child(
 def test_no_fork_outside_linux(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(forkmap.sys, "platform", "darwin")
     assert forkmap.can_fork() is False
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().split()[2] if sys.platform == "linux" else ""
+    return state != "Z"
+
+
+def test_a_worker_answers_its_requests_in_order_then_ends(forking: list[int]) -> None:
+    worker = forkmap.serve(lambda: os.getpid(), lambda n: [n, n * n, os.getpid()])
+    assert worker is not None and len(forking) == 1
+    ok, child = worker.first()
+    assert ok and child == forking[0] != os.getpid()
+    for n in (3, 4, 5):
+        worker.ask(n)
+        assert worker.answer() == (True, [n, n * n, child])
+    worker.close()
+    assert not worker.alive
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)  # reaped: nothing left behind
+
+
+def fails_with_values(_request: object) -> None:
+    raise ValueError("a value that must not travel")
+
+
+@pytest.mark.parametrize("where", ["first", "request"])
+def test_a_failing_worker_says_the_kind_of_error_and_ends(forking: list[int], where: str) -> None:
+    first = (lambda: fails_with_values(None)) if where == "first" else (lambda: "ready")
+    worker = forkmap.serve(first, fails_with_values)
+    assert worker is not None
+    if where == "request":
+        assert worker.first() == (True, "ready")
+        worker.ask("anything")
+        outcome = worker.answer()
+    else:
+        outcome = worker.first()
+    assert outcome == (False, "ValueError")  # its kind only, never its text
+    assert not worker.alive
+    assert not _is_running(forking[0])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_worker_dies_with_its_parent(tmp_path: Path) -> None:
+    """A parent killed by SIGKILL takes its worker with it even while the worker is busy (it
+    may be writing to the store: it must never outlive the sync that started it)."""
+    pid_file = tmp_path / "worker.pid"
+    script = textwrap.dedent(
+        f"""
+        import os, time
+        from pathlib import Path
+        from fit_core import forkmap
+        forkmap.can_fork = lambda: True
+
+        def busy():
+            Path({str(pid_file)!r}).write_text(str(os.getpid()))
+            time.sleep(60)  # never reads its requests: only the signal ends it
+
+        worker = forkmap.serve(busy, lambda r: r)
+        worker.first()
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (pid_file.exists() and pid_file.read_text()):
+        time.sleep(0.01)
+    worker_pid = int(pid_file.read_text())
+    assert _is_running(worker_pid)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _is_running(worker_pid):
+        time.sleep(0.01)
+    assert not _is_running(worker_pid)

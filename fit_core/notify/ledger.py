@@ -154,7 +154,12 @@ class Ledger:
 
     def __init__(self, store: Any) -> None:
         self.store = store
-        self.conn: sqlite3.Connection = store.conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The store's connection now (a sync may open it again: see ``Store.detached``)."""
+        conn: sqlite3.Connection = self.store.conn
+        return conn
 
     # --- route timing ---------------------------------------------------------------------
 
