@@ -212,3 +212,18 @@ def test_a_sync_killed_while_two_processes_read_leaves_neither_running(tmp_path:
     assert _processes_running(config) == []
     rerun = subprocess.run(command, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
+
+
+def test_a_file_over_the_limit_is_read_by_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_readers: list[int]
+) -> None:
+    """Each reader keeps the keys of every row it reads: a file over
+    PARALLEL_PULL_MAX_BYTES is read once, so two readers never double a large pull's memory."""
+    rows = list(generate_rows(1_000, seed=9))
+    monkeypatch.setattr(csv_adapter, "PARALLEL_PULL_MAX_BYTES", 50_000)  # the file is ~95 KB
+    over = sync_once(tmp_path / "over", rows, processes=2)
+    assert two_readers == []
+    monkeypatch.setattr(csv_adapter, "PARALLEL_PULL_MAX_BYTES", 200_000)
+    under = sync_once(tmp_path / "under", rows, processes=2)
+    assert len(two_readers) == 1
+    assert under["tables"] == over["tables"]

@@ -24,6 +24,9 @@ ACCEPTED = "accepted"
 #: input files holding at least this many bytes in all (about 10,000 rows) may be read by two
 #: processes at once (see Adapter.parallel_pull); below it a second read costs more than it saves
 PARALLEL_PULL_MIN_BYTES = 1_000_000
+#: and at most this many (about 200,000 rows): each process keeps the keys of every row it
+#: reads, so above it two readers together would need more memory than one sync may take
+PARALLEL_PULL_MAX_BYTES = 20_000_000
 
 log = logging.getLogger(__name__)
 
@@ -324,12 +327,13 @@ class CsvAdapter(Adapter):
         return {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else None
 
     def parallel_pull(self) -> bool:
-        """Files can be read twice: worth it from PARALLEL_PULL_MIN_BYTES of input on."""
+        """Files can be read twice: worth it from PARALLEL_PULL_MIN_BYTES of input, and done
+        up to PARALLEL_PULL_MAX_BYTES (memory)."""
         total = 0
         for _name, path in self.files():
             with contextlib.suppress(OSError):
                 total += path.stat().st_size
-        return total >= PARALLEL_PULL_MIN_BYTES
+        return PARALLEL_PULL_MIN_BYTES <= total <= PARALLEL_PULL_MAX_BYTES
 
     def shard_key(self, record: Record) -> str:
         """The record's client code as the core normalises it (case folded): a client's rows
