@@ -506,12 +506,8 @@ class SyncEngine:
         bookmark = self.store.bookmark(src.name)
         owner = _Owner(adapter) if self._parallel_pull(adapter) else None
         second = None
-        gate = None
-        if owner is not None:
-            import tempfile  # here: a sync of small sources does not need it
-
-            # the two processes take turns to write: a lock file each opens for itself
-            gate = tempfile.TemporaryFile(prefix="fit-gate-")  # noqa: SIM115 - closed below
+        gate = _gate() if owner is not None else None
+        if owner is not None and gate is not None:
             shared = f"/proc/{os.getpid()}/fd/{gate.fileno()}"
             with self.store.detached():  # the second process opens the store itself
                 second = forkmap.serve(
@@ -532,6 +528,9 @@ class SyncEngine:
                 gate = None
             else:
                 self.store.gate = gate.fileno()
+        elif gate is not None:
+            gate.close()
+            gate = None
         errors: dict[str, RecordError] = {}
         try:
             covered = self._pull_here(
@@ -1295,6 +1294,23 @@ _PULL_COUNTS = (
     "deleted",
     "refused",
 )
+
+
+def _gate() -> Any:
+    """The lock file two processes of a parallel pull take turns to write with (see
+    ``Store.gate``): a temporary file, which the second process opens again through /proc;
+    None where there is none to be had (the pull is then read in one process)."""
+    import tempfile  # here: a sync of small sources does not need it
+
+    try:
+        gate = tempfile.TemporaryFile(prefix="fit-gate-")  # noqa: SIM115 - the caller closes it
+    except OSError:
+        log.debug("no temporary file for a parallel pull; one process reads", exc_info=True)
+        return None
+    if not os.path.exists(f"/proc/{os.getpid()}/fd/{gate.fileno()}"):
+        gate.close()
+        return None
+    return gate
 
 
 class _Owner:

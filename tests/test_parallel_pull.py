@@ -227,3 +227,19 @@ def test_a_file_over_the_limit_is_read_by_one_process(
     under = sync_once(tmp_path / "under", rows, processes=2)
     assert len(two_readers) == 1
     assert under["tables"] == over["tables"]
+
+
+def test_without_a_temporary_file_one_process_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_readers: list[int]
+) -> None:
+    import tempfile
+
+    def no_room(*_args: Any, **_kwargs: Any) -> Any:
+        raise OSError(28, "No space left on device")
+
+    rows = list(generate_rows(1_000, seed=10))
+    one = sync_once(tmp_path / "one", rows, processes=1)
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_room)
+    two = sync_once(tmp_path / "two", rows, processes=2)
+    assert two_readers == []
+    assert two["tables"] == one["tables"]
