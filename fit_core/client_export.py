@@ -34,6 +34,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .privacy_store import CLIENT_TABLES
+from .scores_csv import values_of_line
 
 README = """fit-sync export of client {client_id} (namespace {namespace}), made {at}.
 
@@ -109,7 +110,10 @@ def build_export(
             {
                 "source": r["source"],
                 "source_key": r["source_key"],
-                "payload": json.loads(r["payload"]),
+                # a scores-file source keeps its line only: its values as the file shows them
+                "payload": (
+                    json.loads(r["payload"]) if r["payload"] else values_of_line(r["line"] or "")
+                ),
             }
             for r in rows["outbox"]
         ],

@@ -22,7 +22,7 @@ from .models import Scored
 from .scores_csv import cell, line_of_payload, line_of_values
 from .scoring import encode_payload
 
-__all__ = ["outbox_row", "payload_json", "payload_line"]
+__all__ = ["LINE_ONLY", "outbox_row", "outbox_row_with_line", "payload_json", "payload_line"]
 
 
 _STR = encode_basestring  # the encoder's own string escaping (ensure_ascii=False)
@@ -153,10 +153,28 @@ def outbox_row(s: Scored, namespace: str, client_id: str, at: str) -> tuple[Any,
 
 
 def outbox_row_with_line(s: Scored, namespace: str, client_id: str, at: str) -> tuple[Any, ...]:
-    """:func:`outbox_row` and the scores-file line of the payload (:func:`payload_line`), for
-    a source whose target is a scores file."""
-    row = outbox_row(s, namespace, client_id, at)
-    return (*row, payload_line(s))
+    """The outbox row of a source whose target is a scores file: its scores-file line
+    (:func:`payload_line`) instead of the payload JSON, which is left empty (:data:`LINE_ONLY`;
+    the line holds every value of the payload), and the hash of that line. The row has the
+    columns of :func:`outbox_row` and the line."""
+    a = s.admin
+    line = payload_line(s)
+    extra = a.extra
+    return (
+        a.source,
+        a.source_key,
+        namespace,
+        client_id,
+        LINE_ONLY,
+        json.dumps(dict(extra), sort_keys=True) if extra else None,
+        hashlib.blake2b(line.encode(), digest_size=16).hexdigest(),
+        at,
+        line,
+    )
+
+
+#: the payload column of an outbox row that keeps only its scores-file line
+LINE_ONLY = ""
 
 
 class _RoundTrip(Exception):

@@ -795,7 +795,7 @@ class Store(AlertStore, PrivacyStore):
         after = ""
         while True:
             rows = self.conn.execute(
-                "SELECT o.source, o.source_key, o.payload, o.hash, o.extra "
+                "SELECT o.source, o.source_key, o.payload, o.hash, o.extra, o.line "
                 "FROM outbox_pending p JOIN outbox o "
                 "ON o.source = p.source AND o.source_key = p.source_key "
                 "WHERE p.source = ? AND p.source_key > ? "
@@ -812,11 +812,23 @@ class Store(AlertStore, PrivacyStore):
         cur = self.conn.cursor()
         cur.arraysize = 2000
         for r in cur.execute(
-            "SELECT source, source_key, payload, hash, extra FROM outbox WHERE source = ? "
+            "SELECT source, source_key, payload, hash, extra, line FROM outbox WHERE source = ? "
             "ORDER BY source_key",
             (source,),
         ):
             yield _outbox_item(r)
+
+    def line_only_clients(self, source: str) -> set[tuple[str, str]]:
+        """The clients of the outbox rows of ``source`` that keep only their scores-file
+        lines (an empty payload, see ``fit_core.payload.LINE_ONLY``)."""
+        return {
+            (ns, cid)
+            for ns, cid in self.conn.execute(
+                "SELECT DISTINCT namespace, client_id FROM outbox WHERE source = ? "
+                "AND payload = ''",
+                (source,),
+            )
+        }
 
     def snapshot_lines(self, source: str) -> Iterator[str]:
         """The scores-file line of every outbox row of a source, sorted by source key
@@ -1304,7 +1316,16 @@ class Store(AlertStore, PrivacyStore):
 
 
 def _outbox_item(r: Sequence[Any]) -> OutboxItem:
-    return OutboxItem(r[0], r[1], _json(r[2]), r[3], _json(r[4]) if r[4] else {})
+    """An outbox row (source, source_key, payload, hash, extra, line) as an item; a row that
+    keeps only its scores-file line gives the line's values as its payload (text)."""
+    payload = _json(r[2]) if r[2] else _line_values(r[5])
+    return OutboxItem(r[0], r[1], payload, r[3], _json(r[4]) if r[4] else {})
+
+
+def _line_values(line: str | None) -> dict[str, str]:
+    from .scores_csv import values_of_line
+
+    return values_of_line(line or "")
 
 
 # scan_once is set by JSONDecoder.__init__ (the C scanner) and not in the type stubs

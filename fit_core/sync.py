@@ -80,6 +80,8 @@ PARALLEL_MIN_ADMINISTRATIONS = 4_000
 #: SyncEngine._take_part); a pull with more is read again in one process
 PARALLEL_PULL_MAX_ERRORS = 20_000
 FINGERPRINT_KEY = "scoring_fingerprint"
+#: the source state that says a source's outbox rows keep only their scores-file lines
+LINES_ONLY_KEY = "fit.outbox_lines_only"
 ADMIN_CACHE_LIMIT = 60_000  # administrations kept in memory per run (about 45 MB at most)
 MERGES_LISTED = 100  # merged client codes named in a source's result (the count is always exact)
 
@@ -274,6 +276,7 @@ class SyncEngine:
         self._balance = _Balance()
         #: in the second process of a parallel pull: the keys it quarantined
         self._quarantined: set[str] | None = None
+        self._lines_noted: set[str] = set()  # sources known to keep lines only (see _rescore)
 
     # --- the run -------------------------------------------------------------------------------
 
@@ -416,10 +419,13 @@ class SyncEngine:
             adapter = adapter_cls(ctx)
             made.append(adapter)
             adapter.check()
+            relined = self._payloads_again(src.name, adapter_cls)
             self._pull(adapter, src, result)
             _note_problems(adapter, src.name, result)
             self._rescore(summary, src.name)
             self._drop_helper()
+            if relined:
+                self.store.set_state_value(src.name, LINES_ONLY_KEY, "")
             if dry_run:
                 result.would_push = self.store.pending_count(src.name)
                 return
@@ -1090,6 +1096,12 @@ class SyncEngine:
         mine_rate, their_rate, wrote = 0.0, 0.0, 0.0
         # sources whose outbox rows keep their scores-file lines (see push_snapshot)
         lined = frozenset(name for name in self.config.sources if self._keeps_lines(name))
+        for name in lined - self._lines_noted:
+            # its rows keep only their lines (see payload.LINE_ONLY): should its adapter
+            # change, a later sync knows to score its clients again (_payloads_again)
+            if not self.store.state_value(name, LINES_ONLY_KEY):
+                self.store.set_state_value(name, LINES_ONLY_KEY, "1")
+            self._lines_noted.add(name)
         while True:
             clients = self.store.dirty_batch(RESCORE_BATCH, after)
             helped = self._helper[1] if self._helper is not None and not keep_scored else ()
@@ -1208,6 +1220,17 @@ class SyncEngine:
             self.registry.notify("fit_scored", source=source, scored=scored_batch)
         for a, fl, _alert_id in opened:
             self.registry.notify("fit_alert_raised", flag=fl, administration=a)
+
+    def _payloads_again(self, source: str, adapter_cls: Any) -> bool:
+        """Whether ``source`` (no longer a scores-file source: its adapter changed) holds
+        outbox rows that keep only their scores-file lines; their clients are then rescored,
+        which writes their payloads for the new adapter."""
+        if wants_lines(adapter_cls) or not self.store.state_value(source, LINES_ONLY_KEY):
+            return False
+        with self.store.transaction():
+            self.store.mark_dirty(self.store.line_only_clients(source))
+        log.info("source %s: its target changed; its clients are scored again", source)
+        return True
 
     def _keeps_lines(self, source: str) -> bool:
         """Whether the outbox rows of ``source`` keep their scores-file lines: its target is

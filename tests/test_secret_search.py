@@ -147,7 +147,7 @@ def test_no_token_on_any_channel_in_the_store_its_wal_or_the_outbox(
             "WAL": wal.read_bytes(),
             "scores file": (tmp_path / "scores.csv").read_bytes(),
         }
-        outbox = held.conn.execute("SELECT payload, extra FROM outbox").fetchall()
+        outbox = held.conn.execute("SELECT payload, extra, line FROM outbox").fetchall()
         assert outbox  # the good sources wrote rows to push
         channels["outbox table"] = json.dumps(outbox)
         for path in tmp_path.rglob("*"):

@@ -15,7 +15,10 @@ import datetime as dt
 import sqlite3
 from pathlib import Path
 
-from fit_adapters.csv.writer import write_score_lines, write_scores
+import pytest
+
+from fit_adapters.csv.writer import write_score_lines
+from fit_core import sync as sync_module
 from fit_core.config import config_from_mapping
 from fit_core.plugins import load_plugins
 from fit_core.scores_csv import line_of_payload
@@ -128,6 +131,7 @@ def test_a_row_follows_its_client_to_another_namespace_and_stays_confirmed(
 
 
 def synced_clinic(workdir: Path, n: int = 3000) -> tuple[Store, Path]:
+    workdir.mkdir(exist_ok=True)
     rows = list(generate_rows(n, seed=5))
     admins = workdir / "admins.csv"
     write_csv(admins, rows)
@@ -147,21 +151,83 @@ def synced_clinic(workdir: Path, n: int = 3000) -> tuple[Store, Path]:
     return store, scores
 
 
-def test_the_scores_file_of_the_stored_lines_is_the_file_of_the_payloads(tmp_path: Path) -> None:
-    store, scores = synced_clinic(tmp_path)
+def test_the_scores_file_of_the_stored_lines_is_the_file_of_the_payloads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scores-file source keeps each row's line and no payload JSON; a store written before
+    lines were kept (payloads, no lines) pushes the same file, and so does a mix of both."""
+    store, scores = synced_clinic(tmp_path / "lines")
+    monkeypatch.setattr(sync_module, "wants_lines", lambda _cls: False)
+    old, old_scores = synced_clinic(tmp_path / "payloads")
     try:
-        lines = store.conn.execute(
-            "SELECT COUNT(*), COUNT(line) FROM outbox WHERE source = 'clinic'"
+        counts = store.conn.execute(
+            "SELECT COUNT(*), COUNT(line), SUM(payload = '') FROM outbox WHERE source = 'clinic'"
         ).fetchone()
-        assert lines[0] > 2000 and lines[1] == lines[0]  # the sync kept a line for every row
+        assert counts[0] > 2000 and counts[1] == counts[0] == counts[2]  # lines, no payloads
+        assert (
+            old.conn.execute(
+                "SELECT COUNT(line), MIN(length(payload)) FROM outbox WHERE source = 'clinic'"
+            ).fetchone()[0]
+            == 0
+        )
         synced = scores.read_bytes()
-        from_payloads = tmp_path / "from_payloads.csv"
-        write_scores(from_payloads, store.snapshot("clinic"), "utf-8-sig")
-        assert from_payloads.read_bytes() == synced
-        # rows stored without a line are rendered from their payloads, the others kept
-        store.conn.execute("UPDATE outbox SET line = NULL WHERE rowid % 3 = 0")
+        assert old_scores.read_bytes() == synced  # rendered from the payloads
+        # rows stored with a line and rows stored with a payload only, in one source
+        lined = dict(
+            store.conn.execute("SELECT source_key, line FROM outbox WHERE source = 'clinic'")
+        )
+        with old.transaction():
+            old.conn.executemany(
+                "UPDATE outbox SET payload = '', line = ? WHERE source = 'clinic' "
+                "AND source_key = ? AND rowid % 3 = 0",
+                [(line, key) for key, line in lined.items()],
+            )
         mixed = tmp_path / "mixed.csv"
-        write_score_lines(mixed, store.snapshot_lines("clinic"), "utf-8-sig")
+        write_score_lines(mixed, old.snapshot_lines("clinic"), "utf-8-sig")
         assert mixed.read_bytes() == synced
+    finally:
+        store.close()
+        old.close()
+
+
+def test_a_scores_file_source_that_changes_adapter_pushes_full_payloads(tmp_path: Path) -> None:
+    """Rows of a scores-file source keep their lines only; when the source's adapter becomes
+    one that pushes payloads, its clients are scored again and the target gets every payload
+    with its values typed, as if the source had always had that adapter."""
+    import memory_adapter
+
+    rows = list(generate_rows(300, seed=6))
+    write_csv(tmp_path / "admins.csv", rows)
+    csv_source = {
+        "adapter": "csv",
+        "path": str(tmp_path / "admins.csv"),
+        "scores_path": str(tmp_path / "scores.csv"),
+    }
+    store_path = str(tmp_path / "fit.sqlite3")
+    now = dt.datetime(2025, 6, 1, 18, tzinfo=dt.UTC)
+    registry = load_plugins(extra=[memory_adapter])
+    config = config_from_mapping({"store": {"path": store_path}, "sources": {"clinic": csv_source}})
+    store = Store.open(store_path)
+    try:
+        assert SyncEngine(config, registry, store, clock=lambda: now).run().exit_code == 0
+        assert store.line_only_clients("clinic")
+        # (the CSV adapter's bookmark means nothing to another adapter)
+        store.conn.execute("DELETE FROM bookmarks WHERE source = 'clinic'")
+        remote = memory_adapter.MemorySource()
+        memory_adapter.SOURCES["switched"] = remote
+        config = config_from_mapping(
+            {
+                "store": {"path": store_path},
+                "sources": {"clinic": {"adapter": "memory", "remote": "switched"}},
+            }
+        )
+        summary = SyncEngine(config, registry, store, clock=lambda: now).run()
+        assert summary.exit_code == 0
+        assert store.line_only_clients("clinic") == set()
+        assert len(remote.target) == len(rows)
+        payload = remote.target[rows[0]["source_key"]]
+        assert isinstance(payload["total"], float) and isinstance(payload["session"], int)
+        again = SyncEngine(config, registry, store, clock=lambda: now).run()
+        assert again.clients_rescored == 0  # done once
     finally:
         store.close()
