@@ -17,6 +17,12 @@ lock another thread held would stay locked in the child), with at least two usab
 for work of at least ``min_weight`` (the fork and the hand-over cost a few milliseconds).
 Otherwise, and whenever the child fails, the whole list is computed here: the result is the
 same either way, in the same order.
+
+:func:`serve` forks a longer-lived child for the sync's parallel pull: it does one piece of
+work (reading and storing its half of a source, over a store connection of its own) and then
+answers requests (scoring batches of the clients it stored) until the parent closes the pipe.
+As it writes to the store, it must never outlive the parent: the kernel kills it when the
+parent dies (``PR_SET_PDEATHSIG``), and the parent forks it holding no SQLite connection.
 """
 
 from __future__ import annotations
@@ -34,7 +40,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from functools import partial
 from types import MappingProxyType
 from typing import Any, Generic, NoReturn, TypeVar
 
@@ -324,7 +329,7 @@ def _serving(
             request = _receive(requests)
             if request is None:
                 break
-            work = partial(handle, pickle.loads(request))
+            work = functools.partial(handle, pickle.loads(request))
     except BaseException:
         code = 1
     finally:
