@@ -112,7 +112,7 @@ def build_export(
                 "source_key": r["source_key"],
                 # a scores-file source keeps its line only: its values as the file shows them
                 "payload": (
-                    json.loads(r["payload"]) if r["payload"] else values_of_line(r["line"] or "")
+                    json.loads(r["payload"]) if r["payload"] else values_of_line(r["line"])
                 ),
             }
             for r in rows["outbox"]

@@ -311,12 +311,7 @@ def _serving(
         set_death_signal(signal.SIGKILL)
         if os.getppid() != parent:  # the parent died before the line above
             os._exit(1)
-        keep = sorted((requests, answers))
-        os.closerange(3, keep[0])
-        os.closerange(keep[0] + 1, keep[1])
-        os.closerange(keep[1] + 1, _fd_limit())
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _leave_parent(requests, answers)
         work: Callable[[], Any] = first
         while True:
             try:
@@ -336,10 +331,28 @@ def _serving(
         os._exit(code)
 
 
-def _send(fd: int, data: bytes) -> None:
-    view = memoryview(len(data).to_bytes(8, "little") + data)
+def _leave_parent(*keep: int) -> None:
+    """In a forked child: close every file the parent had open but ``keep`` (so the sync lock,
+    an flock shared with the parent, is released as soon as the parent dies, and the parent's
+    store connection is never touched here); Ctrl-C and SIGTERM end it at once."""
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, _fd_limit())
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def _send(fd: int, data: bytes) -> None:
+    """One message: its length, then ``data`` (see :func:`_receive`)."""
+    _write_all(fd, len(data).to_bytes(8, "little") + data)
 
 
 def _receive(fd: int) -> bytes | None:
@@ -364,22 +377,15 @@ def _read_exactly(fd: int, n: int) -> bytes | None:
 def _child(fn: Callable[[Sequence[T]], list[R]], items: Sequence[T], write_end: int) -> NoReturn:
     code = 0
     try:
-        # no file of the parent's stays open here: the sync lock (an flock shared with the
-        # parent) is released as soon as the parent dies, and the store is not touched
-        os.closerange(3, write_end)
-        os.closerange(write_end + 1, _fd_limit())
+        _leave_parent(write_end)
         gc.disable()  # a collection would touch (and so copy) every page of the parent's
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends it at once
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         began = time.perf_counter()
         try:
             out = fn(items)
             data = dumps((True, out, time.perf_counter() - began))
         except BaseException as exc:  # said to the parent by kind only (no values)
             data = dumps((False, type(exc).__name__, 0.0))
-        view = memoryview(data)
-        while view:
-            view = view[os.write(write_end, view) :]
+        _write_all(write_end, data)
     except BaseException:
         code = 1
     finally:

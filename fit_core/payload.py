@@ -137,19 +137,8 @@ def _open_flags(s: Scored) -> tuple[list[Any], str]:
 def outbox_row(s: Scored, namespace: str, client_id: str, at: str) -> tuple[Any, ...]:
     """The outbox row of a scored administration (see :meth:`fit_core.store.Store.write_outbox`):
     (source, source_key, namespace, client_id, payload JSON, extra JSON, hash, updated_at)."""
-    a = s.admin
     encoded = payload_json(s)
-    extra = a.extra
-    return (
-        a.source,
-        a.source_key,
-        namespace,
-        client_id,
-        encoded,
-        json.dumps(dict(extra), sort_keys=True) if extra else None,
-        hashlib.blake2b(encoded.encode(), digest_size=16).hexdigest(),
-        at,
-    )
+    return _row(s, namespace, client_id, at, encoded, encoded)
 
 
 def outbox_row_with_line(s: Scored, namespace: str, client_id: str, at: str) -> tuple[Any, ...]:
@@ -157,19 +146,25 @@ def outbox_row_with_line(s: Scored, namespace: str, client_id: str, at: str) -> 
     (:func:`payload_line`) instead of the payload JSON, which is left empty (:data:`LINE_ONLY`;
     the line holds every value of the payload), and the hash of that line. The row has the
     columns of :func:`outbox_row` and the line."""
-    a = s.admin
     line = payload_line(s)
+    return (*_row(s, namespace, client_id, at, LINE_ONLY, line), line)
+
+
+def _row(
+    s: Scored, namespace: str, client_id: str, at: str, payload: str, hashed: str
+) -> tuple[Any, ...]:
+    """An outbox row with ``payload`` in its payload column and the hash of ``hashed``."""
+    a = s.admin
     extra = a.extra
     return (
         a.source,
         a.source_key,
         namespace,
         client_id,
-        LINE_ONLY,
+        payload,
         json.dumps(dict(extra), sort_keys=True) if extra else None,
-        hashlib.blake2b(line.encode(), digest_size=16).hexdigest(),
+        hashlib.blake2b(hashed.encode(), digest_size=16).hexdigest(),
         at,
-        line,
     )
 
 

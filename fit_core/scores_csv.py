@@ -138,11 +138,11 @@ def line_of_payload(payload: Mapping[str, Any]) -> str:
     return line_of_values([get(k) for k in PUSH_FIELDS])
 
 
-def values_of_line(line: str) -> dict[str, str]:
+def values_of_line(line: str | None) -> dict[str, str]:
     """The cells of a scores-file line by field name, as text (what the file shows: a value
     the file guards against formula injection keeps its guard). For an outbox row that keeps
     only its line where a payload is asked for (see ``fit_core.payload.LINE_ONLY``)."""
-    cells = next(csv.reader([line]), [])
+    cells = next(csv.reader([line or ""]), [])
     return dict(zip(PUSH_FIELDS, cells, strict=False))
 
 

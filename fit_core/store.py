@@ -1318,14 +1318,13 @@ class Store(AlertStore, PrivacyStore):
 def _outbox_item(r: Sequence[Any]) -> OutboxItem:
     """An outbox row (source, source_key, payload, hash, extra, line) as an item; a row that
     keeps only its scores-file line gives the line's values as its payload (text)."""
-    payload = _json(r[2]) if r[2] else _line_values(r[5])
+    if r[2]:
+        payload = _json(r[2])
+    else:
+        from .scores_csv import values_of_line
+
+        payload = values_of_line(r[5])
     return OutboxItem(r[0], r[1], payload, r[3], _json(r[4]) if r[4] else {})
-
-
-def _line_values(line: str | None) -> dict[str, str]:
-    from .scores_csv import values_of_line
-
-    return values_of_line(line or "")
 
 
 # scan_once is set by JSONDecoder.__init__ (the C scanner) and not in the type stubs

@@ -511,9 +511,8 @@ class SyncEngine:
         quarantined_before = {q["source_key"] for q in self.store.quarantined(src.name)}
         bookmark = self.store.bookmark(src.name)
         owner = _Owner(adapter) if self._parallel_pull(adapter) else None
-        second = None
-        gate = _gate() if owner is not None else None
-        if owner is not None and gate is not None:
+        second = gate = None
+        if owner is not None and (gate := _gate()) is not None:
             shared = f"/proc/{os.getpid()}/fd/{gate.fileno()}"
             with self.store.detached():  # the second process opens the store itself
                 second = forkmap.serve(
@@ -534,9 +533,6 @@ class SyncEngine:
                 gate = None
             else:
                 self.store.gate = gate.fileno()
-        elif gate is not None:
-            gate.close()
-            gate = None
         errors: dict[str, RecordError] = {}
         try:
             covered = self._pull_here(

@@ -162,15 +162,18 @@ class _Quiet(Adapter):
         return iter(())
 
 
-def _plugin(*refs: LazyAdapter) -> types.ModuleType:
+def _plugin(*refs: LazyAdapter | LazyNotifier) -> types.ModuleType:
+    """A plugin module that registers ``refs`` through the hook of their kind."""
     module = types.ModuleType("lazy_test_plugin")
 
-    @hookimpl
-    def fit_register_adapters(register):  # type: ignore[no-untyped-def]
+    def register_all(register):  # type: ignore[no-untyped-def]
         for ref in refs:
             register(ref)
 
-    module.fit_register_adapters = fit_register_adapters  # type: ignore[attr-defined]
+    hook = (
+        "fit_register_notifiers" if isinstance(refs[0], LazyNotifier) else "fit_register_adapters"
+    )
+    setattr(module, hook, hookimpl(register_all))
     return module
 
 
@@ -222,24 +225,12 @@ class _Pager(Notifier):
     name = "pager"
 
 
-def _notifier_plugin(*refs: LazyNotifier) -> types.ModuleType:
-    module = types.ModuleType("lazy_notifier_test_plugin")
-
-    @hookimpl
-    def fit_register_notifiers(register):  # type: ignore[no-untyped-def]
-        for ref in refs:
-            register(ref)
-
-    module.fit_register_notifiers = fit_register_notifiers  # type: ignore[attr-defined]
-    return module
-
-
 def test_a_lazy_notifier_is_listed_unimported_and_loaded_on_use() -> None:
     sys.modules.pop("tests_lazy_pager", None)
     target = types.ModuleType("tests_lazy_pager")
     target.Pager = _Pager  # type: ignore[attr-defined]
     reg = plugins.load_plugins(
-        extra=[_notifier_plugin(LazyNotifier("pager", "tests_lazy_pager:Pager"))],
+        extra=[_plugin(LazyNotifier("pager", "tests_lazy_pager:Pager"))],
         entry_points=False,
     )
     assert isinstance(reg.notifiers["pager"], LazyNotifier)  # registered, not imported
@@ -270,7 +261,7 @@ def test_the_builtin_channel_types_are_lazy_and_load_as_themselves() -> None:
     ],
 )
 def test_a_lazy_notifier_that_cannot_load_is_named(ref: LazyNotifier, why: str) -> None:
-    reg = plugins.load_plugins(extra=[_notifier_plugin(ref)], entry_points=False)
+    reg = plugins.load_plugins(extra=[_plugin(ref)], entry_points=False)
     with pytest.raises(PluginError, match=why) as info:
         reg.notifier("pager")
     assert "notification channel type 'pager'" in info.value.message
