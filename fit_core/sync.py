@@ -270,10 +270,11 @@ class SyncEngine:
         self._pages: Any = None  # the report page renderer, made on first use (False: none)
         self._tombstones: Tombstones | None = None
         self._auditor: Auditor | None = None
-        #: the second process of a parallel pull, while it scores the clients it stored
+        #: the second process of a parallel pull, until it has scored the clients it stored
         self._helper: tuple[forkmap.Worker, frozenset[tuple[str, str]]] | None = None
-        self._scorer: Scorer | None = None  # the second process's
-        self._balance = _Balance()
+        self._helper_gate: Any = None  # the lock file both processes write with meanwhile
+        #: in the second process of a parallel pull: its log lines, for this process to log
+        self._log_lines: list[tuple[int, str]] = []
         #: in the second process of a parallel pull: the keys it quarantined
         self._quarantined: set[str] | None = None
         self._lines_noted: set[str] = set()  # sources known to keep lines only (see _rescore)
@@ -526,7 +527,7 @@ class SyncEngine:
                         owner,
                         shared,
                     ),
-                    self._score_part,
+                    self._rescore_part,
                 )
             if second is None:
                 gate.close()
@@ -555,8 +556,11 @@ class SyncEngine:
             raise
         finally:
             if gate is not None:
-                self.store.gate = None
-                gate.close()
+                if self._helper is not None:
+                    self._helper_gate = gate  # closed with the second process (_drop_helper)
+                else:
+                    self.store.gate = None
+                    gate.close()
         if second is not None and not taken:
             # the reads differed (the file changed between them) or the second process
             # failed: what either process stored is kept, and the pull is done again here
@@ -652,7 +656,7 @@ class SyncEngine:
         self.progress = None
         self._cache = RunCache(ADMIN_CACHE_LIMIT)
         self._quarantined = set()
-        lines = _capture_log()
+        lines = self._log_lines = _capture_log()
         result = SourceResult(src.name)
         typed = _Spellings()
         size = self.config.sync.record_batch_size
@@ -682,7 +686,7 @@ class SyncEngine:
     ) -> bool:
         """Wait for the second process of a parallel pull and take in what it did; False when
         it failed or read something else than this process did. When taken, the second
-        process stays to score the clients it stored (see :meth:`_score_part`)."""
+        process stays to score the clients it stored (see :meth:`_rescore_part`)."""
         ok, part = second.first()
         if ok and len(errors) > PARALLEL_PULL_MAX_ERRORS:
             log.warning(
@@ -740,37 +744,54 @@ class SyncEngine:
         self._helper = (second, frozenset(theirs))
         return True
 
-    def _score_part(self, request: tuple[list[tuple[str, str]], str, frozenset[str]]) -> Any:
-        """In the second process of a parallel pull, after it: score ``clients`` (those it
-        stored are in its memory, the rest it reads from the store) as ``_rescore`` would;
-        returns the outcomes, the seconds it took and the administrations scored."""
-        clients, at, lined = request
-        if self._scorer is None:
-            self._scorer = Scorer(
-                self.registry.measures, self._run_settings, self.rules, self.model
-            )
-        began = time.perf_counter()
+    def _rescore_part(self, request: tuple[list[tuple[str, str]], frozenset[str]]) -> Any:
+        """In the second process of a parallel pull, after it: rescore ``clients`` (those it
+        stored: they are in its memory) and write them as :meth:`_rescore` does, a batch at a
+        time, each batch in one transaction; returns what the first process adds to its
+        summary and logs."""
+        clients, lined = request
+        first = len(self._log_lines)
+        scorer = Scorer(self.registry.measures, self._run_settings, self.rules, self.model)
+        families = scorer.rule_families
+        summary = RunSummary(0, False, [])
+        for batch in chunked(clients, RESCORE_BATCH):
+            at = now_text()
+            contexts, stored, work = self._work_of(batch)
+            outcomes = _score_clients(scorer, families, contexts, stored, at, lined, work)
+            self._write_batch(summary, "", batch, at, outcomes, keep_scored=False)
+        return {
+            "rescored": sorted(summary.rescored),
+            "raised": summary.flags_raised,
+            "closed": summary.alerts_closed,
+            "failures": summary.rule_failures,
+            "log": self._log_lines[first:],
+        }
+
+    def _work_of(
+        self, clients: Sequence[tuple[str, str]]
+    ) -> tuple[Any, Any, list[tuple[tuple[str, str], list[Administration]]]]:
+        """What scoring ``clients`` takes: their practice contexts, their stored alerts, and
+        (client, administrations) each, from this run's memory or else from the store."""
         by_client = {c: self._cache.get(c) for c in clients}
         uncached = [c for c, admins in by_client.items() if admins is None]
         if uncached:
             by_client.update(self.store.client_administrations(uncached))
         work = [(c, by_client.get(c) or []) for c in clients]
-        out = _score_clients(
-            self._scorer,
-            self._scorer.rule_families,
-            self.store.client_contexts(clients),
-            self.store.active_alerts(clients),
-            at,
-            lined,
-            work,
-        )
-        return out, time.perf_counter() - began, sum(len(a) for _c, a in work)
+        return self.store.client_contexts(clients), self.store.active_alerts(clients), work
 
-    def _drop_helper(self) -> None:
-        """Let the second process of a parallel pull end (see :meth:`_take_part`)."""
+    def _drop_helper(self, *, kill: bool = False) -> None:
+        """Let the second process of a parallel pull end (see :meth:`_take_part`); ``kill``:
+        at once, whatever it was doing (what it had not committed is rolled back)."""
         helper, self._helper = self._helper, None
         if helper is not None:
-            helper[0].close()
+            if kill:
+                helper[0].cancel()
+            else:
+                helper[0].close()
+        gate, self._helper_gate = self._helper_gate, None
+        if gate is not None:
+            self.store.gate = None
+            gate.close()
 
     def _settle_full_pull(
         self,
@@ -1076,7 +1097,8 @@ class SyncEngine:
         The batches overlap where a second process helps (:mod:`fit_core.forkmap`): the next
         batch is read and its child started before this one is written, so the child scores
         while this process writes; the writes themselves stay in order, one transaction per
-        batch, exactly as in one process."""
+        batch, exactly as in one process. After a pull read by two processes, the second
+        process first scores and writes the clients it stored (:meth:`_rescore_beside`)."""
         scorer = Scorer(self.registry.measures, self._run_settings, self.rules, self.model)
         families = scorer.rule_families
         # the scored items go to the ``fit_scored`` hook only when a plugin listens (then the
@@ -1098,36 +1120,19 @@ class SyncEngine:
             if not self.store.state_value(name, LINES_ONLY_KEY):
                 self.store.set_state_value(name, LINES_ONLY_KEY, "1")
             self._lines_noted.add(name)
+        if self._helper is not None:
+            if keep_scored or self.registry.has_listeners("fit_alert_raised"):
+                # a plugin wants the scored items or the new alerts: they are made here
+                self._drop_helper()
+            else:
+                self._rescore_beside(summary, source, scorer, lined)
         while True:
             clients = self.store.dirty_batch(RESCORE_BATCH, after)
-            helped = self._helper[1] if self._helper is not None and not keep_scored else ()
-            started: forkmap.Split[Any, _Outcome] | _Helped | None = None
+            started: forkmap.Split[Any, _Outcome] | None = None
             if clients:
                 after = clients[-1]
                 at = now_text()
-                # the second process of a parallel pull scores the clients it stored
-                theirs = [c for c in clients if c in helped] if helped else []
-                own = [c for c in clients if c not in helped] if theirs else clients
-                by_client = {c: self._cache.get(c) for c in own}
-                if theirs:
-                    # and, so that both finish together, some of this process's clients
-                    # (it reads them from the store): the end of the batch
-                    moved = self._balance.moved(
-                        [len(by_client[c] or ()) for c in own],
-                        len(theirs),
-                        wrote if ready else 0.0,
-                    )
-                    if moved:
-                        for c in own[-moved:]:
-                            del by_client[c]
-                        theirs += own[-moved:]
-                        own = own[:-moved]
-                uncached = [c for c, admins in by_client.items() if admins is None]
-                if uncached:
-                    by_client.update(self.store.client_administrations(uncached))
-                contexts = self.store.client_contexts(own)
-                stored = self.store.active_alerts(own)
-                work = [(c, by_client.get(c) or []) for c in own]
+                contexts, stored, work = self._work_of(clients)
                 score = partial(
                     _score_clients,
                     scorer,
@@ -1138,15 +1143,12 @@ class SyncEngine:
                     lined,
                     keep_scored=keep_scored,
                 )
-                if theirs:
-                    started = _Helped(self, score, work, clients, theirs, at, lined)
-                else:
-                    weights = [len(a) for _c, a in work]
-                    # the child also scores while this process writes the batch before
-                    share = forkmap.balanced_share(
-                        wrote if ready else 0.0, sum(weights), mine_rate, their_rate
-                    )
-                    started = forkmap.start(score, work, weights, min_weight, processes, share)
+                weights = [len(a) for _c, a in work]
+                # the child also scores while this process writes the batch before
+                share = forkmap.balanced_share(
+                    wrote if ready else 0.0, sum(weights), mine_rate, their_rate
+                )
+                started = forkmap.start(score, work, weights, min_weight, processes, share)
             if ready is not None:
                 try:
                     began = time.perf_counter()
@@ -1168,6 +1170,52 @@ class SyncEngine:
             if started.mine_weight and started.their_weight:
                 mine_rate = started.mine_seconds / started.mine_weight
                 their_rate = started.their_seconds / started.their_weight
+
+    def _rescore_beside(
+        self, summary: RunSummary, source: str, scorer: Scorer, lined: frozenset[str]
+    ) -> None:
+        """After a pull read by two processes: the second scores and writes the clients it
+        stored (:meth:`_rescore_part`, from its memory) while this process scores and writes
+        the other dirty clients; each process writes its batches in transactions of its own,
+        taking turns (``Store.gate``). What either leaves dirty (a client whose alert was
+        acknowledged meanwhile, or the rest of a failed second process's) is rescored here
+        after it, by :meth:`_rescore`."""
+        assert self._helper is not None
+        worker, theirs = self._helper
+        worker.ask((sorted(theirs), lined))
+        try:
+            after: tuple[str, str] | None = None
+            while clients := self.store.dirty_batch(RESCORE_BATCH, after):
+                after = clients[-1]
+                own = [c for c in clients if c not in theirs]
+                if own:
+                    at = now_text()
+                    contexts, stored, work = self._work_of(own)
+                    outcomes = _score_clients(
+                        scorer, scorer.rule_families, contexts, stored, at, lined, work
+                    )
+                    self._write_batch(summary, source, own, at, outcomes, keep_scored=False)
+        except BaseException:
+            self._drop_helper(kill=True)
+            raise
+        ok, answer = worker.answer()
+        self._drop_helper()
+        if not ok:
+            log.warning(
+                "the second process failed (%s); the clients it had not scored are scored here",
+                answer,
+            )
+            return
+        for level, line in answer["log"]:
+            log.log(level, "%s", line)
+        summary.rescored.update(map(tuple, answer["rescored"]))
+        summary.clients_rescored = len(summary.rescored)
+        summary.flags_raised += answer["raised"]
+        summary.alerts_closed += answer["closed"]
+        for rule_id, n in answer["failures"].items():
+            summary.rule_failures[rule_id] = summary.rule_failures.get(rule_id, 0) + n
+        if self.progress is not None:
+            self.progress(source, "rescored clients", summary.clients_rescored)
 
     def _write_batch(
         self,
@@ -1363,107 +1411,6 @@ class _Spellings:
     def note(self, triples: Iterable[tuple[str, str, str]]) -> list[tuple[str, str]]:
         self.triples.update(triples)
         return []
-
-
-@dataclass
-class _Balance:
-    """How much of a batch the second process of a parallel pull takes besides its own
-    clients, from what the batches before took: seconds per administration scored here and
-    there, and administrations per client there."""
-
-    mine: float = 0.0
-    theirs: float = 0.0
-    per_client: float = 0.0
-
-    def learn(
-        self,
-        mine_seconds: float,
-        mine_weight: int,
-        their_seconds: float,
-        their_weight: int,
-        their_clients: int,
-    ) -> None:
-        if mine_weight and their_weight and their_clients:
-            self.mine = mine_seconds / mine_weight
-            self.theirs = their_seconds / their_weight
-            self.per_client = their_weight / their_clients
-
-    def moved(self, weights: Sequence[int], their_clients: int, writing: float) -> int:
-        """How many clients from the end of this process's (``weights``: administrations
-        each) go to the second process too, so that both finish together while this process
-        also writes the batch before (``writing`` seconds)."""
-        if not (self.mine and self.theirs and weights):
-            return 0
-        theirs = their_clients * self.per_client
-        total = sum(weights) + theirs
-        share = forkmap.balanced_share(writing, round(total), self.mine, self.theirs, 0.0, 1.0)
-        extra = share * total - theirs
-        n, run = 0, 0
-        for w in reversed(weights):
-            if run + w / 2 > extra:
-                break
-            run += w
-            n += 1
-        return min(n, len(weights) - 1)
-
-
-class _Helped:
-    """A batch scored partly by the second process of a parallel pull (the clients it stored)
-    and partly here; :meth:`finish` returns the outcomes in the batch's order (as
-    :class:`forkmap.Split` does). If that process fails, its part is scored here."""
-
-    mine_weight = their_weight = 0
-    mine_seconds = their_seconds = 0.0
-
-    def __init__(
-        self,
-        engine: SyncEngine,
-        score: Callable[[Sequence[tuple[tuple[str, str], list[Administration]]]], list[_Outcome]],
-        work: Sequence[tuple[tuple[str, str], list[Administration]]],
-        clients: Sequence[tuple[str, str]],
-        theirs: list[tuple[str, str]],
-        at: str,
-        lined: frozenset[str],
-    ) -> None:
-        self._engine, self._score, self._work = engine, score, work
-        self._clients, self._theirs = clients, theirs
-        self._request = (theirs, at, lined)
-        assert engine._helper is not None
-        self._worker = engine._helper[0]
-        self._worker.ask(self._request)
-
-    def finish(self) -> list[_Outcome]:
-        try:
-            began = time.perf_counter()
-            mine = self._score(self._work)
-            spent = time.perf_counter() - began
-        except BaseException:
-            self.cancel()
-            raise
-        ok, answer = self._worker.answer()
-        engine = self._engine
-        if ok:
-            theirs, their_seconds, their_weight = answer
-            engine._balance.learn(
-                spent,
-                sum(len(a) for _c, a in self._work),
-                their_seconds,
-                their_weight,
-                len(self._theirs),
-            )
-        else:
-            log.warning(
-                "the second process failed (%s); its part of the work was done here instead",
-                answer,
-            )
-            engine._helper = None
-            theirs = engine._score_part(self._request)[0]
-        done = dict(zip((c for c, _a in self._work), mine, strict=True))
-        done.update(zip(self._theirs, theirs, strict=True))
-        return [done[c] for c in self._clients]
-
-    def cancel(self) -> None:
-        self._engine._drop_helper()
 
 
 def _capture_log() -> list[tuple[int, str]]:

@@ -1,16 +1,19 @@
-"""A large CSV source is read by two processes (each stores and scores its half of the
-clients); the store, the alerts and the scores files end exactly as with one process, through
-edits, deletions, bad rows and repeated keys, and when the second process fails or reads
-something else. A killed sync leaves no second process behind."""
+"""A large CSV source is read by two processes (each stores, scores and writes its half of
+the clients); the store, the alerts and the scores files end exactly as with one process,
+through edits, deletions, bad rows and repeated keys, and when the second process fails or
+reads something else. Only the alert ids may differ: each process numbers the alerts it
+writes as it writes them. A killed sync leaves no second process behind."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from test_parallel_rescore import TABLES, life_of_a_clinic
 
 from fit_adapters.csv import adapter as csv_adapter
 from fit_core.config import config_from_mapping
+from fit_core.hookspecs import hookimpl
 from fit_core.plugins import load_plugins
 from fit_core.store import Store
 from fit_core.sync import SyncEngine
@@ -26,8 +30,29 @@ from fit_core.synthetic import generate_rows, write_csv
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
 
-STORED = {
+_SCOPE = (
+    "namespace",
+    "client_id",
+    "episode_id",
+    "rater",
+    "family",
+    "rule_id",
+    "severity",
+    "source",
+    "source_key",
+)
+_FLAG = ", ".join(_SCOPE)
+_OF_FLAG = ", ".join(f"f.{c}" for c in _SCOPE)
+#: the alerts by what they say, not by their ids; their events by the alert's scope, in order
+BY_CONTENT = {
     **TABLES,
+    "flags": f"SELECT {_FLAG}, message, inputs, state, session, local_date, first_source_key, "
+    f"close_reason, closed_by_key FROM flags ORDER BY {_FLAG}, id",
+    "flag_events": f"SELECT {_OF_FLAG}, e.event, e.state, e.source, e.source_key, e.session, "
+    f"e.detail FROM flag_events e JOIN flags f ON f.id = e.flag_id ORDER BY {_OF_FLAG}, e.id",
+}
+STORED = {
+    **BY_CONTENT,
     "administrations": "SELECT source, source_key, namespace, client_id, measure, "
     "administered_at, total, items, hash FROM administrations ORDER BY source, source_key",
     "quarantine": "SELECT source, source_key, location, reasons FROM quarantine ORDER BY 1, 2",
@@ -50,8 +75,15 @@ def tables(path: Path) -> dict[str, list[Any]]:
         conn.close()
 
 
-def sync_once(workdir: Path, rows: list[dict[str, str]], processes: int) -> dict[str, Any]:
-    """One sync of ``rows`` into a fresh store; the summary, tables and scores file."""
+def sync_once(
+    workdir: Path,
+    rows: list[dict[str, str]],
+    processes: int,
+    plugins: Sequence[object] = (),
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """One sync of ``rows`` into a fresh store (with ``plugins`` loaded too, on the day of
+    ``now`` when given); the summaries, tables and scores file."""
     workdir.mkdir()
     write_csv(workdir / "admins.csv", rows)
     config = config_from_mapping(
@@ -69,10 +101,12 @@ def sync_once(workdir: Path, rows: list[dict[str, str]], processes: int) -> dict
     )
     store = Store.open(config.store_path)
     try:
-        summary = SyncEngine(config, load_plugins(), store).run()
+        clock = (lambda: now) if now is not None else None
+        summary = SyncEngine(config, load_plugins(plugins), store, clock=clock).run()
     finally:
         store.close()
     return {
+        "run": summary,
         "summary": summary.sources[0],
         "tables": tables(workdir / "fit.sqlite3"),
         "scores": (workdir / "scores.csv").read_bytes(),
@@ -82,15 +116,48 @@ def sync_once(workdir: Path, rows: list[dict[str, str]], processes: int) -> dict
 def test_a_clinic_read_by_two_processes_over_time_ends_as_with_one(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, two_readers: list[int]
 ) -> None:
-    serial_tables, serial_files = life_of_a_clinic(tmp_path / "one", processes=1)
+    serial_tables, serial_files = life_of_a_clinic(tmp_path / "one", 1, BY_CONTENT)
     assert not two_readers
-    parallel_tables, parallel_files = life_of_a_clinic(tmp_path / "two", processes=2)
+    parallel_tables, parallel_files = life_of_a_clinic(tmp_path / "two", 2, BY_CONTENT)
     assert len(two_readers) >= 3, "not every sync read its source in two processes"
     assert "second process" not in caplog.text  # nothing was done again here
     assert "read again" not in caplog.text
-    for name in TABLES:
+    for name in BY_CONTENT:
         assert parallel_tables[name] == serial_tables[name], name
     assert parallel_files == serial_files
+
+
+class AlertListener:
+    """A plugin told of every new alert (its scope, no ids)."""
+
+    def __init__(self) -> None:
+        self.heard: list[tuple[str, str, str]] = []
+
+    @hookimpl
+    def fit_alert_raised(self, flag: Any, administration: Any) -> None:
+        self.heard.append((administration.client_id, flag.rule_id, administration.source_key))
+
+
+@pytest.mark.parametrize("listening", [False, True])
+def test_two_processes_count_and_tell_what_one_does(
+    tmp_path: Path, two_readers: list[int], listening: bool
+) -> None:
+    rows = list(generate_rows(3_000, seed=11))
+    today = sorted(r["administered_at"][:10] for r in rows)[len(rows) * 3 // 4]
+    rows = [r for r in rows if r["administered_at"][:10] <= today]  # mid-life: alerts hold
+    now = dt.datetime.combine(dt.date.fromisoformat(today), dt.time(18), tzinfo=dt.UTC)
+    ears = [AlertListener(), AlertListener()] if listening else []
+    one = sync_once(tmp_path / "one", rows, 1, ears[:1], now)
+    two = sync_once(tmp_path / "two", rows, 2, ears[1:], now)
+    assert two_readers
+    assert one["run"].flags_raised > 0
+    for count in ("clients_rescored", "flags_raised", "alerts_closed", "open_flags"):
+        assert getattr(two["run"], count) == getattr(one["run"], count), count
+    assert two["tables"] == one["tables"]
+    assert two["scores"] == one["scores"]
+    if listening:  # a plugin hears of the second process's clients' alerts too
+        assert len(ears[0].heard) == one["run"].flags_raised
+        assert sorted(ears[1].heard) == sorted(ears[0].heard)
 
 
 def test_a_key_repeated_for_two_clients_is_quarantined_as_with_one_process(
@@ -138,7 +205,7 @@ def test_when_the_second_read_differs_the_source_is_read_again_in_one_process(
     assert two["summary"].pulled == one["summary"].pulled
 
 
-@pytest.mark.parametrize("step", ["_pull_part", "_score_part"])
+@pytest.mark.parametrize("step", ["_pull_part", "_rescore_part"])
 def test_when_the_second_process_fails_its_part_is_done_here(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

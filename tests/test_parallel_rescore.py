@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +63,11 @@ def mid_life_clinic(
     return config, rows, now
 
 
-def life_of_a_clinic(workdir: Path, processes: int) -> tuple[dict[str, list[Any]], list[bytes]]:
-    """Sync a clinic three times with changes between; the stored tables and the scores files."""
+def life_of_a_clinic(
+    workdir: Path, processes: int, tables: Mapping[str, str] = TABLES
+) -> tuple[dict[str, list[Any]], list[bytes]]:
+    """Sync a clinic three times with changes between; the stored ``tables`` (by their
+    queries) and the scores files."""
     workdir.mkdir()
     config, rows, now = mid_life_clinic(workdir, 6_000, 5, "America/Chicago", processes)
     admins = workdir / "admins.csv"
@@ -75,7 +79,9 @@ def life_of_a_clinic(workdir: Path, processes: int) -> tuple[dict[str, list[Any]
         files.append((workdir / "scores.csv").read_bytes())
         open_alerts = store.list_flags(state="open")
         assert len(open_alerts) > 10  # the clinic is mid-life: alerts hold
-        store.set_flag_state(open_alerts[0]["id"], "acknowledged")
+        # the same alert whichever ids the alerts got
+        first = min(open_alerts, key=lambda a: (a["client_id"], a["rule_id"], a["source_key"]))
+        store.set_flag_state(first["id"], "acknowledged")
         for i, row in enumerate(rows):  # answers edited, a clinician changed
             if i % 53 == 7 and row["q1"]:
                 row["q1"] = "0.5" if row["q1"] != "0.5" else "9.5"
@@ -94,10 +100,10 @@ def life_of_a_clinic(workdir: Path, processes: int) -> tuple[dict[str, list[Any]
         store.close()
     conn = sqlite3.connect(workdir / "fit.sqlite3")
     try:
-        tables = {name: conn.execute(sql).fetchall() for name, sql in TABLES.items()}
+        stored = {name: conn.execute(sql).fetchall() for name, sql in tables.items()}
     finally:
         conn.close()
-    return tables, files
+    return stored, files
 
 
 def test_two_processes_store_and_push_what_one_does(
