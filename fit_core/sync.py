@@ -28,9 +28,11 @@ import gc
 import itertools
 import json
 import logging
+import mmap
 import os
 import re
 import sqlite3
+import struct
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -79,6 +81,7 @@ PARALLEL_MIN_ADMINISTRATIONS = 4_000
 #: the RecordErrors a pull read by two processes keeps to reconcile repeated keys (see
 #: SyncEngine._take_part); a pull with more is read again in one process
 PARALLEL_PULL_MAX_ERRORS = 20_000
+CLAIM_MIN = 25  # the fewest clients a process takes at a time after a parallel pull
 FINGERPRINT_KEY = "scoring_fingerprint"
 #: the source state that says a source's outbox rows keep only their scores-file lines
 LINES_ONLY_KEY = "fit.outbox_lines_only"
@@ -273,6 +276,7 @@ class SyncEngine:
         #: the second process of a parallel pull, until it has scored the clients it stored
         self._helper: tuple[forkmap.Worker, frozenset[tuple[str, str]]] | None = None
         self._helper_gate: Any = None  # the lock file both processes write with meanwhile
+        self._claims: _Claims | None = None  # how far each has come through the clients
         #: in the second process of a parallel pull: its log lines, for this process to log
         self._log_lines: list[tuple[int, str]] = []
         #: in the second process of a parallel pull: the keys it quarantined
@@ -515,6 +519,7 @@ class SyncEngine:
         second = gate = None
         if owner is not None and (gate := _gate()) is not None:
             shared = f"/proc/{os.getpid()}/fd/{gate.fileno()}"
+            self._claims = _Claims()  # made before the fork: its memory is shared with it
             with self.store.detached():  # the second process opens the store itself
                 second = forkmap.serve(
                     partial(
@@ -744,21 +749,17 @@ class SyncEngine:
         self._helper = (second, frozenset(theirs))
         return True
 
-    def _rescore_part(self, request: tuple[list[tuple[str, str]], frozenset[str]]) -> Any:
-        """In the second process of a parallel pull, after it: rescore ``clients`` (those it
-        stored: they are in its memory) and write them as :meth:`_rescore` does, a batch at a
-        time, each batch in one transaction; returns what the first process adds to its
-        summary and logs."""
-        clients, lined = request
+    def _rescore_part(
+        self, request: tuple[list[tuple[str, str]], list[tuple[str, str]], frozenset[str]]
+    ) -> Any:
+        """In the second process of a parallel pull, after it: rescore and write clients as
+        :meth:`_rescore` does, a batch per transaction: the clients it stored (they are in its
+        memory), then, should it finish first, some of the first process's (see
+        :class:`_Claims`); returns what the first process adds to its summary and logs."""
         first = len(self._log_lines)
         scorer = Scorer(self.registry.measures, self._run_settings, self.rules, self.model)
-        families = scorer.rule_families
         summary = RunSummary(0, False, [])
-        for batch in chunked(clients, RESCORE_BATCH):
-            at = now_text()
-            contexts, stored, work = self._work_of(batch)
-            outcomes = _score_clients(scorer, families, contexts, stored, at, lined, work)
-            self._write_batch(summary, "", batch, at, outcomes, keep_scored=False)
+        self._rescore_claimed(summary, "", scorer, request, 1)
         return {
             "rescored": sorted(summary.rescored),
             "raised": summary.flags_raised,
@@ -767,12 +768,37 @@ class SyncEngine:
             "log": self._log_lines[first:],
         }
 
+    def _rescore_claimed(
+        self,
+        summary: RunSummary,
+        source: str,
+        scorer: Scorer,
+        request: tuple[list[tuple[str, str]], list[tuple[str, str]], frozenset[str]],
+        me: int,
+    ) -> None:
+        """Score and write the batches this process (``me``: 0 the first, 1 the second)
+        claims of the two lists of clients in ``request`` (see :class:`_Claims`)."""
+        *lists, lined = request
+        claims = self._claims
+        assert claims is not None and self.store.gate is not None
+        families = scorer.rule_families
+        while (claim := claims.take(self.store.gate, me)) is not None:
+            which, begin, end = claim
+            clients = lists[which][begin:end]
+            at = now_text()
+            # the other process's clients are read from the store: what this one holds of
+            # them in memory may be out of date (a record the other process took away)
+            contexts, stored, work = self._work_of(clients, cached=which == me)
+            outcomes = _score_clients(scorer, families, contexts, stored, at, lined, work)
+            self._write_batch(summary, source, clients, at, outcomes, keep_scored=False)
+
     def _work_of(
-        self, clients: Sequence[tuple[str, str]]
+        self, clients: Sequence[tuple[str, str]], *, cached: bool = True
     ) -> tuple[Any, Any, list[tuple[tuple[str, str], list[Administration]]]]:
         """What scoring ``clients`` takes: their practice contexts, their stored alerts, and
-        (client, administrations) each, from this run's memory or else from the store."""
-        by_client = {c: self._cache.get(c) for c in clients}
+        (client, administrations) each, from this run's memory (unless not ``cached``) or
+        else from the store."""
+        by_client = {c: self._cache.get(c) if cached else None for c in clients}
         uncached = [c for c, admins in by_client.items() if admins is None]
         if uncached:
             by_client.update(self.store.client_administrations(uncached))
@@ -788,6 +814,7 @@ class SyncEngine:
                 helper[0].cancel()
             else:
                 helper[0].close()
+        self._claims = None
         gate, self._helper_gate = self._helper_gate, None
         if gate is not None:
             self.store.gate = None
@@ -1176,25 +1203,23 @@ class SyncEngine:
     ) -> None:
         """After a pull read by two processes: the second scores and writes the clients it
         stored (:meth:`_rescore_part`, from its memory) while this process scores and writes
-        the other dirty clients; each process writes its batches in transactions of its own,
+        the other dirty clients; whichever finishes first goes on with the end of the other's
+        (:class:`_Claims`). Each process writes its batches in transactions of its own,
         taking turns (``Store.gate``). What either leaves dirty (a client whose alert was
-        acknowledged meanwhile, or the rest of a failed second process's) is rescored here
-        after it, by :meth:`_rescore`."""
-        assert self._helper is not None
+        acknowledged meanwhile, or a failed second process's batch) is rescored here after it,
+        by :meth:`_rescore`."""
+        assert self._helper is not None and self._claims is not None
         worker, theirs = self._helper
-        worker.ask((sorted(theirs), lined))
+        mine: list[tuple[str, str]] = []
+        after: tuple[str, str] | None = None
+        while clients := self.store.dirty_batch(RESCORE_BATCH, after):
+            after = clients[-1]
+            mine += (c for c in clients if c not in theirs)
+        request = (mine, sorted(theirs), lined)
+        self._claims.reset(len(mine), len(theirs))
+        worker.ask(request)
         try:
-            after: tuple[str, str] | None = None
-            while clients := self.store.dirty_batch(RESCORE_BATCH, after):
-                after = clients[-1]
-                own = [c for c in clients if c not in theirs]
-                if own:
-                    at = now_text()
-                    contexts, stored, work = self._work_of(own)
-                    outcomes = _score_clients(
-                        scorer, scorer.rule_families, contexts, stored, at, lined, work
-                    )
-                    self._write_batch(summary, source, own, at, outcomes, keep_scored=False)
+            self._rescore_claimed(summary, source, scorer, request, 0)
         except BaseException:
             self._drop_helper(kill=True)
             raise
@@ -1411,6 +1436,47 @@ class _Spellings:
     def note(self, triples: Iterable[tuple[str, str, str]]) -> list[tuple[str, str]]:
         self.triples.update(triples)
         return []
+
+
+class _Claims:
+    """Two lists of clients that the two processes of a parallel pull score after it: each
+    takes batches from the front of its own list and, when none is left there, from the end
+    of the other's, so both finish together whichever is the faster. The positions are in
+    memory shared by the fork (made before it); a POSIX record lock on the gate file guards
+    them (on Linux it and the gate's ``flock`` do not see each other)."""
+
+    _LAYOUT = struct.Struct("<4q")  # front and end of the first list, then of the second
+
+    def __init__(self) -> None:
+        self._mem = mmap.mmap(-1, self._LAYOUT.size)  # anonymous, shared with a fork
+
+    def reset(self, first: int, second: int) -> None:
+        self._mem[:] = self._LAYOUT.pack(0, first, 0, second)
+
+    def take(self, fd: int, me: int) -> tuple[int, int, int] | None:
+        """The next batch for process ``me`` (0 or 1) as (list, begin, end), or None when
+        both lists are done; ``fd``: the gate file, open in this process."""
+        import fcntl  # POSIX; claims are made only where processes are forked (Linux)
+
+        fcntl.lockf(fd, fcntl.LOCK_EX, 1)
+        try:
+            pos = list(self._LAYOUT.unpack(self._mem))
+            for which in (me, 1 - me):
+                front, end = pos[2 * which], pos[2 * which + 1]
+                if front < end:
+                    # smaller batches as a list runs out, so neither waits long for the other
+                    n = min(RESCORE_BATCH, max(CLAIM_MIN, (end - front) // 4))
+                    if which == me:
+                        begin, pos[2 * which] = front, min(end, front + n)
+                        got = (which, begin, pos[2 * which])
+                    else:
+                        pos[2 * which + 1] = max(front, end - n)
+                        got = (which, pos[2 * which + 1], end)
+                    self._mem[:] = self._LAYOUT.pack(*pos)
+                    return got
+            return None
+        finally:
+            fcntl.lockf(fd, fcntl.LOCK_UN, 1)
 
 
 def _capture_log() -> list[tuple[int, str]]:

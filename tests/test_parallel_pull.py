@@ -21,6 +21,7 @@ import pytest
 from test_parallel_rescore import TABLES, life_of_a_clinic
 
 from fit_adapters.csv import adapter as csv_adapter
+from fit_core import sync as sync_module
 from fit_core.config import config_from_mapping
 from fit_core.hookspecs import hookimpl
 from fit_core.plugins import load_plugins
@@ -158,6 +159,45 @@ def test_two_processes_count_and_tell_what_one_does(
     if listening:  # a plugin hears of the second process's clients' alerts too
         assert len(ears[0].heard) == one["run"].flags_raised
         assert sorted(ears[1].heard) == sorted(ears[0].heard)
+
+
+@pytest.mark.parametrize("slow", ["first", "second"])
+def test_the_faster_process_goes_on_with_the_slower_ones_clients(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_readers: list[int], slow: str
+) -> None:
+    rows = list(generate_rows(3_000, seed=9))
+    clients = sorted({r["client_id"] for r in rows})
+    for i in range(0, len(clients) - 3, 7):  # keys repeated for two clients: held apart
+        a = next(r for r in rows if r["client_id"] == clients[i])
+        b = next(r for r in reversed(rows) if r["client_id"] == clients[i + 3])
+        b["source_key"] = a["source_key"]
+    one = sync_once(tmp_path / "one", rows, processes=1)
+    parent = os.getpid()
+    real_score, real_take = sync_module._score_clients, sync_module._Claims.take
+    claims = tmp_path / "claims"
+
+    def slow_score(*args: Any, **kwargs: Any) -> Any:
+        if (os.getpid() == parent) == (slow == "first"):
+            time.sleep(0.02)
+        return real_score(*args, **kwargs)
+
+    def noted_take(self: Any, fd: int, me: int) -> Any:
+        got = real_take(self, fd, me)
+        if got is not None:
+            with claims.open("a") as f:
+                f.write(f"{me} {got[0]}\n")
+        return got
+
+    monkeypatch.setattr(sync_module, "_score_clients", slow_score)
+    monkeypatch.setattr(sync_module._Claims, "take", noted_take)
+    two = sync_once(tmp_path / "two", rows, processes=2)
+    assert two_readers
+    faster = "1" if slow == "first" else "0"
+    taken = claims.read_text().split("\n")
+    assert f"{faster} {1 - int(faster)}" in taken, "the faster process took none of the other's"
+    assert two["tables"] == one["tables"]
+    assert two["scores"] == one["scores"]
+    assert two["run"].clients_rescored == one["run"].clients_rescored
 
 
 def test_a_key_repeated_for_two_clients_is_quarantined_as_with_one_process(
