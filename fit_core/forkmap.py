@@ -20,7 +20,8 @@ same either way, in the same order.
 
 :func:`serve` forks a longer-lived child for the sync's parallel pull: it does one piece of
 work (reading and storing its half of a source, over a store connection of its own) and then
-answers requests (scoring batches of the clients it stored) until the parent closes the pipe.
+answers requests (scoring and writing the clients it stored, over the same connection) until
+the parent closes the pipe.
 As it writes to the store, it must never outlive the parent: the kernel kills it when the
 parent dies (``PR_SET_PDEATHSIG``), and the parent forks it holding no SQLite connection.
 """
