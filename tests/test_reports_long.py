@@ -16,7 +16,7 @@ from fit_core.demo_cases import DETERIORATING_ORS, deteriorating_client
 from fit_core.measures import BUILTIN_MEASURES, copyright_lines
 from fit_core.models import Administration, Record, Scored
 from fit_core.reports.client_data import ChartData, ClientPage, FlagRun, Line, Point, client_pages
-from fit_core.reports.client_view import client_cards, client_table, print_rows
+from fit_core.reports.client_view import client_cards, client_table, flag_counts, print_rows
 from fit_core.reports.clinic_charts import clinic_svgs
 from fit_core.reports.clinic_data import clinic_data
 from fit_core.reports.html import copyright_lines as page_copyright
@@ -111,6 +111,18 @@ def test_one_run_per_alert_with_the_sessions_it_held_on(long_page: ClientPage) -
     assert (deterioration.first, deterioration.last, deterioration.severity) == (9, 20, "alert")
     assert len(long_page.runs) == len(long_page.flags) == 2  # one alert per condition
     assert client_cards(long_page)[-1].value == "2"
+
+
+def test_the_flags_card_counts_them_by_severity(long_page: ClientPage) -> None:
+    card = client_cards(long_page)[-1]
+    severities = sorted(r.severity for r in long_page.runs)
+    # the note accounts for every flag the card counts (never "2 ... no alerts")
+    assert sum(int(part.split()[0]) for part in card.note.split(" · ")) == int(card.value)
+    assert card.note.startswith("1 alert")
+    assert all(s in card.note for s in severities)
+    assert flag_counts(["warning", "info", "warning"]) == "2 warnings · 1 info"
+    assert flag_counts(["warning"]) == "1 warning"
+    assert flag_counts(["alert", "alert", "warning"]) == "2 alerts · 1 warning"
 
 
 runs_strategy = st.lists(

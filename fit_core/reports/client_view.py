@@ -7,7 +7,8 @@ HTML layer only lays them out, and tests read them directly.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from ..exact import show
@@ -206,13 +207,24 @@ def client_cards(page: ClientPage) -> list[Card]:
         Card(
             "Flags",
             str(len(page.runs)),
-            (f"incl. {n_alert} alert{'' if n_alert == 1 else 's'}" if n_alert else "no alerts")
-            if page.runs
-            else "none open",
+            flag_counts([r.severity for r in page.runs]) if page.runs else "none open",
             "st-red" if n_alert else ("st-orange" if page.runs else ""),
         )
     )
     return cards
+
+
+def flag_counts(severities: Sequence[str]) -> str:
+    """The flags of a page by severity, the most severe first: ``"1 alert · 2 warnings"``.
+    (A count of the alert level alone read as a contradiction beside the number of flags:
+    "2 flags, no alerts".)"""
+    counted = Counter(severities)
+    order = ["alert", "warning", "info", *sorted(set(counted) - {"alert", "warning", "info"})]
+    return " · ".join(
+        f"{counted[s]} {s}{'' if counted[s] == 1 or s == 'info' else 's'}"
+        for s in order
+        if counted[s]
+    )
 
 
 def _by_session(line: Line) -> dict[int, Point]:
